@@ -1,0 +1,10 @@
+"""feedpipe: turn a post store into feeds and digest emails."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("feedpipe")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,5 @@
+"""Entry point for `python -m feedpipe`."""
+
+from feedpipe.cli import main
+
+main()

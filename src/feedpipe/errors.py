@@ -1,0 +1,40 @@
+"""The one exception tree of feedpipe, rooted at FeedpipeError."""
+
+from __future__ import annotations
+
+
+class FeedpipeError(Exception):
+    """Base of every error feedpipe raises on purpose."""
+
+
+class ConfigError(FeedpipeError):
+    """The configuration file or environment is invalid; the message names the key."""
+
+
+class SourceError(FeedpipeError):
+    """A source (folder, export or feed file) cannot be read at all."""
+
+
+class PostError(FeedpipeError):
+    """One post document is invalid; it is skipped and the run goes on."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class StoreError(FeedpipeError):
+    """The store (database) failed or is in an unexpected state."""
+
+
+class FeedWriteError(FeedpipeError):
+    """A feed file could not be written under the output directory."""
+
+
+class NotFoundError(FeedpipeError):
+    """A requested record does not exist."""
+
+
+class ValidationError(FeedpipeError):
+    """User input (CLI argument, CSV row, HTTP field) is invalid; the message says which."""

@@ -1,0 +1,1 @@
+"""Feeds: choose which feeds exist, render them (RSS, Atom, JSON Feed, OPML), write them."""

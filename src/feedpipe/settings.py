@@ -1,0 +1,180 @@
+"""Typed, validated settings from config.toml plus environment (secrets only from environment)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from feedpipe.errors import ConfigError
+
+CONFIG_ENV = "FEEDPIPE_CONFIG"
+STORE_URL_ENV = "FEEDPIPE_STORE_URL"
+FeedFormat = Literal["rss", "atom", "json"]
+
+# How to fix each key, shown with its validation error.
+HINTS: dict[str, str] = {
+    "site.url": 'set it to the blog\'s public address, e.g. url = "https://blog.example.com"',
+    "site.title": 'give the site a name, e.g. title = "My Blog"',
+    "source.kind": 'use one of "markdown", "json" or "feed"',
+    "source.path": "point it at the folder of posts (markdown) or the export/feed file",
+    "store.url": 'a SQLAlchemy URL, e.g. "sqlite:///feedpipe.db" or "postgresql+psycopg://host/db"',
+    "feeds.max_items": "a whole number from 1 to 1000",
+    "feeds.formats": 'a list drawn from "rss", "atom", "json"',
+    "feeds.output_dir": "a folder feedpipe may write feeds into",
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an absolute http(s) URL")
+    return value.rstrip("/")
+
+
+class SiteSettings(_Section):
+    title: str = Field(min_length=1)
+    url: str
+    description: str = ""
+    language: str = "en"
+    author: str | None = None
+    author_email: str | None = None
+    post_path: str = "/posts/{slug}/"
+
+    @field_validator("url")
+    @classmethod
+    def _site_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+    @field_validator("post_path")
+    @classmethod
+    def _has_slug(cls, value: str) -> str:
+        if "{slug}" not in value:
+            raise ValueError("must contain {slug}")
+        return value
+
+    def post_url(self, slug: str) -> str:
+        return self.url + "/" + self.post_path.format(slug=slug).lstrip("/")
+
+
+class SourceSettings(_Section):
+    kind: Literal["markdown", "json", "feed"] = "markdown"
+    path: Path = Path("posts")
+
+
+class StoreSettings(_Section):
+    url: str = "sqlite:///feedpipe.db"
+
+
+class FeedsSettings(_Section):
+    output_dir: Path = Path("public")
+    base_url: str | None = None  # where output_dir is served; default: site url
+    max_items: int = Field(default=50, ge=1, le=1000)
+    formats: tuple[FeedFormat, ...] = ("rss", "atom", "json")
+    tags: bool = True
+    xslt: bool = True
+    websub_hub: str | None = None
+
+    @field_validator("formats")
+    @classmethod
+    def _nonempty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("needs at least one format")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("base_url", "websub_hub")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_http_url(value)
+
+
+class Settings(_Section):
+    site: SiteSettings
+    source: SourceSettings = SourceSettings()
+    store: StoreSettings = StoreSettings()
+    feeds: FeedsSettings = FeedsSettings()
+    base_dir: Path = Path()
+
+    @property
+    def feeds_url(self) -> str:
+        return self.feeds.base_url or self.site.url
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    loc = [str(part) for part in error["loc"]]
+    dotted = ".".join(p for p in loc if not p.isdigit())
+    if len(loc) > 1:
+        key = f"[{loc[0]}] {'.'.join(loc[1:])}"
+    else:
+        key = loc[0] if loc else "(top level)"
+    message = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check its spelling)"
+    elif error["type"] == "missing":
+        message = "is required"
+    hint = HINTS.get(dotted)
+    return f"{key}: {message}" + (f" — {hint}" if hint else "")
+
+
+def _resolve(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _resolve_sqlite(base: Path, url: str) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str(_resolve(base, Path(url[len(prefix) :])))
+    return url
+
+
+def settings_from_mapping(
+    data: Mapping[str, Any], base_dir: Path, origin: str, env: Mapping[str, str]
+) -> Settings:
+    """Validate raw TOML data; paths resolve against `base_dir`; env may override the store URL."""
+    try:
+        settings = Settings.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as exc:
+        lines = [_describe(e) for e in exc.errors()]
+        raise ConfigError(f"{origin}: " + "; ".join(lines)) from None
+    store_url = env.get(STORE_URL_ENV) or settings.store.url
+    return settings.model_copy(
+        update={
+            "source": settings.source.model_copy(
+                update={"path": _resolve(base_dir, settings.source.path)}
+            ),
+            "store": settings.store.model_copy(
+                update={"url": _resolve_sqlite(base_dir, store_url)}
+            ),
+            "feeds": settings.feeds.model_copy(
+                update={"output_dir": _resolve(base_dir, settings.feeds.output_dir)}
+            ),
+        }
+    )
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from `path`, else $FEEDPIPE_CONFIG, else ./config.toml."""
+    env = os.environ if env is None else env
+    path = path or Path(env.get(CONFIG_ENV) or "config.toml")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found — pass --config PATH or set {CONFIG_ENV}"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return settings_from_mapping(data, path.resolve().parent, str(path), env)
