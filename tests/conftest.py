@@ -1,0 +1,65 @@
+"""Shared test fixtures: the shared corpus, a fixed clock, settings, and PostgreSQL when present."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from feedpipe.clock import FixedClock
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+PG_ADMIN_URL = os.environ.get("FEEDPIPE_TEST_PG", "postgresql+psycopg://127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """../shared/corpus beside the repository; its absence is an error, not a skip."""
+    if not CORPUS.is_dir():
+        pytest.fail(f"test corpus not found at {CORPUS}: clone the repo beside ../shared")
+    return CORPUS
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
+
+
+def _pg_available() -> str | None:
+    try:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(PG_ADMIN_URL)
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any failure means: no usable PostgreSQL here
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(exc).__name__}: {exc}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema for one test; skips (or fails in CI) without PostgreSQL."""
+    reason = _pg_available()
+    if reason:
+        if os.environ.get("FEEDPIPE_REQUIRE_POSTGRES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    import sqlalchemy as sa
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    engine = sa.create_engine(PG_ADMIN_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
