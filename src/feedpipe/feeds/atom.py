@@ -1,0 +1,82 @@
+"""Atom 1.0 (RFC 4287) rendering; the feed id is its own self URL, entry ids are post guids."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lxml import etree
+
+from feedpipe.feeds.layout import MEDIA_TYPES
+from feedpipe.feeds.render import (
+    EMPTY_FEED_UPDATED,
+    FeedContext,
+    html_url,
+    image_type,
+    line,
+    newest,
+    post_terms,
+    rfc3339,
+    self_url,
+    sub,
+    term_url,
+    xml_bytes,
+)
+from feedpipe.model import FeedSpec, Post
+
+ATOM = "http://www.w3.org/2005/Atom"
+_NS = f"{{{ATOM}}}"
+
+
+def render_atom(spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext) -> bytes:
+    """One Atom document; feed <updated> is the newest post's modification time."""
+    feed = etree.Element(_NS + "feed", nsmap={None: ATOM})  # type: ignore[dict-item]  # stubs lack None
+    feed.set("{http://www.w3.org/XML/1998/namespace}lang", ctx.language)
+    _feed_head(feed, spec, posts, ctx)
+    for post in posts:
+        _entry(sub(feed, _NS + "entry"), post, ctx)
+    return xml_bytes(feed, ctx)
+
+
+def _feed_head(
+    feed: etree._Element, spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext
+) -> None:
+    own = self_url(spec, "atom", ctx)
+    sub(feed, _NS + "id", own)
+    sub(feed, _NS + "title", line(spec.title), type="text")
+    if ctx.description.strip():
+        sub(feed, _NS + "subtitle", line(ctx.description), type="text")
+    sub(feed, _NS + "link", href=own, rel="self", type=MEDIA_TYPES["atom"])
+    sub(feed, _NS + "link", href=html_url(spec, ctx), rel="alternate", type="text/html")
+    if ctx.websub_hub:
+        sub(feed, _NS + "link", href=ctx.websub_hub, rel="hub")
+    sub(feed, _NS + "updated", rfc3339(newest(posts) or EMPTY_FEED_UPDATED))
+    _author(feed, ctx.author or ctx.site_title, ctx.author_email, f"{ctx.site_url}/")
+    sub(feed, _NS + "generator", line(ctx.generator))
+
+
+def _author(parent: etree._Element, name: str, email: str | None, uri: str | None) -> None:
+    author = sub(parent, _NS + "author")
+    sub(author, _NS + "name", line(name))
+    if email:
+        sub(author, _NS + "email", line(email))
+    if uri:
+        sub(author, _NS + "uri", uri)
+
+
+def _entry(entry: etree._Element, post: Post, ctx: FeedContext) -> None:
+    sub(entry, _NS + "id", post.guid)
+    sub(entry, _NS + "title", line(post.title), type="text")
+    sub(entry, _NS + "link", href=post.url, rel="alternate", type="text/html")
+    if post.image:
+        image = post.image
+        sub(entry, _NS + "link", href=image, rel="enclosure", type=image_type(image))
+    sub(entry, _NS + "published", rfc3339(post.published))
+    sub(entry, _NS + "updated", rfc3339(post.modified))
+    if post.author:
+        _author(entry, post.author, None, None)
+    if post.summary.strip():
+        sub(entry, _NS + "summary", post.summary, type="text")
+    sub(entry, _NS + "content", post.content_html, type="html")
+    for term in post_terms(post):
+        url = term_url(term, ctx)
+        sub(entry, _NS + "category", term=line(term.name), scheme=url, label=line(term.name))

@@ -1,0 +1,57 @@
+"""JSON Feed 1.1 rendering with a fixed key order and a trailing newline."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from feedpipe.feeds.render import FeedContext, clean, html_url, line, post_terms, rfc3339, self_url
+from feedpipe.model import FeedSpec, Post
+
+VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def render_json(spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext) -> bytes:
+    """One JSON Feed document, UTF-8, two-space indented, ending in a newline."""
+    text = json.dumps(_feed(spec, posts, ctx), ensure_ascii=False, indent=2)
+    return (text + "\n").encode("utf-8")
+
+
+def _feed(spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext) -> dict[str, Any]:
+    feed: dict[str, Any] = {
+        "version": VERSION,
+        "title": line(spec.title),
+        "home_page_url": html_url(spec, ctx),
+        "feed_url": self_url(spec, "json", ctx),
+    }
+    if ctx.description.strip():
+        feed["description"] = line(ctx.description)
+    feed["language"] = ctx.language
+    if ctx.author:
+        feed["authors"] = [{"name": line(ctx.author), "url": f"{ctx.site_url}/"}]
+    if ctx.websub_hub:
+        feed["hubs"] = [{"type": "WebSub", "url": ctx.websub_hub}]
+    feed["items"] = [_item(post) for post in posts]
+    return feed
+
+
+def _item(post: Post) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": clean(post.guid), "url": clean(post.url)}
+    item["title"] = line(post.title)
+    if post.content_html or not post.summary:
+        item["content_html"] = clean(post.content_html)
+    else:
+        item["content_text"] = clean(post.summary)
+    if post.summary.strip():
+        item["summary"] = clean(post.summary)
+    if post.image:
+        item["image"] = clean(post.image)
+    item["date_published"] = rfc3339(post.published)
+    item["date_modified"] = rfc3339(post.modified)
+    if post.author:
+        item["authors"] = [{"name": line(post.author)}]
+    tags = list(dict.fromkeys(line(t.name) for t in post_terms(post)))
+    if tags:
+        item["tags"] = tags
+    return item

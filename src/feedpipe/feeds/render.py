@@ -1,0 +1,186 @@
+"""Render feeds to bytes: the public API, the shared context and text/date/URL helpers."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from importlib.resources import files
+from typing import TYPE_CHECKING
+
+from lxml import etree
+
+from feedpipe.clock import ensure_utc
+from feedpipe.feeds.layout import XSLT_NAME, feed_url
+from feedpipe.model import FeedSpec, Post, Term
+
+if TYPE_CHECKING:
+    from feedpipe.settings import FeedFormat, Settings
+
+Renderer = Callable[[FeedSpec, Sequence[Post], "FeedContext"], bytes]
+
+# Feed-level Atom <updated> of a feed with no posts: a fixed instant, never the clock.
+EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Characters XML 1.0 forbids (C0 controls but tab/LF/CR, surrogates, U+FFFE/U+FFFF).
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_SPACE = re.compile(r"\s+")
+_IMAGE_TYPES = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "avif": "image/avif",
+    "svg": "image/svg+xml",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedContext:
+    """Everything a renderer needs besides the posts."""
+
+    site_title: str
+    site_url: str
+    description: str
+    language: str
+    author: str | None
+    author_email: str | None
+    feeds_base_url: str  # where output_dir is served (layout.feed_url uses it)
+    websub_hub: str | None
+    xslt: bool
+    generator: str  # e.g. "feedpipe 0.1.0"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, generator: str) -> FeedContext:
+        """Take the site and feed options out of validated settings."""
+        site = settings.site
+        return cls(
+            site_title=site.title,
+            site_url=site.url.rstrip("/"),
+            description=site.description,
+            language=site.language,
+            author=site.author,
+            author_email=site.author_email,
+            feeds_base_url=settings.feeds_url.rstrip("/"),
+            websub_hub=settings.feeds.websub_hub,
+            xslt=settings.feeds.xslt,
+            generator=generator,
+        )
+
+
+def clean(text: str) -> str:
+    """Drop characters XML cannot carry (defensive: sources should not have them)."""
+    return _ILLEGAL.sub("", text)
+
+
+def line(text: str) -> str:
+    """A single-line, XML-safe text: any run of whitespace (CR/LF too) becomes one space."""
+    return _SPACE.sub(" ", clean(text)).strip()
+
+
+def rfc822(when: datetime) -> str:
+    """RFC 822 date in UTC ('GMT'), independent of the process locale."""
+    return format_datetime(ensure_utc(when).replace(microsecond=0), usegmt=True)
+
+
+def rfc3339(when: datetime) -> str:
+    """RFC 3339 date in UTC with a 'Z' suffix, to the second."""
+    return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def newest(posts: Sequence[Post]) -> datetime | None:
+    """Feed-level modification time: the newest `post.modified`, None for an empty feed."""
+    return max((ensure_utc(p.modified) for p in posts), default=None)
+
+
+def html_url(spec: FeedSpec, ctx: FeedContext) -> str:
+    """The web page a feed mirrors: the home page or the category/tag page."""
+    if spec.kind == "site":
+        return f"{ctx.site_url}/"
+    return f"{ctx.site_url}/{spec.kind}/{spec.slug}/"
+
+
+def term_url(term: Term, ctx: FeedContext) -> str:
+    """The web page of one category or tag."""
+    return f"{ctx.site_url}/{term.kind.value}/{term.slug}/"
+
+
+def self_url(spec: FeedSpec, fmt: FeedFormat, ctx: FeedContext) -> str:
+    """The public URL of this very feed file."""
+    return feed_url(ctx.feeds_base_url, spec, fmt)
+
+
+def xslt_href(ctx: FeedContext) -> str:
+    """Where the shipped stylesheet is served, next to the site feeds."""
+    return f"{ctx.feeds_base_url.rstrip('/')}/{XSLT_NAME}"
+
+
+def image_type(url: str) -> str:
+    """Media type of an image guessed from its extension (a fixed table, machine-independent)."""
+    path = url.split("#", 1)[0].split("?", 1)[0]
+    ext = path.rsplit("/", 1)[-1].rpartition(".")[2].lower()
+    return _IMAGE_TYPES.get(ext, "application/octet-stream")
+
+
+def post_terms(post: Post) -> tuple[Term, ...]:
+    """Categories then tags, as the post lists them."""
+    return post.categories + post.tags
+
+
+def sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+    """Append a child element; characters XML cannot carry are dropped (lxml detects them)."""
+    try:
+        child = etree.SubElement(parent, tag, attrs)
+    except ValueError:
+        child = etree.SubElement(parent, tag, {k: clean(v) for k, v in attrs.items()})
+    if text is not None:
+        try:
+            child.text = text
+        except ValueError:
+            child.text = clean(text)
+    return child
+
+
+def xml_bytes(root: etree._Element, ctx: FeedContext | None = None) -> bytes:
+    """Serialise with an XML declaration and, when asked, the browser stylesheet PI."""
+    if ctx is not None and ctx.xslt:
+        href = xslt_href(ctx).replace('"', "%22")
+        root.addprevious(
+            etree.ProcessingInstruction("xml-stylesheet", f'type="text/xsl" href="{href}"')
+        )
+    body = etree.tostring(root.getroottree(), encoding="UTF-8", xml_declaration=True)
+    return body + b"\n"
+
+
+@functools.cache
+def _renderers() -> dict[FeedFormat, Renderer]:
+    # Imported here: the format modules import the helpers above.
+    from feedpipe.feeds.atom import render_atom
+    from feedpipe.feeds.jsonfeed import render_json
+    from feedpipe.feeds.rss import render_rss
+
+    return {"rss": render_rss, "atom": render_atom, "json": render_json}
+
+
+def render_feed(fmt: FeedFormat, spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext) -> bytes:
+    """One feed file in one format; `posts` are newest first and already selected."""
+    return _renderers()[fmt](spec, posts, ctx)
+
+
+def render_opml(
+    specs: Sequence[FeedSpec], formats: Sequence[FeedFormat], ctx: FeedContext
+) -> bytes:
+    """An OPML 2.0 list of every feed, pointing at the first configured format."""
+    from feedpipe.feeds.opml import render_opml as _render
+
+    return _render(specs, formats, ctx)
+
+
+@functools.cache
+def xslt_stylesheet() -> bytes:
+    """The browser stylesheet (feed.xsl) shipped as package data."""
+    return files("feedpipe.feeds").joinpath(XSLT_NAME).read_bytes()

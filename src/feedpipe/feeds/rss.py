@@ -1,0 +1,86 @@
+"""RSS 2.0 rendering with content:encoded, Dublin Core, Media RSS and Atom self/hub links."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lxml import etree
+
+from feedpipe.feeds.render import (
+    FeedContext,
+    html_url,
+    image_type,
+    line,
+    newest,
+    post_terms,
+    rfc822,
+    self_url,
+    sub,
+    term_url,
+    xml_bytes,
+)
+from feedpipe.model import FeedSpec, Post
+
+ATOM = "http://www.w3.org/2005/Atom"
+CONTENT = "http://purl.org/rss/1.0/modules/content/"
+DC = "http://purl.org/dc/elements/1.1/"
+MEDIA = "http://search.yahoo.com/mrss/"
+NSMAP = {"atom": ATOM, "content": CONTENT, "dc": DC, "media": MEDIA}
+RSS_TYPE = "application/rss+xml"
+
+
+def render_rss(spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext) -> bytes:
+    """One RSS 2.0 document; lastBuildDate is the newest post's modification time."""
+    root = etree.Element("rss", {"version": "2.0"}, nsmap=NSMAP)
+    channel = sub(root, "channel")
+    _channel_head(channel, spec, posts, ctx)
+    for post in posts:
+        _item(sub(channel, "item"), post, ctx)
+    return xml_bytes(root, ctx)
+
+
+def _channel_head(
+    channel: etree._Element, spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext
+) -> None:
+    sub(channel, "title", line(spec.title))
+    sub(channel, "link", html_url(spec, ctx))
+    sub(channel, "description", line(ctx.description) or line(spec.title))
+    sub(channel, f"{{{ATOM}}}link", href=self_url(spec, "rss", ctx), rel="self", type=RSS_TYPE)
+    if ctx.websub_hub:
+        sub(channel, f"{{{ATOM}}}link", href=ctx.websub_hub, rel="hub")
+    sub(channel, "language", ctx.language)
+    if ctx.author_email:
+        sub(channel, "managingEditor", _mailbox(ctx.author_email, ctx.author))
+    sub(channel, "generator", ctx.generator)
+    built = newest(posts)
+    if built is not None:
+        sub(channel, "lastBuildDate", rfc822(built))
+
+
+def _mailbox(email: str, name: str | None) -> str:
+    return line(f"{email} ({name})" if name else email)
+
+
+def _item(item: etree._Element, post: Post, ctx: FeedContext) -> None:
+    sub(item, "title", line(post.title))
+    sub(item, "link", post.url)
+    sub(item, "guid", post.guid, isPermaLink="false")
+    sub(item, "pubDate", rfc822(post.published))
+    author = post.author or ctx.author
+    if author:
+        sub(item, f"{{{DC}}}creator", line(author))
+    sub(item, "description", post.summary)
+    sub(item, f"{{{CONTENT}}}encoded", post.content_html)
+    for term in post_terms(post):
+        sub(item, "category", line(term.name), domain=term_url(term, ctx))
+    if post.image:
+        _image(item, post.image, post.image_alt)
+
+
+def _image(item: etree._Element, url: str, alt: str | None) -> None:
+    kind = image_type(url)
+    sub(item, "enclosure", url=url, type=kind, length="0")
+    media = sub(item, f"{{{MEDIA}}}content", url=url, type=kind, medium="image")
+    if alt:
+        sub(media, f"{{{MEDIA}}}description", line(alt), type="plain")
+    sub(item, f"{{{MEDIA}}}thumbnail", url=url)
