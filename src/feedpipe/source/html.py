@@ -1,0 +1,101 @@
+"""Post bodies to safe HTML: Markdown rendering, sanitising, absolute links, plain text."""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+from urllib.parse import urljoin
+
+import nh3
+from markdown_it import MarkdownIt
+
+from feedpipe.source.text import clean_block, clean_line, truncate_words
+
+ALLOWED_TAGS = frozenset(
+    {
+        "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup",
+        "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure",
+        "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark",
+        "ol", "p", "pre", "q", "s", "samp", "small", "span", "strong", "sub", "summary",
+        "sup", "table", "tbody", "td", "tfoot", "th", "thead", "time", "tr", "u", "ul", "var",
+    }
+)  # fmt: skip
+ALLOWED_ATTRIBUTES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("a", frozenset({"href", "title"})),
+    ("abbr", frozenset({"title"})),
+    ("img", frozenset({"src", "alt", "title", "width", "height"})),
+    ("code", frozenset({"class"})),
+    ("ol", frozenset({"start"})),
+    ("td", frozenset({"align", "colspan", "rowspan"})),
+    ("th", frozenset({"align", "colspan", "rowspan", "scope"})),
+    ("time", frozenset({"datetime"})),
+    ("q", frozenset({"cite"})),
+    ("blockquote", frozenset({"cite"})),
+)
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+SUMMARY_LIMIT = 300
+_FIRST_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.DOTALL)
+_MARKUP = re.compile(r"[\[\]*_`<>&\\!~]")
+
+
+@functools.cache
+def _markdown() -> MarkdownIt:
+    """One CommonMark parser per process; raw HTML passes through to the sanitiser."""
+    return MarkdownIt("commonmark", {"html": True}).enable("table")
+
+
+def absolute_url(url: str, site_url: str) -> str:
+    """`url` resolved against the site root; in-page fragments (`#x`) stay as they are."""
+    if url.startswith("#"):
+        return url
+    return urljoin(site_url.rstrip("/") + "/", url)
+
+
+@functools.cache
+def _cleaner(site_url: str) -> nh3.Cleaner:
+    return nh3.Cleaner(
+        tags=set(ALLOWED_TAGS),
+        attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES},
+        url_schemes=set(URL_SCHEMES),
+        link_rel=None,
+        url_relative=functools.partial(absolute_url, site_url=site_url),
+    )
+
+
+@functools.cache
+def _text_cleaner() -> nh3.Cleaner:
+    return nh3.Cleaner(tags=set())
+
+
+def sanitize(fragment: str, site_url: str) -> str:
+    """HTML limited to the allow-list, http(s)/mailto URLs only, relative URLs made absolute."""
+    cleaned: str = _cleaner(site_url).clean(clean_block(fragment))
+    return cleaned
+
+
+def render_markdown(body: str, site_url: str) -> str:
+    """Markdown body → sanitised HTML with absolute links."""
+    return sanitize(_markdown().render(clean_block(body)), site_url)
+
+
+def plain_text(fragment: str) -> str:
+    """HTML fragment → one line of plain text (tags dropped, script/style content dropped)."""
+    text: str = _text_cleaner().clean(fragment)
+    return clean_line(html.unescape(text))
+
+
+def markdown_plain_text(text: str) -> str:
+    """Inline Markdown (links, emphasis, raw HTML) → one line of plain text."""
+    if not _MARKUP.search(text):
+        return clean_line(text)
+    return plain_text(_markdown().renderInline(clean_block(text)))
+
+
+def first_paragraph(body_html: str, limit: int = SUMMARY_LIMIT) -> str:
+    """Plain text of the first non-empty `<p>` of sanitised HTML, at most `limit` characters."""
+    for match in _FIRST_PARAGRAPH.finditer(body_html):
+        text = plain_text(match.group(1))
+        if text:
+            return truncate_words(text, limit)
+    return truncate_words(plain_text(body_html), limit)

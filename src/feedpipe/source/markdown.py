@@ -1,0 +1,79 @@
+"""A folder of Markdown posts with YAML front matter, one post per file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from feedpipe.errors import PostError, SourceError
+from feedpipe.model import Document, Entry, ParsedDocument, Skip
+from feedpipe.source import frontmatter
+from feedpipe.source.fields import RawPost, build_entry
+from feedpipe.source.text import decode
+
+SUFFIXES = frozenset({".md", ".markdown"})
+
+
+@dataclass(frozen=True, slots=True)
+class MarkdownSource:
+    """Every `.md`/`.markdown` file under `root` (hidden files and folders skipped) is a post."""
+
+    root: Path
+    site_url: str
+
+    def scan(self) -> list[Document]:
+        """Documents sorted by key ('/'-separated path relative to root); stat only."""
+        if not self.root.is_dir():
+            raise SourceError(f"{self.root}: Markdown source folder not found")
+        docs = [_document(self.root, path) for path in _walk(self.root)]
+        return sorted(docs, key=lambda doc: doc.key)
+
+    def read(self, doc: Document) -> bytes:
+        path = self.root / doc.key
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot read post: {exc.strerror}") from exc
+
+    def parse(self, doc: Document, data: bytes) -> ParsedDocument:
+        """One Entry, or one Skip naming the file and the problem; never raises."""
+        sha = hashlib.sha256(data).hexdigest()
+        try:
+            entry = self._entry(doc, data)
+        except PostError as exc:
+            return ParsedDocument(doc, sha, skips=(Skip(doc.key, exc.reason),))
+        except Exception as exc:  # a parser bug must not stop a sync; report it as a skip
+            reason = f"{doc.key}: unexpected {type(exc).__name__}: {exc}"
+            return ParsedDocument(doc, sha, skips=(Skip(doc.key, reason),))
+        return ParsedDocument(doc, sha, entries=(entry,))
+
+    def _entry(self, doc: Document, data: bytes) -> Entry:
+        text, warning = decode(data)
+        meta, body = frontmatter.split(text, doc.key)
+        raw = RawPost(
+            doc_key=doc.key,
+            label=doc.key,
+            meta=meta,
+            body=body,
+            default_slug=PurePosixPath(doc.key).stem,
+            warnings=(f"{doc.key}: {warning}",) if warning else (),
+        )
+        return build_entry(raw, self.site_url)
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        for name in files:
+            path = Path(folder, name)
+            if not name.startswith(".") and path.suffix.lower() in SUFFIXES:
+                yield path
+
+
+def _document(root: Path, path: Path) -> Document:
+    stat = path.stat()
+    key = path.relative_to(root).as_posix()
+    return Document(key=key, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
