@@ -8,13 +8,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from feedpipe.errors import ConfigError
 
 CONFIG_ENV = "FEEDPIPE_CONFIG"
 STORE_URL_ENV = "FEEDPIPE_STORE_URL"
+SECRET_KEY_ENV = "FEEDPIPE_SECRET_KEY"
 FeedFormat = Literal["rss", "atom", "json"]
 
 # How to fix each key, shown with its validation error.
@@ -27,6 +29,9 @@ HINTS: dict[str, str] = {
     "feeds.max_items": "a whole number from 1 to 1000",
     "feeds.formats": 'a list drawn from "rss", "atom", "json"',
     "feeds.output_dir": "a folder feedpipe may write feeds into",
+    "digest.timezone": 'an IANA zone name, e.g. "Europe/Berlin" or "UTC"',
+    "digest.send_time": 'a local time as HH:MM, e.g. "08:00"',
+    "web.base_url": 'the public address of `feedpipe serve`, e.g. "https://news.example.com"',
 }
 
 
@@ -97,12 +102,79 @@ class FeedsSettings(_Section):
         return None if value is None else _check_http_url(value)
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+    return value
+
+
+def _check_hhmm(value: str) -> str:
+    hour, _, minute = value.partition(":")
+    if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+        raise ValueError(f"{value!r} is not a time of day as HH:MM")
+    return f"{int(hour):02d}:{int(minute):02d}"
+
+
+class DigestSettings(_Section):
+    """Defaults for new subscribers and how digests look."""
+
+    timezone: str = "UTC"
+    send_time: str = "08:00"
+    frequency: Literal["daily", "weekly"] = "daily"
+    weekday: Weekday = "mon"
+    templates_dir: Path | None = None  # overrides templates/email/ file by file
+    max_bytes: int = Field(default=102_000, ge=20_000)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _check_timezone(value)
+
+    @field_validator("send_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        return _check_hhmm(value)
+
+
+class EmailSettings(_Section):
+    """Sender identity of every message."""
+
+    from_address: str = "digest@blog.example.com"
+    from_name: str | None = None
+    reply_to: str | None = None
+    list_id: str | None = None  # default: derived from the site host
+    unsubscribe_mailto: str | None = None  # e.g. unsubscribe@blog.example.com
+    feedback_id: str | None = None
+
+
+class WebSettings(_Section):
+    """Where the subscriber web surface is served (links in emails point here)."""
+
+    base_url: str = "http://127.0.0.1:8080"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+
 class Settings(_Section):
     site: SiteSettings
     source: SourceSettings = SourceSettings()
     store: StoreSettings = StoreSettings()
     feeds: FeedsSettings = FeedsSettings()
+    digest: DigestSettings = DigestSettings()
+    email: EmailSettings = EmailSettings()
+    web: WebSettings = WebSettings()
     base_dir: Path = Path()
+    secret_key: SecretStr | None = None  # only from $FEEDPIPE_SECRET_KEY
 
     @property
     def feeds_url(self) -> str:
@@ -140,8 +212,13 @@ def settings_from_mapping(
     data: Mapping[str, Any], base_dir: Path, origin: str, env: Mapping[str, str]
 ) -> Settings:
     """Validate raw TOML data; paths resolve against `base_dir`; env may override the store URL."""
+    if "secret_key" in data:
+        raise ConfigError(
+            f"{origin}: secret_key: secrets never go in the file — set ${SECRET_KEY_ENV}"
+        )
+    secret = env.get(SECRET_KEY_ENV)
     try:
-        settings = Settings.model_validate({**data, "base_dir": base_dir})
+        settings = Settings.model_validate({**data, "base_dir": base_dir, "secret_key": secret})
     except ValidationError as exc:
         lines = [_describe(e) for e in exc.errors()]
         raise ConfigError(f"{origin}: " + "; ".join(lines)) from None
@@ -153,6 +230,12 @@ def settings_from_mapping(
             ),
             "store": settings.store.model_copy(
                 update={"url": _resolve_sqlite(base_dir, store_url)}
+            ),
+            "digest": settings.digest.model_copy(
+                update={
+                    "templates_dir": settings.digest.templates_dir
+                    and _resolve(base_dir, settings.digest.templates_dir)
+                }
             ),
             "feeds": settings.feeds.model_copy(
                 update={"output_dir": _resolve(base_dir, settings.feeds.output_dir)}

@@ -87,6 +87,7 @@ source_docs = Table(
     Column("size", BigInteger, nullable=False),
     Column("mtime_ns", BigInteger, nullable=False),
     Column("sha256", String(64), nullable=False),
+    Column("skips", Text, nullable=False, default="[]"),
 )
 
 source_entries = Table(

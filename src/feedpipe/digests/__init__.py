@@ -1,0 +1,1 @@
+"""Digests: subscribers, and the pure planner deciding who gets which posts when."""

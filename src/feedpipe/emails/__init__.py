@@ -1,0 +1,1 @@
+"""Emails: render an edition once (Jinja2 + premailer), then personalise it cheaply per recipient."""

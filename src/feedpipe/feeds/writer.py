@@ -1,0 +1,56 @@
+"""Atomic, confined file writes under output_dir: temp file + rename, nothing outside the root."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from feedpipe.errors import FeedWriteError
+
+
+def confined(root: Path, relative: str) -> Path:
+    """`root/relative`, refusing any path that would land outside `root`."""
+    target = (root / relative).resolve()
+    base = root.resolve()
+    if target == base or base not in target.parents:
+        raise FeedWriteError(f"refusing to write {relative!r}: outside {base}")
+    return target
+
+
+def write_if_changed(root: Path, relative: str, data: bytes) -> bool:
+    """Write `data` atomically unless the file already holds exactly these bytes."""
+    target = confined(root, relative)
+    try:
+        if target.stat().st_size == len(data) and target.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise FeedWriteError(f"cannot write {target}: {exc.strerror}") from exc
+    return True
+
+
+def remove_file(root: Path, relative: str) -> bool:
+    """Remove one generated file (and its folder when empty); False if it was not there."""
+    target = confined(root, relative)
+    try:
+        target.unlink()
+    except FileNotFoundError:
+        return False
+    with contextlib.suppress(OSError):
+        target.parent.rmdir()
+    return True

@@ -1,0 +1,90 @@
+"""Sync I/O: scan the source, parse what changed (on all cores when there is a lot), apply."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
+
+from feedpipe.model import Document, ParsedDocument, SyncReport
+from feedpipe.source import Source
+from feedpipe.store import Store
+from feedpipe.sync import DocState, decide, split_by_stat
+
+# Below this many documents to parse, a process pool costs more than it saves.
+PARALLEL_THRESHOLD = 200
+
+
+def _parse_unknown(source: Source, doc: Document) -> ParsedDocument:
+    return source.parse(doc, source.read(doc))
+
+
+def _parse_known(source: Source, item: tuple[Document, bytes]) -> ParsedDocument:
+    return source.parse(item[0], item[1])
+
+
+def parse_all(
+    source: Source, unknown: Sequence[Document], known: Sequence[tuple[Document, bytes]]
+) -> list[ParsedDocument]:
+    """Parse documents, reading unknown ones in the workers; in input order."""
+    jobs = len(unknown) + len(known)
+    workers = min(os.cpu_count() or 1, 8)
+    if jobs < PARALLEL_THRESHOLD or workers < 2:
+        return [_parse_unknown(source, d) for d in unknown] + [
+            _parse_known(source, item) for item in known
+        ]
+    context = multiprocessing.get_context("forkserver")
+    chunk = max(1, jobs // (workers * 8))
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        first = list(pool.map(_parse_unknown, [source] * len(unknown), unknown, chunksize=chunk))
+        second = list(pool.map(_parse_known, [source] * len(known), known, chunksize=chunk))
+    return first + second
+
+
+def _classify(
+    source: Source, docs: list[Document], known: dict[str, DocState]
+) -> tuple[list[Document], list[tuple[Document, bytes]], list[tuple[str, int, int]]]:
+    """Split docs whose stat changed into (new, changed with bytes, same content new stat)."""
+    unknown: list[Document] = []
+    changed: list[tuple[Document, bytes]] = []
+    touched: list[tuple[str, int, int]] = []
+    for doc in docs:
+        state = known.get(doc.key)
+        if state is None:
+            unknown.append(doc)
+            continue
+        data = source.read(doc)
+        if hashlib.sha256(data).hexdigest() == state.sha256:
+            touched.append((doc.key, doc.size, doc.mtime_ns))
+        else:
+            changed.append((doc, data))
+    return unknown, changed, touched
+
+
+def run_sync(
+    source: Source, store: Store, now: Callable[[], datetime], url_for: Callable[[str], str]
+) -> SyncReport:
+    """One sync: scan, parse what changed, decide, apply in one transaction."""
+    started = time.perf_counter()
+    scanned = source.scan()
+    known = store.source_docs()
+    _, suspects = split_by_stat(scanned, known)
+    unknown, changed, touched = _classify(source, suspects, known)
+    parsed = parse_all(source, unknown, changed)
+    store.touch_docs(touched)
+    changes = decide(scanned, known, parsed, store.source_links(), store.post_refs())
+    store.apply_sync(changes, now(), url_for)
+    return SyncReport(
+        added=tuple(changes.added),
+        updated=tuple(changes.updated),
+        removed=tuple(r.slug for r in changes.posts_remove),
+        unchanged=changes.unchanged,
+        skipped=tuple(changes.skipped),
+        warnings=tuple(changes.warnings),
+        duplicates=tuple(changes.duplicates),
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,50 @@
+"""The one service object: wires settings, store, source and clock; CLI, worker and web use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from feedpipe import __version__
+from feedpipe.clock import Clock, SystemClock
+from feedpipe.feeds.build import BuildOptions, build_feeds
+from feedpipe.feeds.render import FeedContext
+from feedpipe.ingest import run_sync
+from feedpipe.model import BuildReport, SyncReport
+from feedpipe.settings import Settings
+from feedpipe.source import Source, open_source
+from feedpipe.store import Store
+
+
+@dataclass
+class Feedpipe:
+    """Sync the source into the store and build feeds from it."""
+
+    settings: Settings
+    store: Store
+    source: Source
+    clock: Clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Feedpipe:
+        """The one place where parts are wired together."""
+        store = Store.open(settings.store.url)
+        return cls(settings, store, open_source(settings), clock or SystemClock())
+
+    def sync(self) -> SyncReport:
+        return run_sync(self.source, self.store, self.clock.now, self.settings.site.post_url)
+
+    def build(self, *, sync: bool = True, full: bool = False) -> BuildReport:
+        sync_report = self.sync() if sync else None
+        ctx = FeedContext.from_settings(self.settings, f"feedpipe {__version__}")
+        opts = BuildOptions.from_settings(self.settings.feeds, ctx)
+        report = build_feeds(self.store, opts, self.clock.now(), full=full)
+        return replace(report, sync=sync_report)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Feedpipe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,293 @@
+"""Store mixin for posts: apply a sync's decisions, read posts and feed membership."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from feedpipe.model import Entry, FeedSpec, Post, Term, TermKind
+from feedpipe.store.schema import dirty_feeds, post_terms, posts, source_docs, source_entries, terms
+from feedpipe.store.sources import delete_in, dump_skips
+from feedpipe.store.terms import TermCache
+from feedpipe.sync import PostRef, SyncChanges
+
+UrlFor = Callable[[str], str]
+
+
+def _visible(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        posts.c.removed_at.is_(None), posts.c.draft.is_(False), posts.c.published_at <= now
+    )
+
+
+def _entry_values(entry: Entry, url: str) -> dict[str, Any]:
+    return {
+        "url": url,
+        "title": entry.title,
+        "summary": entry.summary,
+        "content_html": entry.content_html,
+        "published_at": entry.published,
+        "updated_at": entry.updated,
+        "author": entry.author,
+        "image": entry.image,
+        "image_alt": entry.image_alt,
+        "reading_time": entry.reading_time,
+        "draft": entry.draft,
+        "content_hash": entry.content_hash,
+    }
+
+
+def feed_keys_of(term_slugs: Iterable[tuple[str, str]]) -> set[str]:
+    return {"site"} | {f"{kind}/{slug}" for kind, slug in term_slugs}
+
+
+class PostsMixin:
+    """Posts and their terms."""
+
+    engine: Engine
+
+    def post_refs(self) -> dict[str, PostRef]:
+        cols = (posts.c.id, posts.c.slug, posts.c.content_hash, posts.c.removed_at)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(*cols)).all()
+        return {
+            r.slug: PostRef(r.id, r.slug, r.content_hash, r.removed_at is not None) for r in rows
+        }
+
+    def apply_sync(self, changes: SyncChanges, now: datetime, url_for: UrlFor) -> None:
+        """Write one sync's decisions atomically and mark the feeds they touch dirty."""
+        with self.engine.begin() as conn:
+            touched_ids = [w.post_id for w in changes.posts_write if w.post_id is not None]
+            touched_ids += [r.id for r in changes.posts_remove]
+            dirty = feed_keys_of(_term_slugs_of(conn, touched_ids)) if touched_ids else set()
+            if changes.posts_write or changes.posts_remove:
+                dirty.add("site")
+            _write_docs(conn, changes)
+            ids = _write_posts(conn, changes, now, url_for)
+            dirty |= _write_terms(conn, changes, ids)
+            _write_links(conn, changes, ids)
+            for ref in changes.posts_remove:
+                conn.execute(sa.update(posts).where(posts.c.id == ref.id).values(removed_at=now))
+            _mark_dirty(conn, dirty)
+
+    def visible_post_ids(self, spec: FeedSpec, limit: int, now: datetime) -> list[int]:
+        """Ids of the newest `limit` visible posts of a feed, newest first (ties by id)."""
+        stmt = sa.select(posts.c.id).where(_visible(now))
+        if spec.term is not None:
+            stmt = stmt.join(post_terms, post_terms.c.post_id == posts.c.id).join(
+                terms, terms.c.id == post_terms.c.term_id
+            )
+            stmt = stmt.where(terms.c.kind == spec.kind, terms.c.slug == spec.slug)
+        stmt = stmt.order_by(posts.c.published_at.desc(), posts.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt).scalars())
+
+    def posts_by_ids(self, ids: Sequence[int]) -> dict[int, Post]:
+        out: dict[int, Post] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                term_map = _terms_of(conn, chunk)
+                for row in conn.execute(sa.select(posts).where(posts.c.id.in_(chunk))):
+                    out[row.id] = _post_from_row(row, term_map.get(row.id, []))
+        return out
+
+    def feed_terms(self, now: datetime, kinds: Sequence[TermKind]) -> list[Term]:
+        """Terms that have at least one visible post, ordered by kind then slug."""
+        stmt = (
+            sa.select(terms.c.kind, terms.c.name, terms.c.key, terms.c.slug)
+            .join(post_terms, post_terms.c.term_id == terms.c.id)
+            .join(posts, posts.c.id == post_terms.c.post_id)
+            .where(_visible(now), terms.c.kind.in_([k.value for k in kinds]))
+            .group_by(terms.c.id, terms.c.kind, terms.c.name, terms.c.key, terms.c.slug)
+            .order_by(terms.c.kind, terms.c.slug)
+        )
+        with self.engine.connect() as conn:
+            return [Term(TermKind(r.kind), r.name, r.key, r.slug) for r in conn.execute(stmt)]
+
+    def newly_due_feed_keys(self, since: datetime, now: datetime) -> set[str]:
+        """Feeds of posts whose publication time fell in (since, now]: future posts come due."""
+        due = sa.select(posts.c.id).where(
+            posts.c.published_at > since,
+            posts.c.published_at <= now,
+            posts.c.removed_at.is_(None),
+            posts.c.draft.is_(False),
+        )
+        with self.engine.connect() as conn:
+            ids = list(conn.execute(due).scalars())
+            return feed_keys_of(_term_slugs_of(conn, ids)) if ids else set()
+
+    def dirty_feed_keys(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(dirty_feeds.c.feed_key)).scalars())
+
+    def clear_dirty(self, keys: Iterable[str]) -> None:
+        with self.engine.begin() as conn:
+            delete_in(conn, dirty_feeds.c.feed_key, list(keys))
+
+
+def _term_slugs_of(conn: Connection, post_ids: list[int]) -> set[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    for start in range(0, len(post_ids), 500):
+        stmt = (
+            sa.select(terms.c.kind, terms.c.slug)
+            .join(post_terms, post_terms.c.term_id == terms.c.id)
+            .where(post_terms.c.post_id.in_(post_ids[start : start + 500]))
+        )
+        out |= {(r.kind, r.slug) for r in conn.execute(stmt)}
+    return out
+
+
+def _terms_of(conn: Connection, post_ids: list[int]) -> dict[int, list[Term]]:
+    stmt = (
+        sa.select(post_terms.c.post_id, terms.c.kind, terms.c.name, terms.c.key, terms.c.slug)
+        .join(terms, terms.c.id == post_terms.c.term_id)
+        .where(post_terms.c.post_id.in_(post_ids))
+        .order_by(post_terms.c.post_id, post_terms.c.position)
+    )
+    out: dict[int, list[Term]] = defaultdict(list)
+    for r in conn.execute(stmt):
+        out[r.post_id].append(Term(TermKind(r.kind), r.name, r.key, r.slug))
+    return out
+
+
+def _post_from_row(row: Any, term_list: list[Term]) -> Post:
+    return Post(
+        id=row.id,
+        guid=row.guid,
+        slug=row.slug,
+        url=row.url,
+        title=row.title,
+        summary=row.summary,
+        content_html=row.content_html,
+        published=row.published_at,
+        updated=row.updated_at,
+        categories=tuple(t for t in term_list if t.kind is TermKind.CATEGORY),
+        tags=tuple(t for t in term_list if t.kind is TermKind.TAG),
+        author=row.author,
+        image=row.image,
+        image_alt=row.image_alt,
+        reading_time=row.reading_time,
+        draft=row.draft,
+        content_hash=row.content_hash,
+        first_seen_at=row.first_seen_at,
+        removed_at=row.removed_at,
+    )
+
+
+def _write_docs(conn: Connection, changes: SyncChanges) -> None:
+    keys: list[Any] = [d.key for d, _, _ in changes.docs_upsert] + list(changes.docs_delete)
+    delete_in(conn, source_docs.c.key, keys)
+    if changes.docs_upsert:
+        conn.execute(
+            sa.insert(source_docs),
+            [
+                {
+                    "key": d.key,
+                    "size": d.size,
+                    "mtime_ns": d.mtime_ns,
+                    "sha256": h,
+                    "skips": dump_skips(s),
+                }
+                for d, h, s in changes.docs_upsert
+            ],
+        )
+
+
+def _write_posts(
+    conn: Connection, changes: SyncChanges, now: datetime, url_for: UrlFor
+) -> dict[str, int]:
+    """Insert new posts and update changed ones; return slug → id for all written."""
+    ids: dict[str, int] = {}
+    inserts = [w for w in changes.posts_write if w.post_id is None]
+    if inserts:
+        rows = []
+        for w in inserts:
+            url = w.entry.url or url_for(w.slug)
+            guid = "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, url_for(w.slug)))
+            values = _entry_values(w.entry, url)
+            rows.append(
+                {
+                    **values,
+                    "slug": w.slug,
+                    "guid": guid,
+                    "first_seen_at": now,
+                    "changed_at": now,
+                    "removed_at": None,
+                }
+            )
+        result = conn.execute(
+            sa.insert(posts).returning(posts.c.id, posts.c.slug, sort_by_parameter_order=True),
+            rows,
+        )
+        ids.update({r.slug: r.id for r in result})
+    for w in changes.posts_write:
+        if w.post_id is None:
+            continue
+        values = _entry_values(w.entry, w.entry.url or url_for(w.slug))
+        conn.execute(
+            sa.update(posts)
+            .where(posts.c.id == w.post_id)
+            .values(**values, changed_at=now, removed_at=None)
+        )
+        ids[w.slug] = w.post_id
+    return ids
+
+
+def _write_terms(conn: Connection, changes: SyncChanges, ids: dict[str, int]) -> set[str]:
+    """Replace the terms of written posts; return the feed keys of their new terms."""
+    written = [(ids[w.slug], w.entry) for w in changes.posts_write]
+    delete_in(conn, post_terms.c.post_id, [pid for pid, _ in written])
+    cache = TermCache(conn)
+    rows: list[dict[str, int]] = []
+    slugs: set[tuple[str, str]] = set()
+    for post_id, entry in written:
+        named = [(TermKind.CATEGORY, n) for n in entry.categories]
+        named += [(TermKind.TAG, n) for n in entry.tags]
+        seen: set[int] = set()
+        for position, (kind, name) in enumerate(named):
+            term_id, term = cache.get_or_create(kind, name)
+            if term_id not in seen:
+                seen.add(term_id)
+                rows.append({"post_id": post_id, "term_id": term_id, "position": position})
+                slugs.add((kind.value, term.slug))
+    if rows:
+        conn.execute(sa.insert(post_terms), rows)
+    return feed_keys_of(slugs) if written else set()
+
+
+def _write_links(conn: Connection, changes: SyncChanges, ids: dict[str, int]) -> None:
+    keys: list[Any] = list(changes.links_delete) + [w.key for w in changes.links_upsert]
+    delete_in(conn, source_entries.c.key, keys)
+    missing = {w.slug for w in changes.links_upsert} - ids.keys()
+    if missing:
+        found = conn.execute(sa.select(posts.c.id, posts.c.slug).where(posts.c.slug.in_(missing)))
+        ids = {**ids, **{r.slug: r.id for r in found}}
+    if changes.links_upsert:
+        conn.execute(
+            sa.insert(source_entries),
+            [
+                {
+                    "key": w.key,
+                    "doc_key": w.doc_key,
+                    "post_id": ids[w.slug],
+                    "entry_hash": w.entry_hash,
+                }
+                for w in changes.links_upsert
+            ],
+        )
+
+
+def _mark_dirty(conn: Connection, keys: set[str]) -> None:
+    if not keys:
+        return
+    existing = set(conn.execute(sa.select(dirty_feeds.c.feed_key)).scalars())
+    new = sorted(keys - existing)
+    if new:
+        conn.execute(sa.insert(dirty_feeds), [{"feed_key": k} for k in new])

@@ -1,0 +1,57 @@
+"""Store mixin for source bookkeeping: document stats and entry-to-post links."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from feedpipe.model import Skip
+from feedpipe.store.schema import source_docs, source_entries
+from feedpipe.sync import DocState, EntryLink
+
+
+class SourcesMixin:
+    """What the store remembers of the source, so unchanged documents are not parsed again."""
+
+    engine: Engine
+
+    def source_docs(self) -> dict[str, DocState]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(source_docs)).all()
+        return {r.key: DocState(r.size, r.mtime_ns, r.sha256, _load_skips(r.skips)) for r in rows}
+
+    def source_links(self) -> dict[str, EntryLink]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(source_entries)).all()
+        return {r.key: EntryLink(r.doc_key, r.post_id, r.entry_hash) for r in rows}
+
+    def touch_docs(self, docs: list[tuple[str, int, int]]) -> None:
+        """Record a new stat (key, size, mtime_ns) for documents whose content did not change."""
+        if not docs:
+            return
+        stmt = (
+            sa.update(source_docs)
+            .where(source_docs.c.key == sa.bindparam("k"))
+            .values(size=sa.bindparam("s"), mtime_ns=sa.bindparam("m"))
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt, [{"k": k, "s": s, "m": m} for k, s, m in docs])
+
+
+def _load_skips(text: str) -> tuple[Skip, ...]:
+    return tuple(Skip(k, r) for k, r in json.loads(text or "[]"))
+
+
+def dump_skips(skips: tuple[Skip, ...]) -> str:
+    return json.dumps([[s.key, s.reason] for s in skips], ensure_ascii=False)
+
+
+def delete_in(conn: Connection, column: sa.Column[Any], keys: Sequence[Any]) -> None:
+    """DELETE rows whose `column` is in `keys`, in chunks that fit any backend's bind limit."""
+    table = column.table
+    for start in range(0, len(keys), 500):
+        conn.execute(sa.delete(table).where(column.in_(keys[start : start + 500])))

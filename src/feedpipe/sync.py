@@ -1,0 +1,179 @@
+"""Sync decider: from scanned and parsed documents plus store state, decide what changes (pure)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from feedpipe.model import Document, Entry, ParsedDocument, Skip
+from feedpipe.terms import short_hash
+
+
+@dataclass(frozen=True, slots=True)
+class DocState:
+    """What the store remembers of a document: its stat, hash and why parts of it were skipped."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+    skips: tuple[Skip, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EntryLink:
+    """Which post an entry of a document produced."""
+
+    doc_key: str
+    post_id: int
+    entry_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostRef:
+    """The identity part of a stored post."""
+
+    id: int
+    slug: str
+    content_hash: str
+    removed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PostWrite:
+    """Insert or update one post from an entry under a (possibly disambiguated) slug."""
+
+    slug: str
+    entry: Entry
+    post_id: int | None  # None: insert
+
+
+@dataclass(frozen=True, slots=True)
+class LinkWrite:
+    key: str
+    doc_key: str
+    slug: str
+    entry_hash: str
+
+
+@dataclass
+class SyncChanges:
+    """Everything one sync writes to the store, applied in one transaction."""
+
+    docs_upsert: list[tuple[Document, str, tuple[Skip, ...]]] = field(default_factory=list)
+    docs_delete: list[str] = field(default_factory=list)
+    links_delete: list[str] = field(default_factory=list)
+    links_upsert: list[LinkWrite] = field(default_factory=list)
+    posts_write: list[PostWrite] = field(default_factory=list)
+    posts_remove: list[PostRef] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: list[Skip] = field(default_factory=list)
+    warnings: list[Skip] = field(default_factory=list)
+    duplicates: list[Skip] = field(default_factory=list)
+
+
+@dataclass
+class _Claims:
+    """Slugs taken during this sync and the content that took them."""
+
+    by_slug: dict[str, str] = field(default_factory=dict)
+
+
+def split_by_stat(
+    scanned: Iterable[Document], known: Mapping[str, DocState]
+) -> tuple[list[Document], list[Document]]:
+    """(unchanged by size and mtime, needing a closer look)."""
+    same: list[Document] = []
+    other: list[Document] = []
+    for doc in scanned:
+        state = known.get(doc.key)
+        fits = state and state.size == doc.size and state.mtime_ns == doc.mtime_ns
+        (same if fits else other).append(doc)
+    return same, other
+
+
+def decide(
+    scanned: list[Document],
+    known: Mapping[str, DocState],
+    parsed: list[ParsedDocument],
+    links: Mapping[str, EntryLink],
+    posts: Mapping[str, PostRef],
+) -> SyncChanges:
+    """Decide the writes of one sync; documents not in `parsed` are taken as unchanged."""
+    changes = SyncChanges()
+    scanned_keys = {d.key for d in scanned}
+    gone = [k for k in known if k not in scanned_keys]
+    reparsed = {p.doc.key for p in parsed}
+    changes.docs_delete = gone
+    dropped = set(gone) | reparsed
+    changes.links_delete = [k for k, link in links.items() if link.doc_key in dropped]
+    remaining = {k: link for k, link in links.items() if link.doc_key not in dropped}
+    live_hashes: dict[int, set[str]] = defaultdict(set)
+    for link in remaining.values():
+        live_hashes[link.post_id].add(link.entry_hash)
+    changes.unchanged = len(remaining)
+    for doc_key in sorted(scanned_keys - reparsed):
+        changes.skipped.extend(known[doc_key].skips if doc_key in known else ())
+    claims = _Claims()
+    entries = sorted((e for p in parsed for e in p.entries), key=lambda e: e.key)
+    for p in parsed:
+        changes.docs_upsert.append((p.doc, p.sha256, p.skips))
+        changes.skipped.extend(p.skips)
+    for entry in entries:
+        _place(entry, changes, claims, posts, live_hashes)
+    claimed = set(claims.by_slug)
+    for ref in posts.values():
+        if not ref.removed and ref.id not in live_hashes and ref.slug not in claimed:
+            changes.posts_remove.append(ref)
+    return changes
+
+
+def _slug_taken(
+    slug: str,
+    content_hash: str,
+    claims: _Claims,
+    posts: Mapping[str, PostRef],
+    live_hashes: Mapping[int, set[str]],
+) -> bool:
+    """Is `slug` held by different content (another file of this sync, or an unchanged one)?"""
+    if slug in claims.by_slug:
+        return claims.by_slug[slug] != content_hash
+    ref = posts.get(slug)
+    if ref is None or ref.id not in live_hashes:
+        return False
+    return content_hash not in live_hashes[ref.id]
+
+
+def _place(
+    entry: Entry,
+    changes: SyncChanges,
+    claims: _Claims,
+    posts: Mapping[str, PostRef],
+    live_hashes: Mapping[int, set[str]],
+) -> None:
+    slug = entry.slug
+    if _slug_taken(slug, entry.content_hash, claims, posts, live_hashes):
+        slug = f"{entry.slug}-{short_hash(entry.key, 6)}"
+        changes.duplicates.append(
+            Skip(entry.key, f"slug {entry.slug!r} is used by another post; kept as {slug!r}")
+        )
+    changes.warnings.extend(Skip(entry.key, w) for w in entry.warnings)
+    changes.links_upsert.append(LinkWrite(entry.key, entry.doc_key, slug, entry.content_hash))
+    if slug in claims.by_slug:
+        changes.duplicates.append(Skip(entry.key, f"same post as another file (slug {slug!r})"))
+        return
+    claims.by_slug[slug] = entry.content_hash
+    ref = posts.get(slug)
+    if ref is None:
+        changes.posts_write.append(PostWrite(slug, entry, None))
+        changes.added.append(slug)
+    elif ref.removed:
+        changes.posts_write.append(PostWrite(slug, entry, ref.id))
+        changes.added.append(slug)
+    elif ref.content_hash != entry.content_hash:
+        changes.posts_write.append(PostWrite(slug, entry, ref.id))
+        changes.updated.append(slug)
+    else:
+        changes.unchanged += 1
