@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from feedpipe.model import Document, ParsedDocument
+
+if TYPE_CHECKING:
+    from feedpipe.settings import Settings
 
 
 class Source(Protocol):
@@ -21,3 +26,17 @@ class Source(Protocol):
     def read(self, doc: Document) -> bytes: ...
 
     def parse(self, doc: Document, data: bytes) -> ParsedDocument: ...
+
+
+def open_source(settings: Settings) -> Source:
+    """The source configured in `[source]`: kind picks the class, path and site URL configure it."""
+    from feedpipe.source.feedfile import FeedFileSource
+    from feedpipe.source.jsonfile import JsonSource
+    from feedpipe.source.markdown import MarkdownSource
+
+    constructors: dict[str, Callable[[Path, str], Source]] = {
+        "markdown": MarkdownSource,
+        "json": JsonSource,
+        "feed": FeedFileSource,
+    }
+    return constructors[settings.source.kind](settings.source.path, settings.site.url)

@@ -59,8 +59,13 @@ def _cleaner(site_url: str) -> nh3.Cleaner:
         attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES},
         url_schemes=set(URL_SCHEMES),
         link_rel=None,
-        url_relative=functools.partial(absolute_url, site_url=site_url),
+        url_relative=functools.partial(_relative_url, site_url=site_url),
     )
+
+
+def _relative_url(url: str, site_url: str) -> str | None:
+    """nh3 callback: an empty URL goes, any other relative URL becomes absolute."""
+    return absolute_url(url, site_url) if url.strip() else None
 
 
 @functools.cache
