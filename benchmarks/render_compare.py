@@ -24,9 +24,10 @@ from feedpipe.feeds.render import (
 )
 from feedpipe.model import FeedSpec, Post, Term, TermKind
 
-RUNS = 30
+RUNS = 40
 POSTS = 50
 
+Render = Callable[[Sequence[Post]], bytes]
 CTX = FeedContext(
     site_title="Bench Blog",
     site_url="https://blog.example.com",
@@ -140,6 +141,11 @@ def _fix_atom_links(feed: etree._Element, posts: Sequence[Post]) -> None:
             etree.SubElement(entry, "link", attrs)
 
 
+def feedgen_atom_unfixed(posts: Sequence[Post]) -> bytes:
+    fg = _generator(posts, self_url(SPEC, "atom", CTX), "atom")
+    return bytes(fg.atom_str())
+
+
 def lxml_rss(posts: Sequence[Post]) -> bytes:
     return render_feed("rss", SPEC, posts, CTX)
 
@@ -148,17 +154,24 @@ def lxml_atom(posts: Sequence[Post]) -> bytes:
     return render_feed("atom", SPEC, posts, CTX)
 
 
-def median_ms(render: Callable[[Sequence[Post]], bytes], posts: Sequence[Post]) -> float:
-    render(posts)  # warm up
-    times = []
+def lxml_json(posts: Sequence[Post]) -> bytes:
+    return render_feed("json", SPEC, posts, CTX)
+
+
+def median_ms(renders: Sequence[Render], posts: Sequence[Post]) -> list[float]:
+    """Median ms per call of each renderer, timed round-robin so machine load hits all alike."""
+    times: list[list[float]] = [[] for _ in renders]
+    for render in renders:
+        render(posts)  # warm up
     for _ in range(RUNS):
-        start = time.perf_counter()
-        render(posts)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        for slot, render in zip(times, renders, strict=True):
+            start = time.perf_counter()
+            render(posts)
+            slot.append((time.perf_counter() - start) * 1000)
+    return [statistics.median(slot) for slot in times]
 
 
-def check(render: Callable[[Sequence[Post]], bytes], posts: Sequence[Post]) -> str:
+def check(render: Render, posts: Sequence[Post]) -> str:
     """A short correctness verdict from feedparser: links, enclosures, escaping, order."""
     parsed = feedparser.parse(render(posts))
     problems = []
@@ -170,19 +183,24 @@ def check(render: Callable[[Sequence[Post]], bytes], posts: Sequence[Post]) -> s
         problems.append("enclosure missing")
     if parsed.entries and parsed.entries[0].title != posts[0].title:
         problems.append(f"title {parsed.entries[0].title!r}")
-    return "ok" if not problems else "; ".join(problems)
+    return "; ".join(problems) or "ok"
 
 
 def main() -> int:
     posts = make_posts()
     print(f"{POSTS} posts, ~{len(posts[0].content_html)} byte bodies, median of {RUNS} runs")
-    for name, render in [
-        ("feedgen rss ", feedgen_rss),
-        ("lxml    rss ", lxml_rss),
+    named: list[tuple[str, Render]] = [
+        ("feedgen rss", feedgen_rss),
+        ("lxml rss", lxml_rss),
         ("feedgen atom", feedgen_atom),
-        ("lxml    atom", lxml_atom),
-    ]:
-        print(f"{name}: {median_ms(render, posts):7.2f} ms/feed  [{check(render, posts)}]")
+        ("lxml atom", lxml_atom),
+        ("json (stdlib)", lxml_json),
+    ]
+    medians = median_ms([render for _, render in named], posts)
+    for (name, render), ms in zip(named, medians, strict=True):
+        verdict = check(render, posts) if render is not lxml_json else "not checked"
+        print(f"{name:13}: {ms:6.2f} ms/feed  [{verdict}]")
+    print(f"feedgen atom without the link fix: [{check(feedgen_atom_unfixed, posts)}]")
     return 0
 
 

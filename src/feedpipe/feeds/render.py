@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from importlib.resources import files
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -157,13 +158,13 @@ def xml_bytes(root: etree._Element, ctx: FeedContext | None = None) -> bytes:
 
 
 @functools.cache
-def _renderers() -> dict[FeedFormat, Renderer]:
+def _renderers() -> Mapping[FeedFormat, Renderer]:
     # Imported here: the format modules import the helpers above.
     from feedpipe.feeds.atom import render_atom
     from feedpipe.feeds.jsonfeed import render_json
     from feedpipe.feeds.rss import render_rss
 
-    return {"rss": render_rss, "atom": render_atom, "json": render_json}
+    return MappingProxyType({"rss": render_rss, "atom": render_atom, "json": render_json})
 
 
 def render_feed(fmt: FeedFormat, spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext) -> bytes:

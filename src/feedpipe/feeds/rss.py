@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from lxml import etree
 
+from feedpipe.feeds.layout import MEDIA_TYPES
 from feedpipe.feeds.render import (
     FeedContext,
     html_url,
@@ -26,7 +27,6 @@ CONTENT = "http://purl.org/rss/1.0/modules/content/"
 DC = "http://purl.org/dc/elements/1.1/"
 MEDIA = "http://search.yahoo.com/mrss/"
 NSMAP = {"atom": ATOM, "content": CONTENT, "dc": DC, "media": MEDIA}
-RSS_TYPE = "application/rss+xml"
 
 
 def render_rss(spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext) -> bytes:
@@ -45,7 +45,13 @@ def _channel_head(
     sub(channel, "title", line(spec.title))
     sub(channel, "link", html_url(spec, ctx))
     sub(channel, "description", line(ctx.description) or line(spec.title))
-    sub(channel, f"{{{ATOM}}}link", href=self_url(spec, "rss", ctx), rel="self", type=RSS_TYPE)
+    sub(
+        channel,
+        f"{{{ATOM}}}link",
+        href=self_url(spec, "rss", ctx),
+        rel="self",
+        type=MEDIA_TYPES["rss"],
+    )
     if ctx.websub_hub:
         sub(channel, f"{{{ATOM}}}link", href=ctx.websub_hub, rel="hub")
     sub(channel, "language", ctx.language)
