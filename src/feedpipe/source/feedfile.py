@@ -117,10 +117,10 @@ def _xml_feed(name: str, data: bytes) -> Iterator[RawPost | Skip]:
     return (_xml_item(name, index, entry) for index, entry in enumerate(parsed.entries))
 
 
-def _xml_item(name: str, index: int, entry: Mapping[str, Any]) -> RawPost:
+def _xml_item(name: str, index: int, entry: dict[str, Any]) -> RawPost:
     summary_detail = entry.get("summary_detail") or {}
-    published = entry.get("published") or entry.get("updated")
-    updated = entry.get("updated")  # feedparser falls back to `published` for RSS items
+    updated = dict.get(entry, "updated")  # not entry.get: that falls back to `published`
+    published = entry.get("published") or updated
     meta = {
         "title": _xml_title(entry),
         "date": published,
