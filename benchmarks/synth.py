@@ -8,7 +8,28 @@ from pathlib import Path
 
 CATEGORIES = [f"Category {i:02d}" for i in range(40)]
 TAGS = [f"tag-{i:03d}" for i in range(120)]
-WORDS = ["latency", "throughput", "cache", "shard", "replica", "queue", "kernel", "compiler", "vector", "index", "schema", "migration", "lock", "lease", "consensus", "quorum", "packet", "socket", "thread", "fiber"]
+WORDS = [
+    "latency",
+    "throughput",
+    "cache",
+    "shard",
+    "replica",
+    "queue",
+    "kernel",
+    "compiler",
+    "vector",
+    "index",
+    "schema",
+    "migration",
+    "lock",
+    "lease",
+    "consensus",
+    "quorum",
+    "packet",
+    "socket",
+    "thread",
+    "fiber",
+]
 
 
 def body(rng: random.Random) -> str:

@@ -13,7 +13,7 @@ from datetime import datetime
 from feedpipe.model import Document, ParsedDocument, SyncReport
 from feedpipe.source import Source
 from feedpipe.store import Store
-from feedpipe.sync import DocState, decide, split_by_stat
+from feedpipe.sync import DocState, SyncChanges, decide, split_by_stat
 
 # Below this many documents to parse, a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 200
@@ -76,8 +76,12 @@ def run_sync(
     unknown, changed, touched = _classify(source, suspects, known)
     parsed = parse_all(source, unknown, changed)
     store.touch_docs(touched)
-    changes = decide(scanned, known, parsed, store.source_links(), store.post_refs())
-    store.apply_sync(changes, now(), url_for)
+    if parsed or len(scanned) != len(known) - 0 or any(d.key not in known for d in scanned):
+        changes = decide(scanned, known, parsed, store.source_links(), store.post_refs())
+        store.apply_sync(changes, now(), url_for)
+    else:
+        changes = SyncChanges(unchanged=len(scanned))
+        changes.skipped = [s for d in scanned for s in known[d.key].skips]
     return SyncReport(
         added=tuple(changes.added),
         updated=tuple(changes.updated),

@@ -10,6 +10,8 @@ from feedpipe.feeds.layout import MEDIA_TYPES
 from feedpipe.feeds.render import (
     EMPTY_FEED_UPDATED,
     FeedContext,
+    Fragments,
+    element_bytes,
     html_url,
     image_type,
     line,
@@ -17,6 +19,7 @@ from feedpipe.feeds.render import (
     post_terms,
     rfc3339,
     self_url,
+    splice,
     sub,
     term_url,
     xml_bytes,
@@ -27,14 +30,25 @@ ATOM = "http://www.w3.org/2005/Atom"
 _NS = f"{{{ATOM}}}"
 
 
-def render_atom(spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext) -> bytes:
+def render_atom(
+    spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, fragments: Fragments
+) -> bytes:
     """One Atom document; feed <updated> is the newest post's modification time."""
-    feed = etree.Element(_NS + "feed", nsmap={None: ATOM})  # type: ignore[dict-item]  # stubs lack None
+    feed = _root()
     feed.set("{http://www.w3.org/XML/1998/namespace}lang", ctx.language)
     _feed_head(feed, spec, posts, ctx)
-    for post in posts:
-        _entry(sub(feed, _NS + "entry"), post, ctx)
-    return xml_bytes(feed, ctx)
+    entries = [fragments.get("atom", post, lambda p: _entry_bytes(p, ctx)) for post in posts]
+    return splice(xml_bytes(feed, ctx), b"</feed>\n", entries)
+
+
+def _root() -> etree._Element:
+    return etree.Element(_NS + "feed", nsmap={None: ATOM})  # type: ignore[dict-item]  # stubs lack None
+
+
+def _entry_bytes(post: Post, ctx: FeedContext) -> bytes:
+    wrapper = _root()
+    _entry(sub(wrapper, _NS + "entry"), post, ctx)
+    return element_bytes(wrapper)
 
 
 def _feed_head(

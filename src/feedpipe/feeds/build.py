@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from feedpipe.feeds import layout
-from feedpipe.feeds.render import FeedContext, render_feed, render_opml, xslt_stylesheet
+from feedpipe.feeds.render import (
+    FeedContext,
+    Fragments,
+    render_feed,
+    render_opml,
+    xslt_stylesheet,
+)
 from feedpipe.feeds.writer import remove_file, write_if_changed
 from feedpipe.model import BuildReport, FeedSpec, Post, Term, TermKind
 from feedpipe.settings import FeedFormat, FeedsSettings
@@ -103,6 +109,7 @@ def _render_targets(
 ) -> tuple[list[str], int]:
     written: list[str] = []
     unchanged = 0
+    fragments = Fragments()
     for start in range(0, len(targets), 100):
         batch = targets[start : start + 100]
         ids, posts = _load_posts(store, batch, opts.max_items, now)
@@ -110,7 +117,7 @@ def _render_targets(
             items = [posts[i] for i in ids[spec.key]]
             for fmt in opts.formats:
                 path = layout.feed_path(spec, fmt)
-                data = render_feed(fmt, spec, items, opts.ctx)
+                data = render_feed(fmt, spec, items, opts.ctx, fragments)
                 if write_if_changed(opts.output_dir, path, data):
                     written.append(path)
                 else:

@@ -6,19 +6,44 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from feedpipe.feeds.render import FeedContext, clean, html_url, line, post_terms, rfc3339, self_url
+from feedpipe.feeds.render import (
+    FeedContext,
+    Fragments,
+    clean,
+    html_url,
+    line,
+    post_terms,
+    rfc3339,
+    self_url,
+)
 from feedpipe.model import FeedSpec, Post
 
 VERSION = "https://jsonfeed.org/version/1.1"
 
 
-def render_json(spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext) -> bytes:
-    """One JSON Feed document, UTF-8, two-space indented, ending in a newline."""
-    text = json.dumps(_feed(spec, posts, ctx), ensure_ascii=False, indent=2)
-    return (text + "\n").encode("utf-8")
+def render_json(
+    spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, fragments: Fragments
+) -> bytes:
+    """One JSON Feed document, UTF-8, one item per line, ending in a newline.
+
+    Items are serialised once per build by the C encoder (indent= would force the slow
+    pure-Python one) and joined; the head's keys come first, "items" last.
+    """
+    head = _dumps(_feed(spec, ctx)).encode("utf-8")
+    items = [fragments.get("json", post, _item_bytes) for post in posts]
+    body = b"[\n" + b",\n".join(items) + b"\n]" if items else b"[]"
+    return head[:-1] + b',"items":' + body + b"}\n"
 
 
-def _feed(spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext) -> dict[str, Any]:
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _item_bytes(post: Post) -> bytes:
+    return _dumps(_item(post)).encode("utf-8")
+
+
+def _feed(spec: FeedSpec, ctx: FeedContext) -> dict[str, Any]:
     feed: dict[str, Any] = {
         "version": VERSION,
         "title": line(spec.title),
@@ -32,7 +57,6 @@ def _feed(spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext) -> dict[str, 
         feed["authors"] = [{"name": line(ctx.author), "url": f"{ctx.site_url}/"}]
     if ctx.websub_hub:
         feed["hubs"] = [{"type": "WebSub", "url": ctx.websub_hub}]
-    feed["items"] = [_item(post) for post in posts]
     return feed
 
 

@@ -21,7 +21,7 @@ from feedpipe.model import FeedSpec, Post, Term
 if TYPE_CHECKING:
     from feedpipe.settings import FeedFormat, Settings
 
-Renderer = Callable[[FeedSpec, Sequence[Post], "FeedContext"], bytes]
+Renderer = Callable[[FeedSpec, Sequence[Post], "FeedContext", "Fragments"], bytes]
 
 # Feed-level Atom <updated> of a feed with no posts: a fixed instant, never the clock.
 EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
@@ -157,6 +157,34 @@ def xml_bytes(root: etree._Element, ctx: FeedContext | None = None) -> bytes:
     return body + b"\n"
 
 
+class Fragments:
+    """Rendered items by (format, post, content): a post sits in several feeds of one build,
+    and its item is serialised once per format."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, int, str], bytes] = {}
+
+    def get(self, fmt: str, post: Post, make: Callable[[Post], bytes]) -> bytes:
+        key = (fmt, post.id, post.content_hash)
+        found = self._items.get(key)
+        if found is None:
+            found = self._items[key] = make(post)
+        return found
+
+
+def element_bytes(wrapper: etree._Element) -> bytes:
+    """The serialised children of `wrapper` (whose namespaces match the real document root)."""
+    data = etree.tostring(wrapper, encoding="UTF-8", xml_declaration=False)
+    return data[data.index(b">") + 1 : data.rindex(b"</")]
+
+
+def splice(head: bytes, tail: bytes, items: Sequence[bytes]) -> bytes:
+    """Insert serialised items before `tail`, the closing tags `head` ends with."""
+    if not head.endswith(tail):
+        raise AssertionError(f"serialised feed head does not end with {tail!r}")
+    return head[: -len(tail)] + b"".join(items) + tail
+
+
 @functools.cache
 def _renderers() -> Mapping[FeedFormat, Renderer]:
     # Imported here: the format modules import the helpers above.
@@ -167,9 +195,18 @@ def _renderers() -> Mapping[FeedFormat, Renderer]:
     return MappingProxyType({"rss": render_rss, "atom": render_atom, "json": render_json})
 
 
-def render_feed(fmt: FeedFormat, spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext) -> bytes:
-    """One feed file in one format; `posts` are newest first and already selected."""
-    return _renderers()[fmt](spec, posts, ctx)
+def render_feed(
+    fmt: FeedFormat,
+    spec: FeedSpec,
+    posts: Sequence[Post],
+    ctx: FeedContext,
+    fragments: Fragments | None = None,
+) -> bytes:
+    """One feed file in one format; `posts` are newest first and already selected.
+
+    Pass one `Fragments` to every call of a build so shared posts are serialised once.
+    """
+    return _renderers()[fmt](spec, posts, ctx, fragments or Fragments())
 
 
 def render_opml(

@@ -9,6 +9,8 @@ from lxml import etree
 from feedpipe.feeds.layout import MEDIA_TYPES
 from feedpipe.feeds.render import (
     FeedContext,
+    Fragments,
+    element_bytes,
     html_url,
     image_type,
     line,
@@ -16,6 +18,7 @@ from feedpipe.feeds.render import (
     post_terms,
     rfc822,
     self_url,
+    splice,
     sub,
     term_url,
     xml_bytes,
@@ -29,14 +32,21 @@ MEDIA = "http://search.yahoo.com/mrss/"
 NSMAP = {"atom": ATOM, "content": CONTENT, "dc": DC, "media": MEDIA}
 
 
-def render_rss(spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext) -> bytes:
+def render_rss(
+    spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, fragments: Fragments
+) -> bytes:
     """One RSS 2.0 document; lastBuildDate is the newest post's modification time."""
     root = etree.Element("rss", {"version": "2.0"}, nsmap=NSMAP)
     channel = sub(root, "channel")
     _channel_head(channel, spec, posts, ctx)
-    for post in posts:
-        _item(sub(channel, "item"), post, ctx)
-    return xml_bytes(root, ctx)
+    items = [fragments.get("rss", post, lambda p: _item_bytes(p, ctx)) for post in posts]
+    return splice(xml_bytes(root, ctx), b"</channel></rss>\n", items)
+
+
+def _item_bytes(post: Post, ctx: FeedContext) -> bytes:
+    wrapper = etree.Element("rss", nsmap=NSMAP)
+    _item(sub(wrapper, "item"), post, ctx)
+    return element_bytes(wrapper)
 
 
 def _channel_head(

@@ -100,12 +100,15 @@ class PostsMixin:
 
     def feed_terms(self, now: datetime, kinds: Sequence[TermKind]) -> list[Term]:
         """Terms that have at least one visible post, ordered by kind then slug."""
+        has_visible = (
+            sa.select(sa.literal(1))
+            .select_from(post_terms.join(posts, posts.c.id == post_terms.c.post_id))
+            .where(post_terms.c.term_id == terms.c.id, _visible(now))
+            .exists()
+        )
         stmt = (
             sa.select(terms.c.kind, terms.c.name, terms.c.key, terms.c.slug)
-            .join(post_terms, post_terms.c.term_id == terms.c.id)
-            .join(posts, posts.c.id == post_terms.c.post_id)
-            .where(_visible(now), terms.c.kind.in_([k.value for k in kinds]))
-            .group_by(terms.c.id, terms.c.kind, terms.c.name, terms.c.key, terms.c.slug)
+            .where(terms.c.kind.in_([k.value for k in kinds]), has_visible)
             .order_by(terms.c.kind, terms.c.slug)
         )
         with self.engine.connect() as conn:
