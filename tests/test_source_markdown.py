@@ -12,6 +12,10 @@ from hypothesis import strategies as st
 
 from feedpipe.errors import SourceError
 from feedpipe.model import Document, Entry, ParsedDocument
+from feedpipe.settings import settings_from_mapping
+from feedpipe.source import open_source
+from feedpipe.source.feedfile import FeedFileSource
+from feedpipe.source.jsonfile import JsonSource
 from feedpipe.source.markdown import MarkdownSource
 
 SITE = "https://blog.example.com"
@@ -399,3 +403,16 @@ def test_parse_never_raises(data: bytes) -> None:
     assert len(parsed.entries) + len(parsed.skips) == 1
     for skip in parsed.skips:
         assert skip.key == "fuzz.md" and skip.reason.startswith("fuzz.md: ")
+
+
+# --- factory ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "cls"), [("markdown", MarkdownSource), ("json", JsonSource), ("feed", FeedFileSource)]
+)
+def test_open_source_dispatches_on_kind(tmp_path: Path, kind: str, cls: type) -> None:
+    data = {"site": {"title": "B", "url": SITE + "/"}, "source": {"kind": kind, "path": "in"}}
+    source = open_source(settings_from_mapping(data, tmp_path, "test", {}))
+    assert type(source) is cls
+    assert source == cls(tmp_path / "in", SITE)
