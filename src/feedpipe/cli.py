@@ -137,3 +137,9 @@ def check_config(state: CliState) -> None:
 
 def main() -> None:
     cli(prog_name="feedpipe")
+
+
+from feedpipe.cli_subscribers import digest, subscribers  # noqa: E402
+
+cli.add_command(subscribers)
+cli.add_command(digest)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from feedpipe import __version__
 from feedpipe.clock import Clock, SystemClock
+from feedpipe.digests.service import DigestService
 from feedpipe.feeds.build import BuildOptions, build_feeds
 from feedpipe.feeds.render import FeedContext
 from feedpipe.ingest import run_sync
@@ -39,6 +41,11 @@ class Feedpipe:
         opts = BuildOptions.from_settings(self.settings.feeds, ctx)
         report = build_feeds(self.store, opts, self.clock.now(), full=full)
         return replace(report, sync=sync_report)
+
+    @cached_property
+    def digests(self) -> DigestService:
+        """Subscribers and digest planning."""
+        return DigestService(self.settings, self.store, self.clock)
 
     def close(self) -> None:
         self.store.close()

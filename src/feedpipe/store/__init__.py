@@ -8,10 +8,11 @@ from feedpipe.store.engine import create_engine, migrate
 from feedpipe.store.meta import MetaMixin
 from feedpipe.store.posts import PostsMixin
 from feedpipe.store.sources import SourcesMixin
+from feedpipe.store.subscribers import SubscribersMixin
 from feedpipe.store.terms import TermsMixin
 
 
-class Store(PostsMixin, TermsMixin, SourcesMixin, MetaMixin):
+class Store(PostsMixin, TermsMixin, SourcesMixin, SubscribersMixin, MetaMixin):
     """One database, one mixin per record kind."""
 
     def __init__(self, engine: Engine) -> None:

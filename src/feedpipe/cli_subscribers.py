@@ -1,0 +1,194 @@
+"""Command line for subscribers (`feedpipe subscribers ...`) and digest planning (`digest plan`)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from feedpipe.cli import CliState, now_option
+from feedpipe.clock import parse_now
+from feedpipe.digests.model import Frequency, Plan, Subscriber, SubscriberStatus
+from feedpipe.digests.service import DigestService
+from feedpipe.digests.subscribers import CategoryIndex
+from feedpipe.errors import ValidationError
+
+SAMPLE_SIZE = 3
+# The same decorator as feedpipe.cli.pass_state, made here so mypy sees its type through the
+# import cycle (cli.py registers these groups at its bottom).
+pass_state = click.make_pass_decorator(CliState)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Plain left-aligned columns, two spaces apart."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    lines = [headers, ["-" * w for w in widths], *rows]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
+
+
+def describe(sub: Subscriber, categories: CategoryIndex) -> str:
+    chosen = categories.names(sub.categories) or "all"
+    return f"{sub.email} ({sub.status}; {sub.schedule.describe()}; categories: {chosen})"
+
+
+@click.group()
+def subscribers() -> None:
+    """Manage digest subscribers."""
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", help="How to greet them.")
+@click.option("--categories", metavar='"A,B"', help="Category names; default: everything.")
+@click.option("--frequency", type=click.Choice(["daily", "weekly"]), help="Default from [digest].")
+@click.option("--weekday", metavar="mon", help="Day for weekly digests (mon..sun).")
+@click.option("--time", "send_time", metavar="HH:MM", help="Local send time.")
+@click.option("--timezone", metavar="ZONE", help="IANA time zone, e.g. Europe/Berlin.")
+@click.option("--confirmed", is_flag=True, help="Active at once (no confirmation email).")
+@now_option
+@pass_state
+def add(
+    state: CliState,
+    email: str,
+    name: str | None,
+    categories: str | None,
+    frequency: str | None,
+    weekday: str | None,
+    send_time: str | None,
+    timezone: str | None,
+    confirmed: bool,
+    now: str | None,
+) -> None:
+    """Subscribe EMAIL (pending unless --confirmed)."""
+    fields = {
+        "email": email,
+        "name": name,
+        "categories": categories,
+        "frequency": frequency,
+        "weekday": weekday,
+        "time": send_time,
+        "timezone": timezone,
+        "status": "active" if confirmed else "pending",
+    }
+    with state.service(now) as service:
+        sub = service.digests.subscribe(fields)
+        click.echo(f"added {describe(sub, service.digests.categories())}")
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@now_option
+@pass_state
+def import_(state: CliState, file: Path, now: str | None) -> None:
+    """Import subscribers from a CSV file with a header row.
+
+    Columns: email,name,categories,frequency,weekday,time,timezone,status (only email is
+    required; empty fields take the [digest] defaults; status defaults to pending). Bad rows are
+    reported with their line number and skipped; the rest are imported.
+    """
+    with state.service(now) as service, file.open(encoding="utf-8-sig", newline="") as stream:
+        report = service.digests.import_csv(stream)
+    for error in report.errors:
+        click.echo(f"  line {error.line}: {error.reason}", err=True)
+    click.echo(f"imported {report.added} subscribers; {len(report.errors)} rows skipped")
+
+
+@subscribers.command("list")
+@click.option("--status", type=click.Choice([s.value for s in SubscriberStatus]))
+@click.option("--category", help="Only those who get this category (by choice or 'all').")
+@click.option("--frequency", type=click.Choice([f.value for f in Frequency]))
+@pass_state
+def list_(state: CliState, status: str | None, category: str | None, frequency: str | None) -> None:
+    """List subscribers as a table."""
+    with state.service() as service:
+        digests = service.digests
+        found = digests.subscribers(
+            SubscriberStatus(status) if status else None,
+            category,
+            Frequency(frequency) if frequency else None,
+        )
+        names = digests.categories()
+    rows = [
+        [
+            str(s.id),
+            s.email,
+            s.name or "",
+            s.status.value,
+            s.schedule.describe(),
+            names.names(s.categories) or "all",
+        ]
+        for s in found
+    ]
+    click.echo(table(["ID", "EMAIL", "NAME", "STATUS", "SCHEDULE", "CATEGORIES"], rows))
+    click.echo(f"{len(rows)} subscribers")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@pass_state
+def remove(state: CliState, email: str) -> None:
+    """Delete a subscriber and everything stored about them."""
+    with state.service() as service:
+        sub = service.digests.remove(email)
+    click.echo(f"removed {sub.email}")
+
+
+@subscribers.command("export")
+@pass_state
+def export(state: CliState) -> None:
+    """Write every subscriber as CSV to standard output (re-importable)."""
+    with state.service() as service:
+        service.digests.export_csv(sys.stdout)
+
+
+@click.group()
+def digest() -> None:
+    """Plan digest emails."""
+
+
+def check_now(text: str) -> None:
+    try:
+        parse_now(text)
+    except ValueError:
+        raise ValidationError(f"--now {text!r} is not an ISO 8601 time") from None
+
+
+def plan_rows(digests: DigestService, plan: Plan) -> list[list[str]]:
+    samples = [i for e in plan.editions for i in e.subscriber_ids[:SAMPLE_SIZE]]
+    emails = {i: s.email for i, s in digests.store.subscribers_by_ids(samples).items()}
+    rows = []
+    for edition in plan.editions:
+        sample = [emails.get(i, "?") for i in edition.subscriber_ids[:SAMPLE_SIZE]]
+        more = len(edition.subscriber_ids) - len(sample)
+        rows.append(
+            [
+                edition.key[:12],
+                str(edition.content.post_count),
+                str(len(edition.subscriber_ids)),
+                ", ".join(sample) + (f" (+{more})" if more else ""),
+            ]
+        )
+    return rows
+
+
+@digest.command("plan")
+@now_option
+@pass_state
+def plan_(state: CliState, now: str | None) -> None:
+    """Show who would get which edition now (or at --now), without sending anything."""
+    if now:
+        check_now(now)
+    with state.service(now) as service:
+        plan = service.digests.plan()
+        rows = plan_rows(service.digests, plan)
+    click.echo(f"plan at {plan.now.isoformat()}")
+    click.echo(table(["EDITION", "POSTS", "SUBSCRIBERS", "SAMPLE"], rows))
+    quiet = len(plan.watermarks) - plan.recipient_count
+    click.echo(
+        f"{len(plan.watermarks)} due: {plan.recipient_count} emails in {len(plan.editions)} "
+        f"editions; {quiet} with nothing new"
+    )

@@ -1,0 +1,152 @@
+"""DigestService: subscribers and digest planning over the store, with the clock injected."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO
+
+from feedpipe.clock import Clock
+from feedpipe.digests.model import (
+    Frequency,
+    NewSubscriber,
+    Plan,
+    Subscriber,
+    SubscriberStatus,
+)
+from feedpipe.digests.plan import plan as plan_digests
+from feedpipe.digests.subscribers import (
+    CategoryIndex,
+    RowError,
+    new_subscriber,
+    read_csv,
+    write_csv,
+)
+from feedpipe.emails.model import Recipient
+from feedpipe.errors import NotFoundError
+from feedpipe.model import TermKind
+from feedpipe.settings import Settings
+from feedpipe.store import Store
+from feedpipe.tokens import TokenMaker, TokenPurpose, preferences_url, token_secret, unsubscribe_url
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What a CSV import did: how many were added, and every row that was not."""
+
+    added: int
+    errors: tuple[RowError, ...]
+
+
+@dataclass
+class DigestService:
+    """Subscriber management and the digest plan → recipients → commit cycle."""
+
+    settings: Settings
+    store: Store
+    clock: Clock
+    _secret: str | None = field(default=None, init=False, repr=False)
+
+    def categories(self) -> CategoryIndex:
+        return CategoryIndex.of(self.store.terms(TermKind.CATEGORY))
+
+    def subscribe(self, fields: Mapping[str, str | None]) -> Subscriber:
+        """Add one subscriber from text fields (see `new_subscriber`); duplicates are an error."""
+        new = new_subscriber(fields, self.settings.digest, self.categories(), self.clock.now())
+        return self.store.add_subscriber(new)
+
+    def import_csv(self, stream: IO[str]) -> ImportReport:
+        """Import a CSV: bad and duplicate rows are reported by line number, the rest added."""
+        rows: list[NewSubscriber] = []
+        lines: list[int] = []
+        errors: list[RowError] = []
+        first_line: dict[str, int] = {}
+        for line, item in read_csv(
+            stream, self.settings.digest, self.categories(), self.clock.now()
+        ):
+            if isinstance(item, RowError):
+                errors.append(item)
+            elif item.email_key in first_line:
+                errors.append(
+                    RowError(line, f"{item.email} repeats line {first_line[item.email_key]}")
+                )
+            else:
+                first_line[item.email_key] = line
+                rows.append(item)
+                lines.append(line)
+        duplicates = self.store.import_subscribers(rows)
+        for index in duplicates:
+            errors.append(RowError(lines[index], f"{rows[index].email} is already subscribed"))
+        errors.sort(key=lambda e: e.line)
+        return ImportReport(added=len(rows) - len(duplicates), errors=tuple(errors))
+
+    def subscribers(
+        self,
+        status: SubscriberStatus | None = None,
+        category: str | None = None,
+        frequency: Frequency | None = None,
+    ) -> list[Subscriber]:
+        """Subscribers matching every filter given; `category` is a name, checked to exist."""
+        key = self.categories().resolve(category)[0] if category and category.strip() else None
+        return self.store.subscribers(status, key, frequency)
+
+    def get(self, email: str) -> Subscriber:
+        found = self.store.subscriber_by_email(email)
+        if found is None:
+            raise NotFoundError(f"{email.strip()} is not subscribed")
+        return found
+
+    def remove(self, email: str) -> Subscriber:
+        found = self.get(email)
+        self.store.remove_subscriber(found.id)
+        return found
+
+    def export_csv(self, stream: IO[str]) -> int:
+        subs = self.store.subscribers()
+        write_csv(stream, subs, self.categories())
+        return len(subs)
+
+    def plan(self, now: datetime | None = None) -> Plan:
+        """Who is due at `now` (default: the clock) and which edition each gets; sends nothing."""
+        now = now or self.clock.now()
+        subs = self.store.subscribers(SubscriberStatus.ACTIVE)
+        if not subs:
+            return Plan(now=now)
+        since = min(s.watermark for s in subs)
+        posts = self.store.digest_posts(since, now)
+        return plan_digests(subs, posts, now, self.store.posts_by_ids)
+
+    def recipients(self, plan: Plan) -> dict[str, tuple[Recipient, ...]]:
+        """Per edition key, who gets it with their personal unsubscribe and preference links."""
+        ids = [i for e in plan.editions for i in e.subscriber_ids]
+        subs = self.store.subscribers_by_ids(ids)
+        maker = TokenMaker(self.secret(), self.clock.now())
+        base = self.settings.web.base_url
+        out: dict[str, tuple[Recipient, ...]] = {}
+        for edition in plan.editions:
+            out[edition.key] = tuple(
+                Recipient(
+                    subscriber_id=s.id,
+                    email=s.email,
+                    name=s.name,
+                    unsubscribe_url=unsubscribe_url(
+                        base, maker.make(TokenPurpose.UNSUBSCRIBE, s.id)
+                    ),
+                    preferences_url=preferences_url(
+                        base, maker.make(TokenPurpose.PREFERENCES, s.id)
+                    ),
+                )
+                for s in (subs[i] for i in edition.subscriber_ids if i in subs)
+            )
+        return out
+
+    def commit_plan(self, plan: Plan) -> None:
+        """Advance every due subscriber's watermark (call once the plan's emails are handed off)."""
+        self.store.advance_watermarks(plan.watermarks)
+
+    def secret(self) -> str:
+        """The token key: $FEEDPIPE_SECRET_KEY, else one generated once and kept in the store."""
+        if self._secret is None:
+            self._secret = token_secret(self.settings, self.store)
+        return self._secret

@@ -1,0 +1,180 @@
+"""Subscriber input: validate and normalise fields from the CLI or a CSV row; CSV export."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import IO, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+
+from feedpipe.digests.model import (
+    WEEKDAYS,
+    Frequency,
+    NewSubscriber,
+    Schedule,
+    Subscriber,
+    SubscriberStatus,
+)
+from feedpipe.errors import ValidationError
+from feedpipe.model import Term
+from feedpipe.settings import DigestSettings
+from feedpipe.terms import clean_name, term_key
+
+DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+E = TypeVar("E", Frequency, SubscriberStatus)
+CSV_COLUMNS = ("email", "name", "categories", "frequency", "weekday", "time", "timezone", "status")
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryIndex:
+    """The store's categories by term key, for resolving what subscribers type."""
+
+    by_key: Mapping[str, Term]
+
+    @classmethod
+    def of(cls, terms: Iterable[Term]) -> CategoryIndex:
+        return cls({t.key: t for t in terms})
+
+    def resolve(self, text: str) -> tuple[str, ...]:
+        """Comma-separated names to term keys in the given order; unknown names are an error."""
+        names = [clean_name(part) for part in text.split(",")]
+        keys = [term_key(name) for name in names if name]
+        unknown = [name for name in names if name and term_key(name) not in self.by_key]
+        if unknown:
+            raise ValidationError(f"unknown categories: {', '.join(unknown)} ({self.known()})")
+        return tuple(dict.fromkeys(keys))
+
+    def known(self) -> str:
+        names = sorted((t.name for t in self.by_key.values()), key=str.casefold)
+        if not names:
+            return "no categories are known yet — run `feedpipe sync` first"
+        return "known: " + ", ".join(names)
+
+    def names(self, keys: Sequence[str]) -> str:
+        return ",".join(self.by_key[k].name if k in self.by_key else k for k in keys)
+
+
+def normalise_email(text: str) -> str:
+    """The address as email-validator normalises it (domain lower-cased); ValidationError if bad."""
+    try:
+        return validate_email(text.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValidationError(f"{text.strip()!r} is not a valid email address: {exc}") from None
+
+
+def parse_weekday(text: str) -> int:
+    """`mon`/`Monday`/`0`..`6` to 0 (Monday) .. 6."""
+    value = text.strip().casefold()
+    if value.isdigit() and int(value) < 7:
+        return int(value)
+    for index, full in enumerate(DAY_NAMES):
+        if len(value) >= 3 and full.startswith(value):
+            return index
+    raise ValidationError(f"{text!r} is not a weekday (mon, tue, wed, thu, fri, sat, sun)")
+
+
+def parse_time(text: str) -> time:
+    hour, sep, minute = text.strip().partition(":")
+    if sep and hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60:
+        return time(int(hour), int(minute))
+    raise ValidationError(f"{text!r} is not a time of day as HH:MM")
+
+
+def parse_timezone(text: str) -> str:
+    name = text.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{name!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+    return name
+
+
+def parse_choice(kind: type[E], text: str) -> E:
+    try:
+        return kind(text.strip().lower())
+    except ValueError:
+        choices = ", ".join(k.value for k in kind)
+        raise ValidationError(f"{text!r} is not one of {choices}") from None
+
+
+def new_subscriber(
+    fields: Mapping[str, str | None],
+    defaults: DigestSettings,
+    categories: CategoryIndex,
+    now: datetime,
+) -> NewSubscriber:
+    """A validated subscriber from text fields (CSV columns); empty fields take the defaults."""
+
+    def get(name: str, default: str) -> str:
+        return (fields.get(name) or "").strip() or default
+
+    status = parse_choice(SubscriberStatus, get("status", "pending"))
+    name = get("name", "")
+    return NewSubscriber(
+        email=normalise_email(get("email", "")),
+        name=clean_name(name) or None,
+        status=status,
+        categories=categories.resolve(get("categories", "")),
+        schedule=Schedule(
+            frequency=parse_choice(Frequency, get("frequency", defaults.frequency)),
+            weekday=parse_weekday(get("weekday", defaults.weekday)),
+            send_time=parse_time(get("time", defaults.send_time)),
+            timezone=parse_timezone(get("timezone", defaults.timezone)),
+        ),
+        created_at=now,
+        confirmed_at=now if status is SubscriberStatus.ACTIVE else None,
+        unsubscribed_at=now if status is SubscriberStatus.UNSUBSCRIBED else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A CSV row that was not imported: its line number and why."""
+
+    line: int
+    reason: str
+
+
+def read_csv(
+    stream: IO[str], defaults: DigestSettings, categories: CategoryIndex, now: datetime
+) -> Iterator[tuple[int, NewSubscriber | RowError]]:
+    """Parse a subscriber CSV (header row first); yields (line, subscriber or error) per row."""
+    reader = csv.DictReader(stream)
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    if "email" not in header:
+        raise ValidationError("the CSV needs a header row with at least an `email` column")
+    reader.fieldnames = header
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            yield line, RowError(line, "more fields than the header has columns")
+            continue
+        try:
+            yield line, new_subscriber(row, defaults, categories, now)
+        except ValidationError as exc:
+            yield line, RowError(line, str(exc))
+
+
+def write_csv(
+    stream: IO[str], subscribers: Iterable[Subscriber], categories: CategoryIndex
+) -> None:
+    """Write subscribers as CSV that `read_csv` reads back (categories by display name)."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for sub in subscribers:
+        writer.writerow(
+            [
+                sub.email,
+                sub.name or "",
+                categories.names(sub.categories),
+                sub.frequency.value,
+                WEEKDAYS[sub.weekday],
+                f"{sub.send_time:%H:%M}",
+                sub.timezone,
+                sub.status.value,
+            ]
+        )

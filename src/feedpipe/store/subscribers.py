@@ -1,0 +1,262 @@
+"""Store mixin for digest subscribers: add, bulk import, list, status, watermarks, post view."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from feedpipe.digests.model import (
+    DigestPost,
+    DuplicateSubscriberError,
+    Frequency,
+    NewSubscriber,
+    Subscriber,
+    SubscriberStatus,
+    email_key,
+)
+from feedpipe.model import TermKind
+from feedpipe.store.schema import meta, metadata, post_terms, posts, terms
+from feedpipe.store.types import UTCDateTime
+
+CHUNK = 500
+
+# Categories are a JSON list of term keys in the subscriber's chosen order (not a link table):
+# order matters for section layout, imports stay one INSERT per row, and planning needs no join.
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("email_key", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.Text),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("categories", sa.Text, nullable=False, default="[]"),
+    sa.Column("frequency", sa.String(8), nullable=False),
+    sa.Column("weekday", sa.SmallInteger, nullable=False),
+    sa.Column("send_time", sa.String(5), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("confirmed_at", UTCDateTime),
+    sa.Column("unsubscribed_at", UTCDateTime),
+    sa.Column("watermark", UTCDateTime, nullable=False),
+    sa.Column("last_digest_at", UTCDateTime),
+    sa.Index("ix_subscribers_status", "status"),
+)
+
+
+class SubscribersMixin:
+    """Subscribers and the light post view the digest planner reads."""
+
+    engine: Engine
+
+    def add_subscriber(self, new: NewSubscriber) -> Subscriber:
+        """Store one subscriber; DuplicateSubscriberError when the address is taken."""
+        try:
+            with self.engine.begin() as conn:
+                row_id = conn.execute(
+                    sa.insert(subscribers).values(_values(new))
+                ).inserted_primary_key
+        except IntegrityError:
+            raise DuplicateSubscriberError(f"{new.email} is already subscribed") from None
+        assert row_id is not None
+        found = self.subscriber_by_id(int(row_id[0]))
+        assert found is not None
+        return found
+
+    def import_subscribers(self, rows: Sequence[NewSubscriber]) -> list[int]:
+        """Insert many in one transaction; return the indexes of `rows` skipped as duplicates."""
+        with self.engine.begin() as conn:
+            taken = set(conn.execute(sa.select(subscribers.c.email_key)).scalars())
+            fresh: list[dict[str, Any]] = []
+            duplicates: list[int] = []
+            for index, new in enumerate(rows):
+                key = new.email_key
+                if key in taken:
+                    duplicates.append(index)
+                    continue
+                taken.add(key)
+                fresh.append(_values(new))
+            if fresh:
+                conn.execute(sa.insert(subscribers), fresh)
+        return duplicates
+
+    def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        return self._one(subscribers.c.id == subscriber_id)
+
+    def subscriber_by_email(self, email: str) -> Subscriber | None:
+        return self._one(subscribers.c.email_key == email_key(email))
+
+    def subscribers_by_ids(self, ids: Sequence[int]) -> dict[int, Subscriber]:
+        out: dict[int, Subscriber] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), CHUNK):
+                chunk = list(ids[start : start + CHUNK])
+                rows = conn.execute(sa.select(subscribers).where(subscribers.c.id.in_(chunk)))
+                out.update((r.id, _subscriber(r)) for r in rows)
+        return out
+
+    def subscribers(
+        self,
+        status: SubscriberStatus | None = None,
+        category: str | None = None,
+        frequency: Frequency | None = None,
+    ) -> list[Subscriber]:
+        """Subscribers by id; `category` (a term key) matches those who chose it or everything."""
+        stmt = sa.select(subscribers).order_by(subscribers.c.id)
+        if status is not None:
+            stmt = stmt.where(subscribers.c.status == status.value)
+        if frequency is not None:
+            stmt = stmt.where(subscribers.c.frequency == frequency.value)
+        with self.engine.connect() as conn:
+            found = [_subscriber(r) for r in conn.execute(stmt)]
+        if category is None:
+            return found
+        return [s for s in found if not s.categories or category in s.categories]
+
+    def remove_subscriber(self, subscriber_id: int) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(sa.delete(subscribers).where(subscribers.c.id == subscriber_id))
+        return bool(result.rowcount)
+
+    def set_subscriber_status(
+        self, subscriber_id: int, status: SubscriberStatus, at: datetime
+    ) -> None:
+        """Change status; confirming sets confirmed_at once, unsubscribing sets unsubscribed_at."""
+        values: dict[str, Any] = {"status": status.value}
+        if status is SubscriberStatus.ACTIVE:
+            values["confirmed_at"] = sa.func.coalesce(subscribers.c.confirmed_at, at)
+            values["unsubscribed_at"] = None
+        elif status is SubscriberStatus.UNSUBSCRIBED:
+            values["unsubscribed_at"] = at
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(subscribers).where(subscribers.c.id == subscriber_id).values(values)
+            )
+
+    def advance_watermarks(self, watermarks: Mapping[int, datetime]) -> None:
+        """Move watermark and last_digest_at forward (never back), in chunks per value."""
+        by_value: dict[datetime, list[int]] = defaultdict(list)
+        for sub_id, when in watermarks.items():
+            by_value[when].append(sub_id)
+        with self.engine.begin() as conn:
+            for when, ids in by_value.items():
+                for chunk in _chunks(sorted(ids)):
+                    conn.execute(
+                        sa.update(subscribers)
+                        .where(subscribers.c.id.in_(chunk), subscribers.c.watermark < when)
+                        .values(watermark=when, last_digest_at=when)
+                    )
+
+    def digest_posts(self, since: datetime, until: datetime) -> list[DigestPost]:
+        """Posts that may have become available in (since, until], with category keys."""
+        stmt = sa.select(
+            posts.c.id,
+            posts.c.first_seen_at,
+            posts.c.published_at,
+            posts.c.draft,
+            posts.c.removed_at,
+        ).where(
+            sa.or_(posts.c.first_seen_at > since, posts.c.published_at > since),
+            posts.c.first_seen_at <= until,
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+            keys = _category_keys(conn, [r.id for r in rows])
+        return [
+            DigestPost(
+                r.id,
+                r.first_seen_at,
+                r.published_at,
+                r.draft,
+                r.removed_at is not None,
+                keys.get(r.id, ()),
+            )
+            for r in rows
+        ]
+
+    def meta_setdefault(self, key: str, make: str | None = None) -> str:
+        """The meta value under `key`; stores `make` (or a random secret) first if absent."""
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+        if value is not None:
+            return str(value)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.insert(meta).values(key=key, value=make or secrets.token_urlsafe(32))
+                )
+        except IntegrityError:
+            pass  # another process stored it first: theirs wins
+        with self.engine.connect() as conn:
+            return str(conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar_one())
+
+    def _one(self, where: sa.ColumnElement[bool]) -> Subscriber | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(subscribers).where(where)).first()
+        return None if row is None else _subscriber(row)
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+def _category_keys(conn: Connection, post_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    out: dict[int, list[str]] = defaultdict(list)
+    for chunk in _chunks(post_ids):
+        stmt = (
+            sa.select(post_terms.c.post_id, terms.c.key)
+            .join(terms, terms.c.id == post_terms.c.term_id)
+            .where(post_terms.c.post_id.in_(chunk), terms.c.kind == TermKind.CATEGORY.value)
+            .order_by(post_terms.c.post_id, post_terms.c.position)
+        )
+        for r in conn.execute(stmt):
+            out[r.post_id].append(r.key)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _values(new: NewSubscriber) -> dict[str, Any]:
+    sched = new.schedule
+    return {
+        "email": new.email,
+        "email_key": new.email_key,
+        "name": new.name,
+        "status": new.status.value,
+        "categories": json.dumps(list(new.categories), ensure_ascii=False),
+        "frequency": sched.frequency.value,
+        "weekday": sched.weekday,
+        "send_time": f"{sched.send_time:%H:%M}",
+        "timezone": sched.timezone,
+        "created_at": new.created_at,
+        "confirmed_at": new.confirmed_at,
+        "unsubscribed_at": new.unsubscribed_at,
+        "watermark": new.created_at,
+        "last_digest_at": None,
+    }
+
+
+def _subscriber(row: Any) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        status=SubscriberStatus(row.status),
+        categories=tuple(json.loads(row.categories)),
+        frequency=Frequency(row.frequency),
+        weekday=row.weekday,
+        send_time=time.fromisoformat(row.send_time),
+        timezone=row.timezone,
+        created_at=row.created_at,
+        confirmed_at=row.confirmed_at,
+        unsubscribed_at=row.unsubscribed_at,
+        watermark=row.watermark,
+        last_digest_at=row.last_digest_at,
+    )
