@@ -41,9 +41,10 @@ def test_array_entries() -> None:
     assert one.key == "posts.json#array-one"
     assert one.doc_key == "posts.json"
     assert one.summary == "See the docs for details."
-    assert one.content_html == (
-        '<p>Hello <strong>world</strong>. <a href="https://blog.example.com/about/">Relative</a></p>\n'
+    assert one.content_html.rstrip() == (
+        '<p>Hello <strong>world</strong>. <a href="https://blog.example.com/about/">Relative</a></p>'
     )
+    assert "script" not in one.content_html
     assert one.categories == ("Data",)
     assert one.tags == ("json",)
     assert one.published == datetime(2026, 5, 1, 9, tzinfo=UTC)
