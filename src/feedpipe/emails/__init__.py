@@ -1,1 +1,1 @@
-"""Emails: render an edition once (Jinja2 + premailer), then personalise it cheaply per recipient."""
+"""Emails: render an edition once (Jinja2 + CSS inlining), then personalise it per recipient."""

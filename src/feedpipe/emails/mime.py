@@ -1,0 +1,340 @@
+"""Delivery-ready MIME bytes: one template per edition, per-recipient messages by substitution."""
+
+from __future__ import annotations
+
+import binascii
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.headerregistry import Address
+from email.utils import format_datetime
+from urllib.parse import urlsplit
+
+from feedpipe.emails.model import Recipient
+from feedpipe.emails.text import one_line, truncate
+from feedpipe.errors import ValidationError
+
+BODY_FIELDS = ("name", "greeting", "email", "unsubscribe_url", "preferences_url")
+NAME_MARK = "\ue000"  # private-use character standing for the name inside the greeting
+NAME_CHARS = 80
+MAX_URL = 900  # keeps List-Unsubscribe under the 998-byte line limit
+SLOT_RESERVE = 400  # bytes allowed per placeholder when checking the size limit
+_TOKEN = rb"@@fp-(?P<marker>[0-9a-f]{12})-(?P<ctx>[a-z]{1,2}):(?P<field>[a-z_]+)@@"
+_TOKEN_RE = re.compile(_TOKEN)
+_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+_MSGID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")
+_ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
+_URL_SAFE = re.compile(r"[!#-;=?-~]+")  # printable ASCII except space, " < >
+
+
+@dataclass(frozen=True, slots=True)
+class EditionHeaders:
+    """The headers shared by every message of an edition (values not yet encoded)."""
+
+    from_name: str
+    from_address: str
+    subject: str
+    list_id: str  # "<id>" part only, e.g. digest.blog.example.com
+    list_name: str
+    unsubscribe_mailto: str | None = None
+    reply_to: str | None = None
+    feedback_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MimeTemplate:
+    """An edition's complete message as bytes, with placeholders cut out for fast substitution."""
+
+    data: bytes
+    marker: str
+    greeting_named: str  # the rendered greeting with NAME_MARK where the name goes
+    greeting_anon: str  # the rendered greeting for recipients without a name
+    chunks: tuple[bytes, ...]
+    slots: tuple[tuple[str, str], ...]  # (context, field) between consecutive chunks
+
+    @classmethod
+    def parse(
+        cls, data: bytes, marker: str, greeting_named: str, greeting_anon: str
+    ) -> MimeTemplate:
+        """Split `data` at its placeholders (those carrying `marker`)."""
+        chunks: list[bytes] = []
+        slots: list[tuple[str, str]] = []
+        last = 0
+        for match in _TOKEN_RE.finditer(data):
+            if match["marker"].decode() != marker:
+                continue
+            chunks.append(data[last : match.start()])
+            slots.append((match["ctx"].decode(), match["field"].decode()))
+            last = match.end()
+        chunks.append(data[last:])
+        return cls(data, marker, greeting_named, greeting_anon, tuple(chunks), tuple(slots))
+
+    def dump(self) -> bytes:
+        """A self-contained serialisation (for storing an edition): JSON line, then the bytes."""
+        meta = {"marker": self.marker, "named": self.greeting_named, "anon": self.greeting_anon}
+        return json.dumps(meta).encode() + b"\n" + self.data
+
+    @classmethod
+    def load(cls, blob: bytes) -> MimeTemplate:
+        """The inverse of `dump`."""
+        head, _, data = blob.partition(b"\n")
+        meta = json.loads(head)
+        return cls.parse(data, meta["marker"], meta["named"], meta["anon"])
+
+    @property
+    def size_bound(self) -> int:
+        """An upper estimate of any personalised message's size in bytes."""
+        return len(self.data) + len(self.slots) * SLOT_RESERVE
+
+
+def token(marker: str, field: str) -> str:
+    """The placeholder templates receive for a recipient field."""
+    return f"@@fp-{marker}-{field}@@"
+
+
+def build_template(
+    headers: EditionHeaders,
+    text: str,
+    html: str,
+    marker: str,
+    boundary: str,
+    greetings: tuple[str, str],
+) -> MimeTemplate:
+    """The edition's message: headers, then multipart/alternative (text, then HTML), both QP."""
+    head = _header_block(headers, marker)
+    part_head = '--{b}\r\nContent-Type: text/{t}; charset="utf-8"\r\n'
+    part_head += "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    data = b"".join(
+        (
+            head.encode("ascii"),
+            f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n'.encode(),
+            part_head.format(b=boundary, t="plain").encode(),
+            _encode_body(text, marker, _text_context),
+            b"\r\n",
+            part_head.format(b=boundary, t="html").encode(),
+            _encode_body(html, marker, _html_context),
+            f"\r\n--{boundary}--\r\n".encode(),
+        )
+    )
+    return MimeTemplate.parse(data, marker, *greetings)
+
+
+def _header_block(h: EditionHeaders, marker: str) -> str:
+    fold = policy.SMTP.fold
+    slot = "@@fp-" + marker + "-h:{}@@"
+    lines = [
+        fold("From", str(Address(one_line(h.from_name), addr_spec=h.from_address))),
+        f"To: {slot.format('to')}\r\n",
+        fold("Subject", one_line(h.subject)),
+        f"Date: {slot.format('date')}\r\n",
+        f"Message-ID: {slot.format('message_id')}\r\n",
+        "MIME-Version: 1.0\r\n",
+    ]
+    if h.reply_to:
+        lines.append(fold("Reply-To", str(Address(addr_spec=h.reply_to))))
+    lines += [
+        fold("List-Id", f"{_phrase(h.list_name)} <{h.list_id}>"),
+        list_unsubscribe(slot.format("unsubscribe_url"), h.unsubscribe_mailto),
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+        "Precedence: bulk\r\n",
+        "Auto-Submitted: auto-generated\r\n",
+    ]
+    if h.feedback_id:
+        lines.append(fold("Feedback-ID", one_line(h.feedback_id)))
+    return "".join(lines)
+
+
+def _phrase(text: str) -> str:
+    """A display phrase: plain ASCII words as they are, anything else quoted."""
+    text = one_line(text)
+    if _ATOM_PHRASE.fullmatch(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _encode_body(body: str, marker: str, context: Callable[[str, int], str]) -> bytes:
+    """`body` quoted-printable, each placeholder alone between soft line breaks."""
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    body = body if body.endswith("\n") else body + "\n"
+    raw = re.compile("@@fp-" + marker + r"-(\w+)@@")
+    pieces: list[bytes] = []
+    last = 0
+    for match in raw.finditer(body):
+        if match[1] not in BODY_FIELDS:
+            raise ValidationError(f"unknown recipient placeholder {match[1]!r} in a template")
+        pieces.append(qp(body[last : match.start()]))
+        ctx = context(body, match.start())
+        pieces.append(f"=\r\n@@fp-{marker}-{ctx}:{match[1]}@@=\r\n".encode())
+        last = match.end()
+    if body.count(marker) != len(pieces) // 2:
+        raise ValidationError("a template changed a recipient value with a filter; use it as is")
+    pieces.append(qp(body[last:]))
+    return b"".join(pieces)
+
+
+def qp(text: str) -> bytes:
+    """Quoted-printable with CRLF line ends; the last line leaves room for a soft break."""
+    encoded = binascii.b2a_qp(text.encode("utf-8") + b"X", istext=True)[:-1]
+    return encoded.replace(b"\n", b"\r\n")
+
+
+def _text_context(body: str, pos: int) -> str:
+    return "t"
+
+
+def _html_context(body: str, pos: int) -> str:
+    """ "ha" inside a tag (an attribute value), "ht" in text."""
+    return "ha" if body.rfind("<", 0, pos) > body.rfind(">", 0, pos) else "ht"
+
+
+def escape_text(value: str) -> str:
+    """HTML text escaping as html5ever serialises it (so substitution equals a full render)."""
+    return (
+        value.replace("&", "&amp;")
+        .replace("\xa0", "&nbsp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+    )
+
+
+def escape_attr(value: str) -> str:
+    """HTML attribute escaping as html5ever serialises it."""
+    return value.replace("&", "&amp;").replace("\xa0", "&nbsp;").replace('"', "&quot;")
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientValues:
+    """A recipient's values, cleaned and checked, ready to be encoded into each context."""
+
+    name: str
+    greeting: str
+    email: str
+    unsubscribe_url: str
+    preferences_url: str
+
+    def field(self, name: str) -> str:
+        value: str = getattr(self, name)
+        return value
+
+
+def recipient_values(template: MimeTemplate, recipient: Recipient) -> RecipientValues:
+    """Clean the name, check the address and URLs; raise ValidationError for unsafe values."""
+    name = clean_name(recipient.name)
+    greeting = template.greeting_named.replace(NAME_MARK, name) if name else template.greeting_anon
+    return RecipientValues(
+        name=name,
+        greeting=greeting,
+        email=check_address(recipient.email),
+        unsubscribe_url=check_url(recipient.unsubscribe_url),
+        preferences_url=check_url(recipient.preferences_url),
+    )
+
+
+def clean_name(name: str | None) -> str:
+    """A display name on one line, without control characters, at most 80 characters."""
+    return truncate(one_line((name or "").replace(NAME_MARK, "")), NAME_CHARS)
+
+
+def check_address(address: str) -> str:
+    """An ASCII addr-spec with nothing that could end or fold a header line."""
+    if not _ADDRESS.fullmatch(address) or ".." in address:
+        raise ValidationError(f"{address!r} is not a deliverable ASCII email address")
+    return address
+
+
+def check_url(url: str) -> str:
+    """An absolute http(s) URL of printable ASCII without spaces, quotes or angle brackets."""
+    parts = urlsplit(url)
+    ok = parts.scheme in ("http", "https") and parts.netloc and _URL_SAFE.fullmatch(url)
+    if not ok or len(url) > MAX_URL:
+        raise ValidationError(f"{url!r} is not an absolute http(s) URL usable in an email")
+    return url
+
+
+def check_message_id(message_id: str) -> str:
+    """`<left@right>` (brackets added when missing), printable ASCII only."""
+    value = message_id if message_id.startswith("<") else f"<{message_id}>"
+    if not _MSGID.fullmatch(value):
+        raise ValidationError(f"{message_id!r} is not a Message-ID")
+    return value
+
+
+def format_to(name: str, address: str) -> str:
+    """The To header value: the name as an RFC 2047 encoded word when not plain ASCII."""
+    if not name:
+        return address
+    if name.isascii():
+        return f"{_phrase(name)} <{address}>"
+    return " ".join(_encoded_words(name)) + f" <{address}>"
+
+
+def _encoded_words(text: str) -> Iterator[str]:
+    """`=?utf-8?b?...?=` words of at most 45 UTF-8 bytes each, split between characters."""
+    chunk = b""
+    for char in text:
+        data = char.encode("utf-8")
+        if len(chunk) + len(data) > 45:
+            yield _b_word(chunk)
+            chunk = b""
+        chunk += data
+    if chunk:
+        yield _b_word(chunk)
+
+
+def _b_word(data: bytes) -> str:
+    return "=?utf-8?b?" + binascii.b2a_base64(data, newline=False).decode() + "?="
+
+
+def list_unsubscribe(url: str, mailto: str | None) -> str:
+    """The RFC 8058 header: `<https://…>,` then, on a folded line, `<mailto:…>`."""
+    if not mailto:
+        return f"List-Unsubscribe: <{url}>\r\n"
+    if not _URL_SAFE.fullmatch(mailto):
+        raise ValidationError(f"{mailto!r} is not usable as an unsubscribe mailto address")
+    return f"List-Unsubscribe: <{url}>,\r\n <mailto:{mailto.removeprefix('mailto:')}>\r\n"
+
+
+def header_values(values: RecipientValues, message_id: str, date: datetime) -> dict[str, str]:
+    """The per-message header values."""
+    if date.tzinfo is None:
+        raise ValidationError("the Date of a message must be timezone-aware")
+    return {
+        "to": format_to(values.name, values.email),
+        "date": format_datetime(date),
+        "message_id": check_message_id(message_id),
+        "unsubscribe_url": values.unsubscribe_url,
+    }
+
+
+def encode_slot(ctx: str, value: str) -> bytes:
+    """A value encoded for the place of its placeholder."""
+    if ctx == "h":
+        return value.encode("ascii")
+    if ctx == "ht":
+        value = escape_text(value)
+    elif ctx == "ha":
+        value = escape_attr(value)
+    return qp(value)
+
+
+def personalize_template(
+    template: MimeTemplate,
+    recipient: Recipient,
+    message_id: str,
+    date: datetime,
+) -> bytes:
+    """One recipient's message: the template with each placeholder replaced by its value."""
+    values = recipient_values(template, recipient)
+    headers = header_values(values, message_id, date)
+    encoded: dict[tuple[str, str], bytes] = {}
+    for ctx, field in set(template.slots):
+        raw = headers[field] if ctx == "h" else values.field(field)
+        encoded[ctx, field] = encode_slot(ctx, raw)
+    out = [template.chunks[0]]
+    for slot, chunk in zip(template.slots, template.chunks[1:], strict=True):
+        out.append(encoded[slot])
+        out.append(chunk)
+    return b"".join(out)

@@ -1,0 +1,217 @@
+"""Render a digest edition once (Jinja2 + CSS inlining) into a delivery-ready MIME template."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    select_autoescape,
+)
+
+from feedpipe.emails.inline import Inliner, inline_css
+from feedpipe.emails.mime import (
+    NAME_MARK,
+    EditionHeaders,
+    MimeTemplate,
+    build_template,
+    personalize_template,
+    token,
+)
+from feedpipe.emails.model import EditionContent, Recipient
+from feedpipe.emails.text import one_line, truncate
+from feedpipe.emails.views import (
+    TEXT_INDENT,
+    EditionView,
+    PostText,
+    RecipientView,
+    SiteView,
+    edition_view,
+    post_text,
+)
+from feedpipe.errors import ValidationError
+from feedpipe.settings import Settings
+
+DEFAULT_TEMPLATES = Path(__file__).resolve().parent / "templates"
+SUBJECT_CHARS = 120
+POST_CACHE = 10_000  # prepared posts kept between editions
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEdition:
+    """One edition rendered once: subject, HTML and text with placeholders, and MIME template."""
+
+    key: str
+    subject: str
+    html: str  # inlined, with recipient placeholders
+    text: str  # with recipient placeholders
+    template: MimeTemplate
+    post_count: int
+    shown_count: int  # the rest is listed as "and N more"
+
+    @property
+    def mime(self) -> bytes:
+        """The complete message with placeholders (what `personalize` substitutes into)."""
+        return self.template.data
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedParts:
+    """Subject, text and inlined HTML of one rendering."""
+
+    subject: str
+    text: str
+    html: str
+
+
+def template_loader(templates_dir: Path | None) -> BaseLoader:
+    """The site's folder first (file by file), then feedpipe's default templates."""
+    default = FileSystemLoader(DEFAULT_TEMPLATES)
+    return ChoiceLoader([FileSystemLoader(templates_dir), default]) if templates_dir else default
+
+
+def make_environment(templates_dir: Path | None) -> Environment:
+    """Jinja2 with autoescape for .html.j2, StrictUndefined, and block-friendly whitespace."""
+    return Environment(
+        loader=template_loader(templates_dir),
+        autoescape=select_autoescape(enabled_extensions=("html.j2", "html"), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def clean_subject(subject: str) -> str:
+    """One line without control characters, at most 120 characters (cut with "…")."""
+    return truncate(one_line(subject), SUBJECT_CHARS) or "Digest"
+
+
+def default_list_id(settings: Settings) -> str:
+    """`[email] list_id`, else "digest." + the site's host name."""
+    host = (urlsplit(settings.site.url).hostname or "localhost").lower()
+    return settings.email.list_id or f"digest.{host}"
+
+
+class EmailRenderer:
+    """Renders editions for one site; keeps prepared post texts between editions."""
+
+    def __init__(self, settings: Settings, inliner: Inliner = "css_inline") -> None:
+        self.settings = settings
+        self.inliner: Inliner = inliner
+        self.env = make_environment(settings.digest.templates_dir)
+        self.site = SiteView(
+            title=one_line(settings.site.title),
+            url=settings.site.url,
+            description=one_line(settings.site.description),
+            language=settings.site.language,
+        )
+        self.headers = self._edition_headers("")
+        self._posts: dict[tuple[int, str], PostText] = {}
+
+    def _edition_headers(self, subject: str) -> EditionHeaders:
+        email = self.settings.email
+        return EditionHeaders(
+            from_name=email.from_name or self.site.title,
+            from_address=email.from_address,
+            subject=subject,
+            list_id=default_list_id(self.settings),
+            list_name=self.site.title,
+            unsubscribe_mailto=email.unsubscribe_mailto,
+            reply_to=email.reply_to,
+            feedback_id=email.feedback_id,
+        )
+
+    def post_texts(self, content: EditionContent) -> dict[int, PostText]:
+        """Each post's edition-independent text, computed once per post version."""
+        if len(self._posts) > POST_CACHE:
+            self._posts.clear()
+        out: dict[int, PostText] = {}
+        for section in content.sections:
+            for post in section.posts:
+                key = (post.id, post.content_hash)
+                if key not in self._posts:
+                    self._posts[key] = post_text(post, self.site.url)
+                out[post.id] = self._posts[key]
+        return out
+
+    def view(self, content: EditionContent, shown: int | None = None) -> EditionView:
+        """The edition's view listing its first `shown` posts (default: all)."""
+        count = content.post_count if shown is None else shown
+        return edition_view(content, count, self.post_texts(content), self.site)
+
+    def render_parts(self, view: EditionView, recipient: RecipientView) -> RenderedParts:
+        """Subject, text and inlined HTML for `recipient` (real values or placeholders)."""
+        base: dict[str, Any] = {"site": self.site, "edition": view}
+        subject = clean_subject(self.env.get_template("subject.txt.j2").render(base))
+        context = {**base, "recipient": recipient, "subject": subject, "indent": TEXT_INDENT}
+        text = self.env.get_template("digest.txt.j2").render(context)
+        html = self.env.get_template("digest.html.j2").render(context)
+        return RenderedParts(subject, text, inline_css(html, self.inliner))
+
+    def greeting(self, name: str | None) -> str:
+        """The greeting line for a recipient with this name (None: without a name)."""
+        recipient = {"name": name}
+        return one_line(self.env.get_template("greeting.txt.j2").render(recipient=recipient))
+
+    def real_recipient(self, recipient: Recipient, name: str) -> RecipientView:
+        """A recipient's actual values (for previews and the per-recipient reference path)."""
+        greeting = (
+            self.greeting(NAME_MARK).replace(NAME_MARK, name) if name else self.greeting(None)
+        )
+        return RecipientView(
+            name, greeting, recipient.email, recipient.unsubscribe_url, recipient.preferences_url
+        )
+
+    def render_edition(self, content: EditionContent) -> RenderedEdition:
+        """Render once; past `max_bytes`, drop posts from the end (listed as "and N more")."""
+        limit = self.settings.digest.max_bytes
+        full = self._render(content, content.post_count)
+        if full.template.size_bound <= limit:
+            return full
+        low, high, best = 0, content.post_count - 1, None
+        while low <= high:
+            middle = (low + high) // 2
+            candidate = self._render(content, middle)
+            if candidate.template.size_bound <= limit:
+                best, low = candidate, middle + 1
+            else:
+                high = middle - 1
+        if best is None:
+            raise ValidationError(f"even an empty digest exceeds max_bytes = {limit}")
+        return best
+
+    def _render(self, content: EditionContent, shown: int) -> RenderedEdition:
+        marker = secrets.token_hex(6)
+        placeholders = RecipientView(*(token(marker, f.name) for f in fields(RecipientView)))
+        parts = self.render_parts(self.view(content, shown), placeholders)
+        headers = self._edition_headers(parts.subject)
+        greetings = (self.greeting(NAME_MARK), self.greeting(None))
+        template = build_template(
+            headers, parts.text, parts.html, marker, boundary(content.key), greetings
+        )
+        return RenderedEdition(
+            content.key, parts.subject, parts.html, parts.text, template, content.post_count, shown
+        )
+
+
+def boundary(edition_key: str) -> str:
+    """A MIME boundary derived from the edition; "=_" never occurs in quoted-printable text."""
+    return "=_fp_" + hashlib.sha256(edition_key.encode()).hexdigest()[:32]
+
+
+def personalize(
+    edition: RenderedEdition, recipient: Recipient, message_id: str, date: datetime
+) -> bytes:
+    """One recipient's complete message, by byte substitution into the edition's template."""
+    return personalize_template(edition.template, recipient, message_id, date)
