@@ -51,7 +51,7 @@ def child(config: Path, count: int) -> None:
             t = time.perf_counter()
             report = fp.build()
             noop.append(time.perf_counter() - t)
-        write_posts(settings.source.path, 1, first=count)
+        write_posts(settings.source.path, 1, first=count, newest=True)
         t = time.perf_counter()
         added = fp.build()
         added_s = time.perf_counter() - t

@@ -53,10 +53,15 @@ def post_text(i: int, rng: random.Random, start: datetime) -> str:
     )
 
 
-def write_posts(folder: Path, count: int, seed: int = 7, first: int = 0) -> None:
-    """Write `count` posts numbered from `first` into `folder`."""
+def write_posts(
+    folder: Path, count: int, seed: int = 7, first: int = 0, newest: bool = False
+) -> None:
+    """Write `count` posts numbered from `first` into `folder` (hourly, older as i grows;
+    `newest` dates them after every other post instead)."""
     rng = random.Random(seed + first)
     start = datetime(2026, 11, 1, tzinfo=UTC)
+    if newest:
+        start += timedelta(hours=first + count + 1)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(first, first + count):
         (folder / f"post-{i}.md").write_text(post_text(i, rng, start), encoding="utf-8")

@@ -19,6 +19,7 @@ NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 def service(root: Path, posts: Path, store_url: str | None = None, **feeds: str) -> Feedpipe:
+    root.mkdir(parents=True, exist_ok=True)
     config = write_config(root, posts, store_url, **feeds)
     return Feedpipe.from_settings(load_settings(config, env={}), FixedClock(NOW))
 
@@ -187,3 +188,16 @@ def test_build_on_postgresql(tmp_path: Path, pg_url: str, corpus_dir: Path) -> N
         assert fp.build().written == ()
     site = feedparser.parse((tmp_path / "out" / "feed.xml").read_bytes())
     assert len(site.entries) == 20
+
+
+def test_parallel_parse_and_render_match_serial(
+    tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with service(tmp_path / "serial", corpus_dir / "blog-000") as fp:
+        fp.build()
+    monkeypatch.setattr("feedpipe.ingest.PARALLEL_THRESHOLD", 1)
+    monkeypatch.setattr("feedpipe.feeds.build.PARALLEL_FEEDS", 1)
+    with service(tmp_path / "parallel", corpus_dir / "blog-000") as fp:
+        report = fp.build()
+    assert report.sync is not None and len(report.sync.added) == 9
+    assert snapshot(tmp_path / "parallel" / "out") == snapshot(tmp_path / "serial" / "out")

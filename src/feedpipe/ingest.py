@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 
 from feedpipe.model import Document, ParsedDocument, SyncReport
+from feedpipe.parallel import process_pool, worker_count
 from feedpipe.source import Source
 from feedpipe.store import Store
 from feedpipe.sync import DocState, SyncChanges, decide, split_by_stat
@@ -32,14 +30,13 @@ def parse_all(
 ) -> list[ParsedDocument]:
     """Parse documents, reading unknown ones in the workers; in input order."""
     jobs = len(unknown) + len(known)
-    workers = min(os.cpu_count() or 1, 8)
-    if jobs < PARALLEL_THRESHOLD or workers < 2:
+    workers = worker_count(jobs, PARALLEL_THRESHOLD)
+    if workers == 1:
         return [_parse_unknown(source, d) for d in unknown] + [
             _parse_known(source, item) for item in known
         ]
-    context = multiprocessing.get_context("forkserver")
     chunk = max(1, jobs // (workers * 8))
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with process_pool(workers) as pool:
         first = list(pool.map(_parse_unknown, [source] * len(unknown), unknown, chunksize=chunk))
         second = list(pool.map(_parse_known, [source] * len(known), known, chunksize=chunk))
     return first + second

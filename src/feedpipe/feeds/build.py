@@ -20,12 +20,16 @@ from feedpipe.feeds.render import (
 )
 from feedpipe.feeds.writer import remove_file, write_if_changed
 from feedpipe.model import BuildReport, FeedSpec, Post, Term, TermKind
+from feedpipe.parallel import process_pool, worker_count
 from feedpipe.settings import FeedFormat, FeedsSettings
 from feedpipe.store import Store
+from feedpipe.store.engine import create_engine
 
 BUILT_AT = "feeds.built_at"
 FINGERPRINT = "feeds.fingerprint"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Below this many feeds to render, starting worker processes costs more than it saves.
+PARALLEL_FEEDS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +129,34 @@ def _render_targets(
     return written, unchanged
 
 
+def _render_share(
+    url: str, targets: Sequence[FeedSpec], opts: BuildOptions, now: datetime
+) -> tuple[list[str], int]:
+    """Worker process: render a share of the feeds with a connection of its own."""
+    store = Store(create_engine(url))
+    try:
+        return _render_targets(store, targets, opts, now)
+    finally:
+        store.close()
+
+
+def _render_all(
+    store: Store, targets: Sequence[FeedSpec], opts: BuildOptions, now: datetime
+) -> tuple[list[str], int]:
+    """Render on every core when there are many feeds (cold builds), else in this process."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    workers = worker_count(len(targets), PARALLEL_FEEDS)
+    if workers == 1 or ":memory:" in url:
+        return _render_targets(store, targets, opts, now)
+    shares = [targets[i::workers] for i in range(workers)]
+    with process_pool(workers) as pool:
+        results = list(
+            pool.map(_render_share, [url] * workers, shares, [opts] * workers, [now] * workers)
+        )
+    written = sorted(p for w, _ in results for p in w)
+    return written, sum(u for _, u in results)
+
+
 def _write_extras(specs: Sequence[FeedSpec], opts: BuildOptions) -> list[str]:
     written = []
     opml = render_opml(specs, opts.formats, opts.ctx)
@@ -148,7 +180,7 @@ def build_feeds(
     kinds = [TermKind.CATEGORY, TermKind.TAG] if opts.tags else [TermKind.CATEGORY]
     specs = feed_specs(opts.ctx.site_title, store.feed_terms(now, kinds))
     targets = choose_targets(specs, dirty, _missing_files(specs, opts), full)
-    written, unchanged = _render_targets(store, targets, opts, now)
+    written, unchanged = _render_all(store, targets, opts, now)
     written += _write_extras(specs, opts)
     removed = [p for p in _stale_files(specs, opts) if remove_file(opts.output_dir, p)]
     store.clear_dirty(dirty)

@@ -54,6 +54,7 @@ def _inline_markdown() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": True})
 
 
+@functools.lru_cache(maxsize=8192)
 def absolute_url(url: str, site_url: str) -> str:
     """`url` resolved against the site root; in-page fragments (`#x`) stay as they are."""
     if url.startswith("#"):
