@@ -122,8 +122,12 @@ def build_template(
     return MimeTemplate.parse(data, marker, *greetings)
 
 
+def fold(name: str, value: str) -> str:
+    """One header, RFC 2047-encoded where not ASCII, folded at 78 columns, CRLF-terminated."""
+    return str(policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP))
+
+
 def _header_block(h: EditionHeaders, marker: str) -> str:
-    fold = policy.SMTP.fold
     slot = "@@fp-" + marker + "-h:{}@@"
     lines = [
         fold("From", str(Address(one_line(h.from_name), addr_spec=h.from_address))),
@@ -150,8 +154,8 @@ def _header_block(h: EditionHeaders, marker: str) -> str:
 def _phrase(text: str) -> str:
     """A display phrase: plain ASCII words as they are, anything else quoted."""
     text = one_line(text)
-    if _ATOM_PHRASE.fullmatch(text):
-        return text
+    if _ATOM_PHRASE.fullmatch(text) or not text.isascii():
+        return text  # non-ASCII phrases become encoded words when folded
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -169,7 +173,7 @@ def _encode_body(body: str, marker: str, context: Callable[[str, int], str]) -> 
         ctx = context(body, match.start())
         pieces.append(f"=\r\n@@fp-{marker}-{ctx}:{match[1]}@@=\r\n".encode())
         last = match.end()
-    if body.count(marker) != len(pieces) // 2:
+    if body.lower().count(marker) != len(pieces) // 2:
         raise ValidationError("a template changed a recipient value with a filter; use it as is")
     pieces.append(qp(body[last:]))
     return b"".join(pieces)

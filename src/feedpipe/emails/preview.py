@@ -32,7 +32,7 @@ def write_preview(
     data = personalize(edition, recipient, message_id, now or datetime.now(UTC))
     parsed = email.message_from_bytes(data, policy=policy.default)
     assert isinstance(parsed, EmailMessage)
-    text, html = (part.get_content() for part in parsed.iter_parts())
+    text, html = (part.get_content().replace("\r\n", "\n") for part in parsed.iter_parts())
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"digest-{content.key[:16]}"
     paths = [stem.with_suffix(".html"), stem.with_suffix(".txt"), stem.with_suffix(".eml")]

@@ -14,6 +14,7 @@ from feedpipe.model import Post
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 TITLE_CHARS = 200
 PREHEADER_CHARS = 140
+SECTION_CHARS = 72
 TEXT_INDENT = "   "
 
 
@@ -146,7 +147,7 @@ def edition_view(
     counter = iter(range(1, content.post_count + 2))
     views = tuple(
         SectionView(
-            one_line(s.title),
+            truncate(one_line(s.title), SECTION_CHARS),
             s.slug,
             tuple(_post_view(p, texts[p.id], next(counter)) for p in s.posts),
         )

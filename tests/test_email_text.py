@@ -1,0 +1,42 @@
+"""Plain-text helpers of the email renderer."""
+
+from __future__ import annotations
+
+from feedpipe.emails.text import one_line, strip_markup, summary_text, truncate, wrap
+
+
+def test_one_line_removes_controls_and_breaks() -> None:
+    assert one_line(" a\r\nb\tc\x00d\x85e\u2028f ") == "a b c d e f"
+
+
+def test_truncate_keeps_whole_characters() -> None:
+    text = "ab" + "👩\u200d👩\u200d👧" * 10
+    cut = truncate(text, 6, words=False)
+    assert cut.endswith("…") and len(cut) <= 6
+    assert "\u200d…" not in cut
+    assert truncate("short", 10) == "short"
+    assert truncate("one two three four five", 15) == "one two three…"
+
+
+def test_strip_markup() -> None:
+    assert strip_markup("See [FFmpeg.wasm](https://ffmpegwasm.netlify.app/) now") == (
+        "See FFmpeg.wasm now"
+    )
+    assert strip_markup("**bold**, *em*, `code`, ![alt](x.png)") == "bold, em, code, alt"
+    assert strip_markup("<p>Tom &amp; Jerry &lt;3</p>") == "Tom & Jerry <3"
+    assert strip_markup("2 * 3 * 4") == "2 * 3 * 4"
+
+
+def test_summary_from_body_when_missing() -> None:
+    body = "<h2>Intro</h2><p>First &amp; second.</p><p>" + "more " * 100_000 + "</p>"
+    text = summary_text("", body)
+    assert text.startswith("Intro First & second. more")
+    assert len(text) <= 300 and text.endswith("…")
+    assert summary_text("", "<p>abc</p><a hre") == "abc"
+
+
+def test_wrap_never_breaks_a_url() -> None:
+    url = "https://example.com/" + "a-" * 60
+    wrapped = wrap("read " + url + " and more words " * 10, "   ")
+    assert url in wrapped.splitlines()[1]
+    assert all(len(line) <= 72 for line in wrapped.splitlines() if url not in line)
