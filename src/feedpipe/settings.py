@@ -197,6 +197,28 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"{key}: {message}" + (f" — {hint}" if hint else "")
 
 
+# Keys that would hold a secret, and the environment variable that holds it instead.
+SECRET_KEYS = {
+    "secret_key": SECRET_KEY_ENV,
+    "password": "FEEDPIPE_SMTP_PASSWORD",
+    "smtp_password": "FEEDPIPE_SMTP_PASSWORD",
+    "admin_token": "FEEDPIPE_ADMIN_TOKEN",
+}
+
+
+def _refuse_secrets(data: Mapping[str, Any], origin: str, section: str = "") -> None:
+    """Secrets come only from the environment: a secret key in the file is an error."""
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            _refuse_secrets(value, origin, f"{section}.{key}" if section else key)
+        elif key in SECRET_KEYS:
+            where = f"[{section}] {key}" if section else key
+            raise ConfigError(
+                f"{origin}: {where}: secrets never go in the config file — "
+                f"remove it and set ${SECRET_KEYS[key]} instead"
+            )
+
+
 def _resolve(base: Path, path: Path) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
@@ -212,10 +234,7 @@ def settings_from_mapping(
     data: Mapping[str, Any], base_dir: Path, origin: str, env: Mapping[str, str]
 ) -> Settings:
     """Validate raw TOML data; paths resolve against `base_dir`; env may override the store URL."""
-    if "secret_key" in data:
-        raise ConfigError(
-            f"{origin}: secret_key: secrets never go in the file — set ${SECRET_KEY_ENV}"
-        )
+    _refuse_secrets(data, origin)
     secret = env.get(SECRET_KEY_ENV)
     try:
         settings = Settings.model_validate({**data, "base_dir": base_dir, "secret_key": secret})
