@@ -36,19 +36,19 @@ def test_postgres_migrations_match_the_table_definitions(pg_url: str) -> None:
 
 def _roundtrip(store: Store) -> datetime:
     when = datetime(2026, 3, 29, 2, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))
-    values = dict(
-        guid="g",
-        slug="s",
-        url="u",
-        title="t",
-        summary="",
-        content_html="",
-        published_at=when,
-        draft=False,
-        content_hash="h",
-        first_seen_at=when,
-        changed_at=when,
-    )
+    values = {
+        "guid": "g",
+        "slug": "s",
+        "url": "u",
+        "title": "t",
+        "summary": "",
+        "content_html": "",
+        "published_at": when,
+        "draft": False,
+        "content_hash": "h",
+        "first_seen_at": when,
+        "changed_at": when,
+    }
     with store.engine.begin() as conn:
         conn.execute(sa.insert(posts).values(**values))
         back = conn.execute(sa.select(posts.c.published_at)).scalar_one()
@@ -70,9 +70,12 @@ def test_times_come_back_as_aware_utc_on_postgres(pg_url: str) -> None:
 
 
 def test_naive_datetimes_never_reach_the_store(tmp_path: Path) -> None:
-    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store, store.engine.begin() as conn:
-        with pytest.raises(sa.exc.StatementError, match="naive"):
-            conn.execute(sa.update(posts).values(first_seen_at=datetime(2026, 1, 1)))
+    with (
+        Store.open(f"sqlite:///{tmp_path / 's.db'}") as store,
+        store.engine.begin() as conn,
+        pytest.raises(sa.exc.StatementError, match="naive"),
+    ):
+        conn.execute(sa.update(posts).values(first_seen_at=datetime(2026, 1, 1)))
 
 
 def test_reopening_is_cheap_and_idempotent(tmp_path: Path) -> None:
