@@ -159,7 +159,7 @@ def check_now(text: str) -> None:
 
 def plan_rows(digests: DigestService, plan: Plan) -> list[list[str]]:
     samples = [i for e in plan.editions for i in e.subscriber_ids[:SAMPLE_SIZE]]
-    emails = {i: s.email for i, s in digests.store.subscribers_by_ids(samples).items()}
+    emails = {i: email for i, (email, _) in digests.store.subscriber_contacts(samples).items()}
     rows = []
     for edition in plan.editions:
         sample = [emails.get(i, "?") for i in edition.subscriber_ids[:SAMPLE_SIZE]]

@@ -119,25 +119,23 @@ class DigestService:
 
     def recipients(self, plan: Plan) -> dict[str, tuple[Recipient, ...]]:
         """Per edition key, who gets it with their personal unsubscribe and preference links."""
-        ids = [i for e in plan.editions for i in e.subscriber_ids]
-        subs = self.store.subscribers_by_ids(ids)
+        contacts = self.store.subscriber_contacts(
+            [i for e in plan.editions for i in e.subscriber_ids]
+        )
         maker = TokenMaker(self.secret(), self.clock.now())
         base = self.settings.web.base_url
         out: dict[str, tuple[Recipient, ...]] = {}
         for edition in plan.editions:
             out[edition.key] = tuple(
                 Recipient(
-                    subscriber_id=s.id,
-                    email=s.email,
-                    name=s.name,
-                    unsubscribe_url=unsubscribe_url(
-                        base, maker.make(TokenPurpose.UNSUBSCRIBE, s.id)
-                    ),
-                    preferences_url=preferences_url(
-                        base, maker.make(TokenPurpose.PREFERENCES, s.id)
-                    ),
+                    subscriber_id=i,
+                    email=contacts[i][0],
+                    name=contacts[i][1],
+                    unsubscribe_url=unsubscribe_url(base, maker.make(TokenPurpose.UNSUBSCRIBE, i)),
+                    preferences_url=preferences_url(base, maker.make(TokenPurpose.PREFERENCES, i)),
                 )
-                for s in (subs[i] for i in edition.subscriber_ids if i in subs)
+                for i in edition.subscriber_ids
+                if i in contacts  # removed since planning: skip
             )
         return out
 

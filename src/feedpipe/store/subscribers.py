@@ -96,11 +96,12 @@ class SubscribersMixin:
 
     def subscribers_by_ids(self, ids: Sequence[int]) -> dict[int, Subscriber]:
         out: dict[int, Subscriber] = {}
+        read = _RowReader()
         with self.engine.connect() as conn:
             for start in range(0, len(ids), CHUNK):
                 chunk = list(ids[start : start + CHUNK])
                 rows = conn.execute(sa.select(subscribers).where(subscribers.c.id.in_(chunk)))
-                out.update((r.id, _subscriber(r)) for r in rows)
+                out.update((r.id, read(r)) for r in rows)
         return out
 
     def subscribers(
@@ -116,10 +117,25 @@ class SubscribersMixin:
         if frequency is not None:
             stmt = stmt.where(subscribers.c.frequency == frequency.value)
         with self.engine.connect() as conn:
-            found = [_subscriber(r) for r in conn.execute(stmt)]
+            found = list(map(_RowReader(), conn.execute(stmt)))
         if category is None:
             return found
         return [s for s in found if not s.categories or category in s.categories]
+
+    def subscriber_contacts(self, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+        """Email and name by id; large sets are read in one scan instead of many IN lists."""
+        cols = (subscribers.c.id, subscribers.c.email, subscribers.c.name)
+        wanted = set(ids)
+        with self.engine.connect() as conn:
+            if len(wanted) > 20 * CHUNK:
+                rows = conn.execute(sa.select(*cols)).all()
+            else:
+                rows = [
+                    r
+                    for chunk in _chunks(sorted(wanted))
+                    for r in conn.execute(sa.select(*cols).where(subscribers.c.id.in_(chunk)))
+                ]
+        return {r.id: (r.email, r.name) for r in rows if r.id in wanted}
 
     def remove_subscriber(self, subscriber_id: int) -> bool:
         with self.engine.begin() as conn:
@@ -201,7 +217,7 @@ class SubscribersMixin:
     def _one(self, where: sa.ColumnElement[bool]) -> Subscriber | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(subscribers).where(where)).first()
-        return None if row is None else _subscriber(row)
+        return None if row is None else _RowReader()(row)
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
@@ -243,20 +259,26 @@ def _values(new: NewSubscriber) -> dict[str, Any]:
     }
 
 
-def _subscriber(row: Any) -> Subscriber:
-    return Subscriber(
-        id=row.id,
-        email=row.email,
-        name=row.name,
-        status=SubscriberStatus(row.status),
-        categories=tuple(json.loads(row.categories)),
-        frequency=Frequency(row.frequency),
-        weekday=row.weekday,
-        send_time=time.fromisoformat(row.send_time),
-        timezone=row.timezone,
-        created_at=row.created_at,
-        confirmed_at=row.confirmed_at,
-        unsubscribed_at=row.unsubscribed_at,
-        watermark=row.watermark,
-        last_digest_at=row.last_digest_at,
-    )
+class _RowReader:
+    """Rows to Subscribers, reusing the parsed categories and send times (few distinct values)."""
+
+    def __init__(self) -> None:
+        self.categories: dict[str, tuple[str, ...]] = {}
+        self.times: dict[str, time] = {}
+        self.status = {s.value: s for s in SubscriberStatus}
+        self.frequency = {f.value: f for f in Frequency}
+
+    def __call__(self, row: Any) -> Subscriber:
+        # Table column order; the five timestamps are in Subscriber's field order too.
+        (sub_id, email, _key, name, status, cats, freq, weekday, send_time, zone, *stamps) = row
+        categories = self.categories.get(cats)
+        if categories is None:
+            categories = self.categories[cats] = tuple(json.loads(cats))
+        at = self.times.get(send_time)
+        if at is None:
+            at = self.times[send_time] = time.fromisoformat(send_time)
+        return Subscriber(
+            sub_id, email, name, self.status[status], categories, self.frequency[freq], weekday,
+            at, zone,
+            *stamps,
+        )  # fmt: skip

@@ -1,0 +1,209 @@
+"""Subscriber store mixin on SQLite and PostgreSQL: add, import, list, status, watermarks, posts."""
+
+from __future__ import annotations
+
+import time as timer
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from feedpipe.digests.model import (
+    DuplicateSubscriberError,
+    Frequency,
+    NewSubscriber,
+    Schedule,
+    SubscriberStatus,
+)
+from feedpipe.store import Store
+from feedpipe.store.engine import HEAD_REVISION, current_revision
+from feedpipe.store.schema import post_terms, posts, terms
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    with Store.open(url) as opened:
+        yield opened
+
+
+def new(
+    email: str,
+    categories: tuple[str, ...] = (),
+    status: SubscriberStatus = SubscriberStatus.ACTIVE,
+    frequency: Frequency = Frequency.DAILY,
+    created: datetime = T0,
+) -> NewSubscriber:
+    return NewSubscriber(
+        email=email,
+        name="Ada",
+        status=status,
+        categories=categories,
+        schedule=Schedule(frequency, 2, time(7, 30), "Europe/Berlin"),
+        created_at=created,
+        confirmed_at=created if status is SubscriberStatus.ACTIVE else None,
+    )
+
+
+def test_migrates_to_head(store: Store) -> None:
+    assert HEAD_REVISION == "0002"
+    assert current_revision(store.engine) == "0002"
+
+
+def test_add_and_get_round_trip(store: Store) -> None:
+    added = store.add_subscriber(new("Ada@example.com", ("rust", "go")))
+    assert added.email == "Ada@example.com" and added.name == "Ada"
+    assert added.categories == ("rust", "go")
+    assert added.schedule == Schedule(Frequency.DAILY, 2, time(7, 30), "Europe/Berlin")
+    assert added.watermark == T0 == added.created_at  # never the back catalogue
+    assert added.watermark.tzinfo is not None and added.last_digest_at is None
+    assert store.subscriber_by_email("ADA@EXAMPLE.COM") == added
+    assert store.subscriber_by_id(added.id) == added
+    assert store.subscriber_by_email("nobody@example.com") is None
+
+
+def test_duplicate_is_case_insensitive(store: Store) -> None:
+    store.add_subscriber(new("ada@example.com"))
+    with pytest.raises(DuplicateSubscriberError, match="already subscribed"):
+        store.add_subscriber(new("ADA@Example.com"))
+
+
+def test_import_reports_duplicates_and_keeps_the_rest(store: Store) -> None:
+    store.add_subscriber(new("taken@example.com"))
+    rows = [new(f"u{i}@example.com") for i in range(1200)]
+    rows[10] = new("TAKEN@example.com")
+    rows[20] = new("U5@example.com")
+    assert store.import_subscribers(rows) == [10, 20]
+    assert len(store.subscribers()) == 1 + 1198
+
+
+def test_list_filters(store: Store) -> None:
+    store.add_subscriber(new("a@example.com", ("rust",)))
+    store.add_subscriber(new("b@example.com", ("go",), frequency=Frequency.WEEKLY))
+    store.add_subscriber(new("c@example.com", status=SubscriberStatus.PENDING))
+    emails = lambda subs: [s.email[0] for s in subs]  # noqa: E731
+    assert emails(store.subscribers()) == ["a", "b", "c"]
+    assert emails(store.subscribers(status=SubscriberStatus.ACTIVE)) == ["a", "b"]
+    assert emails(store.subscribers(category="rust")) == ["a", "c"]  # c gets everything
+    assert emails(store.subscribers(frequency=Frequency.WEEKLY)) == ["b"]
+
+
+def test_status_changes_stamp_times(store: Store) -> None:
+    sub = store.add_subscriber(new("a@example.com", status=SubscriberStatus.PENDING))
+    later = T0 + timedelta(hours=1)
+    store.set_subscriber_status(sub.id, SubscriberStatus.ACTIVE, later)
+    store.set_subscriber_status(sub.id, SubscriberStatus.ACTIVE, later + timedelta(hours=1))
+    active = store.subscriber_by_id(sub.id)
+    assert active is not None and active.confirmed_at == later
+    store.set_subscriber_status(sub.id, SubscriberStatus.UNSUBSCRIBED, later)
+    gone = store.subscriber_by_id(sub.id)
+    assert gone is not None and gone.status is SubscriberStatus.UNSUBSCRIBED
+    assert gone.unsubscribed_at == later
+
+
+def test_remove(store: Store) -> None:
+    sub = store.add_subscriber(new("a@example.com"))
+    assert store.remove_subscriber(sub.id) is True
+    assert store.remove_subscriber(sub.id) is False
+    assert store.subscribers() == []
+
+
+def test_watermarks_advance_in_batches_and_never_back(store: Store) -> None:
+    store.import_subscribers([new(f"u{i}@example.com") for i in range(1100)])
+    ids = [s.id for s in store.subscribers()]
+    later = T0 + timedelta(days=1)
+    store.advance_watermarks(dict.fromkeys(ids, later))
+    store.advance_watermarks({ids[0]: T0 + timedelta(hours=1)})  # older: ignored
+    subs = store.subscribers()
+    assert {s.watermark for s in subs} == {later}
+    assert {s.last_digest_at for s in subs} == {later}
+
+
+def test_subscribers_by_ids(store: Store) -> None:
+    store.import_subscribers([new(f"u{i}@example.com") for i in range(700)])
+    ids = [s.id for s in store.subscribers()]
+    found = store.subscribers_by_ids(ids[::2])
+    assert sorted(found) == ids[::2]
+
+
+def _insert_post(store: Store, slug: str, seen: datetime, cats: list[str], **kw: object) -> int:
+    values = {
+        "guid": f"urn:{slug}",
+        "slug": slug,
+        "url": f"https://blog.example.com/{slug}/",
+        "title": slug,
+        "summary": "",
+        "content_html": "",
+        "published_at": seen,
+        "draft": False,
+        "content_hash": "",
+        "first_seen_at": seen,
+        "changed_at": seen,
+        **kw,
+    }
+    with store.engine.begin() as conn:
+        post_id = conn.execute(sa.insert(posts).values(values)).inserted_primary_key[0]  # type: ignore[index]
+        for position, key in enumerate(cats):
+            term_id = conn.execute(
+                sa.select(terms.c.id).where(terms.c.kind == "category", terms.c.key == key)
+            ).scalar()
+            if term_id is None:
+                term_id = conn.execute(
+                    sa.insert(terms).values(kind="category", key=key, slug=key, name=key.title())
+                ).inserted_primary_key[0]  # type: ignore[index]
+            conn.execute(
+                sa.insert(post_terms).values(post_id=post_id, term_id=term_id, position=position)
+            )
+    return int(post_id)
+
+
+def test_digest_posts_window_and_category_order(store: Store) -> None:
+    old = _insert_post(store, "old", T0 - timedelta(days=2), ["rust"])
+    new_id = _insert_post(store, "new", T0 + timedelta(hours=1), ["rust", "go"])
+    later = _insert_post(store, "later", T0 + timedelta(days=3), [])
+    scheduled = _insert_post(
+        store, "sched", T0 - timedelta(days=1), ["go"], published_at=T0 + timedelta(days=1)
+    )
+    gone = _insert_post(
+        store, "gone", T0 + timedelta(hours=2), [], removed_at=T0 + timedelta(hours=3), draft=True
+    )
+    found = {p.id: p for p in store.digest_posts(T0, T0 + timedelta(days=2))}
+    assert set(found) == {new_id, scheduled, gone}
+    assert old not in found and later not in found
+    assert found[new_id].categories == ("rust", "go")
+    assert found[new_id].first_seen_at == T0 + timedelta(hours=1)
+    assert found[gone].removed and found[gone].draft
+    assert found[scheduled].available_at == T0 + timedelta(days=1)
+
+
+def test_meta_setdefault_is_stable(store: Store) -> None:
+    first = store.meta_setdefault("token_secret")
+    assert len(first) >= 32
+    assert store.meta_setdefault("token_secret") == first
+    assert store.get_meta("token_secret") == first
+
+
+def test_bulk_import_100k_is_fast(tmp_path: Path) -> None:
+    with Store.open(f"sqlite:///{tmp_path / 'big.db'}") as big:
+        rows = [new(f"user{i}@example.com", ("rust",)) for i in range(100_000)]
+        started = timer.perf_counter()
+        assert big.import_subscribers(rows) == []
+        seconds = timer.perf_counter() - started
+        assert len(big.subscribers(status=SubscriberStatus.ACTIVE)) == 100_000
+    assert seconds < 10, f"100k inserts took {seconds:.1f} s"
+
+
+def test_subscriber_contacts_small_and_large_sets(store: Store) -> None:
+    store.import_subscribers([new(f"u{i}@example.com") for i in range(10_500)])
+    ids = [s.id for s in store.subscribers()]
+    small = store.subscriber_contacts(ids[:3])
+    assert small == {i: (f"u{n}@example.com", "Ada") for n, i in enumerate(ids[:3])}
+    large = store.subscriber_contacts(ids[1:])  # one scan
+    assert len(large) == len(ids) - 1 and ids[0] not in large

@@ -1,0 +1,122 @@
+"""Signed subscriber tokens: round trip, forged, altered, expired, other purpose or subscriber."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+from pydantic import SecretStr
+
+from feedpipe.errors import ValidationError
+from feedpipe.store import Store
+from feedpipe.tokens import (
+    InvalidTokenError,
+    TokenMaker,
+    TokenPurpose,
+    make_token,
+    max_age,
+    preferences_url,
+    read_token,
+    token_secret,
+    unsubscribe_url,
+)
+
+SECRET = "test-secret-key-0123456789"
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def test_round_trip_for_every_purpose() -> None:
+    for purpose in TokenPurpose:
+        token = make_token(SECRET, purpose, 42, now=NOW)
+        assert read_token(SECRET, purpose, token, DAY, now=NOW + timedelta(hours=1)) == 42
+
+
+def test_token_maker_matches_stock_itsdangerous() -> None:
+    token = TokenMaker(SECRET, NOW).make(TokenPurpose.UNSUBSCRIBE, 7)
+    stock = URLSafeTimedSerializer(SECRET, salt="feedpipe.unsubscribe")
+    assert stock.loads(token) == 7
+    assert token == make_token(SECRET, TokenPurpose.UNSUBSCRIBE, 7, now=NOW)
+
+
+def test_forged_with_another_key_is_rejected() -> None:
+    forged = make_token("attacker-key", TokenPurpose.UNSUBSCRIBE, 42, now=NOW)
+    with pytest.raises(InvalidTokenError, match="not valid"):
+        read_token(SECRET, TokenPurpose.UNSUBSCRIBE, forged, DAY, now=NOW)
+
+
+@pytest.mark.parametrize("where", [0, 5, -10])  # payload, timestamp, signature
+def test_altered_token_is_rejected(where: int) -> None:
+    token = make_token(SECRET, TokenPurpose.PREFERENCES, 42, now=NOW)
+    index = where % len(token)
+    flipped = "B" if token[index] != "B" else "C"
+    altered = token[:index] + flipped + token[index + 1 :]
+    with pytest.raises(InvalidTokenError):
+        read_token(SECRET, TokenPurpose.PREFERENCES, altered, DAY, now=NOW)
+
+
+def test_other_subscriber_payload_with_old_signature_is_rejected() -> None:
+    mine = make_token(SECRET, TokenPurpose.UNSUBSCRIBE, 42, now=NOW)
+    theirs = make_token(SECRET, TokenPurpose.UNSUBSCRIBE, 43, now=NOW)
+    spliced = theirs.split(".")[0] + "." + ".".join(mine.split(".")[1:])
+    with pytest.raises(InvalidTokenError):
+        read_token(SECRET, TokenPurpose.UNSUBSCRIBE, spliced, DAY, now=NOW)
+    assert read_token(SECRET, TokenPurpose.UNSUBSCRIBE, theirs, DAY, now=NOW) == 43
+
+
+def test_expired_token_is_rejected() -> None:
+    token = make_token(SECRET, TokenPurpose.CONFIRM, 42, now=NOW)
+    limit = max_age(TokenPurpose.CONFIRM)
+    assert read_token(SECRET, TokenPurpose.CONFIRM, token, limit, now=NOW + limit) == 42
+    with pytest.raises(InvalidTokenError, match="expired"):
+        read_token(
+            SECRET, TokenPurpose.CONFIRM, token, limit, now=NOW + limit + timedelta(seconds=1)
+        )
+
+
+def test_other_purpose_is_rejected() -> None:
+    token = make_token(SECRET, TokenPurpose.UNSUBSCRIBE, 42, now=NOW)
+    for purpose in (TokenPurpose.PREFERENCES, TokenPurpose.CONFIRM):
+        with pytest.raises(InvalidTokenError):
+            read_token(SECRET, purpose, token, DAY, now=NOW)
+
+
+def test_garbage_is_a_validation_error() -> None:
+    for junk in ("", "abc", "....", "x" * 500):
+        with pytest.raises(ValidationError):
+            read_token(SECRET, TokenPurpose.UNSUBSCRIBE, junk, DAY, now=NOW)
+
+
+def test_non_integer_payload_is_rejected() -> None:
+    stock = URLSafeTimedSerializer(SECRET, salt="feedpipe.unsubscribe")
+    for payload in ("42", [42], True):
+        with pytest.raises(InvalidTokenError):
+            read_token(SECRET, TokenPurpose.UNSUBSCRIBE, stock.dumps(payload), DAY)
+
+
+def test_links() -> None:
+    assert unsubscribe_url("https://news.example.com/", "t0k") == "https://news.example.com/u/t0k"
+    assert preferences_url("https://news.example.com", "t0k") == "https://news.example.com/p/t0k"
+
+
+class _Settings:
+    def __init__(self, secret: str | None) -> None:
+        self.secret_key = SecretStr(secret) if secret else None
+
+
+def test_secret_from_environment_wins(tmp_path: Path) -> None:
+    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
+        assert token_secret(_Settings("from-env"), store) == "from-env"
+        assert store.get_meta("token_secret") is None
+
+
+def test_secret_without_environment_is_generated_once_per_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with Store.open(url) as store:
+        first = token_secret(_Settings(None), store)
+    with Store.open(url) as store:
+        assert token_secret(_Settings(None), store) == first
+    with Store.open(f"sqlite:///{tmp_path / 'other.db'}") as other:
+        assert token_secret(_Settings(None), other) != first
