@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -11,7 +12,6 @@ from datetime import datetime
 from email import policy
 from email.headerregistry import Address
 from email.utils import format_datetime
-from urllib.parse import urlsplit
 
 from feedpipe.emails.model import Recipient
 from feedpipe.emails.text import one_line, truncate
@@ -28,6 +28,7 @@ _ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 _MSGID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")
 _ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
 _URL_SAFE = re.compile(r"[!#-;=?-~]+")  # printable ASCII except space, " < >
+_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][!#-;=?-~]*)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class MimeTemplate:
     greeting_anon: str  # the rendered greeting for recipients without a name
     chunks: tuple[bytes, ...]
     slots: tuple[tuple[str, str], ...]  # (context, field) between consecutive chunks
+    distinct_slots: frozenset[tuple[str, str]]
 
     @classmethod
     def parse(
@@ -70,7 +72,15 @@ class MimeTemplate:
             slots.append((match["ctx"].decode(), match["field"].decode()))
             last = match.end()
         chunks.append(data[last:])
-        return cls(data, marker, greeting_named, greeting_anon, tuple(chunks), tuple(slots))
+        return cls(
+            data,
+            marker,
+            greeting_named,
+            greeting_anon,
+            tuple(chunks),
+            tuple(slots),
+            frozenset(slots),
+        )
 
     def dump(self) -> bytes:
         """A self-contained serialisation (for storing an edition): JSON line, then the bytes."""
@@ -251,9 +261,7 @@ def check_address(address: str) -> str:
 
 def check_url(url: str) -> str:
     """An absolute http(s) URL of printable ASCII without spaces, quotes or angle brackets."""
-    parts = urlsplit(url)
-    ok = parts.scheme in ("http", "https") and parts.netloc and _URL_SAFE.fullmatch(url)
-    if not ok or len(url) > MAX_URL:
+    if not _HTTP_URL.fullmatch(url) or len(url) > MAX_URL:
         raise ValidationError(f"{url!r} is not an absolute http(s) URL usable in an email")
     return url
 
@@ -307,10 +315,16 @@ def header_values(values: RecipientValues, message_id: str, date: datetime) -> d
         raise ValidationError("the Date of a message must be timezone-aware")
     return {
         "to": format_to(values.name, values.email),
-        "date": format_datetime(date),
+        "date": _date_header(date),
         "message_id": check_message_id(message_id),
         "unsubscribe_url": values.unsubscribe_url,
     }
+
+
+@functools.lru_cache(maxsize=256)
+def _date_header(date: datetime) -> str:
+    """RFC 5322 date (many messages of a batch share their send time)."""
+    return format_datetime(date)
 
 
 def encode_slot(ctx: str, value: str) -> bytes:
@@ -333,12 +347,11 @@ def personalize_template(
     """One recipient's message: the template with each placeholder replaced by its value."""
     values = recipient_values(template, recipient)
     headers = header_values(values, message_id, date)
-    encoded: dict[tuple[str, str], bytes] = {}
-    for ctx, field in set(template.slots):
-        raw = headers[field] if ctx == "h" else values.field(field)
-        encoded[ctx, field] = encode_slot(ctx, raw)
-    out = [template.chunks[0]]
-    for slot, chunk in zip(template.slots, template.chunks[1:], strict=True):
-        out.append(encoded[slot])
-        out.append(chunk)
+    encoded = {
+        (ctx, field): encode_slot(ctx, headers[field] if ctx == "h" else values.field(field))
+        for ctx, field in template.distinct_slots
+    }
+    out: list[bytes] = [b""] * (2 * len(template.slots) + 1)
+    out[0::2] = template.chunks
+    out[1::2] = [encoded[slot] for slot in template.slots]
     return b"".join(out)
