@@ -1,0 +1,203 @@
+"""`feedpipe subscribers ...` and `feedpipe digest plan` through click's CliRunner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from feedpipe.cli import cli
+
+T0 = "2026-03-01T00:00:00Z"
+Run = Callable[..., Result]
+
+
+def write_post(folder: Path, slug: str, date: str, categories: str) -> None:
+    text = f'---\ntitle: "{slug}"\ndate: {date}\ncategories: {categories}\n---\nBody of {slug}.\n'
+    (folder / f"{slug}.md").write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """A site in tmp_path with two synced posts; returns an invoker bound to its config."""
+    for var in ("FEEDPIPE_STORE_URL", "FEEDPIPE_SECRET_KEY", "FEEDPIPE_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    write_post(posts, "alpha", "2026-02-01T09:00:00Z", '["Rust", "Distributed Systems"]')
+    write_post(posts, "beta", "2026-02-02T09:00:00Z", '["Python"]')
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[site]\ntitle = "Blog"\nurl = "https://blog.example.com"\n'
+        f'[source]\npath = "{posts}"\n[store]\nurl = "sqlite:///{tmp_path / "fp.db"}"\n'
+        '[digest]\ntimezone = "Europe/Berlin"\nsend_time = "07:30"\n',
+        encoding="utf-8",
+    )
+
+    def invoke(*args: str, stdin: str | None = None) -> Result:
+        return CliRunner().invoke(cli, ["--config", str(config), *args], input=stdin)
+
+    assert invoke("sync", "--now", T0).exit_code == 0
+    return invoke
+
+
+def test_add_with_defaults_and_options(run: Run) -> None:
+    result = run("subscribers", "add", "Ada@Example.COM", "--name", "Ada")
+    assert result.exit_code == 0, result.output
+    assert (
+        "added Ada@example.com (pending; daily 07:30 Europe/Berlin; categories: all)"
+        in result.output
+    )
+    result = run(
+        "subscribers", "add", "bob@example.com", "--categories", "rust, python",
+        "--frequency", "weekly", "--weekday", "fri", "--time", "18:05",
+        "--timezone", "Asia/Kolkata", "--confirmed",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "(active; weekly fri 18:05 Asia/Kolkata; categories: Rust,Python)" in result.output
+
+
+def test_duplicate_add_is_case_insensitive(run: Run) -> None:
+    assert run("subscribers", "add", "ada@example.com").exit_code == 0
+    result = run("subscribers", "add", "ADA@example.COM")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "feedpipe: error: ADA@example.com is already subscribed"
+
+
+def test_unknown_category_lists_the_known_ones(run: Run) -> None:
+    result = run("subscribers", "add", "ada@example.com", "--categories", "Rust,Golang")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "feedpipe: error: unknown categories: Golang (known: Distributed Systems, Python, Rust)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["not-an-address"], "is not a valid email address"),
+        (["a@example.com", "--time", "25:00"], "'25:00' is not a time of day as HH:MM"),
+        (["a@example.com", "--timezone", "Mars/Base"], "'Mars/Base' is not an IANA time zone"),
+        (["a@example.com", "--weekday", "someday"], "'someday' is not a weekday"),
+    ],
+)
+def test_invalid_input_is_one_line(run: Run, args: list[str], message: str) -> None:
+    result = run("subscribers", "add", *args)
+    assert result.exit_code == 1
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_import_reports_bad_rows_by_line_and_imports_the_rest(run: Run, tmp_path: Path) -> None:
+    assert run("subscribers", "add", "taken@example.com").exit_code == 0
+    csv_file = tmp_path / "subs.csv"
+    csv_file.write_text(
+        "Email,Name,Categories,Frequency,Weekday,Time,Timezone,Status\n"
+        "one@example.com,One,Rust,daily,,08:00,UTC,active\n"  # line 2
+        "not an address,,,,,,,\n"  # line 3
+        'two@example.com,"Two, Esq.","Rust,Python",weekly,tue,09:15,Europe/Berlin,\n'  # 4
+        "three@example.com,,Golang,,,,,\n"  # line 5
+        "four@example.com,,,,,7pm,,\n"  # line 6
+        "ONE@example.com,,,,,,,\n"  # line 7: repeats line 2
+        "taken@example.com,,,,,,,\n"  # line 8: already stored
+        "five@example.com,,,,,,,,extra\n"  # line 9
+        "six@example.com,,,,,,,paused\n"  # line 10
+        "seven@example.com\n",  # line 11: short rows take defaults
+        encoding="utf-8",
+    )
+    result = run("subscribers", "import", str(csv_file))
+    assert result.exit_code == 0, result.output
+    assert "imported 3 subscribers; 7 rows skipped" in result.stdout
+    lines = result.stderr.splitlines()
+    assert [line.split(":")[0].strip() for line in lines] == [
+        f"line {n}" for n in (3, 5, 6, 7, 8, 9, 10)
+    ]
+    assert "unknown categories: Golang (known: Distributed Systems, Python, Rust)" in lines[1]
+    assert "repeats line 2" in lines[3] and "already subscribed" in lines[4]
+    listed = run("subscribers", "list").stdout
+    assert "two@example.com" in listed and "Two, Esq." in listed and "seven@example.com" in listed
+
+
+def test_import_without_email_header_is_an_error(run: Run, tmp_path: Path) -> None:
+    csv_file = tmp_path / "subs.csv"
+    csv_file.write_text("address,name\na@example.com,A\n", encoding="utf-8")
+    result = run("subscribers", "import", str(csv_file))
+    assert result.exit_code == 1 and "header row" in result.stderr
+
+
+def test_list_filters(run: Run) -> None:
+    run("subscribers", "add", "a@example.com", "--categories", "Rust", "--confirmed")
+    run("subscribers", "add", "b@example.com", "--categories", "Python", "--frequency", "weekly")
+    run("subscribers", "add", "c@example.com")
+    result = run("subscribers", "list")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0].split() == [
+        "ID", "EMAIL", "NAME", "STATUS", "SCHEDULE", "CATEGORIES",
+    ]  # fmt: skip
+    assert result.stdout.rstrip().endswith("3 subscribers")
+
+    def emails(*args: str) -> list[str]:
+        out = run("subscribers", "list", *args).stdout.splitlines()[2:-1]
+        return [line.split()[1] for line in out]
+
+    assert emails("--status", "active") == ["a@example.com"]
+    assert emails("--category", "rust") == ["a@example.com", "c@example.com"]
+    assert emails("--frequency", "weekly") == ["b@example.com"]
+    assert run("subscribers", "list", "--category", "Golang").exit_code == 1
+
+
+def test_remove(run: Run) -> None:
+    run("subscribers", "add", "a@example.com")
+    result = run("subscribers", "remove", "A@EXAMPLE.com")
+    assert result.exit_code == 0 and "removed a@example.com" in result.stdout
+    again = run("subscribers", "remove", "a@example.com")
+    assert again.exit_code == 1 and "a@example.com is not subscribed" in again.stderr
+
+
+def test_export_round_trip(run: Run, tmp_path: Path) -> None:
+    run("subscribers", "add", "a@example.com", "--name", "Ann, A.", "--confirmed")
+    run(
+        "subscribers", "add", "b@example.com", "--categories", "distributed systems,Rust",
+        "--frequency", "weekly", "--weekday", "sun", "--time", "06:45",
+        "--timezone", "America/St_Johns",
+    )  # fmt: skip
+    exported = run("subscribers", "export")
+    assert exported.exit_code == 0
+    assert exported.stdout.splitlines()[0] == (
+        "email,name,categories,frequency,weekday,time,timezone,status"
+    )
+    for email in ("a@example.com", "b@example.com"):
+        assert run("subscribers", "remove", email).exit_code == 0
+    csv_file = tmp_path / "export.csv"
+    csv_file.write_text(exported.stdout, encoding="utf-8")
+    imported = run("subscribers", "import", str(csv_file))
+    assert "imported 2 subscribers; 0 rows skipped" in imported.stdout
+    assert run("subscribers", "export").stdout == exported.stdout
+
+
+def test_digest_plan_shows_editions_without_sending(run: Run, tmp_path: Path) -> None:
+    run("subscribers", "add", "rust@example.com", "--categories", "Rust", "--confirmed",
+        "--timezone", "UTC", "--time", "08:00", "--now", T0)  # fmt: skip
+    run("subscribers", "add", "all@example.com", "--confirmed", "--timezone", "UTC",
+        "--time", "08:00", "--now", T0)  # fmt: skip
+    run("subscribers", "add", "pending@example.com", "--now", T0)
+    write_post(tmp_path / "posts", "gamma", "2026-03-01T10:00:00Z", '["Rust", "Python"]')
+    assert run("sync", "--now", "2026-03-01T10:00:00Z").exit_code == 0
+    first = run("digest", "plan", "--now", "2026-03-02T08:00:00Z")
+    assert first.exit_code == 0, first.output
+    rows = first.stdout.splitlines()
+    assert rows[0] == "plan at 2026-03-02T08:00:00+00:00"
+    assert rows[1].split() == ["EDITION", "POSTS", "SUBSCRIBERS", "SAMPLE"]
+    # Both get one section "Rust" holding gamma: one shared edition.
+    assert rows[3].split()[1:] == ["1", "2", "rust@example.com,", "all@example.com"]
+    assert rows[-1] == "2 due: 2 emails in 1 editions; 0 with nothing new"
+    assert run("digest", "plan", "--now", "2026-03-02T08:00:00Z").stdout == first.stdout
+    early = run("digest", "plan", "--now", "2026-03-01T07:59:00Z").stdout
+    assert early.splitlines()[-1] == "0 due: 0 emails in 0 editions; 0 with nothing new"
+
+
+def test_digest_plan_rejects_a_bad_now(run: Run) -> None:
+    result = run("digest", "plan", "--now", "yesterday")
+    assert result.exit_code == 1
+    assert "--now 'yesterday' is not an ISO 8601 time" in result.stderr
