@@ -17,6 +17,7 @@ from feedpipe.errors import ConfigError
 CONFIG_ENV = "FEEDPIPE_CONFIG"
 STORE_URL_ENV = "FEEDPIPE_STORE_URL"
 SECRET_KEY_ENV = "FEEDPIPE_SECRET_KEY"
+SMTP_PASSWORD_ENV = "FEEDPIPE_SMTP_PASSWORD"
 FeedFormat = Literal["rss", "atom", "json"]
 
 # How to fix each key, shown with its validation error.
@@ -141,8 +142,32 @@ class DigestSettings(_Section):
         return _check_hhmm(value)
 
 
+class SmtpSettings(_Section):
+    """The mail server (password only from $FEEDPIPE_SMTP_PASSWORD)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "none"
+    username: str | None = None
+    password: SecretStr | None = None  # only from the environment
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    concurrency: int = Field(default=8, ge=1, le=256)
+    max_per_second: float | None = Field(default=None, gt=0)
+    max_per_hour: int | None = Field(default=None, gt=0)
+
+
 class EmailSettings(_Section):
-    """Sender identity of every message."""
+    """Sender identity of every message, and how messages leave."""
+
+    transport: Literal["outbox", "smtp"] = "outbox"  # outbox = .eml files in outbox_dir
+    outbox_dir: Path = Path("outbox")
+    smtp: SmtpSettings = SmtpSettings()
+    batch_size: int = Field(default=200, ge=1, le=10_000)
+    max_attempts: int = Field(default=8, ge=1)
+    bounce_limit: int = Field(default=3, ge=1)
+    dkim_key_path: Path | None = None
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
 
     from_address: str = "digest@blog.example.com"
     from_name: str | None = None
@@ -200,8 +225,8 @@ def _describe(error: Mapping[str, Any]) -> str:
 # Keys that would hold a secret, and the environment variable that holds it instead.
 SECRET_KEYS = {
     "secret_key": SECRET_KEY_ENV,
-    "password": "FEEDPIPE_SMTP_PASSWORD",
-    "smtp_password": "FEEDPIPE_SMTP_PASSWORD",
+    "password": SMTP_PASSWORD_ENV,
+    "smtp_password": SMTP_PASSWORD_ENV,
     "admin_token": "FEEDPIPE_ADMIN_TOKEN",
 }
 
@@ -230,6 +255,15 @@ def _resolve_sqlite(base: Path, url: str) -> str:
     return url
 
 
+def _email_with_env(email: EmailSettings, base: Path, env: Mapping[str, str]) -> EmailSettings:
+    password = env.get(SMTP_PASSWORD_ENV)
+    smtp = email.smtp.model_copy(update={"password": SecretStr(password) if password else None})
+    key = email.dkim_key_path and _resolve(base, email.dkim_key_path)
+    return email.model_copy(
+        update={"smtp": smtp, "outbox_dir": _resolve(base, email.outbox_dir), "dkim_key_path": key}
+    )
+
+
 def settings_from_mapping(
     data: Mapping[str, Any], base_dir: Path, origin: str, env: Mapping[str, str]
 ) -> Settings:
@@ -250,6 +284,7 @@ def settings_from_mapping(
             "store": settings.store.model_copy(
                 update={"url": _resolve_sqlite(base_dir, store_url)}
             ),
+            "email": _email_with_env(settings.email, base_dir, env),
             "digest": settings.digest.model_copy(
                 update={
                     "templates_dir": settings.digest.templates_dir
