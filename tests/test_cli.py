@@ -77,7 +77,7 @@ def test_bad_configuration_is_one_clear_line_and_exit_2(
 ) -> None:
     config = tmp_path / "config.toml"
     config.write_text(text, encoding="utf-8")
-    code, out, err = run("--config", str(config), "sync")
+    code, _, err = run("--config", str(config), "sync")
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("feedpipe: configuration error: ")
     assert str(config) in err and expected in err

@@ -209,10 +209,7 @@ class Settings(_Section):
 def _describe(error: Mapping[str, Any]) -> str:
     loc = [str(part) for part in error["loc"]]
     dotted = ".".join(p for p in loc if not p.isdigit())
-    if len(loc) > 1:
-        key = f"[{loc[0]}] {'.'.join(loc[1:])}"
-    else:
-        key = loc[0] if loc else "(top level)"
+    key = f"[{loc[0]}] {'.'.join(loc[1:])}" if len(loc) > 1 else (loc[0] if loc else "(top level)")
     message = str(error["msg"])
     if error["type"] == "extra_forbidden":
         message = "unknown key (check its spelling)"
