@@ -1,8 +1,9 @@
-"""Command line for subscribers (`feedpipe subscribers ...`) and digest planning (`digest plan`)."""
+"""Command line for subscribers (`feedpipe subscribers ...`) and digests (`digest plan|preview`)."""
 
 from __future__ import annotations
 
 import sys
+import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from feedpipe.clock import parse_now
 from feedpipe.digests.model import Frequency, Plan, Subscriber, SubscriberStatus
 from feedpipe.digests.service import DigestService
 from feedpipe.digests.subscribers import CategoryIndex
+from feedpipe.emails.preview import write_preview
+from feedpipe.emails.render import EmailRenderer
 from feedpipe.errors import ValidationError
 
 SAMPLE_SIZE = 3
@@ -192,3 +195,45 @@ def plan_(state: CliState, now: str | None) -> None:
         f"{len(plan.watermarks)} due: {plan.recipient_count} emails in {len(plan.editions)} "
         f"editions; {quiet} with nothing new"
     )
+
+
+@digest.command("preview")
+@click.option("--email", "address", metavar="ADDR", help="Preview for this subscriber.")
+@click.option("--categories", metavar="A,B", help="Preview for these categories (no subscriber).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("preview"),
+    show_default=True,
+    help="Folder for the .html, .txt and .eml files.",
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the HTML in a browser.")
+@now_option
+@pass_state
+def preview(
+    state: CliState,
+    address: str | None,
+    categories: str | None,
+    out: Path,
+    open_browser: bool,
+    now: str | None,
+) -> None:
+    """Write the next digest as .html, .txt and a complete .eml, without sending or changing
+    anything. Without --email or --categories: every category, posts of the last 7 days."""
+    if now:
+        check_now(now)
+    if address and categories:
+        raise ValidationError("give --email or --categories, not both")
+    with state.service(now) as service:
+        content, recipient = service.digests.preview(address, categories)
+        if content is None:
+            click.echo(f"nothing new for {recipient.email}: no digest would be sent")
+            return
+        renderer = EmailRenderer(service.settings)
+        paths = write_preview(renderer, content, recipient, out, service.clock.now())
+    noun = "post" if content.post_count == 1 else "posts"
+    click.echo(f"{content.post_count} {noun} for {recipient.email}:")
+    for path in paths:
+        click.echo(f"  {path}")
+    if open_browser:
+        webbrowser.open(paths[0].resolve().as_uri())

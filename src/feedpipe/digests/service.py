@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
 from typing import IO
 
 from feedpipe.clock import Clock
@@ -23,7 +23,7 @@ from feedpipe.digests.subscribers import (
     read_csv,
     write_csv,
 )
-from feedpipe.emails.model import Recipient
+from feedpipe.emails.model import EditionContent, Recipient
 from feedpipe.errors import NotFoundError
 from feedpipe.model import TermKind
 from feedpipe.settings import Settings
@@ -138,6 +138,46 @@ class DigestService:
                 if i in contacts  # removed since planning: skip
             )
         return out
+
+    def preview(
+        self, email: str | None = None, categories: str | None = None, now: datetime | None = None
+    ) -> tuple[EditionContent | None, Recipient]:
+        """The digest a subscriber (or a made-up one with `categories`, new for a week) would
+        get if it were due now; None when nothing is new to them. Changes nothing."""
+        now = now or self.clock.now()
+        sub = self.get(email) if email else self._sample_subscriber(categories or "", now)
+        sub = replace(sub, status=SubscriberStatus.ACTIVE, last_digest_at=now - timedelta(days=8))
+        posts = self.store.digest_posts(sub.watermark, now)
+        plan = plan_digests([sub], posts, now, self.store.posts_by_ids)
+        maker = TokenMaker(self.secret(), now)
+        base = self.settings.web.base_url
+        recipient = Recipient(
+            subscriber_id=sub.id,
+            email=sub.email,
+            name=sub.name,
+            unsubscribe_url=unsubscribe_url(base, maker.make(TokenPurpose.UNSUBSCRIBE, sub.id)),
+            preferences_url=preferences_url(base, maker.make(TokenPurpose.PREFERENCES, sub.id)),
+        )
+        return (plan.editions[0].content if plan.editions else None), recipient
+
+    def _sample_subscriber(self, categories: str, now: datetime) -> Subscriber:
+        week_ago = now - timedelta(days=7)
+        return Subscriber(
+            id=0,
+            email="preview@example.com",
+            name="Preview Reader",
+            status=SubscriberStatus.ACTIVE,
+            categories=self.categories().resolve(categories) if categories else (),
+            frequency=Frequency.DAILY,
+            weekday=0,
+            send_time=time(0, 0),
+            timezone="UTC",
+            created_at=week_ago,
+            confirmed_at=week_ago,
+            unsubscribed_at=None,
+            watermark=week_ago,
+            last_digest_at=None,
+        )
 
     def commit_plan(self, plan: Plan) -> None:
         """Advance every due subscriber's watermark (call once the plan's emails are handed off)."""
