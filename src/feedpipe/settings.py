@@ -190,6 +190,21 @@ class WebSettings(_Section):
         return _check_http_url(value)
 
 
+class WorkerSettings(_Section):
+    """The long-running worker (`feedpipe run`)."""
+
+    poll_seconds: float = Field(default=60.0, gt=0)  # sync + build at least this often
+    watch: bool = True  # also sync + build on file-system events (Markdown sources)
+    debounce_seconds: float = Field(default=0.5, ge=0)
+    plan_seconds: float = Field(default=60.0, gt=0)
+    dispatch_seconds: float = Field(default=2.0, gt=0)
+    lease_seconds: float = Field(default=120.0, gt=0)  # a claimed batch is taken over after this
+    shutdown_timeout: float = Field(default=30.0, gt=0)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    log_format: Literal["kv", "json"] = "kv"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
 class Settings(_Section):
     site: SiteSettings
     source: SourceSettings = SourceSettings()
@@ -198,6 +213,7 @@ class Settings(_Section):
     digest: DigestSettings = DigestSettings()
     email: EmailSettings = EmailSettings()
     web: WebSettings = WebSettings()
+    worker: WorkerSettings = WorkerSettings()
     base_dir: Path = Path()
     secret_key: SecretStr | None = None  # only from $FEEDPIPE_SECRET_KEY
 
