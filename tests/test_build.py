@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
 import pytest
+from jsonschema import Draft202012Validator, FormatChecker
 from lxml import etree
 
 from feedpipe.clock import FixedClock
@@ -53,6 +55,43 @@ def test_every_corpus_folder_builds_valid_stable_feeds(
     urls = {o.get("xmlUrl") for o in opml.iter("outline")}
     feeds = [k for k in first if k.endswith("feed.xml")]
     assert len(urls) == len(feeds)
+
+
+SCHEMAS = Path(__file__).parent / "schemas"
+
+
+@pytest.mark.parametrize("blog", ["blog-000", "blog-001", "blog-002", "blog-003", "blog-004"])
+def test_every_feed_of_every_corpus_folder_validates(
+    tmp_path: Path, corpus_dir: Path, blog: str
+) -> None:
+    atom_schema = etree.RelaxNG(etree.parse(str(SCHEMAS / "atom.rng")))
+    json_schema = json.loads((SCHEMAS / "jsonfeed-1.1.schema.json").read_text("utf-8"))
+    validator = Draft202012Validator(json_schema, format_checker=FormatChecker())
+    with service(tmp_path, corpus_dir / blog) as fp:
+        fp.build()
+        files = snapshot(tmp_path / "out")
+    checked = 0
+    for path, data in files.items():
+        if path.endswith("atom.xml"):
+            doc = etree.fromstring(data)
+            assert atom_schema.validate(doc), (path, atom_schema.error_log)
+            parsed = feedparser.parse(data)
+            assert not parsed.bozo and parsed.entries, path
+            for entry in parsed.entries:
+                assert entry.link.startswith("https://blog.example.com/posts/")
+                assert entry.published_parsed and entry.updated_parsed
+            checked += 1
+        elif path.endswith("feed.xml"):
+            parsed = feedparser.parse(data)
+            assert not parsed.bozo and parsed.version == "rss20", path
+            rss_ids = [e.id for e in parsed.entries]
+            atom_ids = [e.id for e in feedparser.parse(files[path[:-8] + "atom.xml"]).entries]
+            assert rss_ids == atom_ids and len(set(rss_ids)) == len(rss_ids)
+        elif path.endswith("feed.json"):
+            feed = json.loads(data)
+            validator.validate(feed)
+            assert feed["items"] and all(i["url"].startswith("https://") for i in feed["items"])
+    assert checked >= 2
 
 
 def test_category_names_normalise_into_one_feed_each(tmp_path: Path) -> None:
@@ -201,3 +240,25 @@ def test_parallel_parse_and_render_match_serial(
         report = fp.build()
     assert report.sync is not None and len(report.sync.added) == 9
     assert snapshot(tmp_path / "parallel" / "out") == snapshot(tmp_path / "serial" / "out")
+
+
+def test_duplicate_slug_with_different_content_keeps_both_posts(tmp_path: Path) -> None:
+    posts = tmp_path / "posts"
+    post(posts, "same", title="First", body="one")
+    (posts / "other.md").write_text(
+        "---\ntitle: Second\nslug: same\ndate: 2026-01-02\ncategories: [Rust]\n---\ntwo\n",
+        encoding="utf-8",
+    )
+    with service(tmp_path, posts) as fp:
+        report = fp.build()
+        again = service(tmp_path / "again", posts)
+        with again:
+            second = again.build()
+    assert report.sync is not None and second.sync is not None
+    assert sorted(report.sync.added) == sorted(second.sync.added)  # deterministic
+    assert len(report.sync.added) == 2 and "same" in report.sync.added
+    assert any("used by another post" in d.reason for d in report.sync.duplicates)
+    site = feedparser.parse((tmp_path / "out" / "feed.xml").read_bytes())
+    links = {e.title: e.link for e in site.entries}
+    assert links["First"] != links["Second"]
+    assert len({e.id for e in site.entries}) == 2
