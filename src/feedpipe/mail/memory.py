@@ -1,0 +1,54 @@
+"""An in-memory transport for tests: records envelopes, answers with scripted outcomes."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+
+from feedpipe.mail.model import Delivery, Envelope, Outcome
+
+SCRIPTED_REPLIES: Mapping[Outcome, tuple[int, str]] = {
+    Outcome.SENT: (250, "2.0.0 Ok: queued"),
+    Outcome.RETRY: (450, "4.2.0 mailbox busy (scripted)"),
+    Outcome.THROTTLED: (421, "4.7.0 too many messages, slow down (scripted)"),
+    Outcome.FAILED: (550, "5.1.1 no such user (scripted)"),
+}
+
+
+class MemoryTransport:
+    """Like httpx.MockTransport: each recipient's scripted outcomes are used in order, then
+    `default`; `down = True` makes every envelope RETRY as if the server were unreachable."""
+
+    def __init__(
+        self,
+        script: Mapping[str, Iterable[Outcome]] | None = None,
+        default: Outcome = Outcome.SENT,
+    ) -> None:
+        self.script = {rcpt: deque(outcomes) for rcpt, outcomes in (script or {}).items()}
+        self.default = default
+        self.down = False
+        self.closed = False
+        self.attempts: list[Envelope] = []  # every envelope offered, in order
+        self.sent: list[Envelope] = []  # those that got SENT
+        self.batches: list[int] = []  # the size of each send_many call
+
+    def outcome_for(self, recipient: str) -> Outcome:
+        queue = self.script.get(recipient)
+        return queue.popleft() if queue else self.default
+
+    async def send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
+        self.batches.append(len(envelopes))
+        return [self._send(envelope) for envelope in envelopes]
+
+    def _send(self, envelope: Envelope) -> Delivery:
+        self.attempts.append(envelope)
+        if self.down:
+            return Delivery(envelope.outbox_id, Outcome.RETRY, None, "connection refused (down)")
+        outcome = self.outcome_for(envelope.recipient)
+        if outcome is Outcome.SENT:
+            self.sent.append(envelope)
+        code, reply = SCRIPTED_REPLIES[outcome]
+        return Delivery(envelope.outbox_id, outcome, code, reply)
+
+    async def aclose(self) -> None:
+        self.closed = True

@@ -1,0 +1,179 @@
+"""Send-rate control: a per-second token bucket, an hour budget, and adaptive slow-down."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+BURST_SECONDS = 0.1  # the per-second bucket holds this many seconds of sending
+SLOT_SECONDS = 60.0  # the hour budget counts sends in one-minute slots
+HOUR_SLOTS = 60
+MIN_FACTOR = 1 / 64  # never slow down below 1/64 of the configured (or observed) rate
+HALVE_INTERVAL = 1.0  # throttling replies within this many seconds count as one event
+RECOVER_INTERVAL = 2.0  # every this many quiet seconds the rate grows by RECOVER_STEP
+RECOVER_STEP = 1.25
+MIN_RATE = 1.0  # messages per second an adaptive slow-down never goes below
+MIN_WINDOW = 0.1  # seconds: the shortest span a measured rate is taken over
+
+Monotonic = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    """`rate` tokens per second, at most `capacity` saved up."""
+
+    rate: float
+    capacity: float
+    tokens: float
+    stamp: float
+
+    def refill(self, now: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def wait(self, now: float) -> float:
+        """Seconds until one token is available (0 when it is)."""
+        self.refill(now)
+        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+
+    def take(self) -> None:
+        self.tokens -= 1.0
+
+
+@dataclass(slots=True)
+class HourBudget:
+    """At most `limit` sends in any hour: counts per minute, a slot leaves after 61 minutes."""
+
+    limit: int
+    slots: deque[list[int]] = field(default_factory=deque)  # [minute index, count]
+    total: int = 0
+
+    def _expire(self, minute: int) -> None:
+        while self.slots and self.slots[0][0] + HOUR_SLOTS < minute:
+            self.total -= self.slots.popleft()[1]
+
+    def wait(self, now: float) -> float:
+        minute = int(now // SLOT_SECONDS)
+        self._expire(minute)
+        if self.total < self.limit:
+            return 0.0
+        return (self.slots[0][0] + HOUR_SLOTS + 1) * SLOT_SECONDS - now
+
+    def take(self, now: float) -> None:
+        minute = int(now // SLOT_SECONDS)
+        if self.slots and self.slots[-1][0] == minute:
+            self.slots[-1][1] += 1
+        else:
+            self.slots.append([minute, 1])
+        self.total += 1
+
+
+@dataclass(slots=True)
+class RateMeter:
+    """The send rate of the last completed second (what a slow-down halves without a limit)."""
+
+    window_start: float = 0.0
+    count: int = 0
+    last_rate: float = 0.0
+
+    def tick(self, now: float) -> None:
+        if now - self.window_start >= 1.0:
+            elapsed = now - self.window_start
+            self.last_rate = self.count / elapsed if self.window_start else 0.0
+            self.window_start, self.count = now, 0
+        self.count += 1
+
+    def rate(self, now: float) -> float:
+        """Messages per second lately (the current window counts as at least 0.1 s long)."""
+        current = self.count / max(now - self.window_start, MIN_WINDOW) if self.count else 0.0
+        return max(self.last_rate, current)
+
+
+class RateLimiter:
+    """Paces sends: `max_per_second`, `max_per_hour`, and halving on throttling replies.
+
+    Throttling halves the rate (at most once per HALVE_INTERVAL); it then grows back by
+    RECOVER_STEP every RECOVER_INTERVAL seconds without throttling. Without a configured
+    per-second limit the first slow-down starts from the rate measured just before it,
+    and the limit disappears again once it has fully recovered.
+    """
+
+    def __init__(
+        self,
+        max_per_second: float | None = None,
+        max_per_hour: int | None = None,
+        monotonic: Monotonic = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.configured = max_per_second
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self.hour = HourBudget(max_per_hour) if max_per_hour else None
+        self.base: float | None = max_per_second
+        self.factor = 1.0
+        self.changed = monotonic()
+        self.meter = RateMeter()
+        self.bucket: TokenBucket | None = None
+        self._set_bucket(self.changed)
+
+    @property
+    def rate(self) -> float | None:
+        """The current per-second limit (None: unlimited)."""
+        return None if self.base is None else max(self.base * self.factor, MIN_RATE)
+
+    @property
+    def idle(self) -> bool:
+        """True when nothing limits sending (then `acquire` need not be awaited)."""
+        return self.bucket is None and self.hour is None and self.factor >= 1.0
+
+    def _set_bucket(self, now: float) -> None:
+        rate = self.rate
+        if rate is None:
+            self.bucket = None
+            return
+        capacity = max(1.0, rate * BURST_SECONDS)
+        tokens = min(self.bucket.tokens, capacity) if self.bucket else capacity
+        self.bucket = TokenBucket(rate, capacity, tokens, now)
+
+    async def acquire(self) -> None:
+        """Wait until one more message may be sent, and count it."""
+        while True:
+            now = self.monotonic()
+            self._recover(now)
+            delay = max(
+                self.bucket.wait(now) if self.bucket else 0.0,
+                self.hour.wait(now) if self.hour else 0.0,
+            )
+            if delay <= 0.0:
+                break
+            await self.sleep(delay)
+        if self.bucket:
+            self.bucket.take()
+        if self.hour:
+            self.hour.take(now)
+        self.meter.tick(now)
+
+    def throttled(self) -> None:
+        """The server said it is throttling: halve the rate (once per HALVE_INTERVAL)."""
+        now = self.monotonic()
+        if self.factor < 1.0 and now - self.changed < HALVE_INTERVAL:
+            return
+        if self.base is None:
+            self.base = max(self.meter.rate(now), MIN_RATE)
+        self.factor = max(self.factor / 2, MIN_FACTOR)
+        self.changed = now
+        self._set_bucket(now)
+
+    def _recover(self, now: float) -> None:
+        steps = int((now - self.changed) // RECOVER_INTERVAL)
+        if self.factor >= 1.0 or steps < 1:
+            return
+        self.factor = min(1.0, self.factor * RECOVER_STEP**steps)
+        self.changed += steps * RECOVER_INTERVAL
+        if self.factor >= 1.0:
+            self.base = self.configured
+        self._set_bucket(now)

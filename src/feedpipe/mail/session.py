@@ -1,0 +1,314 @@
+"""One SMTP connection: aiosmtplib opens it (TLS, EHLO, AUTH); transactions are pipelined here."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+from collections import deque
+from dataclasses import dataclass
+from typing import cast
+
+import aiosmtplib
+
+from feedpipe.errors import ConfigError, FeedpipeError
+from feedpipe.mail.model import Outcome, Stage, classify
+from feedpipe.settings import SmtpSettings
+
+MAX_REPLY_BYTES = 65_536
+QUIT_TIMEOUT = 2.0
+_LONE_EOL = re.compile(rb"\r\n|\r|\n")
+_PATH = re.compile(rb"[!-;=?-~]+")  # printable ASCII except < and >
+_CONNECT_ERRORS = (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError, ValueError)
+
+
+class SessionError(FeedpipeError):
+    """The connection failed; `content_sent` tells whether the server may have the message."""
+
+    def __init__(self, reason: str, content_sent: bool = False) -> None:
+        super().__init__(reason)
+        self.content_sent = content_sent
+
+
+class ConnectError(SessionError):
+    """The session could not be opened (refused, TLS, EHLO or AUTH failure, timeout)."""
+
+
+class AddressError(FeedpipeError):
+    """An envelope address cannot be put on an SMTP command line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One (possibly multi-line) SMTP reply."""
+
+    code: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The result of one transaction; `reusable` is False when the connection must go."""
+
+    outcome: Outcome
+    code: int | None
+    text: str
+    reusable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """How to reach and log in to the server."""
+
+    host: str
+    port: int
+    security: str
+    username: str | None
+    password: str | None
+    timeout: float
+    tls_context: ssl.SSLContext | None = None
+
+    @classmethod
+    def from_settings(
+        cls, smtp: SmtpSettings, tls_context: ssl.SSLContext | None = None
+    ) -> SessionConfig:
+        password = smtp.password.get_secret_value() if smtp.password else None
+        if smtp.username and not password:
+            raise ConfigError("[email.smtp] username is set but $FEEDPIPE_SMTP_PASSWORD is empty")
+        return cls(
+            smtp.host,
+            smtp.port,
+            smtp.security,
+            smtp.username,
+            password,
+            smtp.timeout_seconds,
+            tls_context,
+        )
+
+
+class ReplyReader(asyncio.Protocol):
+    """Collects every reply the server sends, so several can be awaited after one write."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.buffer = bytearray()
+        self.replies: deque[Reply] = deque()
+        self.lines: list[str] = []
+        self.error: SessionError | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        try:
+            self._parse()
+        except SessionError as exc:
+            self.error = exc
+            self.transport.abort()
+        self._wake()
+
+    def _parse(self) -> None:
+        start = 0
+        while (end := self.buffer.find(b"\n", start)) >= 0:
+            line = bytes(self.buffer[start:end]).rstrip(b"\r")
+            start = end + 1
+            if len(line) < 3 or not line[:3].isdigit():
+                raise SessionError(f"malformed reply from the server: {line[:80]!r}")
+            self.lines.append(line[4:].decode("utf-8", "replace"))
+            if line[3:4] != b"-":
+                self.replies.append(Reply(int(line[:3]), "\n".join(self.lines)))
+                self.lines = []
+        del self.buffer[:start]
+        if len(self.buffer) > MAX_REPLY_BYTES:
+            raise SessionError("reply line too long")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.error is None:
+            detail = f": {exc}" if exc else ""
+            self.error = SessionError(f"connection lost{detail}")
+        self._wake()
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def write(self, data: bytes) -> None:
+        if self.error is not None or self.transport.is_closing():
+            raise self.error or SessionError("connection closed")
+        self.transport.write(data)
+
+    async def read(self, timeout: float) -> Reply:
+        """The next reply; SessionError when the connection is lost or the server is silent."""
+        while not self.replies:
+            if self.error is not None:
+                raise self.error
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self.waiter
+            except TimeoutError:
+                raise SessionError(f"no reply within {timeout:g} s") from None
+            finally:
+                self.waiter = None
+        return self.replies.popleft()
+
+
+def smtp_path(address: str) -> bytes:
+    """`<address>` for MAIL FROM / RCPT TO; AddressError when it could break the command."""
+    try:
+        raw = address.encode("ascii")
+    except UnicodeEncodeError:
+        raise AddressError(f"{address!r} is not an ASCII address") from None
+    if not _PATH.fullmatch(raw):
+        raise AddressError(f"{address!r} cannot be used as an SMTP address")
+    return b"<" + raw + b">"
+
+
+def frame(data: bytes) -> bytes:
+    """The DATA payload: CRLF line ends, dot-stuffed, ending in CRLF.CRLF."""
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
+        data = _LONE_EOL.sub(b"\r\n", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    if data.startswith(b"."):
+        data = b"." + data
+    return data.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for a failed connection attempt."""
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return f"{type(exc).__name__}: {exc.code} {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def open_client(config: SessionConfig, local_hostname: str) -> aiosmtplib.SMTP:
+    """Connect, TLS or STARTTLS, EHLO and AUTH with aiosmtplib; ConnectError on failure."""
+    client = aiosmtplib.SMTP(
+        hostname=config.host,
+        port=config.port,
+        username=config.username,
+        password=config.password,
+        local_hostname=local_hostname,
+        timeout=config.timeout,
+        use_tls=config.security == "tls",
+        start_tls=config.security == "starttls",
+        tls_context=config.tls_context,
+    )
+    try:
+        await client.connect()
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+    except _CONNECT_ERRORS as exc:
+        client.close()
+        raise ConnectError(f"cannot open an SMTP session: {describe(exc)}") from exc
+    return client
+
+
+class Session:
+    """An open, authenticated connection that sends one message at a time."""
+
+    def __init__(self, client: aiosmtplib.SMTP, timeout: float) -> None:
+        transport = cast(asyncio.Transport, client.transport)
+        self.client = client
+        self.timeout = timeout
+        self.pipelining = client.supports_extension("pipelining")
+        self.size = client.supports_extension("size")
+        self.reader = ReplyReader(transport)
+        transport.set_protocol(self.reader)  # aiosmtplib's protocol awaits one reply per write
+        self.transactions = 0
+
+    @classmethod
+    async def open(cls, config: SessionConfig, local_hostname: str) -> Session:
+        return cls(await open_client(config, local_hostname), config.timeout)
+
+    @property
+    def usable(self) -> bool:
+        """Still connected, and the server has not said anything unasked (e.g. 421 on idle)."""
+        reader = self.reader
+        return reader.error is None and not reader.replies and not reader.transport.is_closing()
+
+    async def transact(self, sender: str, recipient: str, data: bytes) -> Attempt:
+        """MAIL, RCPT, DATA (pipelined when offered), then the content; SessionError if lost."""
+        self.transactions += 1
+        try:
+            rcpt = smtp_path(recipient)
+        except AddressError as exc:
+            return Attempt(Outcome.FAILED, None, f"recipient: {exc}")
+        try:
+            mail = smtp_path(sender)
+        except AddressError as exc:
+            return Attempt(Outcome.RETRY, None, f"sender: {exc}")
+        payload = frame(data)
+        size = b" SIZE=%d" % (len(payload) - 3) if self.size else b""
+        commands = (b"MAIL FROM:" + mail + size + b"\r\n", b"RCPT TO:" + rcpt + b"\r\n")
+        failure = await self._envelope(commands)
+        if failure is not None:
+            return failure
+        self.reader.write(payload)
+        try:
+            final = await self.reader.read(self.timeout)
+        except SessionError as exc:
+            raise SessionError(f"{exc} (after the message was sent)", content_sent=True) from None
+        return self._attempt(final, Stage.FINAL)
+
+    async def _envelope(self, commands: tuple[bytes, bytes]) -> Attempt | None:
+        """Send MAIL, RCPT and DATA; None when the server said 354, else the failed attempt."""
+        stages = (Stage.MAIL, Stage.RCPT, Stage.DATA)
+        lines = (*commands, b"DATA\r\n")
+        replies: list[Reply] = []
+        if self.pipelining:
+            self.reader.write(b"".join(lines))
+            replies = [await self.reader.read(self.timeout) for _ in lines]
+        else:
+            for line, stage in zip(lines, stages, strict=True):
+                self.reader.write(line)
+                replies.append(await self.reader.read(self.timeout))
+                if not expected(replies[-1].code, stage):
+                    break
+        for reply, stage in zip(replies, stages, strict=False):
+            if not expected(reply.code, stage):
+                await self._recover(replies)
+                return self._attempt(reply, stage)
+        return None
+
+    async def _recover(self, replies: list[Reply]) -> None:
+        """After a refused envelope: end a stray DATA, then RSET (unless the server is leaving)."""
+        if any(r.code == 421 for r in replies):
+            return
+        if len(replies) == 3 and replies[2].code == 354:
+            self.reader.write(b".\r\n")  # nothing was accepted as a recipient; send nothing
+            await self.reader.read(self.timeout)
+        self.reader.write(b"RSET\r\n")
+        await self.reader.read(self.timeout)
+
+    def _attempt(self, reply: Reply, stage: Stage) -> Attempt:
+        outcome = classify(reply.code, stage)
+        if stage is Stage.FINAL and 300 <= reply.code < 400:
+            outcome = Outcome.RETRY
+        return Attempt(outcome, reply.code, reply.text, reusable=reply.code != 421)
+
+    async def quit(self) -> None:
+        """Say QUIT politely (errors ignored), then close."""
+        try:
+            if self.usable:
+                self.reader.write(b"QUIT\r\n")
+                await self.reader.read(min(self.timeout, QUIT_TIMEOUT))
+        except SessionError:
+            pass
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the connection at once."""
+        if not self.reader.transport.is_closing():
+            self.reader.transport.close()
+        self.client.close()
+
+
+def expected(code: int, stage: Stage) -> bool:
+    """The reply a stage needs to go on: 354 for DATA, 2xx otherwise."""
+    return code == 354 if stage is Stage.DATA else 200 <= code < 300

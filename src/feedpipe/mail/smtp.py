@@ -1,0 +1,136 @@
+"""The SMTP transport: a pool of reused, pipelining connections behind a rate limiter."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from feedpipe.mail.model import Delivery, Envelope, Outcome, retry
+from feedpipe.mail.rate import RateLimiter
+from feedpipe.mail.session import ConnectError, Session, SessionConfig, SessionError
+from feedpipe.mail.signing import DkimSigner
+from feedpipe.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One send_many call: the envelopes, what is left to take, and the results so far."""
+
+    envelopes: Sequence[Envelope]
+    todo: deque[int]
+    results: list[Delivery | None]
+
+
+class SmtpTransport:
+    """`concurrency` connections, each sending one message at a time; kept between batches.
+
+    A broken connection is dropped and reopened for the next message. A connection that
+    cannot be opened takes its worker out of the batch; when no worker is left, the rest
+    of the batch is RETRY with the reason. Throttling replies slow the limiter down.
+    """
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        concurrency: int = 8,
+        limiter: RateLimiter | None = None,
+        signer: DkimSigner | None = None,
+        local_hostname: str | None = None,
+    ) -> None:
+        self.config = config
+        self.limiter = limiter or RateLimiter()
+        self.signer = signer
+        self.local_hostname = local_hostname
+        self.sessions: list[Session | None] = [None] * concurrency
+        self.opened = 0  # connections opened so far
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, tls_context: ssl.SSLContext | None = None
+    ) -> SmtpTransport:
+        smtp = settings.email.smtp
+        return cls(
+            SessionConfig.from_settings(smtp, tls_context),
+            smtp.concurrency,
+            RateLimiter(smtp.max_per_second, smtp.max_per_hour),
+            DkimSigner.from_settings(settings.email),
+        )
+
+    async def send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
+        batch = Batch(envelopes, deque(range(len(envelopes))), [None] * len(envelopes))
+        workers = min(len(self.sessions), len(envelopes))
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._work(slot, batch)) for slot in range(workers)]
+        reasons = [task.result() for task in tasks]
+        reason = next((r for r in reasons if r), "not attempted")
+        return [
+            delivery or retry(envelopes[index], f"not sent: {reason}")
+            for index, delivery in enumerate(batch.results)
+        ]
+
+    async def _work(self, slot: int, batch: Batch) -> str | None:
+        """Send from the shared queue until it is empty; the reason if the server is unreachable."""
+        while batch.todo:
+            index = batch.todo.popleft()
+            envelope = batch.envelopes[index]
+            await self.limiter.acquire()
+            try:
+                delivery = await self._deliver(slot, envelope)
+            except ConnectError as exc:
+                batch.results[index] = retry(envelope, str(exc))
+                return str(exc)
+            batch.results[index] = delivery
+            if delivery.outcome is Outcome.THROTTLED:
+                self.limiter.throttled()
+        return None
+
+    async def _deliver(self, slot: int, envelope: Envelope) -> Delivery:
+        """One transaction; a reused connection found dead before DATA is reopened once."""
+        data = self.signer.sign(envelope.data) if self.signer else envelope.data
+        while True:
+            session, fresh = await self._session(slot)
+            try:
+                attempt = await session.transact(envelope.sender, envelope.recipient, data)
+            except SessionError as exc:
+                self._drop(slot)
+                if fresh or exc.content_sent:
+                    return retry(envelope, str(exc))
+                continue
+            except BaseException:
+                self._drop(slot)  # cancelled or a bug: the connection is in an unknown state
+                raise
+            if not attempt.reusable:
+                self._drop(slot)
+            return Delivery(envelope.outbox_id, attempt.outcome, attempt.code, attempt.text)
+
+    async def _session(self, slot: int) -> tuple[Session, bool]:
+        """The slot's connection, opened if needed; True when it is new."""
+        session = self.sessions[slot]
+        if session is not None and session.usable:
+            return session, False
+        self._drop(slot)
+        if self.local_hostname is None:
+            self.local_hostname = await asyncio.to_thread(socket.getfqdn)
+        session = await Session.open(self.config, self.local_hostname)
+        self.sessions[slot] = session
+        self.opened += 1
+        return session, True
+
+    def _drop(self, slot: int) -> None:
+        session, self.sessions[slot] = self.sessions[slot], None
+        if session is not None:
+            session.close()
+
+    async def aclose(self) -> None:
+        """QUIT every connection (concurrently), closing each even if QUIT fails."""
+        sessions = [s for s in self.sessions if s is not None]
+        self.sessions = [None] * len(self.sessions)
+        try:
+            await asyncio.gather(*(s.quit() for s in sessions), return_exceptions=True)
+        finally:
+            for session in sessions:
+                session.close()
