@@ -1,0 +1,1 @@
+"""The long-running worker: scheduled sync, build, digest planning and dispatch (`feedpipe run`)."""

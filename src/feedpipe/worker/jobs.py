@@ -1,0 +1,110 @@
+"""The worker's three jobs over the Feedpipe service: sync + build, plan + fill, dispatch."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+import sqlalchemy as sa
+
+from feedpipe.service import Feedpipe
+from feedpipe.store.schema import posts
+
+Stop = Callable[[], bool]
+Latency = Callable[[float, int], None]  # (seconds for a transport call, messages in it)
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """What one job step did: which job, how long, what it counted."""
+
+    job: str  # "sync" | "build" | "plan" | "dispatch"
+    seconds: float
+    counts: Mapping[str, int | float]
+
+
+class Jobs(Protocol):
+    """What the scheduler runs; the worker is a thin shell over an implementation of this."""
+
+    def sync_build(self) -> Sequence[StepResult]:
+        """Sync the source into the store, then write the feeds that changed."""
+
+    def plan_fill(self) -> Sequence[StepResult]:
+        """Plan the digests that are due and queue them in the outbox."""
+
+    def dispatch_some(self, stop: Stop) -> Sequence[StepResult]:
+        """Send due outbox messages until none is due or `stop()` is true (checked per batch)."""
+
+    def close(self) -> None: ...
+
+
+class ServiceJobs:
+    """The real jobs: `Feedpipe.build`, the outbox fill and the outbox dispatcher."""
+
+    def __init__(
+        self, service: Feedpipe, lease_seconds: float, on_latency: Latency | None = None
+    ) -> None:
+        self.service = service
+        self.lease = timedelta(seconds=lease_seconds)
+        self.on_latency = on_latency
+
+    def sync_build(self) -> Sequence[StepResult]:
+        report = self.service.build(sync=True)
+        sync = report.sync
+        results = []
+        if sync is not None:
+            results.append(
+                StepResult(
+                    "sync",
+                    sync.seconds,
+                    {
+                        "added": len(sync.added),
+                        "updated": len(sync.updated),
+                        "removed": len(sync.removed),
+                        "unchanged": sync.unchanged,
+                        "skipped": len(sync.skipped),
+                        "posts": self.post_count(),
+                    },
+                )
+            )
+        build = {
+            "feeds": report.feeds,
+            "written": len(report.written),
+            "unchanged": report.unchanged,
+            "removed": len(report.removed),
+        }
+        return [*results, StepResult("build", report.seconds, build)]
+
+    def post_count(self) -> int:
+        """Posts in the store that are not removed."""
+        stmt = sa.select(sa.func.count()).select_from(posts).where(posts.c.removed_at.is_(None))
+        with self.service.store.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def plan_fill(self) -> Sequence[StepResult]:
+        started = time.perf_counter()
+        report = self.service.outbox.fill(self.service.clock.now())
+        counts = {"due": report.due, "editions": report.editions, "queued": report.queued}
+        return [StepResult("plan", time.perf_counter() - started, counts)]
+
+    def dispatch_some(self, stop: Stop) -> Sequence[StepResult]:
+        from feedpipe.worker.delivery import dispatch_until
+
+        report = dispatch_until(self.service, self.lease, stop, self.on_latency)
+        counts = {
+            "sent": report.sent,
+            "retry": report.retry,
+            "throttled": report.throttled,
+            "failed": report.failed,
+            "cancelled": report.cancelled,
+            "bounced_subscribers": report.bounced_subscribers,
+            "batches": report.batches,
+            "server_down": int(report.server_down),
+        }
+        return [StepResult("dispatch", report.seconds, counts)]
+
+    def close(self) -> None:
+        self.service.close()
