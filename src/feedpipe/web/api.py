@@ -1,0 +1,138 @@
+"""JSON routes: subscribe, the admin endpoints behind a bearer token, and /openapi.json."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from functools import cache
+
+import pydantic
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from feedpipe.digests.model import SubscriberStatus
+from feedpipe.errors import FeedpipeError, ValidationError
+from feedpipe.service import Feedpipe
+from feedpipe.web.desk import Desk, SubscribeInput
+from feedpipe.web.models import (
+    Accepted,
+    BuildResult,
+    FieldProblem,
+    OutboxState,
+    Problem,
+    SubscribeBody,
+    SubscriberList,
+    SubscriberOut,
+)
+from feedpipe.web.openapi import openapi
+from feedpipe.web.pages import CHECK_INBOX, client_key
+from feedpipe.web.render import json_model
+
+_BUILD_LOCK = threading.Lock()
+
+
+class AuthError(FeedpipeError):
+    """A missing (401) or wrong (403) admin bearer token."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def subscribe(request: Request) -> Response:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return json_model(Problem(error="send the body as application/json"), 415)
+    try:
+        body = SubscribeBody.model_validate_json(await request.body())
+    except pydantic.ValidationError as exc:
+        return json_model(_pydantic_problem(exc), 422)
+    wanted = SubscribeInput(
+        email=body.email,
+        name=body.name,
+        categories=tuple(body.categories),
+        frequency=body.frequency,
+        weekday=body.weekday,
+        time=body.time,
+        timezone=body.timezone,
+    )
+    desk: Desk = request.app.state.desk
+    await run_in_threadpool(desk.subscribe, wanted, client_key(request))
+    return json_model(Accepted(message=" ".join(CHECK_INBOX)), 202)
+
+
+def _pydantic_problem(exc: pydantic.ValidationError) -> Problem:
+    fields = [
+        FieldProblem(field=".".join(str(p) for p in e["loc"]) or "body", message=e["msg"])
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+    summary = "; ".join(f"{f.field}: {f.message}" for f in fields)
+    return Problem(error=summary or "invalid body", fields=fields)
+
+
+def _authorise(request: Request) -> None:
+    expected: str | None = request.app.state.admin_token
+    if not expected:
+        raise AuthError("the admin API is disabled: set $FEEDPIPE_ADMIN_TOKEN", 403)
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise AuthError("send Authorization: Bearer <$FEEDPIPE_ADMIN_TOKEN>", 401)
+    if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        raise AuthError("wrong admin token", 403)
+
+
+async def admin_subscribers(request: Request) -> Response:
+    _authorise(request)
+    status_text = request.query_params.get("status")
+    try:
+        status = SubscriberStatus(status_text) if status_text else None
+    except ValueError:
+        choices = ", ".join(s.value for s in SubscriberStatus)
+        raise ValidationError(f"status must be one of {choices}") from None
+    service: Feedpipe = request.app.state.service
+    subs = await run_in_threadpool(service.digests.subscribers, status)
+    out = [SubscriberOut.of(s) for s in subs]
+    return json_model(SubscriberList(count=len(out), subscribers=out))
+
+
+async def admin_outbox(request: Request) -> Response:
+    _authorise(request)
+    counts = await run_in_threadpool(request.app.state.mailer.counts)
+    return json_model(OutboxState(counts=counts))
+
+
+async def admin_build(request: Request) -> Response:
+    _authorise(request)
+    service: Feedpipe = request.app.state.service
+
+    def build() -> BuildResult:
+        with _BUILD_LOCK:
+            report = service.build()
+        return BuildResult(
+            feeds=report.feeds,
+            written=len(report.written),
+            unchanged=report.unchanged,
+            removed=len(report.removed),
+            seconds=round(report.seconds, 3),
+        )
+
+    return json_model(await run_in_threadpool(build))
+
+
+@cache
+def _openapi_bytes() -> bytes:
+    return bytes(JSONResponse(openapi()).body)
+
+
+async def openapi_json(request: Request) -> Response:
+    return Response(_openapi_bytes(), media_type="application/json")
+
+
+ROUTES = [
+    Route("/api/subscribe", subscribe, methods=["POST"]),
+    Route("/api/admin/subscribers", admin_subscribers, methods=["GET"]),
+    Route("/api/admin/outbox", admin_outbox, methods=["GET"]),
+    Route("/api/admin/build", admin_build, methods=["POST"]),
+    Route("/openapi.json", openapi_json, methods=["GET"]),
+]

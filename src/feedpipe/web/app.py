@@ -1,0 +1,134 @@
+"""The ASGI app: feed files at the root, pages and JSON on Starlette, errors mapped to HTTP."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from feedpipe.errors import FeedpipeError, NotFoundError, ValidationError
+from feedpipe.service import Feedpipe
+from feedpipe.tokens import InvalidTokenError
+from feedpipe.web import api, pages
+from feedpipe.web.desk import Desk, Limits
+from feedpipe.web.errors import CsrfError, DeliveryUnavailableError, RateLimitedError
+from feedpipe.web.feedfiles import FeedFiles
+from feedpipe.web.mailer import Mailer
+from feedpipe.web.ratelimit import Monotonic
+from feedpipe.web.render import message, problem, validation_problem
+
+ADMIN_TOKEN_ENV = "FEEDPIPE_ADMIN_TOKEN"
+# Paths the pages app answers; every other path is a file under feeds.output_dir.
+APP_PREFIXES = ("/subscribe", "/api/", "/u/", "/p/", "/c/", "/archive", "/static/", "/openapi")
+log = logging.getLogger("feedpipe.web")
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    """Knobs of the web surface that are not in config.toml (secrets, limits, clocks)."""
+
+    admin_token: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    max_body: int = 16 * 1024
+    feed_cache_control: str = "public, max-age=300"
+    monotonic: Monotonic = time.monotonic
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WebConfig:
+        env = os.environ if env is None else env
+        return cls(admin_token=env.get(ADMIN_TOKEN_ENV) or None)
+
+
+class FeedpipeWeb:
+    """Routes a request to the feed files or to the Starlette pages app by its path."""
+
+    def __init__(self, pages_app: Starlette, feeds: FeedFiles) -> None:
+        self.pages = pages_app
+        self.feeds = feeds
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path != "/" and not path.startswith(APP_PREFIXES):
+                await self.feeds(scope, receive, send)
+                return
+        await self.pages(scope, receive, send)
+
+
+def create_app(service: Feedpipe, mailer: Mailer, config: WebConfig | None = None) -> FeedpipeWeb:
+    """The whole web surface over one Feedpipe service and a Mailer."""
+    config = config or WebConfig()
+    static = StaticFiles(directory=str(resources.files("feedpipe.web") / "static"))
+    app = Starlette(
+        routes=[*pages.ROUTES, *api.ROUTES, Mount("/static", static, name="static")],
+        exception_handlers={FeedpipeError: _feedpipe_error, HTTPException: _http_error},
+        max_body_size=config.max_body,
+    )
+    app.state.service = service
+    app.state.settings = service.settings
+    app.state.mailer = mailer
+    app.state.admin_token = config.admin_token
+    app.state.desk = Desk(service, mailer, config.limits, config.monotonic)
+    feeds = FeedFiles(service.settings.feeds.output_dir, config.feed_cache_control)
+    return FeedpipeWeb(app, feeds)
+
+
+def _status(exc: FeedpipeError) -> tuple[int, dict[str, str]]:
+    if isinstance(exc, RateLimitedError):
+        return 429, {"retry-after": str(math.ceil(exc.retry_after))}
+    if isinstance(exc, api.AuthError):
+        extra = {"www-authenticate": 'Bearer realm="feedpipe"'} if exc.status == 401 else {}
+        return exc.status, extra
+    table: list[tuple[type[FeedpipeError], int]] = [
+        (InvalidTokenError, 400),
+        (CsrfError, 403),
+        (ValidationError, 422),
+        (NotFoundError, 404),
+        (DeliveryUnavailableError, 503),
+    ]
+    return next((code for kind, code in table if isinstance(exc, kind)), 500), {}
+
+
+TITLES = {
+    400: "This link is not valid",
+    403: "Forbidden",
+    404: "Not found",
+    422: "Please check what you sent",
+    429: "Too many requests",
+    503: "Not available right now",
+    500: "Something went wrong",
+}
+
+
+async def _feedpipe_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FeedpipeError)
+    status, headers = _status(exc)
+    text = str(exc) if status != 500 else "an internal error; it has been logged"
+    if status == 500:
+        log.error("unexpected error on %s", request.url.path, exc_info=exc)
+    if request.url.path.startswith("/api/"):
+        return validation_problem(exc) if status == 422 else problem(status, text, headers=headers)
+    response = message(request, TITLES.get(status, "Error"), text, status=status)
+    response.headers.update(headers)
+    return response
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        return problem(exc.status_code, exc.detail, headers=dict(exc.headers or {}))
+    return message(
+        request, TITLES.get(exc.status_code, exc.detail), exc.detail, status=exc.status_code
+    )

@@ -1,0 +1,100 @@
+"""JSON bodies of the web API (pydantic): validated input and documented output."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from feedpipe.digests.model import WEEKDAYS, Subscriber
+from feedpipe.web.store import is_paused
+
+
+class SubscribeBody(BaseModel):
+    """POST /api/subscribe."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320, description="The address to subscribe.")
+    name: str | None = Field(default=None, max_length=200)
+    categories: list[str] = Field(
+        default_factory=list, max_length=100, description="Category names; empty = all posts."
+    )
+    frequency: Literal["daily", "weekly"] | None = None
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] | None = None
+    time: str | None = Field(default=None, max_length=5, description="Local time as HH:MM.")
+    timezone: str | None = Field(
+        default=None, max_length=64, description="IANA zone from the browser, e.g. Europe/Berlin."
+    )
+
+
+class Accepted(BaseModel):
+    """The one answer to every accepted subscribe request (no enumeration)."""
+
+    status: Literal["accepted"] = "accepted"
+    message: str
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """Every error answer of the JSON API."""
+
+    error: str
+    fields: list[FieldProblem] = Field(default_factory=list)
+    known: list[str] | None = None
+
+
+class SubscriberOut(BaseModel):
+    id: int
+    email: str
+    name: str | None
+    status: str
+    paused: bool
+    categories: list[str]
+    frequency: str
+    weekday: str
+    time: str
+    timezone: str
+    created_at: datetime
+    confirmed_at: datetime | None
+    unsubscribed_at: datetime | None
+
+    @classmethod
+    def of(cls, sub: Subscriber) -> SubscriberOut:
+        return cls(
+            id=sub.id,
+            email=sub.email,
+            name=sub.name,
+            status=sub.status.value,
+            paused=is_paused(sub),
+            categories=list(sub.categories),
+            frequency=sub.frequency.value,
+            weekday=WEEKDAYS[sub.weekday],
+            time=f"{sub.send_time:%H:%M}",
+            timezone=sub.timezone,
+            created_at=sub.created_at,
+            confirmed_at=sub.confirmed_at,
+            unsubscribed_at=sub.unsubscribed_at,
+        )
+
+
+class SubscriberList(BaseModel):
+    count: int
+    subscribers: list[SubscriberOut]
+
+
+class OutboxState(BaseModel):
+    counts: dict[str, int]
+
+
+class BuildResult(BaseModel):
+    feeds: int
+    written: int
+    unchanged: int
+    removed: int
+    seconds: float

@@ -1,0 +1,93 @@
+"""The OpenAPI 3.1 description of the JSON endpoints, built from the pydantic models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from feedpipe import __version__
+from feedpipe.web.models import (
+    Accepted,
+    BuildResult,
+    OutboxState,
+    Problem,
+    SubscribeBody,
+    SubscriberList,
+)
+
+MODELS: tuple[type[BaseModel], ...] = (
+    SubscribeBody, Accepted, Problem, SubscriberList, OutboxState, BuildResult
+)  # fmt: skip
+REF = "#/components/schemas/{model}"
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _json(description: str, model: type[BaseModel]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _problems(*codes: int) -> dict[str, Any]:
+    reasons = {
+        400: "Malformed request",
+        401: "No bearer token",
+        403: "Wrong bearer token, or the admin API is disabled",
+        413: "Body too large",
+        415: "Not JSON",
+        422: "Invalid field (the reason is in `fields`; unknown categories list `known`)",
+        429: "Rate limited (see Retry-After)",
+    }
+    return {str(c): _json(reasons[c], Problem) for c in codes}
+
+
+def _admin(summary: str, model: type[BaseModel], method: str = "get") -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "security": [{"bearer": []}],
+        "responses": {"200": _json(summary, model), **_problems(401, 403)},
+    }
+    return {method: op}
+
+
+def openapi() -> dict[str, Any]:
+    """The document served at /openapi.json."""
+    _, defs = models_json_schema([(m, "validation") for m in MODELS], ref_template=REF)
+    subscribers = _admin("Subscribers", SubscriberList)
+    subscribers["get"]["parameters"] = [
+        {
+            "name": "status",
+            "in": "query",
+            "required": False,
+            "schema": {"enum": ["pending", "active", "unsubscribed", "bounced", "complained"]},
+        }
+    ]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "feedpipe subscriber API", "version": __version__},
+        "paths": {
+            "/api/subscribe": {
+                "post": {
+                    "summary": "Ask for a subscription (double opt-in: a confirmation email)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref(SubscribeBody)}},
+                    },
+                    "responses": {
+                        "202": _json("Accepted; the same for any address", Accepted),
+                        **_problems(400, 413, 415, 422, 429),
+                    },
+                }
+            },
+            "/api/admin/subscribers": subscribers,
+            "/api/admin/outbox": _admin("Outbox messages by state", OutboxState),
+            "/api/admin/build": _admin("Sync and build the feeds now", BuildResult, "post"),
+        },
+        "components": {
+            "schemas": defs.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

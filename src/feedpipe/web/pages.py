@@ -1,0 +1,318 @@
+"""HTML routes: subscribe form, confirm, unsubscribe, preferences and the digest archive."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+from zoneinfo import available_timezones
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from feedpipe.digests.model import Subscriber, SubscriberStatus
+from feedpipe.digests.subscribers import DAY_NAMES, CategoryIndex, parse_timezone
+from feedpipe.errors import NotFoundError, ValidationError
+from feedpipe.tokens import InvalidTokenError
+from feedpipe.web.desk import Desk, PreferencesInput, SubscribeInput
+from feedpipe.web.errors import FieldError, UnknownCategoriesError
+from feedpipe.web.mailer import Mailer
+from feedpipe.web.render import environment, first, form_fields, message, page
+from feedpipe.web.store import is_paused
+
+EDITION_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
+ARCHIVE_LIMIT = 500
+CHECK_INBOX = (
+    "If this address can subscribe, a confirmation link is on its way to it.",
+    "Follow the link in that email to start your digest; nothing else arrives until you do.",
+)
+
+
+def _desk(request: Request) -> Desk:
+    desk: Desk = request.app.state.desk
+    return desk
+
+
+def client_key(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def index(request: Request) -> Response:
+    return page(request, "index.html.j2", title="Feeds and digest")
+
+
+# -- subscribe ----------------------------------------------------------------------------------
+
+
+def _subscribe_page(
+    request: Request, values: dict[str, Any], problems: list[tuple[str, str]], status: int = 200
+) -> HTMLResponse:
+    embed = request.query_params.get("embed") == "1"
+    return page(
+        request,
+        "subscribe.html.j2",
+        status,
+        frames="*" if embed else "'self'",
+        title="Subscribe",
+        embed=embed,
+        known=values.pop("known"),
+        values=values,
+        problems=problems,
+        bad={field for field, _ in problems},
+        default_timezone=request.app.state.settings.digest.timezone,
+    )
+
+
+async def subscribe_form(request: Request) -> Response:
+    known = await run_in_threadpool(_desk(request).known_categories)
+    values = {"email": "", "name": "", "categories": (), "timezone": "", "known": known}
+    values["frequency"] = request.app.state.settings.digest.frequency
+    return _subscribe_page(request, values, [])
+
+
+def _browser_zone(text: str) -> str | None:
+    """The hidden field's zone; an unusable one falls back to the configured default."""
+    try:
+        return parse_timezone(text) if text.strip() else None
+    except ValidationError:
+        return None
+
+
+async def subscribe_submit(request: Request) -> Response:
+    fields = form_fields(await request.body())
+    wanted = SubscribeInput(
+        email=first(fields, "email"),
+        name=first(fields, "name") or None,
+        categories=tuple(fields.get("categories", ())),
+        frequency=first(fields, "frequency") or None,
+        timezone=_browser_zone(first(fields, "timezone")),
+    )
+    desk = _desk(request)
+    try:
+        await run_in_threadpool(desk.subscribe, wanted, client_key(request))
+    except ValidationError as exc:
+        known = await run_in_threadpool(desk.known_categories)
+        values = {
+            "email": wanted.email,
+            "name": wanted.name or "",
+            "categories": wanted.categories,
+            "frequency": wanted.frequency or "daily",
+            "timezone": first(fields, "timezone"),
+            "known": known,
+        }
+        return _subscribe_page(request, values, [_problem(exc)], 422)
+    embed = request.query_params.get("embed") == "1"
+    return message(request, "Check your inbox", *CHECK_INBOX, embed=embed)
+
+
+def _problem(exc: ValidationError) -> tuple[str, str]:
+    field = exc.field if isinstance(exc, FieldError) else ""
+    return ("categories" if isinstance(exc, UnknownCategoriesError) else field), str(exc)
+
+
+# -- confirm ------------------------------------------------------------------------------------
+
+
+async def confirm_page(request: Request) -> Response:
+    token = request.path_params["token"]
+    sub = await run_in_threadpool(_desk(request).to_confirm, token)
+    if sub.status is not SubscriberStatus.PENDING or is_paused(sub):
+        return await _confirmed(request, sub)
+    action = {"url": f"/c/{token}", "label": "Confirm my subscription", "fields": []}
+    lines = (f"One step left: confirm that {sub.email} should get the digest.",)
+    return message(request, "Confirm your subscription", *lines, action=action)
+
+
+async def confirm_submit(request: Request) -> Response:
+    await request.body()
+    sub = await run_in_threadpool(_desk(request).confirm, request.path_params["token"])
+    return await _confirmed(request, sub)
+
+
+async def _confirmed(request: Request, sub: Subscriber) -> Response:
+    if sub.status is not SubscriberStatus.ACTIVE:
+        return message(request, "This link no longer applies", _state(sub), status=409)
+    links = await run_in_threadpool(_desk(request).links, sub)
+    return message(
+        request,
+        "You are subscribed",
+        f"Digests will come to {sub.email}: {sub.schedule.describe()}.",
+        links=[{"url": links["preferences"], "label": "Choose categories and schedule"}],
+    )
+
+
+# -- unsubscribe --------------------------------------------------------------------------------
+
+
+async def unsubscribe_page(request: Request) -> Response:
+    """GET never unsubscribes (link scanners follow GETs): one button that POSTs."""
+    token = request.path_params["token"]
+    sub = await run_in_threadpool(_desk(request).to_unsubscribe, token)
+    if sub.status is SubscriberStatus.UNSUBSCRIBED:
+        return message(request, "You are unsubscribed", f"{sub.email} gets no more digests.")
+    action = {"url": f"/u/{token}", "label": "Unsubscribe", "fields": []}
+    lines = (f"Stop sending the {request.app.state.settings.site.title} digest to {sub.email}?",)
+    return message(request, "Unsubscribe", *lines, action=action)
+
+
+async def unsubscribe_submit(request: Request) -> Response:
+    """The button, and RFC 8058 one-click (body List-Unsubscribe=One-Click): no cookie needed."""
+    await request.body()
+    sub = await run_in_threadpool(_desk(request).unsubscribe, request.path_params["token"])
+    return message(
+        request,
+        "You are unsubscribed",
+        f"{sub.email} gets no more digests; anything queued for it was cancelled.",
+        links=[{"url": "/subscribe", "label": "Changed your mind? Subscribe again"}],
+    )
+
+
+# -- preferences --------------------------------------------------------------------------------
+
+
+@cache
+def _zones() -> tuple[str, ...]:
+    return tuple(sorted(z for z in available_timezones() if "/" in z and "Etc" not in z))
+
+
+def _state(sub: Subscriber) -> str:
+    if is_paused(sub):
+        return "digests are paused."
+    return {
+        SubscriberStatus.ACTIVE: f"digests are on ({sub.schedule.describe()}).",
+        SubscriberStatus.PENDING: "waiting for the confirmation link to be followed.",
+        SubscriberStatus.UNSUBSCRIBED: "unsubscribed.",
+        SubscriberStatus.BOUNCED: "paused: mail to this address bounced.",
+        SubscriberStatus.COMPLAINED: "stopped: this address reported a digest as spam.",
+    }[sub.status]
+
+
+async def _preferences_page(
+    request: Request,
+    sub: Subscriber,
+    *,
+    notice: str = "",
+    problems: list[tuple[str, str]] | None = None,
+    status: int = 200,
+) -> Response:
+    desk = _desk(request)
+    token = request.path_params["token"]
+    index: CategoryIndex = await run_in_threadpool(desk.categories)
+    links = await run_in_threadpool(desk.links, sub)
+    return page(
+        request,
+        "preferences.html.j2",
+        status,
+        title="Your digest",
+        sub=sub,
+        token=token,
+        csrf=desk.csrf(token),
+        known=sorted((t.name for t in index.by_key.values()), key=str.casefold),
+        chosen={index.by_key[k].name for k in sub.categories if k in index.by_key},
+        weekdays=[(d[:3], d.capitalize()) for d in DAY_NAMES],
+        zones=_zones(),
+        paused=is_paused(sub),
+        active=sub.status is SubscriberStatus.ACTIVE,
+        state=_state(sub),
+        notice=notice,
+        problems=problems or [],
+        unsubscribe_url=links["unsubscribe"],
+    )
+
+
+async def preferences_page(request: Request) -> Response:
+    sub = await run_in_threadpool(_desk(request).preferences, request.path_params["token"])
+    return await _preferences_page(request, sub)
+
+
+async def preferences_submit(request: Request) -> Response:
+    fields = form_fields(await request.body())
+    desk, token = _desk(request), request.path_params["token"]
+    csrf, action = first(fields, "csrf"), first(fields, "action") or "save"
+    try:
+        if action == "pause":
+            sub, notice = await run_in_threadpool(desk.pause, token, csrf), "Digests paused."
+        elif action == "resume":
+            sub, notice = await run_in_threadpool(desk.resume, token, csrf), "Digests resumed."
+        else:
+            wanted = PreferencesInput(
+                categories=tuple(fields.get("categories", ())),
+                frequency=first(fields, "frequency") or None,
+                weekday=first(fields, "weekday") or None,
+                time=first(fields, "time") or None,
+                timezone=first(fields, "timezone") or None,
+            )
+            sub = await run_in_threadpool(desk.save_preferences, token, csrf, wanted)
+            notice = "Saved."
+    except InvalidTokenError:
+        raise
+    except ValidationError as exc:
+        sub = await run_in_threadpool(desk.preferences, token)
+        return await _preferences_page(request, sub, problems=[_problem(exc)], status=422)
+    return await _preferences_page(request, sub, notice=notice)
+
+
+# -- archive ------------------------------------------------------------------------------------
+
+
+def _mailer(request: Request) -> Mailer:
+    mailer: Mailer = request.app.state.mailer
+    return mailer
+
+
+async def archive(request: Request) -> Response:
+    editions = await run_in_threadpool(_mailer(request).editions, ARCHIVE_LIMIT)
+    return page(request, "archive.html.j2", title="Past digests", editions=editions)
+
+
+async def archive_atom(request: Request) -> Response:
+    editions = await run_in_threadpool(_mailer(request).editions, 50)
+    settings = request.app.state.settings
+    newest = editions[0].sent_at if editions else datetime(1970, 1, 1, tzinfo=UTC)
+    body = (
+        environment()
+        .get_template("archive_atom.xml.j2")
+        .render(
+            site=settings.site,
+            base=settings.web.base_url,
+            editions=editions,
+            updated=newest.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+    )
+    return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+
+async def archive_edition(request: Request) -> Response:
+    """The edition's own HTML, sandboxed: no scripts, no forms, inline styles only."""
+    key = request.path_params["key"]
+    found = None
+    if EDITION_KEY.fullmatch(key):
+        found = await run_in_threadpool(_mailer(request).edition, key)
+    if found is None:
+        raise NotFoundError("no such digest")
+    headers = {
+        "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; "
+        "img-src https: data:; sandbox allow-popups allow-top-navigation-by-user-activation",
+        "referrer-policy": "no-referrer",
+        "x-content-type-options": "nosniff",
+    }
+    return HTMLResponse(found.html, headers=headers)
+
+
+ROUTES = [
+    Route("/", index),
+    Route("/subscribe", subscribe_form, methods=["GET"]),
+    Route("/subscribe", subscribe_submit, methods=["POST"]),
+    Route("/c/{token}", confirm_page, methods=["GET"]),
+    Route("/c/{token}", confirm_submit, methods=["POST"]),
+    Route("/u/{token}", unsubscribe_page, methods=["GET"]),
+    Route("/u/{token}", unsubscribe_submit, methods=["POST"]),
+    Route("/p/{token}", preferences_page, methods=["GET"]),
+    Route("/p/{token}", preferences_submit, methods=["POST"]),
+    Route("/archive/", archive),
+    Route("/archive/atom.xml", archive_atom),
+    Route("/archive/{key}/", archive_edition),
+]
