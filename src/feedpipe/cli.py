@@ -143,3 +143,8 @@ from feedpipe.cli_subscribers import digest, subscribers  # noqa: E402
 
 cli.add_command(subscribers)
 cli.add_command(digest)
+
+from feedpipe.cli_web import inbound, serve  # noqa: E402
+
+cli.add_command(serve)
+cli.add_command(inbound)

@@ -1,0 +1,92 @@
+"""Command line for the web surface: `feedpipe serve` (uvicorn) and `feedpipe inbound`."""
+
+from __future__ import annotations
+
+import email
+import os
+import sys
+from email import policy
+from email.utils import getaddresses
+
+import click
+
+from feedpipe.cli import CliState
+from feedpipe.errors import ValidationError
+from feedpipe.settings import SECRET_KEY_ENV
+
+MAX_INBOUND = 1 << 20  # an unsubscribe request is small; read at most 1 MiB
+pass_state = click.make_pass_decorator(CliState)
+
+
+@click.command()
+@click.option("--host", help="Interface to listen on (default: [web] host).")
+@click.option("--port", type=int, help="Port (default: [web] port; 0 picks a free one).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--proxy-headers", is_flag=True, help="Trust X-Forwarded-For from the proxy.")
+@pass_state
+def serve(
+    state: CliState, host: str | None, port: int | None, workers: int, proxy_headers: bool
+) -> None:
+    """Serve the feeds, subscribe/unsubscribe/preferences pages and the archive (uvicorn)."""
+    import uvicorn
+
+    settings = state.settings()
+    for warning in _warnings():
+        click.echo(f"feedpipe serve: warning: {warning}", err=True)
+    os.environ.setdefault("FEEDPIPE_CONFIG", str(state.config or "config.toml"))
+    uvicorn.run(
+        "feedpipe.cli_web:app_from_environment",
+        factory=True,
+        host=host or settings.web.host,
+        port=settings.web.port if port is None else port,
+        workers=workers,
+        proxy_headers=proxy_headers,
+        server_header=False,
+        access_log=False,
+        log_level="info",
+    )
+
+
+def _warnings() -> list[str]:
+    out = []
+    if not os.environ.get(SECRET_KEY_ENV):
+        out.append(f"${SECRET_KEY_ENV} is not set: links are signed with a key kept in the store")
+    if not os.environ.get("FEEDPIPE_ADMIN_TOKEN"):
+        out.append("$FEEDPIPE_ADMIN_TOKEN is not set: the admin API is disabled")
+    return out
+
+
+def app_from_environment() -> object:
+    """The ASGI app for uvicorn's workers: settings from $FEEDPIPE_CONFIG, outbox mailer."""
+    from feedpipe.service import Feedpipe
+    from feedpipe.settings import load_settings
+    from feedpipe.web import WebConfig, create_app
+    from feedpipe.web.outbox import OutboxMailer
+
+    service = Feedpipe.from_settings(load_settings())
+    return create_app(service, OutboxMailer(service), WebConfig.from_env())
+
+
+def sender(raw: bytes) -> str:
+    """The From address of an RFC 5322 message; ValidationError if there is none."""
+    message = email.message_from_bytes(raw, policy=policy.compat32)
+    found = [addr for _, addr in getaddresses(message.get_all("From", [])) if "@" in addr]
+    if len(found) != 1:
+        raise ValidationError("the message has no single From address")
+    return found[0]
+
+
+@click.command()
+@pass_state
+def inbound(state: CliState) -> None:
+    """Record a `mailto:` unsubscribe: read one message on stdin; its From address leaves."""
+    from feedpipe.web.desk import Desk
+    from feedpipe.web.outbox import OutboxMailer
+
+    address = sender(sys.stdin.buffer.read(MAX_INBOUND))
+    with state.service() as service:
+        found = Desk(service, OutboxMailer(service)).unsubscribe_address(address)
+    if found is None:
+        click.echo(f"inbound: {address} is not a subscriber; nothing to do")
+    else:
+        click.echo(f"inbound: unsubscribed {found.email}")
