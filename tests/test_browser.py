@@ -1,0 +1,118 @@
+"""Headless Chromium (Debian's) through Playwright: subscribe, confirm, preferences, screenshots."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import uvicorn
+
+from feedpipe.clock import FixedClock
+from feedpipe.digests.model import SubscriberStatus
+from feedpipe.web.mailer import ArchivedEdition
+from tests.test_web_helpers import Web, make_web
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Chromium not installed: apt-get install -y chromium"
+)
+
+
+@pytest.fixture
+def served(tmp_path: Path, corpus_dir: Path) -> Iterator[tuple[Web, str]]:
+    """The app on 127.0.0.1 (a free port) under uvicorn in a thread."""
+    w = make_web(tmp_path, corpus_dir, FixedClock(datetime.now(UTC)))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(w.app, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield w, f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        w.fp.close()
+
+
+def test_subscribe_confirm_and_preferences_in_chromium(served: tuple[Web, str]) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    w, base = served
+    w.mailer.archive.append(_sample_edition())
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(timezone_id="Europe/Berlin", viewport={"width": 720, "height": 900})
+        page.goto(f"{base}/subscribe")
+        page.get_by_label("Email address").fill("browser@example.com")
+        page.get_by_label("Name").fill("Bea <b>Browser</b>")
+        page.get_by_label("Rust").check()
+        page.screenshot(path=str(ARTIFACTS / "subscribe-form.png"), full_page=True)
+        page.get_by_role("button", name="Subscribe").click()
+        page.wait_for_selector("text=Check your inbox")
+        sub = w.fp.digests.get("browser@example.com")
+        assert sub.timezone == "Europe/Berlin"  # filled by the page's script
+        assert sub.status is SubscriberStatus.PENDING
+        (link,) = w.confirmations("browser@example.com")
+        page.goto(base + link)
+        page.get_by_role("button", name="Confirm my subscription").click()
+        page.wait_for_selector("text=You are subscribed")
+        assert w.fp.digests.get("browser@example.com").status is SubscriberStatus.ACTIVE
+        href = page.get_by_role("link", name="Choose categories and schedule").get_attribute("href")
+        assert href is not None  # an absolute [web] base_url link: open its path here
+        page.goto(base + urlsplit(href).path)
+        page.get_by_role("radio", name="Weekly").check()
+        page.get_by_label("Time of day").fill("07:30")
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_selector("text=Saved.")
+        page.screenshot(path=str(ARTIFACTS / "preferences.png"), full_page=True)
+        assert w.fp.digests.get("browser@example.com").schedule.describe().startswith("weekly")
+        page.goto(f"{base}/archive/sample/")
+        page.screenshot(path=str(ARTIFACTS / "digest.png"), full_page=True)
+        browser.close()
+    assert (ARTIFACTS / "subscribe-form.png").stat().st_size > 1000
+
+
+def test_form_works_without_javascript(served: tuple[Web, str]) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    w, base = served
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_context(java_script_enabled=False).new_page()
+        page.goto(f"{base}/subscribe")
+        page.get_by_label("Email address").fill("nojs@example.com")
+        page.get_by_role("button", name="Subscribe").click()
+        page.wait_for_selector("text=Check your inbox")
+        browser.close()
+    assert w.fp.digests.get("nojs@example.com").timezone == "UTC"
+
+
+def _sample_edition() -> ArchivedEdition:
+    body = (
+        "<!DOCTYPE html><html><body style='font-family:sans-serif;background:#f4f4f5'>"
+        "<div style='max-width:560px;margin:auto;background:#fff;padding:24px'>"
+        "<h1>Sample digest</h1><p>Rendered edition HTML as the archive serves it.</p>"
+        "</div></body></html>"
+    )
+    return ArchivedEdition("sample", "Sample digest", datetime.now(UTC), body, 1)
