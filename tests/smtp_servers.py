@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -24,7 +24,7 @@ Reply = str | None  # None: the handler's default (accept)
 class Received:
     """One message the server accepted."""
 
-    peer: tuple[str, int]
+    peer: object  # the client's (host, port)
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
@@ -45,7 +45,7 @@ class RecordingHandler:
 
     pipelining: bool = True
     received: list[Received] = field(default_factory=list)
-    peers: list[tuple[str, int]] = field(default_factory=list)  # one per connection (its MAIL)
+    peers: list[object] = field(default_factory=list)  # one per connection (its MAIL)
     rcpt_calls: int = 0
     data_calls: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -160,7 +160,7 @@ class DropHandler(RecordingHandler):
 
     async def on_data(self, server: SMTP, rcpts: tuple[str, ...], count: int) -> Reply:
         if count in self.drop_at and server.transport is not None:
-            server.transport.abort()
+            cast(asyncio.Transport, server.transport).abort()
             await asyncio.sleep(3600)  # cancelled by the lost connection
         return None
 
@@ -187,8 +187,8 @@ class SmtpServer(Controller):
 
     def _trigger_server(self) -> None:
         assert self.server is not None
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        self.port = cast(asyncio.Server, self.server).sockets[0].getsockname()[1]
+        super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
 def password_authenticator(username: str, password: str) -> Callable[..., AuthResult]:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from feedpipe.mail.model import Delivery, Envelope, Outcome, retry
-from feedpipe.mail.signing import DkimSigner
+from feedpipe.mail.signing import DkimSigner, SigningError
 from feedpipe.settings import Settings
 
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*<?([^\r\n>]*)>?", re.IGNORECASE | re.MULTILINE)
@@ -84,9 +84,11 @@ class FileTransport:
 
     def _write(self, envelope: Envelope) -> Delivery:
         path = self.folder / file_name(envelope)
-        data = self.signer.sign(envelope.data) if self.signer else envelope.data
         try:
+            data = self.signer.sign(envelope.data) if self.signer else envelope.data
             write_atomic(path, data)
+        except SigningError as exc:
+            return retry(envelope, str(exc))
         except OSError as exc:
             return retry(envelope, f"cannot write {path}: {exc.strerror}")
         return Delivery(envelope.outbox_id, Outcome.SENT, None, f"written to {path}")

@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 BURST_SECONDS = 0.1  # the per-second bucket holds this many seconds of sending
 SLOT_SECONDS = 60.0  # the hour budget counts sends in one-minute slots
 HOUR_SLOTS = 60
+SLOT_MARGIN = 0.001  # seconds past a slot's end, so rounding never wakes us early
 MIN_FACTOR = 1 / 64  # never slow down below 1/64 of the configured (or observed) rate
 HALVE_INTERVAL = 1.0  # throttling replies within this many seconds count as one event
 RECOVER_INTERVAL = 2.0  # every this many quiet seconds the rate grows by RECOVER_STEP
 RECOVER_STEP = 1.25
 MIN_RATE = 1.0  # messages per second an adaptive slow-down never goes below
+EPSILON = 1e-9  # a token this close to whole counts (float rounding)
 MIN_WINDOW = 0.1  # seconds: the shortest span a measured rate is taken over
 
 Monotonic = Callable[[], float]
@@ -38,7 +40,7 @@ class TokenBucket:
     def wait(self, now: float) -> float:
         """Seconds until one token is available (0 when it is)."""
         self.refill(now)
-        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+        return 0.0 if self.tokens >= 1.0 - EPSILON else (1.0 - self.tokens) / self.rate
 
     def take(self) -> None:
         self.tokens -= 1.0
@@ -61,7 +63,7 @@ class HourBudget:
         self._expire(minute)
         if self.total < self.limit:
             return 0.0
-        return (self.slots[0][0] + HOUR_SLOTS + 1) * SLOT_SECONDS - now
+        return (self.slots[0][0] + HOUR_SLOTS + 1) * SLOT_SECONDS - now + SLOT_MARGIN
 
     def take(self, now: float) -> None:
         minute = int(now // SLOT_SECONDS)

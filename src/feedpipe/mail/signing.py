@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import dkim  # type: ignore[import-untyped]
 
-from feedpipe.errors import ConfigError
+from feedpipe.errors import ConfigError, FeedpipeError
 from feedpipe.settings import EmailSettings
 
 SIGNED_HEADERS = (
@@ -19,6 +19,10 @@ SIGNED_HEADERS = (
     b"List-Unsubscribe-Post",
 )
 CANONICALIZE = (b"relaxed", b"relaxed")
+
+
+class SigningError(FeedpipeError):
+    """dkimpy could not sign a message (it is sent nowhere; the envelope is RETRY)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,17 +57,20 @@ class DkimSigner:
         """ConfigError unless the key can sign (tried once, on a tiny message)."""
         try:
             self.sign(b"From: a@example.org\r\nSubject: check\r\n\r\nbody\r\n")
-        except dkim.DKIMException as exc:
+        except SigningError as exc:
             raise ConfigError(f"[email] dkim_key_path: not a usable RSA key: {exc}") from exc
 
     def sign(self, message: bytes) -> bytes:
         """The message with a DKIM-Signature header in front."""
-        header: bytes = dkim.sign(
-            message,
-            self.selector,
-            self.domain,
-            self.key,
-            canonicalize=CANONICALIZE,
-            include_headers=list(SIGNED_HEADERS),
-        )
+        try:
+            header: bytes = dkim.sign(
+                message,
+                self.selector,
+                self.domain,
+                self.key,
+                canonicalize=CANONICALIZE,
+                include_headers=list(SIGNED_HEADERS),
+            )
+        except dkim.DKIMException as exc:
+            raise SigningError(f"DKIM signing failed: {exc}") from exc
         return header + message

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from feedpipe.mail.model import Delivery, Envelope, Outcome, retry
 from feedpipe.mail.rate import RateLimiter
 from feedpipe.mail.session import ConnectError, Session, SessionConfig, SessionError
-from feedpipe.mail.signing import DkimSigner
+from feedpipe.mail.signing import DkimSigner, SigningError
 from feedpipe.settings import Settings
 
 
@@ -90,7 +90,10 @@ class SmtpTransport:
 
     async def _deliver(self, slot: int, envelope: Envelope) -> Delivery:
         """One transaction; a reused connection found dead before DATA is reopened once."""
-        data = self.signer.sign(envelope.data) if self.signer else envelope.data
+        try:
+            data = self.signer.sign(envelope.data) if self.signer else envelope.data
+        except SigningError as exc:
+            return retry(envelope, str(exc))
         while True:
             session, fresh = await self._session(slot)
             try:
