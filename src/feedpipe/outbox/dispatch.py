@@ -1,0 +1,213 @@
+"""The dispatcher: claim a batch, build each message from its stored edition, send, record."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+from feedpipe.clock import Clock
+from feedpipe.emails.mime import MimeTemplate, personalize_template
+from feedpipe.errors import FeedpipeError
+from feedpipe.mail import Delivery, Envelope, Outcome, Transport
+from feedpipe.outbox.model import (
+    Claim,
+    ClaimedMessage,
+    Decision,
+    DispatchReport,
+    OutboxState,
+    RecordReport,
+)
+from feedpipe.outbox.policy import RateBudget, RetryPolicy, is_outage, unbuildable
+from feedpipe.store import Store
+
+TEMPLATE_CACHE = 32  # parsed edition templates kept (each about the size of one message)
+Progress = Callable[[DispatchReport], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchOptions:
+    """How a dispatcher works: batch size, batches in flight, lease, limits."""
+
+    sender: str
+    batch_size: int = 200
+    concurrency: int = 2  # batches in flight at once; the resend window is their product
+    lease: timedelta = timedelta(minutes=10)
+    max_attempts: int = 8
+    bounce_limit: int = 3
+
+    @property
+    def window(self) -> int:
+        """How many messages may be resent after a crash: the in-flight maximum."""
+        return self.batch_size * self.concurrency
+
+
+def worker_id() -> str:
+    """A lease owner name unique to this process and run."""
+    return f"{os.uname().nodename[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class TemplateCache:
+    """Parsed edition templates, least recently used dropped first (memory stays flat)."""
+
+    def __init__(self, store: Store, size: int = TEMPLATE_CACHE) -> None:
+        self.store = store
+        self.size = size
+        self.items: OrderedDict[str, MimeTemplate] = OrderedDict()
+
+    def get_many(self, keys: set[str]) -> dict[str, MimeTemplate]:
+        missing = sorted(k for k in keys if k not in self.items)
+        for key, blob in self.store.edition_templates(missing).items():
+            self.items[key] = MimeTemplate.load(blob)
+        for key in keys & self.items.keys():
+            self.items.move_to_end(key)
+        found = {k: self.items[k] for k in keys if k in self.items}
+        while len(self.items) > max(self.size, len(keys)):
+            self.items.popitem(last=False)
+        return found
+
+
+@dataclass
+class Dispatcher:
+    """Sends what is due from the outbox through a transport until nothing is due.
+
+    Each of `concurrency` workers loops: claim a batch (lease), build its messages, send them,
+    record the results in one transaction. Database work runs in threads so that one worker's
+    sending overlaps another's claiming, building and recording; `send_many` calls themselves
+    take turns (the transport spreads each batch over its own connection pool).
+    """
+
+    store: Store
+    transport: Transport
+    clock: Clock
+    options: DispatchOptions
+    rng: random.Random = field(default_factory=random.Random)
+    owner: str = field(default_factory=worker_id)
+    budget: RateBudget = field(default_factory=RateBudget)
+    monotonic: Callable[[], float] = time.monotonic
+    report: DispatchReport = field(default_factory=DispatchReport)
+    _stop: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.templates = TemplateCache(self.store)
+        self.policy = RetryPolicy(self.options.max_attempts, self.rng)
+        self._sending = asyncio.Lock()
+
+    async def run(self, progress: Progress | None = None) -> DispatchReport:
+        """Dispatch until no message is due (or the server is down); returns the totals."""
+        started = self.monotonic()
+        self._stop = False
+        self._sending = asyncio.Lock()
+        workers = [self._worker(progress) for _ in range(self.options.concurrency)]
+        await asyncio.gather(*workers)
+        self.report = replace(self.report, seconds=self.monotonic() - started)
+        return self.report
+
+    async def _worker(self, progress: Progress | None) -> None:
+        while not self._stop:
+            done = await self.step()
+            if progress is not None:
+                progress(self.report)
+            if not done:
+                return
+
+    async def step(self) -> bool:
+        """One batch: claim, send, record. False when nothing was due."""
+        now = self.clock.now()
+        opts = self.options
+        claim = await asyncio.to_thread(
+            self.store.claim_outbox, self.owner, now, opts.lease, opts.batch_size
+        )
+        self._count(cancelled=claim.cancelled)
+        if not claim.messages:
+            return claim.cancelled > 0
+        started = self.monotonic()
+        deliveries = await self.send(claim)
+        decisions = self.decide(claim.messages, deliveries)
+        recorded = await asyncio.to_thread(
+            self.store.record_outbox, self.owner, decisions, self.clock.now(), opts.bounce_limit
+        )
+        self._tally(deliveries, recorded)
+        await self._pace(deliveries, self.monotonic() - started)
+        return not self._stop
+
+    async def send(self, claim: Claim) -> list[Delivery]:
+        """Build every message of the batch and hand them to the transport."""
+        envelopes, broken = self.envelopes(claim.messages)
+        async with self._sending:  # one send_many at a time: the transport pools connections
+            sent = await self.transport.send_many(envelopes) if envelopes else []
+        if len(sent) != len(envelopes):
+            raise FeedpipeError(f"the transport answered {len(sent)} of {len(envelopes)}")
+        return sent + broken
+
+    def envelopes(
+        self, messages: Sequence[ClaimedMessage]
+    ) -> tuple[list[Envelope], list[Delivery]]:
+        """Each message's bytes from its edition template (Date = now); failures as deliveries."""
+        templates = self.templates.get_many({m.edition_key for m in messages})
+        date = self.clock.now()
+        envelopes: list[Envelope] = []
+        broken: list[Delivery] = []
+        for m in messages:
+            template = templates.get(m.edition_key)
+            if template is None:
+                broken.append(unbuildable(m, f"edition {m.edition_key[:12]} is missing"))
+                continue
+            try:
+                data = personalize_template(template, m.recipient, m.message_id, date)
+            except FeedpipeError as exc:
+                broken.append(unbuildable(m, str(exc)))
+                continue
+            envelopes.append(Envelope(m.outbox_id, self.options.sender, m.recipient.email, data))
+        return envelopes, broken
+
+    def decide(
+        self, messages: Sequence[ClaimedMessage], deliveries: Sequence[Delivery]
+    ) -> list[Decision]:
+        """Decisions for a batch; a batch that reached no server counts as an outage."""
+        by_id = {m.outbox_id: m for m in messages}
+        outage = is_outage(deliveries)
+        if outage:
+            self._stop = True
+            self.report = replace(self.report, server_down=True)
+        now = self.clock.now()
+        return [self.policy.decide(by_id[d.outbox_id], d, now, outage) for d in deliveries]
+
+    def _tally(self, deliveries: Sequence[Delivery], recorded: RecordReport) -> None:
+        counts = dict.fromkeys(Outcome, 0)
+        for d in deliveries:
+            counts[d.outcome] += 1
+        r = self.report
+        self.report = replace(
+            r,
+            sent=r.sent + counts[Outcome.SENT],
+            retry=r.retry + counts[Outcome.RETRY],
+            throttled=r.throttled + counts[Outcome.THROTTLED],
+            failed=r.failed + counts[Outcome.FAILED],
+            cancelled=r.cancelled + recorded.cancelled,
+            bounced_subscribers=r.bounced_subscribers + len(recorded.bounced_subscribers),
+            batches=r.batches + 1,
+        )
+
+    def _count(self, cancelled: int) -> None:
+        if cancelled:
+            self.report = replace(self.report, cancelled=self.report.cancelled + cancelled)
+
+    async def _pace(self, deliveries: Sequence[Delivery], elapsed: float) -> None:
+        """Throttling halves the send budget; clean batches let it recover."""
+        if any(d.outcome is Outcome.THROTTLED for d in deliveries):
+            self.budget.throttled(len(deliveries) / max(elapsed, 1e-3))
+        else:
+            self.budget.clean()
+        delay = self.budget.delay(len(deliveries) * self.options.concurrency, elapsed)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+__all__ = ["DispatchOptions", "Dispatcher", "OutboxState", "worker_id"]

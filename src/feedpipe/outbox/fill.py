@@ -1,0 +1,63 @@
+"""The fill step: plan what is due, render each new edition once, write every row before sending."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from feedpipe.digests.model import Plan, PlannedEdition
+from feedpipe.digests.service import DigestService
+from feedpipe.emails.model import Recipient
+from feedpipe.emails.render import EmailRenderer
+from feedpipe.outbox.model import FillReport, NewEdition, NewMessage, OutboxFill
+from feedpipe.outbox.policy import message_id
+
+
+def new_edition(renderer: EmailRenderer, edition: PlannedEdition, now: datetime) -> NewEdition:
+    """Render an edition once into the row that stores it."""
+    rendered = renderer.render_edition(edition.content)
+    post_ids = tuple(p.id for s in edition.content.sections for p in s.posts)
+    return NewEdition(edition.key, rendered.subject, post_ids, rendered.template.dump(), now)
+
+
+def new_messages(
+    edition_key: str, recipients: Sequence[Recipient], from_address: str
+) -> list[NewMessage]:
+    return [
+        NewMessage(edition_key, r, message_id(edition_key, r.subscriber_id, from_address))
+        for r in recipients
+    ]
+
+
+def outbox_fill(
+    digests: DigestService,
+    renderer: EmailRenderer,
+    now: datetime,
+    stored_keys: Callable[[Sequence[str]], set[str]],
+) -> OutboxFill:
+    """The rows for every digest due at `now`; editions already stored are not rendered again."""
+    plan: Plan = digests.plan(now)
+    recipients = digests.recipients(plan)
+    stored = stored_keys([e.key for e in plan.editions])
+    sender = digests.settings.email.from_address
+    editions = tuple(new_edition(renderer, e, now) for e in plan.editions if e.key not in stored)
+    messages = tuple(
+        m for e in plan.editions for m in new_messages(e.key, recipients.get(e.key, ()), sender)
+    )
+    return OutboxFill(plan.now, editions, messages, plan.watermarks)
+
+
+def fill(digests: DigestService, renderer: EmailRenderer, now: datetime) -> FillReport:
+    """Plan, render and write one transaction (under the fill lock) that also moves watermarks.
+
+    A crash before the commit leaves the watermarks where they were (planned again next time);
+    after it, every message is in the outbox. Never planned twice: a concurrent fill waits.
+    """
+    store = digests.store
+    digests.secret()  # may write the token key: before the fill takes the write lock
+
+    def make() -> OutboxFill:
+        return outbox_fill(digests, renderer, now, store.stored_edition_keys)
+
+    written, editions, queued = store.fill_outbox(make)
+    return FillReport(due=len(written.watermarks), editions=editions, queued=queued)

@@ -1,0 +1,109 @@
+"""Pure delivery policy: Message-IDs, backoff with full jitter, outcome → decision, send pacing."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from feedpipe.mail import Delivery, Outcome
+from feedpipe.outbox.model import ClaimedMessage, Decision, OutboxState
+
+BASE_DELAY = 30.0  # seconds before the first retry (upper bound of its jitter)
+MAX_DELAY = 3600.0  # backoff cap
+
+
+def message_id(edition_key: str, subscriber_id: int, from_address: str) -> str:
+    """The stable Message-ID of a subscriber's copy of an edition (resends keep it)."""
+    domain = from_address.rpartition("@")[2] or "localhost"
+    return f"<{edition_key[:16]}.{subscriber_id}@{domain}>"
+
+
+def backoff(
+    attempt: int, rng: random.Random, base: float = BASE_DELAY, cap: float = MAX_DELAY
+) -> float:
+    """Full jitter: uniform in [0, min(cap, base · 2^(attempt-1))] seconds."""
+    return rng.uniform(0.0, backoff_bound(attempt, base, cap))
+
+
+def backoff_bound(attempt: int, base: float = BASE_DELAY, cap: float = MAX_DELAY) -> float:
+    """The upper bound of `backoff` for this attempt number (1 = first retry)."""
+    return min(cap, base * 2.0 ** min(max(attempt, 1) - 1, 30))
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How outcomes become decisions: attempt limit, backoff base and cap, and the random source."""
+
+    max_attempts: int
+    rng: random.Random
+    base: float = BASE_DELAY
+    cap: float = MAX_DELAY
+
+    def later(self, attempt: int, now: datetime) -> datetime:
+        return now + timedelta(seconds=backoff(attempt, self.rng, self.base, self.cap))
+
+    def decide(
+        self, message: ClaimedMessage, delivery: Delivery, now: datetime, outage: bool = False
+    ) -> Decision:
+        """The state to record for one delivery (`outage`: the server could not be reached)."""
+        sub = message.recipient.subscriber_id
+        code, reply = delivery.code, delivery.reply[:1000]
+        ident = message.outbox_id
+        if delivery.outcome is Outcome.SENT:
+            return Decision(ident, sub, OutboxState.SENT, None, True, code, reply)
+        if delivery.outcome is Outcome.FAILED:
+            bounce = code is not None and 500 <= code < 600
+            return Decision(ident, sub, OutboxState.FAILED, None, True, code, reply, bounce)
+        counted = delivery.outcome is Outcome.RETRY and not outage
+        attempts = message.attempts if counted else message.attempts - 1
+        if counted and attempts >= self.max_attempts:
+            return Decision(ident, sub, OutboxState.FAILED, None, True, code, reply)
+        when = self.later(max(attempts, 1), now)
+        return Decision(ident, sub, OutboxState.RETRY, when, counted, code, reply)
+
+
+def is_outage(deliveries: Sequence[Delivery]) -> bool:
+    """Every delivery of a batch is a retry without any server reply: the server is down."""
+    return bool(deliveries) and all(
+        d.outcome is Outcome.RETRY and d.code is None for d in deliveries
+    )
+
+
+def unbuildable(message: ClaimedMessage, reason: str) -> Delivery:
+    """The delivery recorded for a message whose bytes cannot be built (no bounce)."""
+    return Delivery(message.outbox_id, Outcome.FAILED, None, f"not sent: {reason}")
+
+
+@dataclass
+class RateBudget:
+    """Adaptive send rate: halved when the server throttles, recovering by 5 % per clean batch.
+
+    `rate` is None while unlimited. The first throttle starts from the rate just observed.
+    Once recovery passes the rate at which throttling began, the budget is unlimited again.
+    """
+
+    floor: float = 1.0  # messages per second, never slower
+    recovery: float = 1.05
+    rate: float | None = None
+    _lifted_at: float | None = None
+
+    def throttled(self, observed: float) -> None:
+        start = self.rate if self.rate is not None else max(observed, self.floor)
+        if self._lifted_at is None:
+            self._lifted_at = start
+        self.rate = max(self.floor, start / 2)
+
+    def clean(self) -> None:
+        if self.rate is None:
+            return
+        self.rate *= self.recovery
+        if self._lifted_at is not None and self.rate >= self._lifted_at:
+            self.rate, self._lifted_at = None, None
+
+    def delay(self, count: int, elapsed: float) -> float:
+        """Seconds to wait after sending `count` messages in `elapsed` seconds."""
+        if self.rate is None:
+            return 0.0
+        return max(0.0, count / self.rate - elapsed)

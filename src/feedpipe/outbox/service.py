@@ -1,0 +1,81 @@
+"""OutboxService: fill, dispatch and inspect the outbox for one configured site."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from feedpipe.clock import Clock
+from feedpipe.digests.service import DigestService
+from feedpipe.emails.render import EmailRenderer
+from feedpipe.mail import Transport, open_transport
+from feedpipe.outbox.dispatch import Dispatcher, DispatchOptions, Progress
+from feedpipe.outbox.fill import fill
+from feedpipe.outbox.model import DispatchReport, Failure, FillReport, OutboxState, SendReport
+from feedpipe.settings import Settings
+from feedpipe.store import Store
+
+
+@dataclass
+class OutboxService:
+    """`feedpipe send` and `feedpipe outbox` over the store, with the clock injected."""
+
+    settings: Settings
+    store: Store
+    clock: Clock
+    digests: DigestService
+    rng: random.Random = field(default_factory=random.Random)
+
+    def options(self) -> DispatchOptions:
+        email = self.settings.email
+        return DispatchOptions(
+            sender=email.from_address,
+            batch_size=email.batch_size,
+            max_attempts=email.max_attempts,
+            bounce_limit=email.bounce_limit,
+        )
+
+    def fill(self, now: datetime | None = None) -> FillReport:
+        """Plan what is due and write it to the outbox (and move watermarks) in one transaction."""
+        return fill(self.digests, EmailRenderer(self.settings), now or self.clock.now())
+
+    async def dispatch(
+        self, transport: Transport | None = None, progress: Progress | None = None
+    ) -> DispatchReport:
+        """Send what is due until nothing is; the transport defaults to the configured one."""
+        own = transport is None
+        used = open_transport(self.settings) if transport is None else transport
+        try:
+            dispatcher = Dispatcher(self.store, used, self.clock, self.options(), self.rng)
+            return await dispatcher.run(progress)
+        finally:
+            if own:
+                await used.aclose()
+
+    def send(
+        self, transport: Transport | None = None, progress: Progress | None = None
+    ) -> SendReport:
+        """Fill, then dispatch until nothing is due."""
+        return self.send_filled(self.fill(), progress, transport)
+
+    def send_filled(
+        self,
+        filled: FillReport,
+        progress: Progress | None = None,
+        transport: Transport | None = None,
+    ) -> SendReport:
+        """Dispatch after `filled` until nothing is due (sync wrapper for the CLI)."""
+        dispatched = asyncio.run(self.dispatch(transport, progress))
+        return SendReport(filled, dispatched, self.counts())
+
+    def counts(self) -> dict[OutboxState, int]:
+        return self.store.outbox_counts()
+
+    def failures(self, limit: int = 10) -> list[Failure]:
+        return self.store.outbox_failures(limit)
+
+    def retry_failed(self) -> int:
+        """Queue failed messages again (attempts start over)."""
+        return self.store.retry_failed_outbox(self.clock.now())

@@ -1,0 +1,98 @@
+"""The fill step over a real site: plan, render once, rows and watermarks in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from feedpipe.clock import FixedClock
+from feedpipe.digests.model import PlannedEdition
+from feedpipe.emails.render import EmailRenderer
+from feedpipe.outbox import fill as fill_module
+from feedpipe.outbox.model import NewEdition, OutboxState
+from feedpipe.service import Feedpipe
+from feedpipe.settings import settings_from_mapping
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+DUE = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+def write_post(folder: Path, slug: str, categories: str) -> None:
+    text = f'---\ntitle: "{slug}"\ndate: 2026-02-01T09:00:00Z\ncategories: {categories}\n---\nB.\n'
+    (folder / f"{slug}.md").write_text(text, encoding="utf-8")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Feedpipe]:
+    """Four subscribers (two categories) and two posts first seen after they subscribed."""
+    url = (
+        f"sqlite:///{tmp_path / 'fp.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    write_post(posts, "old", '["Rust", "Python"]')
+    data = {
+        "site": {"title": "Blog", "url": "https://blog.example.com"},
+        "source": {"path": str(posts)},
+        "store": {"url": url},
+        "digest": {"timezone": "UTC", "send_time": "08:00"},
+        "web": {"base_url": "https://news.example.com"},
+    }
+    clock = FixedClock(T0)
+    with Feedpipe.from_settings(settings_from_mapping(data, tmp_path, "t", {}), clock) as fp:
+        fp.sync()
+        for i, cats in enumerate(["Rust", "Rust", "Python", ""]):
+            fp.digests.subscribe(
+                {"email": f"s{i}@example.com", "categories": cats, "status": "active"}
+            )
+        write_post(posts, "new-rust", '["Rust"]')
+        write_post(posts, "new-python", '["Python"]')
+        clock.set(T0 + timedelta(hours=10))
+        fp.sync()
+        yield fp
+
+
+def test_fill_renders_each_edition_once_and_writes_every_row(
+    fp: Feedpipe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renders: list[str] = []
+    original = fill_module.new_edition
+
+    def counting(renderer: EmailRenderer, edition: PlannedEdition, now: datetime) -> NewEdition:
+        renders.append(edition.key)
+        return original(renderer, edition, now)
+
+    monkeypatch.setattr(fill_module, "new_edition", counting)
+    report = fp.outbox.fill(DUE)
+    assert (report.due, report.editions, report.queued) == (4, 3, 4)
+    assert len(renders) == len(set(renders)) == 3
+    assert fp.outbox.counts()[OutboxState.QUEUED] == 4
+    assert all(s.watermark == DUE for s in fp.store.subscribers())
+
+
+def test_fill_twice_plans_nothing_twice(fp: Feedpipe) -> None:
+    first = fp.outbox.fill(DUE)
+    rows = [fp.store.outbox_messages(s.id) for s in fp.store.subscribers()]
+    second = fp.outbox.fill(DUE + timedelta(minutes=1))
+    assert first.queued == 4 and second.queued == 0
+    assert [fp.store.outbox_messages(s.id) for s in fp.store.subscribers()] == rows
+
+
+def test_a_crash_before_the_commit_loses_nothing(
+    fp: Feedpipe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fill_module, "new_messages", crash)
+        with pytest.raises(KeyboardInterrupt):
+            fp.outbox.fill(DUE)
+    assert fp.outbox.counts()[OutboxState.QUEUED] == 0
+    assert all(s.watermark < DUE for s in fp.store.subscribers())
+    assert fp.outbox.fill(DUE).queued == 4
