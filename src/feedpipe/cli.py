@@ -148,3 +148,8 @@ from feedpipe.cli_web import inbound, serve  # noqa: E402
 
 cli.add_command(serve)
 cli.add_command(inbound)
+
+from feedpipe.cli_outbox import outbox, send  # noqa: E402
+
+cli.add_command(send)
+cli.add_command(outbox)

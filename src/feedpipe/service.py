@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from feedpipe import __version__
 from feedpipe.clock import Clock, SystemClock
@@ -15,6 +16,9 @@ from feedpipe.model import BuildReport, SyncReport
 from feedpipe.settings import Settings
 from feedpipe.source import Source, open_source
 from feedpipe.store import Store
+
+if TYPE_CHECKING:
+    from feedpipe.outbox.service import OutboxService
 
 
 @dataclass
@@ -46,6 +50,13 @@ class Feedpipe:
     def digests(self) -> DigestService:
         """Subscribers and digest planning."""
         return DigestService(self.settings, self.store, self.clock)
+
+    @cached_property
+    def outbox(self) -> OutboxService:
+        """The durable outbox: fill, send, inspect (imported here: it loads the mail transports)."""
+        from feedpipe.outbox.service import OutboxService
+
+        return OutboxService(self.settings, self.store, self.clock, self.digests)
 
     def close(self) -> None:
         self.store.close()

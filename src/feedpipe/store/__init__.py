@@ -6,13 +6,14 @@ from sqlalchemy.engine import Engine
 
 from feedpipe.store.engine import create_engine, migrate
 from feedpipe.store.meta import MetaMixin
+from feedpipe.store.outbox import OutboxMixin
 from feedpipe.store.posts import PostsMixin
 from feedpipe.store.sources import SourcesMixin
 from feedpipe.store.subscribers import SubscribersMixin
 from feedpipe.store.terms import TermsMixin
 
 
-class Store(PostsMixin, TermsMixin, SourcesMixin, SubscribersMixin, MetaMixin):
+class Store(PostsMixin, TermsMixin, SourcesMixin, SubscribersMixin, OutboxMixin, MetaMixin):
     """One database, one mixin per record kind."""
 
     def __init__(self, engine: Engine) -> None:

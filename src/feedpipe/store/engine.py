@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from feedpipe.errors import StoreError
 
 # Bump together with a new file in feedpipe/migrations/versions/.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
