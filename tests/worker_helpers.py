@@ -29,12 +29,31 @@ def worker_config(
         '[web]\nbase_url = "https://news.example.com"\n'
         f'[email]\noutbox_dir = "{root / "eml"}"\n'
         f'unsubscribe_mailto = "unsub@example.com"\n{email}\n'
-        "[worker]\npoll_seconds = 60\nplan_seconds = 1\ndispatch_seconds = 0.5\n"
-        f"debounce_seconds = 0.1\nlease_seconds = 5\nshutdown_timeout = 10\n{worker}\n"
+        f"[worker]\n{_worker_keys(worker)}\n"
     )
     path = root / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+WORKER_DEFAULTS = {
+    "poll_seconds": "60",
+    "plan_seconds": "1",
+    "dispatch_seconds": "0.5",
+    "debounce_seconds": "0.1",
+    "lease_seconds": "5",
+    "shutdown_timeout": "10",
+}
+
+
+def _worker_keys(extra: str) -> str:
+    """The [worker] lines: short defaults, each replaced by a line of `extra` with its key."""
+    keys = dict(WORKER_DEFAULTS)
+    for line in extra.splitlines():
+        key, _, value = line.partition("=")
+        if value:
+            keys[key.strip()] = value.strip()
+    return "\n".join(f"{k} = {v}" for k, v in keys.items())
 
 
 def env_for(config: Path, **extra: str) -> dict[str, str]:

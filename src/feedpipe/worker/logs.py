@@ -94,6 +94,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(_fields(record), ensure_ascii=False, default=str)
 
 
+class _SkipExpected(logging.Filter):
+    """Drops APScheduler's note that a job is still running: a long dispatch drain is normal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in record.getMessage()
+
+
 def configure_logging(
     fmt: Literal["kv", "json"], level: str, stream: Any = None
 ) -> logging.Handler:
@@ -107,4 +114,5 @@ def configure_logging(
         logger.addHandler(handler)
         logger.setLevel(lvl)
         logger.propagate = False
+    logging.getLogger("apscheduler.scheduler").addFilter(_SkipExpected())
     return handler
