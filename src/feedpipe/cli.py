@@ -153,3 +153,8 @@ from feedpipe.cli_outbox import outbox, send  # noqa: E402
 
 cli.add_command(send)
 cli.add_command(outbox)
+
+from feedpipe.cli_worker import run, status  # noqa: E402
+
+cli.add_command(run)
+cli.add_command(status)
