@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/feedpipe --config config.toml build
-	@echo "feeds written under ./public (open public/feed.xml in a browser)"
+	$(BIN)/feedpipe --config config.toml run --once
+	$(BIN)/feedpipe --config config.toml status
+	@echo "feeds written under ./public (open public/feed.xml in a browser); digests as .eml files under ./outbox"
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
