@@ -22,6 +22,8 @@ def run(state: CliState, once: bool, now: str | None) -> None:
     """Run the worker: keep feeds fresh and send digests on time (SIGTERM stops it gracefully)."""
     from feedpipe.worker.assemble import assemble
 
+    if now and not once:
+        raise click.UsageError("--now needs --once (a running worker follows the real clock)")
     settings = state.settings()
     configure_logging(settings.worker.log_format, settings.worker.log_level)
     log = logging.getLogger("feedpipe.worker")

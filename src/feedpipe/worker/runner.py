@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import logging
 import os
@@ -277,7 +278,8 @@ class Worker:
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
-        faulthandler.register(signal.SIGUSR1, all_threads=True)  # stacks to stderr on demand
+        with contextlib.suppress(ValueError, OSError):  # stderr without a file descriptor
+            faulthandler.register(signal.SIGUSR1, all_threads=True)  # stacks on demand
 
     def stop(self, timeout: float) -> bool:
         """Take no new work, wait up to `timeout` for running jobs, close everything.
