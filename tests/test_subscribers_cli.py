@@ -102,7 +102,7 @@ def test_import_reports_bad_rows_by_line_and_imports_the_rest(run: Run, tmp_path
         "ONE@example.com,,,,,,,\n"  # line 7: repeats line 2
         "taken@example.com,,,,,,,\n"  # line 8: already stored
         "five@example.com,,,,,,,,extra\n"  # line 9
-        "six@example.com,,,,,,,paused\n"  # line 10
+        "six@example.com,,,,,,,snoozed\n"  # line 10
         "seven@example.com\n",  # line 11: short rows take defaults
         encoding="utf-8",
     )

@@ -353,7 +353,7 @@ def test_preferences_pause_and_resume(web: Web) -> None:
     r = web.client.post(url, data={"csrf": csrf, "action": "pause"})
     assert r.status_code == 200 and "Resume digests" in r.text
     sub = web.subscriber("pause@example.com")
-    assert sub.status is SubscriberStatus.PENDING  # not planned while paused
+    assert sub.status is SubscriberStatus.PAUSED  # not planned while paused
     assert sub.id not in web.fp.digests.plan(web.clock.now() + timedelta(days=2)).watermarks
     subscribe(web, "pause@example.com")  # a paused address asking again gets no mail
     assert len(web.confirmations("pause@example.com")) == 1

@@ -1,46 +1,29 @@
-"""The web over the real outbox: subscribe → confirm → digest sent → archive → one-click → silence.
-
-Confirmation emails are captured by the test (the outbox has no non-digest entry point yet);
-digests go through the real fill and dispatcher with the in-memory transport.
-"""
+"""The web over the real outbox and a real SMTP server: subscribe → confirmation mail → follow
+the link → digest arrives → archive → one-click unsubscribe → no more mail."""
 
 from __future__ import annotations
 
 import asyncio
-import email
 import re
 import warnings
-from dataclasses import dataclass, field
 from datetime import timedelta
-from email import policy
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 from click.testing import CliRunner
 
 from feedpipe.cli import cli
 from feedpipe.clock import FixedClock
-from feedpipe.digests.model import Subscriber, SubscriberStatus
-from feedpipe.mail import MemoryTransport
+from feedpipe.digests.model import SubscriberStatus
+from feedpipe.mail.smtp import SmtpTransport
 from feedpipe.web import WebConfig, create_app
-from feedpipe.web.errors import DeliveryUnavailableError
 from feedpipe.web.outbox import OutboxMailer
-from tests.test_web_helpers import SECRET, make_web
+from tests.smtp_servers import RecordingHandler, serve
+from tests.test_web_helpers import SECRET, Web, make_web
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
-
-
-@dataclass
-class CapturingMailer(OutboxMailer):
-    """The real outbox for everything but confirmations, which are kept here."""
-
-    confirm_urls: list[tuple[str, str]] = field(default_factory=list)
-
-    def queue_confirmation(self, subscriber: Subscriber, confirm_url: str) -> None:
-        self.confirm_urls.append((subscriber.email, confirm_url))
 
 
 def new_post(posts: Path, slug: str) -> None:
@@ -50,66 +33,78 @@ def new_post(posts: Path, slug: str) -> None:
     )
 
 
-def dispatch(w_fp: object, transport: MemoryTransport) -> None:
-    asyncio.run(w_fp.outbox.dispatch(transport))  # type: ignore[attr-defined]
+def send_due(w: Web, port: int) -> None:
+    """A day passes, a post lands, the worker cycle runs: sync, fill, dispatch over SMTP."""
+    settings = w.fp.settings
+    smtp = settings.email.smtp.model_copy(update={"host": "127.0.0.1", "port": port})
+    email = settings.email.model_copy(update={"smtp": smtp, "transport": "smtp"})
+    w.fp.clock.advance(timedelta(days=1))  # type: ignore[attr-defined]
+    w.fp.sync()
+    w.fp.outbox.fill()
+    transport = SmtpTransport.from_settings(settings.model_copy(update={"email": email}))
+    asyncio.run(w.fp.outbox.dispatch(transport))
 
 
-def test_full_flow_over_the_outbox(tmp_path: Path, corpus_dir: Path, clock: FixedClock) -> None:
+def test_full_flow_over_the_outbox_and_smtp(
+    tmp_path: Path, corpus_dir: Path, clock: FixedClock
+) -> None:
     w = make_web(tmp_path, corpus_dir, clock)
-    mailer = CapturingMailer(w.fp)
+    client = TestClient(
+        create_app(w.fp, OutboxMailer(w.fp), WebConfig()), base_url=w.fp.settings.web.base_url
+    )
+    handler = RecordingHandler()
+    with serve(handler) as server:
+        assert client.post("/subscribe", data={"email": "flow@example.com"}).status_code == 200
+        new_post(w.posts, "first-after")
+        send_due(w, server.port)
+        # Only the confirmation went out: a pending subscriber gets no digest.
+        (confirmation,) = [r.parse() for r in handler.received]
+        assert confirmation["To"].addresses[0].addr_spec == "flow@example.com"
+        text = confirmation.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        link = re.search(r"https?://\S+/c/\S+", text)
+        assert link is not None
+        assert client.post(urlsplit(link.group(0)).path).status_code == 200
+        new_post(w.posts, "second-after")
+        send_due(w, server.port)
+        assert len(handler.received) == 2
+        digest = handler.received[1].parse()
+        assert "second-after" in digest.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        unsubscribe = str(digest["List-Unsubscribe"]).split("<")[1].split(">")[0]
+        assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        # The archive lists the sent edition, with neutral links.
+        page = client.get("/archive/")
+        found = re.search(r'href="/archive/([A-Za-z0-9_-]+)/"', page.text)
+        assert found is not None
+        edition = client.get(f"/archive/{found.group(1)}/")
+        assert edition.status_code == 200 and "/u/" not in edition.text
+        # RFC 8058 one-click: no cookie, no session; then nothing more is sent.
+        fresh = TestClient(client.app, base_url=w.fp.settings.web.base_url)
+        r = fresh.post(urlsplit(unsubscribe).path, content=b"List-Unsubscribe=One-Click")
+        assert r.status_code == 200
+        assert w.fp.digests.get("flow@example.com").status is SubscriberStatus.UNSUBSCRIBED
+        new_post(w.posts, "third-after")
+        send_due(w, server.port)
+        assert len(handler.received) == 2
+    w.fp.close()
+
+
+def test_unsubscribing_cancels_queued_messages_at_once(
+    tmp_path: Path, corpus_dir: Path, clock: FixedClock
+) -> None:
+    w = make_web(tmp_path, corpus_dir, clock)
+    mailer = OutboxMailer(w.fp)
     client = TestClient(create_app(w.fp, mailer, WebConfig()), base_url=w.fp.settings.web.base_url)
-    assert client.post("/subscribe", data={"email": "flow@example.com"}).status_code == 200
-    ((address, link),) = mailer.confirm_urls
-    assert address == "flow@example.com"
-    transport = MemoryTransport()
+    sub = w.fp.digests.subscribe({"email": "q@example.com", "status": "active"})
     clock.advance(timedelta(days=1))
-    new_post(w.posts, "first-after")
-    w.fp.sync()
-    clock.advance(timedelta(days=1))
-    w.fp.outbox.fill()
-    dispatch(w.fp, transport)
-    assert transport.sent == []  # pending: no digest before confirming
-    assert client.post(urlsplit(link).path).status_code == 200
-    clock.advance(timedelta(days=1))
-    new_post(w.posts, "second-after")
-    w.fp.sync()
-    clock.advance(timedelta(days=1))
-    w.fp.outbox.fill()
-    dispatch(w.fp, transport)
-    assert [e.recipient for e in transport.sent] == ["flow@example.com"]
-    digest = email.message_from_bytes(transport.sent[0].data, policy=policy.default)
-    unsubscribe = str(digest["List-Unsubscribe"]).split("<")[1].split(">")[0]
-    # The archive now lists the sent edition, with neutral links.
-    page = client.get("/archive/")
-    found = re.search(r'href="/archive/([A-Za-z0-9_-]+)/"', page.text)
-    assert found is not None
-    key = found.group(1)
-    edition = client.get(f"/archive/{key}/")
-    assert edition.status_code == 200 and "/u/" not in edition.text
-    # Another digest is queued, then the one-click POST cancels it at once.
-    clock.advance(timedelta(days=1))
-    new_post(w.posts, "third-after")
+    new_post(w.posts, "queued-post")
     w.fp.sync()
     clock.advance(timedelta(days=1))
     w.fp.outbox.fill()
     assert mailer.counts().get("queued") == 1
+    unsubscribe = w.fp.digests.recipient(sub).unsubscribe_url
     r = client.post(urlsplit(unsubscribe).path, content=b"List-Unsubscribe=One-Click")
     assert r.status_code == 200
     assert mailer.counts().get("queued") is None and mailer.counts()["cancelled"] == 1
-    dispatch(w.fp, transport)
-    assert len(transport.sent) == 1
-    w.fp.close()
-
-
-def test_outbox_mailer_refuses_confirmations_until_the_outbox_can_take_them(
-    tmp_path: Path, corpus_dir: Path, clock: FixedClock
-) -> None:
-    w = make_web(tmp_path, corpus_dir, clock)
-    client = TestClient(create_app(w.fp, OutboxMailer(w.fp)))
-    r = client.post("/api/subscribe", json={"email": "x@example.com"})
-    assert r.status_code == 503 and "queue_message" in r.json()["error"]
-    with pytest.raises(DeliveryUnavailableError):
-        OutboxMailer(w.fp).queue_confirmation(w.fp.digests.get("x@example.com"), "u")
     w.fp.close()
 
 

@@ -18,6 +18,7 @@ class SubscriberStatus(enum.StrEnum):
 
     PENDING = "pending"
     ACTIVE = "active"
+    PAUSED = "paused"  # confirmed, asked for no digests until they resume
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"

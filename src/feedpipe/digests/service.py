@@ -149,16 +149,7 @@ class DigestService:
         sub = replace(sub, status=SubscriberStatus.ACTIVE, last_digest_at=now - timedelta(days=8))
         posts = self.store.digest_posts(sub.watermark, now)
         plan = plan_digests([sub], posts, now, self.store.posts_by_ids)
-        maker = TokenMaker(self.secret(), now)
-        base = self.settings.web.base_url
-        recipient = Recipient(
-            subscriber_id=sub.id,
-            email=sub.email,
-            name=sub.name,
-            unsubscribe_url=unsubscribe_url(base, maker.make(TokenPurpose.UNSUBSCRIBE, sub.id)),
-            preferences_url=preferences_url(base, maker.make(TokenPurpose.PREFERENCES, sub.id)),
-        )
-        return (plan.editions[0].content if plan.editions else None), recipient
+        return (plan.editions[0].content if plan.editions else None), self.recipient(sub)
 
     def _sample_subscriber(self, categories: str, now: datetime) -> Subscriber:
         week_ago = now - timedelta(days=7)
@@ -177,6 +168,18 @@ class DigestService:
             unsubscribed_at=None,
             watermark=week_ago,
             last_digest_at=None,
+        )
+
+    def recipient(self, sub: Subscriber) -> Recipient:
+        """One subscriber with fresh unsubscribe and preference links."""
+        maker = TokenMaker(self.secret(), self.clock.now())
+        base = self.settings.web.base_url
+        return Recipient(
+            subscriber_id=sub.id,
+            email=sub.email,
+            name=sub.name,
+            unsubscribe_url=unsubscribe_url(base, maker.make(TokenPurpose.UNSUBSCRIBE, sub.id)),
+            preferences_url=preferences_url(base, maker.make(TokenPurpose.PREFERENCES, sub.id)),
         )
 
     def commit_plan(self, plan: Plan) -> None:

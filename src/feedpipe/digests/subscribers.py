@@ -126,7 +126,7 @@ def new_subscriber(
             timezone=parse_timezone(get("timezone", defaults.timezone)),
         ),
         created_at=now,
-        confirmed_at=now if status is SubscriberStatus.ACTIVE else None,
+        confirmed_at=now if status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED) else None,
         unsubscribed_at=now if status is SubscriberStatus.UNSUBSCRIBED else None,
     )
 

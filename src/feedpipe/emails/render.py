@@ -191,6 +191,12 @@ class EmailRenderer:
             raise ValidationError(f"even an empty digest exceeds max_bytes = {limit}")
         return best
 
+    def single_template(self, key: str, subject: str, text: str, html: str) -> MimeTemplate:
+        """A one-off message (e.g. a confirmation) in the same format as an edition, so the
+        outbox stores and dispatches it like one; `text`/`html` may use no recipient fields."""
+        headers = self._edition_headers(one_line(subject))
+        return build_template(headers, text, html, secrets.token_hex(6), boundary(key), ("", ""))
+
     def _render(self, content: EditionContent, shown: int) -> RenderedEdition:
         marker = secrets.token_hex(6)
         placeholders = RecipientView(*(token(marker, f.name) for f in fields(RecipientView)))

@@ -160,3 +160,14 @@ class SendReport:
     fill: FillReport
     dispatch: DispatchReport
     counts: Mapping[OutboxState, int]
+
+
+@dataclass(frozen=True, slots=True)
+class SentEdition:
+    """An edition at least one digest of which the server accepted (the web archive)."""
+
+    key: str
+    subject: str
+    post_count: int
+    template: bytes  # MimeTemplate.dump()
+    sent_at: datetime

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from feedpipe.clock import Clock
 from feedpipe.digests.service import DigestService
+from feedpipe.emails.model import Recipient
 from feedpipe.emails.render import EmailRenderer
 from feedpipe.mail import Transport, open_transport
 from feedpipe.outbox.dispatch import Dispatcher, DispatchOptions, Progress
 from feedpipe.outbox.fill import fill
-from feedpipe.outbox.model import DispatchReport, Failure, FillReport, OutboxState, SendReport
+from feedpipe.outbox.model import (
+    DispatchReport,
+    Failure,
+    FillReport,
+    MessageKind,
+    NewEdition,
+    NewMessage,
+    OutboxFill,
+    OutboxState,
+    SendReport,
+)
+from feedpipe.outbox.policy import message_id
 from feedpipe.settings import Settings
 from feedpipe.store import Store
 
@@ -69,6 +82,25 @@ class OutboxService:
         """Dispatch after `filled` until nothing is due (sync wrapper for the CLI)."""
         dispatched = asyncio.run(self.dispatch(transport, progress))
         return SendReport(filled, dispatched, self.counts())
+
+    def queue_message(
+        self, recipient: Recipient, subject: str, text: str, html: str, kind: MessageKind
+    ) -> str:
+        """Store a one-off message (a confirmation) as its own edition plus one outbox row, in
+        one transaction; the dispatcher sends it like a digest. Returns its Message-ID."""
+        now = self.clock.now()
+        seed = f"{kind.value}:{recipient.subscriber_id}:{now.isoformat()}:{subject}"
+        key = f"{kind.value}-" + hashlib.sha256(seed.encode()).hexdigest()[:24]
+        template = EmailRenderer(self.settings).single_template(key, subject, text, html)
+        edition = NewEdition(key, subject, (), template.dump(), now)
+        msg_id = message_id(key, recipient.subscriber_id, self.settings.email.from_address)
+        row = NewMessage(key, recipient, msg_id, kind)
+        self.store.fill_outbox(lambda: OutboxFill(now, (edition,), (row,), {}))
+        return msg_id
+
+    def cancel(self, subscriber_id: int) -> int:
+        """Cancel a subscriber's queued messages (unsubscribe, pause, bounce)."""
+        return self.store.cancel_outbox(subscriber_id, self.clock.now())
 
     def counts(self) -> dict[OutboxState, int]:
         return self.store.outbox_counts()

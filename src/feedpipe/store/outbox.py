@@ -22,10 +22,12 @@ from feedpipe.outbox.model import (
     ClaimedMessage,
     Decision,
     Failure,
+    MessageKind,
     NewMessage,
     OutboxFill,
     OutboxState,
     RecordReport,
+    SentEdition,
 )
 from feedpipe.store.schema import metadata
 from feedpipe.store.subscribers import subscribers
@@ -240,6 +242,42 @@ class OutboxMixin:
                 for chunk in _chunks(ids)
                 for r in conn.execute(stmt.where(outbox.c.id.in_(chunk)))
             }
+
+    def cancel_outbox(self, subscriber_id: int, now: datetime) -> int:
+        """Queued and retrying messages of a subscriber become cancelled (in flight ones finish)."""
+        stmt = (
+            sa.update(outbox)
+            .where(
+                outbox.c.subscriber_id == subscriber_id,
+                outbox.c.state.in_([s.value for s in PENDING]),
+            )
+            .values(state=OutboxState.CANCELLED.value, next_attempt_at=None, updated_at=now)
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(stmt).rowcount)
+
+    def sent_editions(self, limit: int, key: str | None = None) -> list[SentEdition]:
+        """Editions with at least one digest accepted by the server, newest send first."""
+        sent_at = sa.func.max(outbox.c.sent_at).label("sent_at")
+        cols = (editions.c.key, editions.c.subject, editions.c.post_ids, editions.c.template)
+        stmt = (
+            sa.select(*cols, sent_at)
+            .join(outbox, outbox.c.edition_key == editions.c.key)
+            .where(
+                outbox.c.state == OutboxState.SENT.value,
+                outbox.c.kind == MessageKind.DIGEST.value,
+            )
+            .group_by(*cols)
+            .order_by(sent_at.desc(), editions.c.key)
+            .limit(limit)
+        )
+        if key is not None:
+            stmt = stmt.where(editions.c.key == key)
+        with self.engine.connect() as conn:
+            return [
+                SentEdition(r.key, r.subject, len(json.loads(r.post_ids)), r.template, r.sent_at)
+                for r in conn.execute(stmt)
+            ]
 
     def subscriber_failures(self, subscriber_id: int) -> int:
         """Consecutive permanent failures counted toward the bounce limit."""

@@ -18,6 +18,7 @@ from feedpipe.digests.model import (
     DuplicateSubscriberError,
     Frequency,
     NewSubscriber,
+    Schedule,
     Subscriber,
     SubscriberStatus,
     email_key,
@@ -197,6 +198,55 @@ class SubscribersMixin:
             )
             for r in rows
         ]
+
+    def set_subscriber_preferences(
+        self, subscriber_id: int, schedule: Schedule, categories: Sequence[str]
+    ) -> None:
+        """Replace a subscriber's categories (term keys, chosen order) and schedule."""
+        self._update_subscriber(
+            subscriber_id,
+            None,
+            categories=json.dumps(list(categories), ensure_ascii=False),
+            frequency=schedule.frequency.value,
+            weekday=schedule.weekday,
+            send_time=f"{schedule.send_time:%H:%M}",
+            timezone=schedule.timezone,
+        )
+
+    def pause_subscriber(self, subscriber_id: int) -> None:
+        """Active → paused: no digests until resumed."""
+        self._update_subscriber(
+            subscriber_id, SubscriberStatus.ACTIVE, status=SubscriberStatus.PAUSED.value
+        )
+
+    def resume_subscriber(self, subscriber_id: int, at: datetime) -> None:
+        """Paused → active; posts from the pause are skipped (the watermark moves to `at`)."""
+        later = sa.func.max if self.engine.dialect.name == "sqlite" else sa.func.greatest
+        self._update_subscriber(
+            subscriber_id,
+            SubscriberStatus.PAUSED,
+            status=SubscriberStatus.ACTIVE.value,
+            watermark=later(subscribers.c.watermark, at),
+        )
+
+    def resubscribe(self, subscriber_id: int, at: datetime) -> None:
+        """An unsubscribed address asks again: pending, awaiting a new confirmation."""
+        self._update_subscriber(
+            subscriber_id,
+            SubscriberStatus.UNSUBSCRIBED,
+            status=SubscriberStatus.PENDING.value,
+            confirmed_at=None,
+            watermark=at,
+        )
+
+    def _update_subscriber(
+        self, subscriber_id: int, only_if: SubscriberStatus | None, **values: object
+    ) -> None:
+        stmt = sa.update(subscribers).where(subscribers.c.id == subscriber_id).values(values)
+        if only_if is not None:
+            stmt = stmt.where(subscribers.c.status == only_if.value)
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
 
     def meta_setdefault(self, key: str, make: str | None = None) -> str:
         """The meta value under `key`; stores `make` (or a random secret) first if absent."""

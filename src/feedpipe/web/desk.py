@@ -35,7 +35,6 @@ from feedpipe.tokens import (
     read_token,
     unsubscribe_url,
 )
-from feedpipe.web import store as web_store
 from feedpipe.web.errors import CsrfError, FieldError, RateLimitedError, UnknownCategoriesError
 from feedpipe.web.mailer import Mailer
 from feedpipe.web.ratelimit import Monotonic, Rate, RateLimiter
@@ -133,7 +132,7 @@ class Desk:
             sub = self.service.digests.subscribe(fields)
         except DuplicateSubscriberError:
             sub = self._existing(self.service.digests.get(email), fields)
-        if sub.status is Status.PENDING and not web_store.is_paused(sub):
+        if sub.status is Status.PENDING:
             self._send_confirmation(sub)
 
     def _existing(self, sub: Subscriber, fields: dict[str, str | None]) -> Subscriber:
@@ -141,7 +140,7 @@ class Desk:
         if sub.status is not Status.UNSUBSCRIBED:
             return sub
         store = self.service.store
-        web_store.resubscribe(store, sub.id, self._now())
+        store.resubscribe(sub.id, self._now())
         prefs = PreferencesInput(
             tuple(n for n in (fields["categories"] or "").split(",") if n),
             fields["frequency"],
@@ -166,7 +165,7 @@ class Desk:
     def confirm(self, token: str) -> Subscriber:
         """Pending → active; other states stay as they are (an old link cannot resubscribe)."""
         sub = self.to_confirm(token)
-        if sub.status is Status.PENDING and not web_store.is_paused(sub):
+        if sub.status is Status.PENDING:
             self.service.store.set_subscriber_status(sub.id, Status.ACTIVE, self._now())
         return self._reload(sub)
 
@@ -184,7 +183,7 @@ class Desk:
         return None if found is None else self._unsubscribe(found)
 
     def _unsubscribe(self, sub: Subscriber) -> Subscriber:
-        if sub.status in (Status.ACTIVE, Status.PENDING):
+        if sub.status in (Status.ACTIVE, Status.PENDING, Status.PAUSED):
             self.service.store.set_subscriber_status(sub.id, Status.UNSUBSCRIBED, self._now())
         self.mailer.cancel_queued(sub.id)
         return self._reload(sub)
@@ -202,13 +201,14 @@ class Desk:
     def pause(self, token: str, csrf: str) -> Subscriber:
         sub = self._checked(token, csrf)
         if sub.status is Status.ACTIVE:
-            web_store.pause(self.service.store, sub.id)
+            self.service.store.pause_subscriber(sub.id)
+            self.mailer.cancel_queued(sub.id)
         return self._reload(sub)
 
     def resume(self, token: str, csrf: str) -> Subscriber:
         sub = self._checked(token, csrf)
-        if web_store.is_paused(sub):
-            web_store.resume(self.service.store, sub.id, self._now())
+        if sub.status is Status.PAUSED:
+            self.service.store.resume_subscriber(sub.id, self._now())
         return self._reload(sub)
 
     def csrf(self, token: str) -> str:
@@ -244,7 +244,7 @@ class Desk:
             send_time=_field("time", parse_time, prefs.time) or sub.send_time,
             timezone=_field("timezone", parse_timezone, prefs.timezone) or sub.timezone,
         )
-        web_store.set_preferences(self.service.store, sub.id, schedule, keys)
+        self.service.store.set_subscriber_preferences(sub.id, schedule, keys)
 
     # -- helpers --------------------------------------------------------------------------------
 

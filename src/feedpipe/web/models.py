@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from feedpipe.digests.model import WEEKDAYS, Subscriber
-from feedpipe.web.store import is_paused
+from feedpipe.digests.model import WEEKDAYS, Subscriber, SubscriberStatus
 
 
 class SubscribeBody(BaseModel):
@@ -71,7 +70,7 @@ class SubscriberOut(BaseModel):
             email=sub.email,
             name=sub.name,
             status=sub.status.value,
-            paused=is_paused(sub),
+            paused=sub.status is SubscriberStatus.PAUSED,
             categories=list(sub.categories),
             frequency=sub.frequency.value,
             weekday=WEEKDAYS[sub.weekday],

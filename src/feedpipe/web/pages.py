@@ -21,7 +21,6 @@ from feedpipe.web.desk import Desk, PreferencesInput, SubscribeInput
 from feedpipe.web.errors import FieldError, UnknownCategoriesError
 from feedpipe.web.mailer import Mailer
 from feedpipe.web.render import environment, first, form_fields, message, page
-from feedpipe.web.store import is_paused
 
 EDITION_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 ARCHIVE_LIMIT = 500
@@ -119,7 +118,7 @@ def _problem(exc: ValidationError) -> tuple[str, str]:
 async def confirm_page(request: Request) -> Response:
     token = request.path_params["token"]
     sub = await run_in_threadpool(_desk(request).to_confirm, token)
-    if sub.status is not SubscriberStatus.PENDING or is_paused(sub):
+    if sub.status is not SubscriberStatus.PENDING:
         return await _confirmed(request, sub)
     action = {"url": f"/c/{token}", "label": "Confirm my subscription", "fields": []}
     lines = (f"One step left: confirm that {sub.email} should get the digest.",)
@@ -179,7 +178,7 @@ def _zones() -> tuple[str, ...]:
 
 
 def _state(sub: Subscriber) -> str:
-    if is_paused(sub):
+    if sub.status is SubscriberStatus.PAUSED:
         return "digests are paused."
     return {
         SubscriberStatus.ACTIVE: f"digests are on ({sub.schedule.describe()}).",
@@ -214,7 +213,7 @@ async def _preferences_page(
         chosen={index.by_key[k].name for k in sub.categories if k in index.by_key},
         weekdays=[(d[:3], d.capitalize()) for d in DAY_NAMES],
         zones=_zones(),
-        paused=is_paused(sub),
+        paused=sub.status is SubscriberStatus.PAUSED,
         active=sub.status is SubscriberStatus.ACTIVE,
         state=_state(sub),
         notice=notice,
