@@ -3,42 +3,20 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from feedpipe import __version__
-from feedpipe.clock import Clock, FixedClock, SystemClock, parse_now
+from feedpipe.cli_common import CliState, now_option, pass_state
+from feedpipe.cli_outbox import outbox, send
+from feedpipe.cli_subscribers import digest, subscribers
+from feedpipe.cli_web import inbound, serve
+from feedpipe.cli_worker import run, status
 from feedpipe.errors import ConfigError, FeedpipeError
 from feedpipe.model import BuildReport, SyncReport
-from feedpipe.service import Feedpipe
-from feedpipe.settings import CONFIG_ENV, Settings, load_settings
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class CliState:
-    config: Path | None
-
-    def settings(self) -> Settings:
-        return load_settings(self.config)
-
-    @contextmanager
-    def service(self, now: str | None = None) -> Iterator[Feedpipe]:
-        clock: Clock = FixedClock(parse_now(now)) if now else SystemClock()
-        with Feedpipe.from_settings(self.settings(), clock) as service:
-            yield service
-
-
-def now_option(func: F) -> F:
-    return click.option(
-        "--now", metavar="ISO8601", help="Pretend the current time is this (UTC if naive)."
-    )(func)
+from feedpipe.settings import CONFIG_ENV
 
 
 class FeedpipeGroup(click.Group):
@@ -68,9 +46,6 @@ class FeedpipeGroup(click.Group):
 def cli(ctx: click.Context, config: Path | None) -> None:
     """feedpipe: turn a folder of posts into feeds and digest emails."""
     ctx.obj = CliState(config)
-
-
-pass_state = click.make_pass_decorator(CliState)
 
 
 def _echo_sync(report: SyncReport, verbose: bool) -> None:
@@ -135,26 +110,9 @@ def check_config(state: CliState) -> None:
     click.echo(f"feeds:  {settings.feeds.output_dir} ({', '.join(settings.feeds.formats)})")
 
 
+for command in (subscribers, digest, send, outbox, run, status, serve, inbound):
+    cli.add_command(command)
+
+
 def main() -> None:
     cli(prog_name="feedpipe")
-
-
-from feedpipe.cli_subscribers import digest, subscribers  # noqa: E402
-
-cli.add_command(subscribers)
-cli.add_command(digest)
-
-from feedpipe.cli_web import inbound, serve  # noqa: E402
-
-cli.add_command(serve)
-cli.add_command(inbound)
-
-from feedpipe.cli_outbox import outbox, send  # noqa: E402
-
-cli.add_command(send)
-cli.add_command(outbox)
-
-from feedpipe.cli_worker import run, status  # noqa: E402
-
-cli.add_command(run)
-cli.add_command(status)

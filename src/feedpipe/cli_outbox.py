@@ -9,16 +9,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from feedpipe.cli import CliState
+from feedpipe.cli_common import CliState, pass_state
 from feedpipe.cli_subscribers import check_now, table
 from feedpipe.outbox.model import DispatchReport, Failure, OutboxState, SendReport
 
 if TYPE_CHECKING:  # the dispatcher loads the mail transports: only when sending
     from feedpipe.outbox.dispatch import Progress
 
-# The same decorators as feedpipe.cli's pass_state and now_option, made here so that mypy sees
-# their types through the import cycle (cli.py registers these commands at its bottom).
-pass_state = click.make_pass_decorator(CliState)
 now_option = click.option(
     "--now", metavar="ISO8601", help="Pretend the current time is this (UTC if naive)."
 )

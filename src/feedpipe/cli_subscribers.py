@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from feedpipe.cli import CliState, now_option
+from feedpipe.cli_common import CliState, now_option, pass_state
 from feedpipe.clock import parse_now
 from feedpipe.digests.model import Frequency, Plan, Subscriber, SubscriberStatus
 from feedpipe.digests.service import DigestService
@@ -19,9 +19,6 @@ from feedpipe.emails.render import EmailRenderer
 from feedpipe.errors import ValidationError
 
 SAMPLE_SIZE = 3
-# The same decorator as feedpipe.cli.pass_state, made here so mypy sees its type through the
-# import cycle (cli.py registers these groups at its bottom).
-pass_state = click.make_pass_decorator(CliState)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -10,12 +10,11 @@ from email.utils import getaddresses
 
 import click
 
-from feedpipe.cli import CliState
+from feedpipe.cli_common import CliState, pass_state
 from feedpipe.errors import ValidationError
 from feedpipe.settings import SECRET_KEY_ENV
 
-MAX_INBOUND = 1 << 20  # an unsubscribe request is small; read at most 1 MiB
-pass_state = click.make_pass_decorator(CliState)
+MAX_INBOUND = 1 << 20
 
 
 @click.command()

@@ -8,11 +8,8 @@ import sys
 
 import click
 
-from feedpipe.cli import CliState, now_option
+from feedpipe.cli_common import CliState, now_option, pass_state
 from feedpipe.worker.logs import configure_logging, event, safe_url
-
-# Made here (like feedpipe.cli.pass_state) so mypy sees its type through the import cycle.
-pass_state = click.make_pass_decorator(CliState)
 
 
 @click.command()

@@ -1,0 +1,40 @@
+"""What every command module shares: the CLI state (config → service), --now, pass_state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from feedpipe.clock import Clock, FixedClock, SystemClock, parse_now
+from feedpipe.service import Feedpipe
+from feedpipe.settings import Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class CliState:
+    config: Path | None
+
+    def settings(self) -> Settings:
+        return load_settings(self.config)
+
+    @contextmanager
+    def service(self, now: str | None = None) -> Iterator[Feedpipe]:
+        clock: Clock = FixedClock(parse_now(now)) if now else SystemClock()
+        with Feedpipe.from_settings(self.settings(), clock) as service:
+            yield service
+
+
+def now_option(func: F) -> F:
+    return click.option(
+        "--now", metavar="ISO8601", help="Pretend the current time is this (UTC if naive)."
+    )(func)
+
+
+pass_state = click.make_pass_decorator(CliState)
