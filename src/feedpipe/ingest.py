@@ -11,7 +11,15 @@ from feedpipe.model import Document, ParsedDocument, SyncReport
 from feedpipe.parallel import process_pool, worker_count
 from feedpipe.source import Source
 from feedpipe.store import Store
-from feedpipe.sync import DocState, SyncChanges, decide, split_by_stat
+from feedpipe.sync import (
+    DocState,
+    EntryLink,
+    PostRef,
+    SyncChanges,
+    candidate_slugs,
+    decide,
+    split_by_stat,
+)
 
 # Below this many documents to parse, a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 200
@@ -62,6 +70,18 @@ def _classify(
     return unknown, changed, touched
 
 
+def _store_view(
+    store: Store, dropped: set[str], parsed: list[ParsedDocument]
+) -> tuple[dict[str, EntryLink], dict[str, PostRef]]:
+    """Just the links and posts a sync can touch (see `decide`), not the whole store."""
+    links = store.source_links_of(doc_keys=sorted(dropped))
+    refs = store.post_refs_of(
+        sorted(candidate_slugs(parsed)), [link.post_id for link in links.values()]
+    )
+    links.update(store.source_links_of(post_ids=[r.id for r in refs.values()]))
+    return links, refs
+
+
 def run_sync(
     source: Source, store: Store, now: Callable[[], datetime], url_for: Callable[[str], str]
 ) -> SyncReport:
@@ -73,8 +93,10 @@ def run_sync(
     unknown, changed, touched = _classify(source, suspects, known)
     parsed = parse_all(source, unknown, changed)
     store.touch_docs(touched)
-    if parsed or len(scanned) != len(known) - 0 or any(d.key not in known for d in scanned):
-        changes = decide(scanned, known, parsed, store.source_links(), store.post_refs())
+    gone = known.keys() - {d.key for d in scanned}
+    if parsed or gone:
+        links, refs = _store_view(store, gone | {p.doc.key for p in parsed}, parsed)
+        changes = decide(scanned, known, parsed, links, refs)
         store.apply_sync(changes, now(), url_for)
     else:
         changes = SyncChanges(unchanged=len(scanned))

@@ -81,6 +81,15 @@ class _Claims:
     by_slug: dict[str, str] = field(default_factory=dict)
 
 
+def candidate_slugs(parsed: Iterable[ParsedDocument]) -> set[str]:
+    """Every slug an entry of `parsed` may take: its own, or its disambiguated form."""
+    return {s for p in parsed for e in p.entries for s in (e.slug, disambiguated(e))}
+
+
+def disambiguated(entry: Entry) -> str:
+    return f"{entry.slug}-{short_hash(entry.key, 6)}"
+
+
 def split_by_stat(
     scanned: Iterable[Document], known: Mapping[str, DocState]
 ) -> tuple[list[Document], list[Document]]:
@@ -101,7 +110,11 @@ def decide(
     links: Mapping[str, EntryLink],
     posts: Mapping[str, PostRef],
 ) -> SyncChanges:
-    """Decide the writes of one sync; documents not in `parsed` are taken as unchanged."""
+    """Decide the writes of one sync; documents not in `parsed` are taken as unchanged.
+
+    `links` and `posts` need only cover the documents that are gone or parsed again, the
+    posts they link to, the posts holding `candidate_slugs(parsed)`, and all those posts' links.
+    """
     changes = SyncChanges()
     scanned_keys = {d.key for d in scanned}
     gone = [k for k in known if k not in scanned_keys]
@@ -155,7 +168,7 @@ def _place(
 ) -> None:
     slug = entry.slug
     if _slug_taken(slug, entry.content_hash, claims, posts, live_hashes):
-        slug = f"{entry.slug}-{short_hash(entry.key, 6)}"
+        slug = disambiguated(entry)
         changes.duplicates.append(
             Skip(entry.key, f"slug {entry.slug!r} is used by another post; kept as {slug!r}")
         )

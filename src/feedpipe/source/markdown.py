@@ -14,7 +14,7 @@ from feedpipe.source import frontmatter
 from feedpipe.source.fields import RawPost, build_entry
 from feedpipe.source.text import decode
 
-SUFFIXES = frozenset({".md", ".markdown"})
+SUFFIXES = (".md", ".markdown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,6 @@ def _scan(root: str, prefix: str = "") -> Iterator[Document]:
             key = prefix + item.name
             if item.is_dir(follow_symlinks=True):
                 yield from _scan(item.path, key + "/")
-            elif os.path.splitext(item.name)[1].lower() in SUFFIXES and item.is_file():
+            elif item.name.lower().endswith(SUFFIXES) and item.is_file():
                 stat = item.stat()
                 yield Document(key=key, size=stat.st_size, mtime_ns=stat.st_mtime_ns)

@@ -60,6 +60,20 @@ class PostsMixin:
             r.slug: PostRef(r.id, r.slug, r.content_hash, r.removed_at is not None) for r in rows
         }
 
+    def post_refs_of(self, slugs: Sequence[str], ids: Sequence[int]) -> dict[str, PostRef]:
+        """Identity of the posts with these slugs or ids, by slug."""
+        cols = (posts.c.id, posts.c.slug, posts.c.content_hash, posts.c.removed_at)
+        out: dict[str, PostRef] = {}
+        with self.engine.connect() as conn:
+            for column, values in ((posts.c.slug, list(slugs)), (posts.c.id, list(ids))):
+                for start in range(0, len(values), 500):
+                    chunk = values[start : start + 500]
+                    for r in conn.execute(sa.select(*cols).where(column.in_(chunk))):
+                        out[r.slug] = PostRef(
+                            r.id, r.slug, r.content_hash, r.removed_at is not None
+                        )
+        return out
+
     def apply_sync(self, changes: SyncChanges, now: datetime, url_for: UrlFor) -> None:
         """Write one sync's decisions atomically and mark the feeds they touch dirty."""
         with self.engine.begin() as conn:

@@ -29,6 +29,22 @@ class SourcesMixin:
             rows = conn.execute(sa.select(source_entries)).all()
         return {r.key: EntryLink(r.doc_key, r.post_id, r.entry_hash) for r in rows}
 
+    def source_links_of(
+        self, doc_keys: Sequence[str] = (), post_ids: Sequence[int] = ()
+    ) -> dict[str, EntryLink]:
+        """Links of the given documents and of the given posts (not the whole table)."""
+        out: dict[str, EntryLink] = {}
+        with self.engine.connect() as conn:
+            for column, values in (
+                (source_entries.c.doc_key, doc_keys),
+                (source_entries.c.post_id, post_ids),
+            ):
+                for start in range(0, len(values), 500):
+                    chunk = list(values[start : start + 500])
+                    rows = conn.execute(sa.select(source_entries).where(column.in_(chunk)))
+                    out.update({r.key: EntryLink(r.doc_key, r.post_id, r.entry_hash) for r in rows})
+        return out
+
     def touch_docs(self, docs: list[tuple[str, int, int]]) -> None:
         """Record a new stat (key, size, mtime_ns) for documents whose content did not change."""
         if not docs:
@@ -43,7 +59,9 @@ class SourcesMixin:
 
 
 def _load_skips(text: str) -> tuple[Skip, ...]:
-    return tuple(Skip(k, r) for k, r in json.loads(text or "[]"))
+    if not text or text == "[]":  # nearly every document: skip the JSON parser
+        return ()
+    return tuple(Skip(k, r) for k, r in json.loads(text))
 
 
 def dump_skips(skips: tuple[Skip, ...]) -> str:

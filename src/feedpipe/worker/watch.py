@@ -12,7 +12,8 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-POST_SUFFIXES = frozenset({".md", ".markdown"})
+from feedpipe.source.markdown import SUFFIXES
+
 MAX_DELAY_FACTOR = 4  # a steady stream of events still fires after 4 × debounce
 
 
@@ -81,7 +82,7 @@ class _PostEvents(FileSystemEventHandler):
 
 def _is_post(path: str) -> bool:
     name = os.path.basename(path)
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in POST_SUFFIXES
+    return not name.startswith(".") and name.lower().endswith(SUFFIXES)
 
 
 class SourceWatch:
