@@ -12,10 +12,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The main job on the embedded default: SQLite, the sample posts, .eml files in ./outbox.
+# Sample subscribers are imported as if they had subscribed on 1 Oct 2026, so the sample
+# posts are new to them and the first cycle mails their digests.
 demo: $(STAMP)
+	$(BIN)/feedpipe --config config.toml build
+	$(BIN)/feedpipe --config config.toml subscribers import examples/subscribers.csv --now 2026-10-01T00:00:00Z
 	$(BIN)/feedpipe --config config.toml run --once
 	$(BIN)/feedpipe --config config.toml status
-	@echo "feeds written under ./public (open public/feed.xml in a browser); digests as .eml files under ./outbox"
+	@echo "feeds: ./public (public/feed.xml, public/feeds.opml); digests: ./outbox/*.eml; serve them with: .venv/bin/feedpipe serve"
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
