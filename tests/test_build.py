@@ -262,3 +262,17 @@ def test_duplicate_slug_with_different_content_keeps_both_posts(tmp_path: Path) 
     links = {e.title: e.link for e in site.entries}
     assert links["First"] != links["Second"]
     assert len({e.id for e in site.entries}) == 2
+
+
+def test_a_large_sync_is_applied_in_batches_with_the_same_result(
+    tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with service(tmp_path / "one", corpus_dir / "blog-003") as fp:
+        whole = fp.build()
+    monkeypatch.setattr("feedpipe.ingest.APPLY_BATCH", 4)
+    with service(tmp_path / "many", corpus_dir / "blog-003") as fp:
+        batched = fp.build()
+        assert fp.sync().unchanged == 33
+    assert whole.sync is not None and batched.sync is not None
+    assert sorted(whole.sync.added) == sorted(batched.sync.added)
+    assert snapshot(tmp_path / "one" / "out") == snapshot(tmp_path / "many" / "out")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from feedpipe.model import Document, ParsedDocument, SyncReport
+from feedpipe.model import Document, ParsedDocument, Skip, SyncReport
 from feedpipe.parallel import process_pool, worker_count
 from feedpipe.source import Source
 from feedpipe.store import Store
@@ -25,29 +26,39 @@ from feedpipe.sync import (
 PARALLEL_THRESHOLD = 200
 
 
-def _parse_unknown(source: Source, doc: Document) -> ParsedDocument:
-    return source.parse(doc, source.read(doc))
+# Parsed documents are applied to the store in transactions of this many, while the worker
+# processes go on parsing the next ones (and memory stays bounded on a cold sync).
+APPLY_BATCH = 2000
+
+Item = tuple[Document, bytes | None]  # bytes already read (changed docs) or None (new docs)
 
 
-def _parse_known(source: Source, item: tuple[Document, bytes]) -> ParsedDocument:
-    return source.parse(item[0], item[1])
+def _parse_item(source: Source, item: Item) -> ParsedDocument:
+    doc, data = item
+    return source.parse(doc, source.read(doc) if data is None else data)
 
 
-def parse_all(
-    source: Source, unknown: Sequence[Document], known: Sequence[tuple[Document, bytes]]
-) -> list[ParsedDocument]:
-    """Parse documents, reading unknown ones in the workers; in input order."""
-    jobs = len(unknown) + len(known)
-    workers = worker_count(jobs, PARALLEL_THRESHOLD)
+def _batched(results: Iterator[ParsedDocument], size: int) -> Iterator[list[ParsedDocument]]:
+    batch: list[ParsedDocument] = []
+    for result in results:
+        batch.append(result)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def parse_batches(source: Source, items: Sequence[Item]) -> Iterator[list[ParsedDocument]]:
+    """Parsed documents in `items` order, in batches; on every core when there are many."""
+    workers = worker_count(len(items), PARALLEL_THRESHOLD)
     if workers == 1:
-        return [_parse_unknown(source, d) for d in unknown] + [
-            _parse_known(source, item) for item in known
-        ]
-    chunk = max(1, jobs // (workers * 8))
+        yield from _batched((_parse_item(source, item) for item in items), APPLY_BATCH)
+        return
+    chunk = max(1, min(64, len(items) // (workers * 8)))
     with process_pool(workers) as pool:
-        first = list(pool.map(_parse_unknown, [source] * len(unknown), unknown, chunksize=chunk))
-        second = list(pool.map(_parse_known, [source] * len(known), known, chunksize=chunk))
-    return first + second
+        results = pool.map(_parse_item, [source] * len(items), items, chunksize=chunk)
+        yield from _batched(results, APPLY_BATCH)
 
 
 def _classify(
@@ -82,32 +93,53 @@ def _store_view(
     return links, refs
 
 
+@dataclass
+class _Totals:
+    """A sync report accumulated over the batches of one sync."""
+
+    changes: list[SyncChanges] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: list[Skip] = field(default_factory=list)
+
+    def report(self, seconds: float) -> SyncReport:
+        every = self.changes
+        return SyncReport(
+            added=tuple(s for c in every for s in c.added),
+            updated=tuple(s for c in every for s in c.updated),
+            removed=tuple(r.slug for c in every for r in c.posts_remove),
+            unchanged=self.unchanged + sum(c.unchanged for c in every),
+            skipped=tuple(self.skipped + [s for c in every for s in c.skipped]),
+            warnings=tuple(w for c in every for w in c.warnings),
+            duplicates=tuple(d for c in every for d in c.duplicates),
+            seconds=seconds,
+        )
+
+
 def run_sync(
     source: Source, store: Store, now: Callable[[], datetime], url_for: Callable[[str], str]
 ) -> SyncReport:
-    """One sync: scan, parse what changed, decide, apply in one transaction."""
+    """One sync: scan, parse what changed (in batches), decide and apply each batch atomically.
+
+    Unchanged documents cost a stat (and, if the stat moved, a hash); they are not parsed.
+    """
     started = time.perf_counter()
     scanned = source.scan()
     known = store.source_docs()
     _, suspects = split_by_stat(scanned, known)
     unknown, changed, touched = _classify(source, suspects, known)
-    parsed = parse_all(source, unknown, changed)
     store.touch_docs(touched)
-    gone = known.keys() - {d.key for d in scanned}
-    if parsed or gone:
-        links, refs = _store_view(store, gone | {p.doc.key for p in parsed}, parsed)
-        changes = decide(scanned, known, parsed, links, refs)
-        store.apply_sync(changes, now(), url_for)
-    else:
-        changes = SyncChanges(unchanged=len(scanned))
-        changes.skipped = [s for d in scanned for s in known[d.key].skips]
-    return SyncReport(
-        added=tuple(changes.added),
-        updated=tuple(changes.updated),
-        removed=tuple(r.slug for r in changes.posts_remove),
-        unchanged=changes.unchanged,
-        skipped=tuple(changes.skipped),
-        warnings=tuple(changes.warnings),
-        duplicates=tuple(changes.duplicates),
-        seconds=time.perf_counter() - started,
+    items: list[Item] = sorted(
+        [(d, None) for d in unknown] + [(d, b) for d, b in changed], key=lambda i: i[0].key
     )
+    again = {doc.key for doc, _ in items}
+    totals = _Totals(unchanged=len(scanned) - len(again))
+    totals.skipped = [s for d in scanned if d.key not in again for s in known[d.key].skips]
+    gone = sorted(known.keys() - {d.key for d in scanned})
+    batches = parse_batches(source, items) if items else iter([[]] if gone else [])
+    for index, parsed in enumerate(batches):
+        dropped = gone if index == 0 else []
+        links, refs = _store_view(store, {p.doc.key for p in parsed} | set(dropped), parsed)
+        changes = decide(parsed, dropped, links, refs)
+        store.apply_sync(changes, now(), url_for)
+        totals.changes.append(changes)
+    return totals.report(time.perf_counter() - started)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from feedpipe.model import Document, Entry, ParsedDocument, Skip
@@ -104,31 +104,26 @@ def split_by_stat(
 
 
 def decide(
-    scanned: list[Document],
-    known: Mapping[str, DocState],
     parsed: list[ParsedDocument],
+    gone: Collection[str],
     links: Mapping[str, EntryLink],
     posts: Mapping[str, PostRef],
 ) -> SyncChanges:
-    """Decide the writes of one sync; documents not in `parsed` are taken as unchanged.
+    """Decide the writes for documents parsed again and documents that are gone.
 
-    `links` and `posts` need only cover the documents that are gone or parsed again, the
-    posts they link to, the posts holding `candidate_slugs(parsed)`, and all those posts' links.
+    `links` and `posts` need only cover those documents' links, the posts they link to, the
+    posts holding `candidate_slugs(parsed)`, and all those posts' links. `unchanged` counts
+    the entries parsed again whose content had not changed.
     """
     changes = SyncChanges()
-    scanned_keys = {d.key for d in scanned}
-    gone = [k for k in known if k not in scanned_keys]
     reparsed = {p.doc.key for p in parsed}
-    changes.docs_delete = gone
+    changes.docs_delete = sorted(gone)
     dropped = set(gone) | reparsed
     changes.links_delete = [k for k, link in links.items() if link.doc_key in dropped]
-    remaining = {k: link for k, link in links.items() if link.doc_key not in dropped}
     live_hashes: dict[int, set[str]] = defaultdict(set)
-    for link in remaining.values():
-        live_hashes[link.post_id].add(link.entry_hash)
-    changes.unchanged = len(remaining)
-    for doc_key in sorted(scanned_keys - reparsed):
-        changes.skipped.extend(known[doc_key].skips if doc_key in known else ())
+    for link in links.values():
+        if link.doc_key not in dropped:
+            live_hashes[link.post_id].add(link.entry_hash)
     claims = _Claims()
     entries = sorted((e for p in parsed for e in p.entries), key=lambda e: e.key)
     for p in parsed:
