@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,6 +31,7 @@ PARALLEL_THRESHOLD = 200
 # Parsed documents are applied to the store in transactions of this many, while the worker
 # processes go on parsing the next ones (and memory stays bounded on a cold sync).
 APPLY_BATCH = 2000
+PARSE_CHUNK = 200  # documents per task sent to a worker process
 
 Item = tuple[Document, bytes | None]  # bytes already read (changed docs) or None (new docs)
 
@@ -49,16 +52,31 @@ def _batched(results: Iterator[ParsedDocument], size: int) -> Iterator[list[Pars
         yield batch
 
 
+def _parse_chunk(source: Source, items: Sequence[Item]) -> list[ParsedDocument]:
+    return [_parse_item(source, item) for item in items]
+
+
+def _pooled(source: Source, items: Sequence[Item], workers: int) -> Iterator[ParsedDocument]:
+    """Parse in worker processes, in order, with a bounded number of chunks in flight (so
+    results never pile up in memory faster than the store takes them)."""
+    chunks = [items[i : i + PARSE_CHUNK] for i in range(0, len(items), PARSE_CHUNK)]
+    with process_pool(workers) as pool:
+        pending: deque[Future[list[ParsedDocument]]] = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(_parse_chunk, source, chunk))
+            if len(pending) > workers * 3:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
 def parse_batches(source: Source, items: Sequence[Item]) -> Iterator[list[ParsedDocument]]:
     """Parsed documents in `items` order, in batches; on every core when there are many."""
     workers = worker_count(len(items), PARALLEL_THRESHOLD)
     if workers == 1:
         yield from _batched((_parse_item(source, item) for item in items), APPLY_BATCH)
-        return
-    chunk = max(1, min(64, len(items) // (workers * 8)))
-    with process_pool(workers) as pool:
-        results = pool.map(_parse_item, [source] * len(items), items, chunksize=chunk)
-        yield from _batched(results, APPLY_BATCH)
+    else:
+        yield from _batched(_pooled(source, items, workers), APPLY_BATCH)
 
 
 def _classify(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 
-# Workers are forked from a clean server process (never from a threaded parent) that has
-# already imported the heavy modules, so each starts in milliseconds.
+# A single-threaded parent (the CLI) forks its workers directly: instant, and they share its
+# imported modules copy-on-write. A threaded parent (the worker, the web server) must not
+# fork, so its workers come from a clean server process that preloads the heavy modules.
 PRELOAD = ["feedpipe.source.markdown", "feedpipe.feeds.build"]
 
 
@@ -18,6 +20,8 @@ def worker_count(jobs: int, threshold: int) -> int:
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
+    if threading.active_count() == 1:
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
     return ProcessPoolExecutor(workers, mp_context=context)

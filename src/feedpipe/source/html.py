@@ -92,7 +92,9 @@ def sanitize(fragment: str, site_url: str) -> str:
 def render_markdown(body: str, site_url: str) -> str:
     """Markdown body → sanitised HTML with absolute links."""
     rendered = _markdown().render(clean_block(body)).rstrip("\n")
-    return sanitize(rendered + "\n" if rendered else "", site_url)
+    # The input is clean already, so the sanitiser need not scan the output again.
+    cleaned: str = _cleaner(site_url).clean(rendered + "\n" if rendered else "")
+    return cleaned
 
 
 def plain_text(fragment: str) -> str:

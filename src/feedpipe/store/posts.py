@@ -239,11 +239,9 @@ def _write_posts(
                     "removed_at": None,
                 }
             )
-        result = conn.execute(
-            sa.insert(posts).returning(posts.c.id, posts.c.slug, sort_by_parameter_order=True),
-            rows,
-        )
-        ids.update({r.slug: r.id for r in result})
+        # A plain executemany (C speed) and one id lookup beat INSERT … RETURNING row batches.
+        conn.execute(sa.insert(posts), rows)
+        ids.update(_ids_by_slug(conn, [w.slug for w in inserts]))
     for w in changes.posts_write:
         if w.post_id is None:
             continue
@@ -255,6 +253,16 @@ def _write_posts(
         )
         ids[w.slug] = w.post_id
     return ids
+
+
+def _ids_by_slug(conn: Connection, slugs: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for start in range(0, len(slugs), 500):
+        stmt = sa.select(posts.c.slug, posts.c.id).where(
+            posts.c.slug.in_(slugs[start : start + 500])
+        )
+        out.update(dict(conn.execute(stmt).all()))
+    return out
 
 
 def _write_terms(conn: Connection, changes: SyncChanges, ids: dict[str, int]) -> set[str]:
