@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -74,16 +73,18 @@ def _tree_rss_mb(root: int) -> tuple[float, float]:
 
 
 class TreeSampler(threading.Thread):
-    """Samples the RSS of this process and its descendants (the parse/render workers)."""
+    """From outside, samples the PSS of a process and its descendants (parse/render workers);
+    outside, so the measured process stays single-threaded and forks as it would."""
 
-    def __init__(self) -> None:
+    def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
+        self.pid = pid
         self.peak_tree = 0.0
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.wait(0.1):
-            self.peak_tree = max(self.peak_tree, _tree_rss_mb(os.getpid())[1])
+            self.peak_tree = max(self.peak_tree, _tree_rss_mb(self.pid)[1])
 
 
 def child(config: Path, count: int) -> None:
@@ -92,15 +93,11 @@ def child(config: Path, count: int) -> None:
     from feedpipe.settings import load_settings
 
     settings = load_settings(config, env={})
-    sampler = TreeSampler()
-    sampler.start()
     t0 = time.perf_counter()
     with Feedpipe.from_settings(settings) as fp:
         cold = fp.build()
         cold_s = time.perf_counter() - t0
-        sampler.done.set()
         cold_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        workers_rss = sampler.peak_tree
         noop = []
         for _ in range(5):
             t = time.perf_counter()
@@ -117,7 +114,6 @@ def child(config: Path, count: int) -> None:
                 "feeds": cold.feeds,
                 "files": len(cold.written),
                 "cold_rss_mb": cold_rss,
-                "worker_rss_mb": workers_rss,
                 "noop_s": statistics.median(noop),
                 "noop_written": len(report.written),
                 "added_s": added_s,
@@ -134,13 +130,19 @@ def measure(size: int, tmp: Path) -> dict[str, float]:
     write_posts(posts, size)
     config = tmp / f"config-{size}.toml"
     config.write_text(CONFIG.format(posts=posts, db=tmp / f"fp-{size}.db", out=tmp / f"out-{size}"))
-    out = subprocess.run(
+    with subprocess.Popen(
         [sys.executable, __file__, "--child", str(config), str(size)],
-        check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
-    )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    ) as proc:
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
+        stdout, _ = proc.communicate()
+        sampler.done.set()
+    if proc.returncode:
+        raise SystemExit(f"benchmark child failed with {proc.returncode}")
+    result = dict(json.loads(stdout.strip().splitlines()[-1]))
+    return {**result, "worker_rss_mb": sampler.peak_tree}
 
 
 def baseline(size: int, tmp: Path) -> float:
