@@ -17,6 +17,17 @@ CORPUS = REPO.parent / "shared" / "corpus"
 PG_ADMIN_URL = os.environ.get("FEEDPIPE_TEST_PG", "postgresql+psycopg://127.0.0.1:5432/test")
 
 
+KEEP_ENV = {"FEEDPIPE_REQUIRE_POSTGRES", "FEEDPIPE_TEST_PG"}
+
+
+@pytest.fixture(autouse=True)
+def _no_feedpipe_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never pick up an operator's FEEDPIPE_* settings (config path, store, secrets)."""
+    for name in list(os.environ):
+        if name.startswith("FEEDPIPE_") and name not in KEEP_ENV:
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     """../shared/corpus beside the repository; its absence is an error, not a skip."""
