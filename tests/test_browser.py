@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import email
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,6 +18,7 @@ import uvicorn
 
 from feedpipe.clock import FixedClock
 from feedpipe.digests.model import SubscriberStatus
+from feedpipe.emails.render import EmailRenderer, personalize
 from feedpipe.web.mailer import ArchivedEdition
 from tests.test_web_helpers import Web, make_web
 
@@ -59,7 +63,8 @@ def served(tmp_path: Path, corpus_dir: Path) -> Iterator[tuple[Web, str]]:
 def test_subscribe_confirm_and_preferences_in_chromium(served: tuple[Web, str]) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     w, base = served
-    w.mailer.archive.append(_sample_edition())
+    digest = _rendered_edition(w)
+    w.mailer.archive.append(digest)
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -88,8 +93,10 @@ def test_subscribe_confirm_and_preferences_in_chromium(served: tuple[Web, str]) 
         page.wait_for_selector("text=Saved.")
         page.screenshot(path=str(ARTIFACTS / "preferences.png"), full_page=True)
         assert w.fp.digests.get("browser@example.com").schedule.describe().startswith("weekly")
-        page.goto(f"{base}/archive/sample/")
+        page.goto(f"{base}/archive/{digest.key}/")
         page.screenshot(path=str(ARTIFACTS / "digest.png"), full_page=True)
+        first_title = page.locator("a").filter(has_text="Kafka").first
+        assert first_title.count() == 1
         browser.close()
     assert (ARTIFACTS / "subscribe-form.png").stat().st_size > 1000
 
@@ -108,11 +115,17 @@ def test_form_works_without_javascript(served: tuple[Web, str]) -> None:
     assert w.fp.digests.get("nojs@example.com").timezone == "UTC"
 
 
-def _sample_edition() -> ArchivedEdition:
-    body = (
-        "<!DOCTYPE html><html><body style='font-family:sans-serif;background:#f4f4f5'>"
-        "<div style='max-width:560px;margin:auto;background:#fff;padding:24px'>"
-        "<h1>Sample digest</h1><p>Rendered edition HTML as the archive serves it.</p>"
-        "</div></body></html>"
+def _rendered_edition(w: Web) -> ArchivedEdition:
+    """A real digest of the site's posts, rendered and inlined by the email renderer."""
+    content, recipient = w.fp.digests.preview()
+    assert content is not None
+    edition = EmailRenderer(w.fp.settings).render_edition(content)
+    data = personalize(edition, recipient, "<browser.test@blog.example.com>", datetime.now(UTC))
+    message = email.message_from_bytes(data, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    html_part = message.get_body(("html",))
+    assert html_part is not None
+    html = str(html_part.get_content())
+    return ArchivedEdition(
+        content.key, edition.subject, datetime.now(UTC), html, edition.shown_count
     )
-    return ArchivedEdition("sample", "Sample digest", datetime.now(UTC), body, 1)
