@@ -201,3 +201,19 @@ def test_digest_plan_rejects_a_bad_now(run: Run) -> None:
     result = run("digest", "plan", "--now", "yesterday")
     assert result.exit_code == 1
     assert "--now 'yesterday' is not an ISO 8601 time" in result.stderr
+
+
+def test_large_import_is_validated_in_parallel_with_the_same_result(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("feedpipe.digests.subscribers.PARALLEL_ROWS", 2)
+    monkeypatch.setattr("feedpipe.digests.subscribers.ROWS_PER_TASK", 3)
+    csv_file = tmp_path / "many.csv"
+    rows = [f"p{n}@example.com,,Rust,daily,,08:00,UTC,active" for n in range(10)]
+    rows.insert(4, "not an address,,,,,,,")
+    csv_file.write_text("email,name,categories,frequency,weekday,time,timezone,status\n"
+                        + "\n".join(rows) + "\n", encoding="utf-8")  # fmt: skip
+    result = run("subscribers", "import", str(csv_file))
+    assert result.exit_code == 0, result.output
+    assert "imported 10 subscribers; 1 rows skipped" in result.stdout
+    assert result.stderr.strip().startswith("line 6:")
