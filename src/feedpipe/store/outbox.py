@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +29,7 @@ from feedpipe.outbox.model import (
     SentEdition,
 )
 from feedpipe.store.schema import metadata
-from feedpipe.store.subscribers import subscribers
+from feedpipe.store.subscribers import advance_watermarks, subscribers
 from feedpipe.store.types import UTCDateTime
 
 CHUNK = 500
@@ -137,7 +136,7 @@ class OutboxMixin:
             fill = make()
             added_editions = _insert_editions(conn, fill)
             added = _insert_messages(conn, fill.messages, fill.now)
-            _advance_watermarks(conn, fill.watermarks)
+            advance_watermarks(conn, fill.watermarks)
         return fill, added_editions, added
 
     def stored_edition_keys(self, keys: Sequence[str]) -> set[str]:
@@ -331,20 +330,6 @@ def _insert_messages(conn: Connection, messages: Sequence[NewMessage], now: date
     for chunk in _chunks(messages, 2000):
         added += len(conn.execute(stmt, [_message_values(m, now) for m in chunk]).all())
     return added
-
-
-def _advance_watermarks(conn: Connection, watermarks: Mapping[int, datetime]) -> None:
-    """Move watermark and last_digest_at forward (never back), as DigestService.commit_plan."""
-    by_value: dict[datetime, list[int]] = defaultdict(list)
-    for sub_id, when in watermarks.items():
-        by_value[when].append(sub_id)
-    for when, ids in by_value.items():
-        for chunk in _chunks(sorted(ids)):
-            conn.execute(
-                sa.update(subscribers)
-                .where(subscribers.c.id.in_(chunk), subscribers.c.watermark < when)
-                .values(watermark=when, last_digest_at=when)
-            )
 
 
 def _due(conn: Connection, now: datetime, limit: int) -> sa.Select[Any]:

@@ -159,18 +159,8 @@ class SubscribersMixin:
             )
 
     def advance_watermarks(self, watermarks: Mapping[int, datetime]) -> None:
-        """Move watermark and last_digest_at forward (never back), in chunks per value."""
-        by_value: dict[datetime, list[int]] = defaultdict(list)
-        for sub_id, when in watermarks.items():
-            by_value[when].append(sub_id)
         with self.engine.begin() as conn:
-            for when, ids in by_value.items():
-                for chunk in _chunks(sorted(ids)):
-                    conn.execute(
-                        sa.update(subscribers)
-                        .where(subscribers.c.id.in_(chunk), subscribers.c.watermark < when)
-                        .values(watermark=when, last_digest_at=when)
-                    )
+            advance_watermarks(conn, watermarks)
 
     def digest_posts(self, since: datetime, until: datetime) -> list[DigestPost]:
         """Posts that may have become available in (since, until], with category keys."""
@@ -268,6 +258,20 @@ class SubscribersMixin:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(subscribers).where(where)).first()
         return None if row is None else _RowReader()(row)
+
+
+def advance_watermarks(conn: Connection, watermarks: Mapping[int, datetime]) -> None:
+    """Move watermark and last_digest_at forward (never back), in chunks per value."""
+    by_value: dict[datetime, list[int]] = defaultdict(list)
+    for sub_id, when in watermarks.items():
+        by_value[when].append(sub_id)
+    for when, ids in by_value.items():
+        for chunk in _chunks(sorted(ids)):
+            conn.execute(
+                sa.update(subscribers)
+                .where(subscribers.c.id.in_(chunk), subscribers.c.watermark < when)
+                .values(watermark=when, last_digest_at=when)
+            )
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
