@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Feedpipe:
-    """Sync the source into the store and build feeds from it."""
+    """feedpipe's one service: sync and build here; subscribers and digests in `digests`;
+    delivery in `outbox`. The CLI, the worker and the web are shells over it."""
 
     settings: Settings
     store: Store
@@ -34,7 +35,12 @@ class Feedpipe:
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Feedpipe:
         """The one place where parts are wired together."""
         store = Store.open(settings.store.url)
-        return cls(settings, store, open_source(settings), clock or SystemClock())
+        try:
+            source = open_source(settings)
+        except BaseException:
+            store.close()
+            raise
+        return cls(settings, store, source, clock or SystemClock())
 
     def sync(self) -> SyncReport:
         return run_sync(self.source, self.store, self.clock.now, self.settings.site.post_url)
