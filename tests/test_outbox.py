@@ -221,6 +221,21 @@ def test_an_expired_lease_is_reclaimed_with_the_same_message_id(
     ]
 
 
+def test_a_stopping_process_releases_its_leases_for_others_at_once(
+    store: Store, tmp_path: Path
+) -> None:
+    subs = add_subscribers(store, 3)
+    queue(store, edition(make_settings(tmp_path, "sqlite://")), subs)
+    mine = store.claim_outbox("host:42:run1", T0, LEASE, 2)
+    other = store.claim_outbox("host:420:run1", T0, LEASE, 1)  # same host, another process
+    assert store.release_outbox("host:42:", T0) == 2
+    again = store.claim_outbox("next", T0, LEASE, 10)  # due now, not after the lease
+    assert sorted((m.outbox_id, m.message_id) for m in again.messages) == sorted(
+        (m.outbox_id, m.message_id) for m in mine.messages
+    )
+    assert other.messages[0].outbox_id not in {m.outbox_id for m in again.messages}
+
+
 def test_a_late_result_of_a_lost_lease_never_overwrites_the_new_owner(
     sqlite_store: Store, tmp_path: Path
 ) -> None:

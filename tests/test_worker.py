@@ -81,6 +81,9 @@ class FakeJobs:
         self.spans.append(("dispatch", 0, 0))
         return [StepResult("dispatch", 0.0, {"sent": sent, "batches": sent // 10})]
 
+    def release(self) -> int:
+        return 0
+
     def close(self) -> None:
         self.closed = True
 

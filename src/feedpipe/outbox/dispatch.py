@@ -48,9 +48,14 @@ class DispatchOptions:
         return self.batch_size * self.concurrency
 
 
+def process_owner() -> str:
+    """The prefix every lease owner of this process starts with."""
+    return f"{os.uname().nodename[:30]}:{os.getpid()}:"
+
+
 def worker_id() -> str:
     """A lease owner name unique to this process and run."""
-    return f"{os.uname().nodename[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return process_owner() + uuid.uuid4().hex[:8]
 
 
 class TemplateCache:

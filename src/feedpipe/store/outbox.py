@@ -242,6 +242,22 @@ class OutboxMixin:
                 for r in conn.execute(stmt.where(outbox.c.id.in_(chunk)))
             }
 
+    def release_outbox(self, owner_prefix: str, now: datetime) -> int:
+        """Hand back the rows a stopping process still holds (its leases start with
+        `owner_prefix`): they become due at once for any worker, with the same Message-IDs."""
+        stmt = (
+            sa.update(outbox)
+            .where(
+                outbox.c.state == OutboxState.SENDING.value,
+                outbox.c.lease_owner.startswith(owner_prefix, autoescape=True),
+            )
+            .values(
+                state=OutboxState.RETRY.value, next_attempt_at=now, lease_owner=None, updated_at=now
+            )
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(stmt).rowcount)
+
     def cancel_outbox(self, subscriber_id: int, now: datetime) -> int:
         """Queued and retrying messages of a subscriber become cancelled (in flight ones finish)."""
         stmt = (

@@ -10,6 +10,7 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
+from feedpipe.outbox.dispatch import process_owner
 from feedpipe.service import Feedpipe
 from feedpipe.store.schema import posts
 
@@ -37,6 +38,9 @@ class Jobs(Protocol):
 
     def dispatch_some(self, stop: Stop) -> Sequence[StepResult]:
         """Send due outbox messages until none is due or `stop()` is true (checked per batch)."""
+
+    def release(self) -> int:
+        """Hand back outbox rows this process still holds (a stop that ran out of time)."""
 
     def close(self) -> None: ...
 
@@ -105,6 +109,9 @@ class ServiceJobs:
             "server_down": int(report.server_down),
         }
         return [StepResult("dispatch", report.seconds, counts)]
+
+    def release(self) -> int:
+        return self.service.store.release_outbox(process_owner(), self.service.clock.now())
 
     def close(self) -> None:
         self.service.close()

@@ -259,12 +259,21 @@ class Worker:
                 "worker.stopped",
                 logging.WARNING,
                 clean=False,
-                note="in-flight batch left to its lease",
+                released=self._release(),
+                note="in-flight messages handed back to the outbox",
             )
             _flush_logs()
             os._exit(0)  # job threads still running: their leases hand the batch to others
         event(self.log, "worker.stopped", clean=True)
         return 0
+
+    def _release(self) -> int | str:
+        """Give back this process's leased rows so other workers (or the next start) send them
+        at once; on failure the leases still expire after lease_seconds."""
+        try:
+            return self.jobs.release()
+        except Exception as exc:  # the store may be what failed: the leases remain the net
+            return f"failed: {type(exc).__name__}"
 
     def install_signals(self) -> None:
         def handler(signum: int, _frame: FrameType | None) -> None:
