@@ -42,3 +42,9 @@ def post(
     path = folder / f"{slug}.md"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def write_post(folder: Path, slug: str, date: str, categories: str) -> None:
+    """A minimal post: title = slug, the given date and categories (YAML flow list)."""
+    text = f'---\ntitle: "{slug}"\ndate: {date}\ncategories: {categories}\n---\nBody of {slug}.\n'
+    (folder / f"{slug}.md").write_text(text, encoding="utf-8")

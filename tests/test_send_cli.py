@@ -11,21 +11,15 @@ import pytest
 from click.testing import CliRunner, Result
 
 from feedpipe.cli import cli
+from tests.helpers import write_post
 
 T0 = "2026-03-01T00:00:00Z"
 Run = Callable[..., Result]
 
 
-def write_post(folder: Path, slug: str, date: str, categories: str) -> None:
-    text = f'---\ntitle: "{slug}"\ndate: {date}\ncategories: {categories}\n---\nBody of {slug}.\n'
-    (folder / f"{slug}.md").write_text(text, encoding="utf-8")
-
-
 @pytest.fixture
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
     """A site with three active subscribers and a post first seen after they subscribed."""
-    for var in ("FEEDPIPE_STORE_URL", "FEEDPIPE_SECRET_KEY", "FEEDPIPE_CONFIG"):
-        monkeypatch.delenv(var, raising=False)
     posts = tmp_path / "posts"
     posts.mkdir()
     write_post(posts, "alpha", "2026-02-01T09:00:00Z", '["Rust"]')
