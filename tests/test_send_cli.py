@@ -18,7 +18,7 @@ Run = Callable[..., Result]
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+def run(tmp_path: Path) -> Run:
     """A site with three active subscribers and a post first seen after they subscribed."""
     posts = tmp_path / "posts"
     posts.mkdir()

@@ -16,7 +16,7 @@ Run = Callable[..., Result]
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+def run(tmp_path: Path) -> Run:
     """A site in tmp_path with two synced posts; returns an invoker bound to its config."""
     posts = tmp_path / "posts"
     posts.mkdir()
