@@ -146,6 +146,25 @@ def test_throttling_never_counts_toward_failure(store: Store, tmp_path: Path) ->
     assert dispatcher.report.throttled == 5
 
 
+class SelfPacingTransport(MemoryTransport):
+    """Like the SMTP pool: it slows itself down on throttling replies."""
+
+    @property
+    def paces_itself(self) -> bool:
+        return True
+
+
+def test_a_self_pacing_transport_is_not_slowed_down_twice(store: Store, tmp_path: Path) -> None:
+    [sub] = add_subscribers(store, 1)
+    queue(store, edition(make_settings(tmp_path, "sqlite://")), [sub])
+    transport = SelfPacingTransport({f"user{sub}@example.com": [Outcome.THROTTLED]})
+    options = DispatchOptions(sender=SENDER, max_attempts=2)
+    dispatcher = Dispatcher(store, transport, FixedClock(T0), options, random.Random(1))
+    asyncio.run(dispatcher.run())
+    assert dispatcher.report.throttled == 1
+    assert dispatcher.budget.rate is None  # the transport's own limiter did the slowing
+
+
 def test_permanent_failure_fails_the_message_and_counts_a_bounce(
     store: Store, tmp_path: Path
 ) -> None:

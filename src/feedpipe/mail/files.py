@@ -65,6 +65,10 @@ class FileTransport:
         email = settings.email
         return cls(email.outbox_dir, DkimSigner.from_settings(email))
 
+    @property
+    def paces_itself(self) -> bool:
+        return False
+
     async def send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
         return await asyncio.to_thread(self._write_all, envelopes)
 

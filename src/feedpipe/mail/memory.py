@@ -36,6 +36,10 @@ class MemoryTransport:
         queue = self.script.get(recipient)
         return queue.popleft() if queue else self.default
 
+    @property
+    def paces_itself(self) -> bool:
+        return False
+
     async def send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
         self.batches.append(len(envelopes))
         return [self._send(envelope) for envelope in envelopes]

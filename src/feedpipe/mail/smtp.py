@@ -60,6 +60,10 @@ class SmtpTransport:
             DkimSigner.from_settings(settings.email),
         )
 
+    @property
+    def paces_itself(self) -> bool:
+        return True
+
     async def send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
         batch = Batch(envelopes, deque(range(len(envelopes))), [None] * len(envelopes))
         workers = min(len(self.sessions), len(envelopes))

@@ -205,7 +205,10 @@ class Dispatcher:
             self.report = replace(self.report, cancelled=self.report.cancelled + cancelled)
 
     async def _pace(self, deliveries: Sequence[Delivery], elapsed: float) -> None:
-        """Throttling halves the send budget; clean batches let it recover."""
+        """Throttling halves the send budget; clean batches let it recover (unless the
+        transport slows itself down, as the SMTP pool does: never twice)."""
+        if self.transport.paces_itself:
+            return
         if any(d.outcome is Outcome.THROTTLED for d in deliveries):
             self.budget.throttled(len(deliveries) / max(elapsed, 1e-3))
         else:

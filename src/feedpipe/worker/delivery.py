@@ -22,6 +22,10 @@ class TimedTransport:
         self.inner = inner
         self.on_latency = on_latency
 
+    @property
+    def paces_itself(self) -> bool:
+        return self.inner.paces_itself
+
     async def send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
         started = time.perf_counter()
         try:
