@@ -9,10 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from feedpipe.digests.model import SubscriberStatus
 from feedpipe.emails.model import Recipient
 from feedpipe.outbox.model import (
     CLAIMABLE,
@@ -28,70 +26,23 @@ from feedpipe.outbox.model import (
     RecordReport,
     SentEdition,
 )
-from feedpipe.store.schema import metadata
+from feedpipe.store.outbox_record import (
+    bounce,
+    finish_rows,
+    record_others,
+    record_sent,
+    reset_bounces,
+)
+from feedpipe.store.outbox_tables import (
+    FILL_LOCK,
+    STOPPED,
+    chunked,
+    dialect_insert,
+    editions,
+    outbox,
+    subscriber_bounces,
+)
 from feedpipe.store.subscribers import advance_watermarks, subscribers
-from feedpipe.store.types import UTCDateTime
-
-CHUNK = 500
-FILL_LOCK = 0x66656564  # PostgreSQL advisory lock key serialising fills ("feed")
-STOPPED = tuple(
-    s.value
-    for s in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
-)
-
-editions = sa.Table(
-    "editions",
-    metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("subject", sa.Text, nullable=False),
-    sa.Column("post_ids", sa.Text, nullable=False),  # JSON list
-    sa.Column("template", sa.LargeBinary, nullable=False),  # MimeTemplate.dump()
-)
-
-outbox = sa.Table(
-    "outbox",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "subscriber_id",
-        sa.Integer,
-        sa.ForeignKey("subscribers.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    sa.Column("edition_key", sa.String(64), sa.ForeignKey("editions.key"), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("recipient", sa.String(320), nullable=False),
-    sa.Column("personalisation", sa.Text, nullable=False),  # JSON: name, unsubscribe/prefs URLs
-    sa.Column("message_id", sa.String(300), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("next_attempt_at", UTCDateTime),  # NULL once finished; lease end while sending
-    sa.Column("lease_owner", sa.String(64)),
-    sa.Column("lease_until", UTCDateTime),
-    sa.Column("last_code", sa.Integer),
-    sa.Column("last_reply", sa.Text),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
-    sa.Column("sent_at", UTCDateTime),
-    sa.UniqueConstraint("subscriber_id", "edition_key", name="uq_outbox_subscriber_id"),
-    sa.Index("ix_outbox_state", "state", "next_attempt_at"),
-)
-
-# Consecutive permanent failures per subscriber (a row only while there are some). A table of
-# its own, not a subscribers column: subscriber rows are read positionally elsewhere.
-subscriber_bounces = sa.Table(
-    "subscriber_bounces",
-    metadata,
-    sa.Column(
-        "subscriber_id",
-        sa.Integer,
-        sa.ForeignKey("subscribers.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    sa.Column("failures", sa.Integer, nullable=False),
-    sa.Column("last_failure_at", UTCDateTime, nullable=False),
-)
 
 
 @contextmanager
@@ -106,16 +57,6 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             conn.rollback()
             raise
         conn.commit()
-
-
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    """INSERT for the connection's dialect (for ON CONFLICT clauses)."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class OutboxMixin:
@@ -143,7 +84,7 @@ class OutboxMixin:
         with self.engine.connect() as conn:
             return {
                 k
-                for chunk in _chunks(keys)
+                for chunk in chunked(keys)
                 for k in conn.execute(sa.select(editions.c.key).where(editions.c.key.in_(chunk)))
                 .scalars()
                 .all()
@@ -155,7 +96,7 @@ class OutboxMixin:
         with self.engine.connect() as conn:
             return {
                 r.key: bytes(r.template)
-                for chunk in _chunks(keys)
+                for chunk in chunked(keys)
                 for r in conn.execute(stmt.where(editions.c.key.in_(chunk)))
             }
 
@@ -170,7 +111,7 @@ class OutboxMixin:
             stopped = [r.id for r in picked if r.status in STOPPED]
             live = [r.id for r in picked if r.status not in STOPPED]
             if stopped:
-                conn.execute(_finish(stopped, OutboxState.CANCELLED, now))
+                conn.execute(finish_rows(stopped, OutboxState.CANCELLED, now))
             rows = conn.execute(_lease(live, owner, now + lease, now)).all() if live else []
         return Claim(tuple(sorted(map(_claimed, rows), key=lambda m: m.outbox_id)), len(stopped))
 
@@ -179,14 +120,12 @@ class OutboxMixin:
     ) -> RecordReport:
         """Record one batch's results in one transaction, and apply the bounce limit."""
         with write_transaction(self.engine) as conn:
-            _record_sent(conn, [d for d in decisions if d.state is OutboxState.SENT], now)
+            record_sent(conn, [d for d in decisions if d.state is OutboxState.SENT], now)
             others = [d for d in decisions if d.state is not OutboxState.SENT]
-            _record_others(conn, owner, others, now)
-            _reset_bounces(
-                conn, [d.subscriber_id for d in decisions if d.state is OutboxState.SENT]
-            )
+            record_others(conn, owner, others, now)
+            reset_bounces(conn, [d.subscriber_id for d in decisions if d.state is OutboxState.SENT])
             bumped = [d.subscriber_id for d in decisions if d.bounce]
-            return _bounce(conn, bumped, now, bounce_limit) if bumped else RecordReport()
+            return bounce(conn, bumped, now, bounce_limit) if bumped else RecordReport()
 
     def outbox_counts(self) -> dict[OutboxState, int]:
         stmt = sa.select(outbox.c.state, sa.func.count()).group_by(outbox.c.state)
@@ -238,7 +177,7 @@ class OutboxMixin:
         with self.engine.connect() as conn:
             return {
                 r.id: r.next_attempt_at
-                for chunk in _chunks(ids)
+                for chunk in chunked(ids)
                 for r in conn.execute(stmt.where(outbox.c.id.in_(chunk)))
             }
 
@@ -316,7 +255,7 @@ def _insert_editions(conn: Connection, fill: OutboxFill) -> int:
         }
         for e in fill.editions
     ]
-    stmt = _insert(conn, editions).on_conflict_do_nothing().returning(editions.c.key)
+    stmt = dialect_insert(conn, editions).on_conflict_do_nothing().returning(editions.c.key)
     return len(conn.execute(stmt, rows).all())
 
 
@@ -341,9 +280,9 @@ def _message_values(message: NewMessage, now: datetime) -> dict[str, Any]:
 
 def _insert_messages(conn: Connection, messages: Sequence[NewMessage], now: datetime) -> int:
     """Insert rows, skipping (subscriber, edition) pairs already present; returns the count."""
-    stmt = _insert(conn, outbox).on_conflict_do_nothing().returning(outbox.c.id)
+    stmt = dialect_insert(conn, outbox).on_conflict_do_nothing().returning(outbox.c.id)
     added = 0
-    for chunk in _chunks(messages, 2000):
+    for chunk in chunked(messages, 2000):
         added += len(conn.execute(stmt, [_message_values(m, now) for m in chunk]).all())
     return added
 
@@ -398,118 +337,3 @@ def _claimed(row: Any) -> ClaimedMessage:
         personal["preferences_url"],
     )
     return ClaimedMessage(row.id, row.edition_key, recipient, row.message_id, row.attempts)
-
-
-def _finish(ids: Sequence[int], state: OutboxState, now: datetime) -> Any:
-    return (
-        sa.update(outbox)
-        .where(outbox.c.id.in_(ids))
-        .values(
-            state=state.value,
-            next_attempt_at=None,
-            lease_owner=None,
-            lease_until=None,
-            updated_at=now,
-        )
-    )
-
-
-def _record_sent(conn: Connection, sent: Sequence[Decision], now: datetime) -> None:
-    """Sent is recorded even if the lease was lost meanwhile: it is true either way."""
-    if not sent:
-        return
-    stmt = (
-        sa.update(outbox)
-        .where(outbox.c.id == sa.bindparam("b_id"), outbox.c.state == OutboxState.SENDING.value)
-        .values(
-            state=OutboxState.SENT.value,
-            sent_at=now,
-            updated_at=now,
-            next_attempt_at=None,
-            lease_owner=None,
-            lease_until=None,
-            last_code=sa.bindparam("b_code"),
-            last_reply=sa.bindparam("b_reply"),
-        )
-    )
-    conn.execute(stmt, [{"b_id": d.outbox_id, "b_code": d.code, "b_reply": d.reply} for d in sent])
-
-
-def _record_others(
-    conn: Connection, owner: str, decided: Sequence[Decision], now: datetime
-) -> None:
-    """Retry and failure, only while this worker still holds the lease."""
-    if not decided:
-        return
-    stmt = (
-        sa.update(outbox)
-        .where(
-            outbox.c.id == sa.bindparam("b_id"),
-            outbox.c.state == OutboxState.SENDING.value,
-            outbox.c.lease_owner == owner,
-        )
-        .values(
-            state=sa.bindparam("b_state"),
-            next_attempt_at=sa.bindparam("b_next", type_=UTCDateTime),
-            attempts=outbox.c.attempts - sa.bindparam("b_uncount"),
-            updated_at=sa.bindparam("b_now", type_=UTCDateTime),
-            lease_owner=None,
-            lease_until=None,
-            last_code=sa.bindparam("b_code"),
-            last_reply=sa.bindparam("b_reply"),
-        )
-    )
-    conn.execute(stmt, [_other_params(d, now) for d in decided])
-
-
-def _other_params(d: Decision, now: datetime) -> dict[str, Any]:
-    return {
-        "b_id": d.outbox_id,
-        "b_state": d.state.value,
-        "b_next": d.next_attempt_at,
-        "b_uncount": 0 if d.counted else 1,
-        "b_now": now,
-        "b_code": d.code,
-        "b_reply": d.reply,
-    }
-
-
-def _reset_bounces(conn: Connection, subscriber_ids: Sequence[int]) -> None:
-    for chunk in _chunks(sorted(set(subscriber_ids))):
-        conn.execute(
-            sa.delete(subscriber_bounces).where(subscriber_bounces.c.subscriber_id.in_(chunk))
-        )
-
-
-def _bounce(conn: Connection, bumped: Sequence[int], now: datetime, limit: int) -> RecordReport:
-    """Count permanent failures; at `limit` the subscriber is bounced and their queue cancelled."""
-    stmt = _insert(conn, subscriber_bounces)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[subscriber_bounces.c.subscriber_id],
-        set_={"failures": subscriber_bounces.c.failures + 1, "last_failure_at": now},
-    )
-    conn.execute(
-        stmt, [{"subscriber_id": i, "failures": 1, "last_failure_at": now} for i in bumped]
-    )
-    over = sorted(
-        conn.execute(
-            sa.select(subscriber_bounces.c.subscriber_id).where(
-                subscriber_bounces.c.subscriber_id.in_(sorted(set(bumped))),
-                subscriber_bounces.c.failures >= limit,
-            )
-        ).scalars()
-    )
-    if not over:
-        return RecordReport()
-    conn.execute(
-        sa.update(subscribers)
-        .where(subscribers.c.id.in_(over))
-        .values(status=SubscriberStatus.BOUNCED.value)
-    )
-    pending = sa.select(outbox.c.id).where(
-        outbox.c.subscriber_id.in_(over), outbox.c.state.in_([s.value for s in PENDING])
-    )
-    ids = list(conn.execute(pending).scalars())
-    if ids:
-        conn.execute(_finish(ids, OutboxState.CANCELLED, now))
-    return RecordReport(tuple(over), len(ids))

@@ -1,0 +1,129 @@
+"""Recording dispatch results: sent, retry, failed, and bounce counting (SQL, one transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from feedpipe.digests.model import SubscriberStatus
+from feedpipe.outbox.model import PENDING, Decision, OutboxState, RecordReport
+from feedpipe.store.outbox_tables import chunked, dialect_insert, outbox, subscriber_bounces
+from feedpipe.store.subscribers import subscribers
+from feedpipe.store.types import UTCDateTime
+
+
+def finish_rows(ids: Sequence[int], state: OutboxState, now: datetime) -> Any:
+    return (
+        sa.update(outbox)
+        .where(outbox.c.id.in_(ids))
+        .values(
+            state=state.value,
+            next_attempt_at=None,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+
+
+def record_sent(conn: Connection, sent: Sequence[Decision], now: datetime) -> None:
+    """Sent is recorded even if the lease was lost meanwhile: it is true either way."""
+    if not sent:
+        return
+    stmt = (
+        sa.update(outbox)
+        .where(outbox.c.id == sa.bindparam("b_id"), outbox.c.state == OutboxState.SENDING.value)
+        .values(
+            state=OutboxState.SENT.value,
+            sent_at=now,
+            updated_at=now,
+            next_attempt_at=None,
+            lease_owner=None,
+            lease_until=None,
+            last_code=sa.bindparam("b_code"),
+            last_reply=sa.bindparam("b_reply"),
+        )
+    )
+    conn.execute(stmt, [{"b_id": d.outbox_id, "b_code": d.code, "b_reply": d.reply} for d in sent])
+
+
+def record_others(conn: Connection, owner: str, decided: Sequence[Decision], now: datetime) -> None:
+    """Retry and failure, only while this worker still holds the lease."""
+    if not decided:
+        return
+    stmt = (
+        sa.update(outbox)
+        .where(
+            outbox.c.id == sa.bindparam("b_id"),
+            outbox.c.state == OutboxState.SENDING.value,
+            outbox.c.lease_owner == owner,
+        )
+        .values(
+            state=sa.bindparam("b_state"),
+            next_attempt_at=sa.bindparam("b_next", type_=UTCDateTime),
+            attempts=outbox.c.attempts - sa.bindparam("b_uncount"),
+            updated_at=sa.bindparam("b_now", type_=UTCDateTime),
+            lease_owner=None,
+            lease_until=None,
+            last_code=sa.bindparam("b_code"),
+            last_reply=sa.bindparam("b_reply"),
+        )
+    )
+    conn.execute(stmt, [_other_params(d, now) for d in decided])
+
+
+def _other_params(d: Decision, now: datetime) -> dict[str, Any]:
+    return {
+        "b_id": d.outbox_id,
+        "b_state": d.state.value,
+        "b_next": d.next_attempt_at,
+        "b_uncount": 0 if d.counted else 1,
+        "b_now": now,
+        "b_code": d.code,
+        "b_reply": d.reply,
+    }
+
+
+def reset_bounces(conn: Connection, subscriber_ids: Sequence[int]) -> None:
+    for chunk in chunked(sorted(set(subscriber_ids))):
+        conn.execute(
+            sa.delete(subscriber_bounces).where(subscriber_bounces.c.subscriber_id.in_(chunk))
+        )
+
+
+def bounce(conn: Connection, bumped: Sequence[int], now: datetime, limit: int) -> RecordReport:
+    """Count permanent failures; at `limit` the subscriber is bounced and their queue cancelled."""
+    stmt = dialect_insert(conn, subscriber_bounces)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[subscriber_bounces.c.subscriber_id],
+        set_={"failures": subscriber_bounces.c.failures + 1, "last_failure_at": now},
+    )
+    conn.execute(
+        stmt, [{"subscriber_id": i, "failures": 1, "last_failure_at": now} for i in bumped]
+    )
+    over = sorted(
+        conn.execute(
+            sa.select(subscriber_bounces.c.subscriber_id).where(
+                subscriber_bounces.c.subscriber_id.in_(sorted(set(bumped))),
+                subscriber_bounces.c.failures >= limit,
+            )
+        ).scalars()
+    )
+    if not over:
+        return RecordReport()
+    conn.execute(
+        sa.update(subscribers)
+        .where(subscribers.c.id.in_(over))
+        .values(status=SubscriberStatus.BOUNCED.value)
+    )
+    pending = sa.select(outbox.c.id).where(
+        outbox.c.subscriber_id.in_(over), outbox.c.state.in_([s.value for s in PENDING])
+    )
+    ids = list(conn.execute(pending).scalars())
+    if ids:
+        conn.execute(finish_rows(ids, OutboxState.CANCELLED, now))
+    return RecordReport(tuple(over), len(ids))

@@ -1,0 +1,85 @@
+"""Outbox tables: stored editions, one row per message, per-subscriber bounce counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from feedpipe.digests.model import SubscriberStatus
+from feedpipe.store.schema import metadata
+from feedpipe.store.types import UTCDateTime
+
+CHUNK = 500
+FILL_LOCK = 0x66656564  # PostgreSQL advisory lock key serialising fills ("feed")
+STOPPED = tuple(
+    s.value
+    for s in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
+)
+
+editions = sa.Table(
+    "editions",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("post_ids", sa.Text, nullable=False),  # JSON list
+    sa.Column("template", sa.LargeBinary, nullable=False),  # MimeTemplate.dump()
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "subscriber_id",
+        sa.Integer,
+        sa.ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("edition_key", sa.String(64), sa.ForeignKey("editions.key"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("personalisation", sa.Text, nullable=False),  # JSON: name, unsubscribe/prefs URLs
+    sa.Column("message_id", sa.String(300), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime),  # NULL once finished; lease end while sending
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("last_code", sa.Integer),
+    sa.Column("last_reply", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.UniqueConstraint("subscriber_id", "edition_key", name="uq_outbox_subscriber_id"),
+    sa.Index("ix_outbox_state", "state", "next_attempt_at"),
+)
+
+# Consecutive permanent failures per subscriber (a row only while there are some). A table of
+# its own, not a subscribers column: subscriber rows are read positionally elsewhere.
+subscriber_bounces = sa.Table(
+    "subscriber_bounces",
+    metadata,
+    sa.Column(
+        "subscriber_id",
+        sa.Integer,
+        sa.ForeignKey("subscribers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure_at", UTCDateTime, nullable=False),
+)
+
+
+def dialect_insert(conn: Connection, table: sa.Table) -> Any:
+    """INSERT for the connection's dialect (for ON CONFLICT clauses)."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def chunked(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
