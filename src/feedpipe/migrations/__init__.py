@@ -1,0 +1,1 @@
+"""Alembic migrations of the feedpipe store (run by feedpipe itself on open)."""
