@@ -98,3 +98,14 @@ def test_sample_config_in_repository_is_valid() -> None:
     root = Path(__file__).resolve().parents[1]
     code, out, _ = run("--config", str(root / "config.toml"), "check-config")
     assert code == 0 and "Blog 002" in out
+
+
+def test_a_bad_now_is_a_one_line_error(tmp_path: Path) -> None:
+    posts = tmp_path / "posts"
+    post(posts, "a")
+    config = write_config(tmp_path, posts)
+    for command in (["build"], ["digest", "plan"], ["send"], ["run", "--once"]):
+        code, _, err = run("--config", str(config), *command, "--now", "tuesday")
+        assert code == 1, command
+        assert err.count("\n") == 1
+        assert err.startswith("feedpipe: error: --now 'tuesday' is not an ISO 8601 time")

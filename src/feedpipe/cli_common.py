@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from feedpipe.clock import Clock, FixedClock, SystemClock, parse_now
+from feedpipe.errors import ValidationError
 from feedpipe.service import Feedpipe
 from feedpipe.settings import Settings, load_settings
 
@@ -26,7 +28,7 @@ class CliState:
 
     @contextmanager
     def service(self, now: str | None = None) -> Iterator[Feedpipe]:
-        clock: Clock = FixedClock(parse_now(now)) if now else SystemClock()
+        clock: Clock = FixedClock(check_now(now)) if now else SystemClock()
         with Feedpipe.from_settings(self.settings(), clock) as service:
             yield service
 
@@ -38,3 +40,13 @@ def now_option(func: F) -> F:
 
 
 pass_state = click.make_pass_decorator(CliState)
+
+
+def check_now(text: str) -> datetime:
+    """A `--now` value as aware UTC; a clear one-line error when it is not ISO 8601."""
+    try:
+        return parse_now(text)
+    except ValueError:
+        raise ValidationError(
+            f"--now {text!r} is not an ISO 8601 time (e.g. 2026-11-22T08:00:00Z)"
+        ) from None

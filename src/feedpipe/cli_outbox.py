@@ -9,16 +9,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from feedpipe.cli_common import CliState, pass_state
-from feedpipe.cli_subscribers import check_now, table
+from feedpipe.cli_common import CliState, check_now, now_option, pass_state
+from feedpipe.cli_subscribers import table
 from feedpipe.outbox.model import DispatchReport, Failure, OutboxState, SendReport
 
 if TYPE_CHECKING:  # the dispatcher loads the mail transports: only when sending
     from feedpipe.outbox.dispatch import Progress
-
-now_option = click.option(
-    "--now", metavar="ISO8601", help="Pretend the current time is this (UTC if naive)."
-)
 
 
 @contextmanager

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import click
 
-from feedpipe.cli_common import CliState, now_option, pass_state
-from feedpipe.clock import parse_now
+from feedpipe.cli_common import CliState, check_now, now_option, pass_state
 from feedpipe.digests.model import Frequency, Plan, Subscriber, SubscriberStatus
 from feedpipe.digests.service import DigestService
 from feedpipe.digests.subscribers import CategoryIndex
@@ -148,13 +147,6 @@ def export(state: CliState) -> None:
 @click.group()
 def digest() -> None:
     """Plan digest emails."""
-
-
-def check_now(text: str) -> None:
-    try:
-        parse_now(text)
-    except ValueError:
-        raise ValidationError(f"--now {text!r} is not an ISO 8601 time") from None
 
 
 def plan_rows(digests: DigestService, plan: Plan) -> list[list[str]]:
