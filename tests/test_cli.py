@@ -109,3 +109,12 @@ def test_a_bad_now_is_a_one_line_error(tmp_path: Path) -> None:
         assert code == 1, command
         assert err.count("\n") == 1
         assert err.startswith("feedpipe: error: --now 'tuesday' is not an ISO 8601 time")
+
+
+def test_an_unreachable_store_is_one_line_without_the_password(tmp_path: Path) -> None:
+    posts = tmp_path / "posts"
+    post(posts, "a")
+    config = write_config(tmp_path, posts, "postgresql+psycopg://u:hunter2@127.0.0.1:1/x")
+    code, _, err = run("--config", str(config), "sync")
+    assert code == 1 and err.count("\n") == 1
+    assert "cannot open the store" in err and "hunter2" not in err and "***" in err

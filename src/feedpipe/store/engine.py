@@ -25,12 +25,21 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def first_line(exc: BaseException) -> str:
+    """The driver's own message, first line only (no SQL, no link to SQLAlchemy's docs)."""
+    cause = getattr(exc, "orig", None) or exc
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+
+
 def create_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
     try:
         engine = sa.create_engine(url, future=True)
     except (SQLAlchemyError, ImportError) as exc:
-        raise StoreError(f"[store] url {url!r} is not usable: {exc}") from exc
+        raise StoreError(
+            f"[store] url is not usable ({first_line(exc)}): use sqlite:///PATH or "
+            "postgresql+psycopg://HOST/DB"
+        ) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -58,4 +67,4 @@ def migrate(engine: Engine) -> None:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot migrate the store at {engine.url!r}: {exc}") from exc
+        raise StoreError(f"cannot open the store at {engine.url!r}: {first_line(exc)}") from exc
