@@ -113,22 +113,35 @@ def _store_view(
 
 @dataclass
 class _Totals:
-    """A sync report accumulated over the batches of one sync."""
+    """A sync report accumulated over the batches of one sync (names only: the parsed posts
+    of a batch are dropped once it is applied)."""
 
-    changes: list[SyncChanges] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
     unchanged: int = 0
     skipped: list[Skip] = field(default_factory=list)
+    warnings: list[Skip] = field(default_factory=list)
+    duplicates: list[Skip] = field(default_factory=list)
+
+    def add(self, changes: SyncChanges) -> None:
+        self.added += changes.added
+        self.updated += changes.updated
+        self.removed += [r.slug for r in changes.posts_remove]
+        self.unchanged += changes.unchanged
+        self.skipped += changes.skipped
+        self.warnings += changes.warnings
+        self.duplicates += changes.duplicates
 
     def report(self, seconds: float) -> SyncReport:
-        every = self.changes
         return SyncReport(
-            added=tuple(s for c in every for s in c.added),
-            updated=tuple(s for c in every for s in c.updated),
-            removed=tuple(r.slug for c in every for r in c.posts_remove),
-            unchanged=self.unchanged + sum(c.unchanged for c in every),
-            skipped=tuple(self.skipped + [s for c in every for s in c.skipped]),
-            warnings=tuple(w for c in every for w in c.warnings),
-            duplicates=tuple(d for c in every for d in c.duplicates),
+            added=tuple(self.added),
+            updated=tuple(self.updated),
+            removed=tuple(self.removed),
+            unchanged=self.unchanged,
+            skipped=tuple(self.skipped),
+            warnings=tuple(self.warnings),
+            duplicates=tuple(self.duplicates),
             seconds=seconds,
         )
 
@@ -159,5 +172,5 @@ def run_sync(
         links, refs = _store_view(store, {p.doc.key for p in parsed} | set(dropped), parsed)
         changes = decide(parsed, dropped, links, refs)
         store.apply_sync(changes, now(), url_for)
-        totals.changes.append(changes)
+        totals.add(changes)
     return totals.report(time.perf_counter() - started)
