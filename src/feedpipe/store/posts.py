@@ -52,14 +52,6 @@ class PostsMixin:
 
     engine: Engine
 
-    def post_refs(self) -> dict[str, PostRef]:
-        cols = (posts.c.id, posts.c.slug, posts.c.content_hash, posts.c.removed_at)
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(*cols)).all()
-        return {
-            r.slug: PostRef(r.id, r.slug, r.content_hash, r.removed_at is not None) for r in rows
-        }
-
     def post_refs_of(self, slugs: Sequence[str], ids: Sequence[int]) -> dict[str, PostRef]:
         """Identity of the posts with these slugs or ids, by slug."""
         cols = (posts.c.id, posts.c.slug, posts.c.content_hash, posts.c.removed_at)

@@ -24,11 +24,6 @@ class SourcesMixin:
             rows = conn.execute(sa.select(source_docs)).all()
         return {r.key: DocState(r.size, r.mtime_ns, r.sha256, _load_skips(r.skips)) for r in rows}
 
-    def source_links(self) -> dict[str, EntryLink]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(source_entries)).all()
-        return {r.key: EntryLink(r.doc_key, r.post_id, r.entry_hash) for r in rows}
-
     def source_links_of(
         self, doc_keys: Sequence[str] = (), post_ids: Sequence[int] = ()
     ) -> dict[str, EntryLink]:
