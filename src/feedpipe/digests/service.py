@@ -182,10 +182,6 @@ class DigestService:
             preferences_url=preferences_url(base, maker.make(TokenPurpose.PREFERENCES, sub.id)),
         )
 
-    def commit_plan(self, plan: Plan) -> None:
-        """Advance every due subscriber's watermark (call once the plan's emails are handed off)."""
-        self.store.advance_watermarks(plan.watermarks)
-
     def secret(self) -> str:
         """The token key: $FEEDPIPE_SECRET_KEY, else one generated once and kept in the store."""
         if self._secret is None:
