@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import click
 
 from feedpipe.cli_common import CliState, check_now, now_option, pass_state
-from feedpipe.cli_subscribers import table
 from feedpipe.outbox.model import DispatchReport, Failure, OutboxState, SendReport
+from feedpipe.textgrid import table
 
 if TYPE_CHECKING:  # the dispatcher loads the mail transports: only when sending
     from feedpipe.outbox.dispatch import Progress

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import webbrowser
-from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -16,17 +15,9 @@ from feedpipe.digests.subscribers import CategoryIndex
 from feedpipe.emails.preview import write_preview
 from feedpipe.emails.render import EmailRenderer
 from feedpipe.errors import ValidationError
+from feedpipe.textgrid import table
 
 SAMPLE_SIZE = 3
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Plain left-aligned columns, two spaces apart."""
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    lines = [headers, ["-" * w for w in widths], *rows]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
-    )
 
 
 def describe(sub: Subscriber, categories: CategoryIndex) -> str:

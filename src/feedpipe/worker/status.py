@@ -11,6 +11,7 @@ from typing import Any
 from feedpipe.digests.model import SubscriberStatus
 from feedpipe.digests.plan import next_send_after
 from feedpipe.service import Feedpipe
+from feedpipe.textgrid import align
 from feedpipe.worker.leader import file_lock_holder, lock_path, pg_lock_holder
 from feedpipe.worker.runs import JOBS, LEADER_KEY, RunLog, RunRecord
 
@@ -122,15 +123,10 @@ def table(status: WorkerStatus) -> str:
                 detail or "",
             )
         )
-    lines += ["", *_align(rows)]
+    lines += ["", *align(rows)]
     if status.queue is not None:
         queue = [(state, str(n)) for state, n in status.queue.items()]
-        lines += ["", *_align([("outbox", "messages"), *queue])]
+        lines += ["", *align([("outbox", "messages"), *queue])]
     due = [(at.strftime("%Y-%m-%d %H:%M UTC"), str(n)) for at, n in status.next_due]
-    lines += ["", *_align([("next digests", "subscribers"), *due])]
+    lines += ["", *align([("next digests", "subscribers"), *due])]
     return "\n".join(lines)
-
-
-def _align(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
