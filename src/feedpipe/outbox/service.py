@@ -7,6 +7,7 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from feedpipe.clock import Clock
 from feedpipe.digests.service import DigestService
@@ -41,6 +42,11 @@ class OutboxService:
     digests: DigestService
     rng: random.Random = field(default_factory=random.Random)
 
+    @cached_property
+    def renderer(self) -> EmailRenderer:
+        """One Jinja2 environment and post-text cache for every fill and message of a process."""
+        return EmailRenderer(self.settings)
+
     def options(self) -> DispatchOptions:
         email = self.settings.email
         return DispatchOptions(
@@ -52,7 +58,7 @@ class OutboxService:
 
     def fill(self, now: datetime | None = None) -> FillReport:
         """Plan what is due and write it to the outbox (and move watermarks) in one transaction."""
-        return fill(self.digests, EmailRenderer(self.settings), now or self.clock.now())
+        return fill(self.digests, self.renderer, now or self.clock.now())
 
     async def dispatch(
         self, transport: Transport | None = None, progress: Progress | None = None
@@ -91,7 +97,7 @@ class OutboxService:
         now = self.clock.now()
         seed = f"{kind.value}:{recipient.subscriber_id}:{now.isoformat()}:{subject}"
         key = f"{kind.value}-" + hashlib.sha256(seed.encode()).hexdigest()[:24]
-        template = EmailRenderer(self.settings).single_template(key, subject, text, html)
+        template = self.renderer.single_template(key, subject, text, html)
         edition = NewEdition(key, subject, (), template.dump(), now)
         msg_id = message_id(key, recipient.subscriber_id, self.settings.email.from_address)
         row = NewMessage(key, recipient, msg_id, kind)
