@@ -206,3 +206,10 @@ def test_subscriber_contacts_small_and_large_sets(store: Store) -> None:
     assert small == {i: (f"u{n}@example.com", "Ada") for n, i in enumerate(ids[:3])}
     large = store.subscriber_contacts(ids[1:])  # one scan
     assert len(large) == len(ids) - 1 and ids[0] not in large
+
+
+def test_a_removed_subscribers_id_is_never_given_to_a_new_one(store: Store) -> None:
+    first = store.add_subscriber(new("gone@example.com"))
+    assert store.remove_subscriber(first.id)
+    second = store.add_subscriber(new("next@example.com"))
+    assert second.id > first.id

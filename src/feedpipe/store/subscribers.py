@@ -50,6 +50,9 @@ subscribers = sa.Table(
     sa.Column("watermark", UTCDateTime, nullable=False),
     sa.Column("last_digest_at", UTCDateTime),
     sa.Index("ix_subscribers_status", "status"),
+    # Never reuse the id of a removed subscriber (SQLite would): ids sign unsubscribe links
+    # and make Message-IDs, so a reused id could act on or collide with someone else's.
+    sqlite_autoincrement=True,
 )
 
 

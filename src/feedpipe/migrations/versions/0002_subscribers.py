@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("last_digest_at", UTCDateTime),
         sa.PrimaryKeyConstraint("id", name="pk_subscribers"),
         sa.UniqueConstraint("email_key", name="uq_subscribers_email_key"),
+        sqlite_autoincrement=True,  # ids are never reused (tokens and Message-IDs name them)
     )
     op.create_index("ix_subscribers_status", "subscribers", ["status"])
 
