@@ -14,11 +14,10 @@ from datetime import time as clock_time
 from typing import Any
 
 from feedpipe.emails.inline import Inliner, inline_css
-from feedpipe.emails.model import EditionContent, Recipient
 from feedpipe.emails.reference import render_message
 from feedpipe.emails.render import EmailRenderer, RenderedEdition, personalize
 from feedpipe.emails.views import RecipientView
-from feedpipe.model import Post, Term, TermKind
+from feedpipe.model import EditionContent, Post, Recipient, Term, TermKind
 from feedpipe.settings import Settings
 
 SUBSCRIBERS = 100_000
@@ -101,7 +100,7 @@ def name_of(n: int) -> str | None:
 
 def subscribers(rng: random.Random) -> list[Any]:
     """100k active daily subscribers at 08:00 local in 3 zones, due now, watermark a day ago."""
-    from feedpipe.digests.model import Frequency, Subscriber, SubscriberStatus
+    from feedpipe.model import Frequency, Subscriber, SubscriberStatus
 
     sets = category_sets(rng)
     day_ago = NOW - timedelta(days=1)
@@ -130,8 +129,8 @@ def plan_editions(
     subs: Sequence[Any], posts: Sequence[Post]
 ) -> list[tuple[EditionContent, tuple[int, ...]]]:
     """The real planner (feedpipe.digests.plan.plan)."""
-    from feedpipe.digests.model import DigestPost
     from feedpipe.digests.plan import plan
+    from feedpipe.model import DigestPost
 
     by_id = {p.id: p for p in posts}
     light = [
@@ -150,7 +149,12 @@ def plan_editions(
 
 def recipients_for(subs: Sequence[Any], base: str, secret: str) -> dict[int, Recipient]:
     """Recipients with signed unsubscribe and preference links, as DigestService makes them."""
-    from feedpipe.tokens import TokenMaker, TokenPurpose, preferences_url, unsubscribe_url
+    from feedpipe.subscriptions.tokens import (
+        TokenMaker,
+        TokenPurpose,
+        preferences_url,
+        unsubscribe_url,
+    )
 
     maker = TokenMaker(secret, NOW)
     return {

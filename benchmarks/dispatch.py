@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from feedpipe.emails.mime import MimeTemplate, personalize_template
-from feedpipe.emails.model import DigestSection, EditionContent, Recipient
 from feedpipe.emails.render import EmailRenderer
 from feedpipe.mail import DkimSigner, Envelope, Outcome, SmtpTransport
 from feedpipe.mail.session import SessionConfig
-from feedpipe.model import Post, Term, TermKind
+from feedpipe.model import DigestSection, EditionContent, Post, Recipient, Term, TermKind
 from feedpipe.settings import Settings
 
 SINK = Path("/usr/sbin/smtp-sink")

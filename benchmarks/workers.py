@@ -23,10 +23,17 @@ from pathlib import Path
 import sqlalchemy as sa
 
 import dispatch as bench_dispatch  # benchmarks/dispatch.py: smtp-sink set-up and the baseline
-from feedpipe.digests.model import Frequency, NewSubscriber, Schedule, SubscriberStatus
-from feedpipe.emails.model import Recipient
+from feedpipe.model import (
+    Frequency,
+    NewEdition,
+    NewSubscriber,
+    OutboxFill,
+    OutboxState,
+    Recipient,
+    Schedule,
+    SubscriberStatus,
+)
 from feedpipe.outbox.fill import new_messages
-from feedpipe.outbox.model import NewEdition, OutboxFill, OutboxState
 from feedpipe.service import Feedpipe
 from feedpipe.settings import load_settings
 from feedpipe.store import Store

@@ -8,12 +8,22 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
-from feedpipe.digests.model import Frequency, NewSubscriber, Schedule, SubscriberStatus
-from feedpipe.emails.model import DigestSection, EditionContent, Recipient
 from feedpipe.emails.render import EmailRenderer
-from feedpipe.model import Post, Term, TermKind
+from feedpipe.model import (
+    DigestSection,
+    EditionContent,
+    Frequency,
+    NewEdition,
+    NewSubscriber,
+    OutboxFill,
+    Post,
+    Recipient,
+    Schedule,
+    SubscriberStatus,
+    Term,
+    TermKind,
+)
 from feedpipe.outbox.fill import new_messages
-from feedpipe.outbox.model import NewEdition, OutboxFill
 from feedpipe.settings import Settings, settings_from_mapping
 from feedpipe.store import Store
 

@@ -17,8 +17,8 @@ import pytest
 import uvicorn
 
 from feedpipe.clock import FixedClock
-from feedpipe.digests.model import SubscriberStatus
 from feedpipe.emails.render import EmailRenderer, personalize
+from feedpipe.model import SubscriberStatus
 from feedpipe.web.mailer import ArchivedEdition
 from tests.test_web_helpers import Web, make_web
 

@@ -234,7 +234,7 @@ def test_parallel_parse_and_render_match_serial(
 ) -> None:
     with service(tmp_path / "serial", corpus_dir / "blog-000") as fp:
         fp.build()
-    monkeypatch.setattr("feedpipe.ingest.PARALLEL_THRESHOLD", 1)
+    monkeypatch.setattr("feedpipe.sync.run.PARALLEL_THRESHOLD", 1)
     monkeypatch.setattr("feedpipe.feeds.build.PARALLEL_FEEDS", 1)
     with service(tmp_path / "parallel", corpus_dir / "blog-000") as fp:
         report = fp.build()
@@ -269,7 +269,7 @@ def test_a_large_sync_is_applied_in_batches_with_the_same_result(
 ) -> None:
     with service(tmp_path / "one", corpus_dir / "blog-003") as fp:
         whole = fp.build()
-    monkeypatch.setattr("feedpipe.ingest.APPLY_BATCH", 4)
+    monkeypatch.setattr("feedpipe.sync.run.APPLY_BATCH", 4)
     with service(tmp_path / "many", corpus_dir / "blog-003") as fp:
         batched = fp.build()
         assert fp.sync().unchanged == 33

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from feedpipe.digests.model import DigestPost, Frequency, Plan, Subscriber, SubscriberStatus
+from feedpipe.digests.model import Plan
 from feedpipe.digests.plan import is_due, layout_key, next_send_after, plan, section_layout
-from feedpipe.model import Post, Term, TermKind
+from feedpipe.model import DigestPost, Frequency, Post, Subscriber, SubscriberStatus, Term, TermKind
 
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 

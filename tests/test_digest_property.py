@@ -10,9 +10,8 @@ from datetime import UTC, datetime, time, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedpipe.digests.model import DigestPost, Frequency, Subscriber, SubscriberStatus
 from feedpipe.digests.plan import plan
-from feedpipe.model import Post, Term, TermKind
+from feedpipe.model import DigestPost, Frequency, Post, Subscriber, SubscriberStatus, Term, TermKind
 
 START = datetime(2026, 3, 20, tzinfo=UTC)  # spans the spring DST change in Europe and America
 SPAN_MINUTES = 20 * 24 * 60

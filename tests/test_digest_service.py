@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from feedpipe.clock import FixedClock
-from feedpipe.digests.model import SubscriberStatus
+from feedpipe.model import SubscriberStatus
 from feedpipe.service import Feedpipe
 from feedpipe.settings import settings_from_mapping
-from feedpipe.tokens import TokenPurpose, max_age, read_token
+from feedpipe.subscriptions.tokens import TokenPurpose, max_age, read_token
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

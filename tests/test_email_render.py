@@ -14,11 +14,11 @@ import pytest
 from lxml import html as lxml_html
 
 from feedpipe.emails.mime import MimeTemplate, clean_name
-from feedpipe.emails.model import EditionContent, Recipient
 from feedpipe.emails.preview import write_preview
 from feedpipe.emails.reference import render_message
 from feedpipe.emails.render import EmailRenderer, RenderedEdition, personalize
 from feedpipe.errors import ValidationError
+from feedpipe.model import EditionContent, Recipient
 from tests.test_email_support import corpus_posts, edition, make_post, recipient, settings
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)

@@ -10,8 +10,7 @@ from typing import Any
 import yaml
 from markdown_it import MarkdownIt
 
-from feedpipe.emails.model import DigestSection, EditionContent, Recipient
-from feedpipe.model import Post, Term, TermKind
+from feedpipe.model import DigestSection, EditionContent, Post, Recipient, Term, TermKind
 from feedpipe.settings import Settings
 
 SITE_URL = "https://blog.example.com"

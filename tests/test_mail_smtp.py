@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from feedpipe.emails.mime import personalize_template
-from feedpipe.emails.model import Recipient
 from feedpipe.emails.render import EmailRenderer, RenderedEdition
 from feedpipe.mail import (
     Delivery,
@@ -26,6 +25,7 @@ from feedpipe.mail import (
     SmtpTransport,
     open_transport,
 )
+from feedpipe.model import Recipient
 from feedpipe.settings import Settings, settings_from_mapping
 from tests.smtp_servers import (
     DropHandler,

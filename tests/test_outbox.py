@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 
 from feedpipe.clock import FixedClock
-from feedpipe.digests.model import SubscriberStatus
 from feedpipe.mail import MemoryTransport, Outcome
+from feedpipe.model import Decision, DispatchReport, OutboxState, SubscriberStatus
 from feedpipe.outbox.dispatch import Dispatcher, DispatchOptions
-from feedpipe.outbox.model import Decision, DispatchReport, OutboxState
 from feedpipe.outbox.policy import backoff_bound
 from feedpipe.store import Store
 from tests.outbox_helpers import SENDER, T0, add_subscribers, edition, message_id_of, queue

@@ -11,8 +11,8 @@ import pytest
 from feedpipe.clock import FixedClock
 from feedpipe.digests.model import PlannedEdition
 from feedpipe.emails.render import EmailRenderer
+from feedpipe.model import NewEdition, OutboxState
 from feedpipe.outbox import fill as fill_module
-from feedpipe.outbox.model import NewEdition, OutboxState
 from feedpipe.service import Feedpipe
 from feedpipe.settings import settings_from_mapping
 

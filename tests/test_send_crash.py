@@ -27,7 +27,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from feedpipe.outbox.model import OutboxState
+from feedpipe.model import OutboxState
 from feedpipe.store import Store
 from tests.outbox_helpers import add_subscribers, edition, queue, settings
 

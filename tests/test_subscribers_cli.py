@@ -200,8 +200,8 @@ def test_digest_plan_rejects_a_bad_now(run: Run) -> None:
 def test_large_import_is_validated_in_parallel_with_the_same_result(
     run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("feedpipe.digests.subscribers.PARALLEL_ROWS", 2)
-    monkeypatch.setattr("feedpipe.digests.subscribers.ROWS_PER_TASK", 3)
+    monkeypatch.setattr("feedpipe.subscriptions.fields.PARALLEL_ROWS", 2)
+    monkeypatch.setattr("feedpipe.subscriptions.fields.ROWS_PER_TASK", 3)
     csv_file = tmp_path / "many.csv"
     rows = [f"p{n}@example.com,,Rust,daily,,08:00,UTC,active" for n in range(10)]
     rows.insert(4, "not an address,,,,,,,")

@@ -10,13 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from feedpipe.digests.model import (
-    DuplicateSubscriberError,
-    Frequency,
-    NewSubscriber,
-    Schedule,
-    SubscriberStatus,
-)
+from feedpipe.errors import DuplicateSubscriberError
+from feedpipe.model import Frequency, NewSubscriber, Schedule, SubscriberStatus
 from feedpipe.store import Store
 from feedpipe.store.engine import HEAD_REVISION, current_revision
 from feedpipe.store.schema import post_terms, posts, terms

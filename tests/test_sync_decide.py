@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from feedpipe.model import Document, Entry, ParsedDocument
-from feedpipe.sync import DocState, EntryLink, PostRef, decide, split_by_stat
+from feedpipe.model import DocState, Document, Entry, EntryLink, ParsedDocument, PostRef
+from feedpipe.sync.decide import decide, split_by_stat
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 

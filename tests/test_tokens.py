@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from feedpipe.errors import ValidationError
 from feedpipe.store import Store
-from feedpipe.tokens import (
+from feedpipe.subscriptions.tokens import (
     InvalidTokenError,
     TokenMaker,
     TokenPurpose,

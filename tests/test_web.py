@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import feedparser
 
 from feedpipe.clock import FixedClock
-from feedpipe.digests.model import SubscriberStatus
-from feedpipe.tokens import TokenPurpose, make_token
+from feedpipe.model import SubscriberStatus
+from feedpipe.subscriptions.tokens import TokenPurpose, make_token
 from feedpipe.web.confirmation import confirmation_message, render_confirmation
 from feedpipe.web.desk import Limits
 from feedpipe.web.mailer import ArchivedEdition

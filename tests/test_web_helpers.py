@@ -18,7 +18,7 @@ with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; httpx is what 
     from starlette.testclient import TestClient
 
 from feedpipe.clock import FixedClock
-from feedpipe.digests.model import Subscriber
+from feedpipe.model import Subscriber
 from feedpipe.service import Feedpipe
 from feedpipe.settings import load_settings
 from feedpipe.web import MemoryMailer, WebConfig, create_app

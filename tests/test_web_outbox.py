@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from feedpipe.cli import cli
 from feedpipe.clock import FixedClock
-from feedpipe.digests.model import SubscriberStatus
 from feedpipe.mail.smtp import SmtpTransport
+from feedpipe.model import SubscriberStatus
 from feedpipe.web import WebConfig, create_app
 from feedpipe.web.outbox import OutboxMailer
 from tests.smtp_servers import RecordingHandler, serve

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.smtp import SMTP
 
-from feedpipe.outbox.model import OutboxState
+from feedpipe.model import OutboxState
 from feedpipe.store import Store
 from feedpipe.worker.leader import pg_lock_holder
 from tests.outbox_helpers import add_subscribers, edition, queue, settings

@@ -38,3 +38,11 @@ class NotFoundError(FeedpipeError):
 
 class ValidationError(FeedpipeError):
     """User input (CLI argument, CSV row, HTTP field) is invalid; the message says which."""
+
+
+class DuplicateSubscriberError(ValidationError):
+    """An address is already subscribed (compared case-insensitively)."""
+
+
+class OutboxError(FeedpipeError):
+    """The outbox cannot do what was asked (e.g. no transport for the settings)."""

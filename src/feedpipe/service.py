@@ -11,11 +11,11 @@ from feedpipe.clock import Clock, SystemClock
 from feedpipe.digests.service import DigestService
 from feedpipe.feeds.build import BuildOptions, build_feeds
 from feedpipe.feeds.render import FeedContext
-from feedpipe.ingest import run_sync
 from feedpipe.model import BuildReport, SyncReport
 from feedpipe.settings import Settings
 from feedpipe.source import Source, open_source
 from feedpipe.store import Store
+from feedpipe.sync.run import run_sync
 
 if TYPE_CHECKING:
     from feedpipe.outbox.service import OutboxService

@@ -11,10 +11,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from feedpipe.digests.model import DigestPost, Frequency, Plan, PlannedEdition, Subscriber
-from feedpipe.digests.model import SubscriberStatus as Status
-from feedpipe.emails.model import DigestSection, EditionContent
-from feedpipe.model import Post
+from feedpipe.digests.model import Plan, PlannedEdition
+from feedpipe.model import DigestPost, DigestSection, EditionContent, Frequency, Post, Subscriber
+from feedpipe.model import SubscriberStatus as Status
 
 PostLoader = Callable[[Sequence[int]], Mapping[int, Post]]
 # A section layout: (category key, post ids) pairs; key "" holds posts without a category.

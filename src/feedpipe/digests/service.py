@@ -8,27 +8,34 @@ from datetime import datetime, time, timedelta
 from typing import IO
 
 from feedpipe.clock import Clock
-from feedpipe.digests.model import (
+from feedpipe.digests.model import Plan
+from feedpipe.digests.plan import plan as plan_digests
+from feedpipe.errors import NotFoundError
+from feedpipe.model import (
+    EditionContent,
     Frequency,
     NewSubscriber,
-    Plan,
+    Recipient,
     Subscriber,
     SubscriberStatus,
+    TermKind,
 )
-from feedpipe.digests.plan import plan as plan_digests
-from feedpipe.digests.subscribers import (
+from feedpipe.settings import Settings
+from feedpipe.store import Store
+from feedpipe.subscriptions.fields import (
     CategoryIndex,
     RowError,
     new_subscriber,
     read_csv,
     write_csv,
 )
-from feedpipe.emails.model import EditionContent, Recipient
-from feedpipe.errors import NotFoundError
-from feedpipe.model import TermKind
-from feedpipe.settings import Settings
-from feedpipe.store import Store
-from feedpipe.tokens import TokenMaker, TokenPurpose, preferences_url, token_secret, unsubscribe_url
+from feedpipe.subscriptions.tokens import (
+    TokenMaker,
+    TokenPurpose,
+    preferences_url,
+    token_secret,
+    unsubscribe_url,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,9 @@ from email import policy
 from email.headerregistry import Address
 from email.utils import format_datetime
 
-from feedpipe.emails.model import Recipient
 from feedpipe.emails.text import one_line, truncate
 from feedpipe.errors import ValidationError
+from feedpipe.model import Recipient
 
 BODY_FIELDS = ("name", "greeting", "email", "unsubscribe_url", "preferences_url")
 NAME_MARK = "\ue000"  # private-use character standing for the name inside the greeting

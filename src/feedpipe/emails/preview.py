@@ -9,8 +9,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from feedpipe.emails.model import EditionContent, Recipient
 from feedpipe.emails.render import EmailRenderer, personalize
+from feedpipe.model import EditionContent, Recipient
 
 
 def preview_message_id(renderer: EmailRenderer, edition_key: str, subscriber_id: int) -> str:

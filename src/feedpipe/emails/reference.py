@@ -9,9 +9,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from feedpipe.emails.mime import check_message_id, clean_name
-from feedpipe.emails.model import EditionContent, Recipient
 from feedpipe.emails.render import EmailRenderer, default_list_id
 from feedpipe.emails.text import one_line
+from feedpipe.model import EditionContent, Recipient
 
 
 def render_message(

@@ -28,7 +28,6 @@ from feedpipe.emails.mime import (
     personalize_template,
     token,
 )
-from feedpipe.emails.model import EditionContent, Recipient
 from feedpipe.emails.text import one_line, truncate
 from feedpipe.emails.views import (
     TEXT_INDENT,
@@ -40,6 +39,7 @@ from feedpipe.emails.views import (
     post_text,
 )
 from feedpipe.errors import ValidationError
+from feedpipe.model import EditionContent, Recipient
 from feedpipe.settings import Settings
 
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urljoin
 
-from feedpipe.emails.model import DigestSection, EditionContent
 from feedpipe.emails.text import one_line, summary_text, truncate, wrap
-from feedpipe.model import Post
+from feedpipe.model import DigestSection, EditionContent, Post
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 TITLE_CHARS = 200

@@ -16,7 +16,7 @@ from feedpipe.clock import Clock
 from feedpipe.emails.mime import MimeTemplate, personalize_template
 from feedpipe.errors import FeedpipeError
 from feedpipe.mail import Delivery, Envelope, Outcome, Transport
-from feedpipe.outbox.model import (
+from feedpipe.model import (
     Claim,
     ClaimedMessage,
     Decision,

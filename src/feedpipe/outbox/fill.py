@@ -7,9 +7,8 @@ from datetime import datetime
 
 from feedpipe.digests.model import Plan, PlannedEdition
 from feedpipe.digests.service import DigestService
-from feedpipe.emails.model import Recipient
 from feedpipe.emails.render import EmailRenderer
-from feedpipe.outbox.model import FillReport, NewEdition, NewMessage, OutboxFill
+from feedpipe.model import FillReport, NewEdition, NewMessage, OutboxFill, Recipient
 from feedpipe.outbox.policy import message_id
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from feedpipe.mail import Delivery, Outcome
-from feedpipe.outbox.model import ClaimedMessage, Decision, OutboxState
+from feedpipe.model import ClaimedMessage, Decision, OutboxState
 
 BASE_DELAY = 30.0  # seconds before the first retry (upper bound of its jitter)
 MAX_DELAY = 3600.0  # backoff cap

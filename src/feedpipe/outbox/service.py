@@ -11,12 +11,9 @@ from functools import cached_property
 
 from feedpipe.clock import Clock
 from feedpipe.digests.service import DigestService
-from feedpipe.emails.model import Recipient
 from feedpipe.emails.render import EmailRenderer
 from feedpipe.mail import Transport, open_transport
-from feedpipe.outbox.dispatch import Dispatcher, DispatchOptions, Progress
-from feedpipe.outbox.fill import fill
-from feedpipe.outbox.model import (
+from feedpipe.model import (
     DispatchReport,
     Failure,
     FillReport,
@@ -25,8 +22,11 @@ from feedpipe.outbox.model import (
     NewMessage,
     OutboxFill,
     OutboxState,
+    Recipient,
     SendReport,
 )
+from feedpipe.outbox.dispatch import Dispatcher, DispatchOptions, Progress
+from feedpipe.outbox.fill import fill
 from feedpipe.outbox.policy import message_id
 from feedpipe.settings import Settings
 from feedpipe.store import Store

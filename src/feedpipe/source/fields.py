@@ -16,6 +16,7 @@ from slugify import slugify
 
 from feedpipe.errors import PostError
 from feedpipe.model import Entry
+from feedpipe.model.terms import short_hash, unique_names
 from feedpipe.source.html import (
     absolute_url,
     first_paragraph,
@@ -25,7 +26,6 @@ from feedpipe.source.html import (
     sanitize,
 )
 from feedpipe.source.text import clean_line, truncate_words
-from feedpipe.terms import short_hash, unique_names
 
 TITLE_LIMIT = 90
 SLUG_LIMIT = 100

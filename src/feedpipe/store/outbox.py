@@ -11,8 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from feedpipe.emails.model import Recipient
-from feedpipe.outbox.model import (
+from feedpipe.model import (
     CLAIMABLE,
     PENDING,
     Claim,
@@ -23,6 +22,7 @@ from feedpipe.outbox.model import (
     NewMessage,
     OutboxFill,
     OutboxState,
+    Recipient,
     RecordReport,
     SentEdition,
 )

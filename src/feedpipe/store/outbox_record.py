@@ -9,8 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from feedpipe.digests.model import SubscriberStatus
-from feedpipe.outbox.model import PENDING, Decision, OutboxState, RecordReport
+from feedpipe.model import PENDING, Decision, OutboxState, RecordReport, SubscriberStatus
 from feedpipe.store.outbox_tables import chunked, dialect_insert, outbox, subscriber_bounces
 from feedpipe.store.subscribers import subscribers
 from feedpipe.store.types import UTCDateTime

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from feedpipe.digests.model import SubscriberStatus
+from feedpipe.model import SubscriberStatus
 from feedpipe.store.schema import metadata
 from feedpipe.store.types import UTCDateTime
 

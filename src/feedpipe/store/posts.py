@@ -11,11 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from feedpipe.model import Entry, FeedSpec, Post, Term, TermKind
+from feedpipe.model import Entry, FeedSpec, Post, PostRef, SyncChanges, Term, TermKind
 from feedpipe.store.schema import dirty_feeds, post_terms, posts, source_docs, source_entries, terms
 from feedpipe.store.sources import delete_in, dump_skips
 from feedpipe.store.terms import TermCache
-from feedpipe.sync import PostRef, SyncChanges
 
 UrlFor = Callable[[str], str]
 

@@ -9,9 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from feedpipe.model import Skip
+from feedpipe.model import DocState, EntryLink, Skip
 from feedpipe.store.schema import source_docs, source_entries
-from feedpipe.sync import DocState, EntryLink
 
 
 class SourcesMixin:

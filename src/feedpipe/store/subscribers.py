@@ -13,17 +13,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from feedpipe.digests.model import (
+from feedpipe.errors import DuplicateSubscriberError
+from feedpipe.model import (
     DigestPost,
-    DuplicateSubscriberError,
     Frequency,
     NewSubscriber,
     Schedule,
     Subscriber,
     SubscriberStatus,
+    TermKind,
     email_key,
 )
-from feedpipe.model import TermKind
 from feedpipe.store.schema import meta, metadata, post_terms, posts, terms
 from feedpipe.store.types import UTCDateTime
 

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from feedpipe.model import Term, TermKind
+from feedpipe.model.terms import base_slug, disambiguated_slug, term_key
 from feedpipe.store.schema import terms
-from feedpipe.terms import base_slug, disambiguated_slug, term_key
 
 
 class TermCache:

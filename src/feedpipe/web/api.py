@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from feedpipe.digests.model import SubscriberStatus
 from feedpipe.errors import FeedpipeError, ValidationError
+from feedpipe.model import SubscriberStatus
 from feedpipe.service import Feedpipe
 from feedpipe.web.desk import Desk, SubscribeInput
 from feedpipe.web.models import (

@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from feedpipe.errors import FeedpipeError, NotFoundError, ValidationError
 from feedpipe.service import Feedpipe
-from feedpipe.tokens import InvalidTokenError
+from feedpipe.subscriptions.tokens import InvalidTokenError
 from feedpipe.web import api, pages
 from feedpipe.web.desk import Desk, Limits
 from feedpipe.web.errors import CsrfError, DeliveryUnavailableError, RateLimitedError

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from feedpipe.digests.model import Subscriber
+from feedpipe.model import Subscriber
+from feedpipe.model.terms import clean_name
 from feedpipe.settings import Settings
-from feedpipe.terms import clean_name
 
 
 @cache

@@ -12,9 +12,12 @@ from typing import TypeVar
 
 from itsdangerous.encoding import base64_decode, bytes_to_int
 
-from feedpipe.digests.model import DuplicateSubscriberError, Frequency, Schedule, Subscriber
-from feedpipe.digests.model import SubscriberStatus as Status
-from feedpipe.digests.subscribers import (
+from feedpipe.errors import DuplicateSubscriberError, ValidationError
+from feedpipe.model import Frequency, Schedule, Subscriber
+from feedpipe.model import SubscriberStatus as Status
+from feedpipe.model.terms import clean_name, term_key
+from feedpipe.service import Feedpipe
+from feedpipe.subscriptions.fields import (
     CategoryIndex,
     normalise_email,
     parse_choice,
@@ -22,10 +25,7 @@ from feedpipe.digests.subscribers import (
     parse_timezone,
     parse_weekday,
 )
-from feedpipe.errors import ValidationError
-from feedpipe.service import Feedpipe
-from feedpipe.terms import clean_name, term_key
-from feedpipe.tokens import (
+from feedpipe.subscriptions.tokens import (
     InvalidTokenError,
     TokenPurpose,
     confirm_url,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from feedpipe.digests.model import Subscriber
+from feedpipe.model import Subscriber
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from feedpipe.digests.model import WEEKDAYS, Subscriber, SubscriberStatus
+from feedpipe.model import WEEKDAYS, Subscriber, SubscriberStatus
 
 
 class SubscribeBody(BaseModel):

@@ -9,10 +9,8 @@ from email import policy
 from email.message import EmailMessage
 from urllib.parse import urlsplit
 
-from feedpipe.digests.model import Subscriber
 from feedpipe.emails.mime import MimeTemplate, personalize_template
-from feedpipe.emails.model import Recipient
-from feedpipe.outbox.model import MessageKind, SentEdition
+from feedpipe.model import MessageKind, Recipient, SentEdition, Subscriber
 from feedpipe.service import Feedpipe
 from feedpipe.web.confirmation import render_confirmation
 from feedpipe.web.mailer import ArchivedEdition

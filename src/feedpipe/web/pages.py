@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from feedpipe.digests.model import Subscriber, SubscriberStatus
-from feedpipe.digests.subscribers import DAY_NAMES, CategoryIndex, parse_timezone
 from feedpipe.errors import NotFoundError, ValidationError
-from feedpipe.tokens import InvalidTokenError
+from feedpipe.model import Subscriber, SubscriberStatus
+from feedpipe.subscriptions.fields import DAY_NAMES, CategoryIndex, parse_timezone
+from feedpipe.subscriptions.tokens import InvalidTokenError
 from feedpipe.web.desk import Desk, PreferencesInput, SubscribeInput
 from feedpipe.web.errors import FieldError, UnknownCategoriesError
 from feedpipe.web.mailer import Mailer

@@ -9,8 +9,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from feedpipe.mail import Delivery, Envelope, Transport, open_transport
+from feedpipe.model import DispatchReport
 from feedpipe.outbox.dispatch import Dispatcher
-from feedpipe.outbox.model import DispatchReport
 from feedpipe.service import Feedpipe
 from feedpipe.worker.jobs import Latency, Stop
 

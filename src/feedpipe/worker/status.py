@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from feedpipe.digests.model import SubscriberStatus
+from feedpipe.cli.textgrid import align
 from feedpipe.digests.plan import next_send_after
+from feedpipe.model import SubscriberStatus
 from feedpipe.service import Feedpipe
-from feedpipe.textgrid import align
 from feedpipe.worker.leader import file_lock_holder, lock_path, pg_lock_holder
 from feedpipe.worker.runs import JOBS, LEADER_KEY, RunLog, RunRecord
 

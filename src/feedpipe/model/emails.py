@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from feedpipe.model import Post
+from feedpipe.model.posts import Post
 
 
 @dataclass(frozen=True, slots=True)

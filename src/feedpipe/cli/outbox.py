@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from feedpipe.cli_common import CliState, check_now, now_option, pass_state
-from feedpipe.outbox.model import DispatchReport, Failure, OutboxState, SendReport
-from feedpipe.textgrid import table
+from feedpipe.cli.common import CliState, check_now, now_option, pass_state
+from feedpipe.cli.textgrid import table
+from feedpipe.model import DispatchReport, Failure, OutboxState, SendReport
 
 if TYPE_CHECKING:  # the dispatcher loads the mail transports: only when sending
     from feedpipe.outbox.dispatch import Progress

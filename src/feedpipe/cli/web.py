@@ -10,7 +10,7 @@ from email.utils import getaddresses
 
 import click
 
-from feedpipe.cli_common import CliState, pass_state
+from feedpipe.cli.common import CliState, pass_state
 from feedpipe.errors import ValidationError
 from feedpipe.settings import SECRET_KEY_ENV
 
@@ -34,7 +34,7 @@ def serve(
         click.echo(f"feedpipe serve: warning: {warning}", err=True)
     os.environ.setdefault("FEEDPIPE_CONFIG", str(state.config or "config.toml"))
     uvicorn.run(
-        "feedpipe.cli_web:app_from_environment",
+        "feedpipe.cli.web:app_from_environment",
         factory=True,
         host=host or settings.web.host,
         port=settings.web.port if port is None else port,

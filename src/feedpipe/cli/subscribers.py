@@ -8,14 +8,15 @@ from pathlib import Path
 
 import click
 
-from feedpipe.cli_common import CliState, check_now, now_option, pass_state
-from feedpipe.digests.model import Frequency, Plan, Subscriber, SubscriberStatus
+from feedpipe.cli.common import CliState, check_now, now_option, pass_state
+from feedpipe.cli.textgrid import table
+from feedpipe.digests.model import Plan
 from feedpipe.digests.service import DigestService
-from feedpipe.digests.subscribers import CategoryIndex
 from feedpipe.emails.preview import write_preview
 from feedpipe.emails.render import EmailRenderer
 from feedpipe.errors import ValidationError
-from feedpipe.textgrid import table
+from feedpipe.model import Frequency, Subscriber, SubscriberStatus
+from feedpipe.subscriptions.fields import CategoryIndex
 
 SAMPLE_SIZE = 3
 

@@ -10,19 +10,20 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from feedpipe.model import Document, ParsedDocument, Skip, SyncReport
+from feedpipe.model import (
+    DocState,
+    Document,
+    EntryLink,
+    ParsedDocument,
+    PostRef,
+    Skip,
+    SyncChanges,
+    SyncReport,
+)
 from feedpipe.parallel import process_pool, worker_count
 from feedpipe.source import Source
 from feedpipe.store import Store
-from feedpipe.sync import (
-    DocState,
-    EntryLink,
-    PostRef,
-    SyncChanges,
-    candidate_slugs,
-    decide,
-    split_by_stat,
-)
+from feedpipe.sync.decide import candidate_slugs, decide, split_by_stat
 
 # Below this many documents to parse, a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 200

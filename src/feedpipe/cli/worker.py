@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from feedpipe.cli_common import CliState, now_option, pass_state
+from feedpipe.cli.common import CliState, now_option, pass_state
 from feedpipe.worker.logs import configure_logging, event, safe_url
 
 

@@ -7,12 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from feedpipe.emails.model import Recipient
-from feedpipe.errors import FeedpipeError
-
-
-class OutboxError(FeedpipeError):
-    """The outbox cannot do what was asked (e.g. no transport for the settings)."""
+from feedpipe.model.emails import Recipient
 
 
 class OutboxState(enum.StrEnum):

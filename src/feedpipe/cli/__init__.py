@@ -9,11 +9,11 @@ from typing import Any
 import click
 
 from feedpipe import __version__
-from feedpipe.cli_common import CliState, now_option, pass_state
-from feedpipe.cli_outbox import outbox, send
-from feedpipe.cli_subscribers import digest, subscribers
-from feedpipe.cli_web import inbound, serve
-from feedpipe.cli_worker import run, status
+from feedpipe.cli.common import CliState, now_option, pass_state
+from feedpipe.cli.outbox import outbox, send
+from feedpipe.cli.subscribers import digest, subscribers
+from feedpipe.cli.web import inbound, serve
+from feedpipe.cli.worker import run, status
 from feedpipe.errors import ConfigError, FeedpipeError
 from feedpipe.model import BuildReport, SyncReport
 from feedpipe.settings import CONFIG_ENV

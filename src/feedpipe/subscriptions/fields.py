@@ -11,19 +11,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 
-from feedpipe.digests.model import (
+from feedpipe.errors import ValidationError
+from feedpipe.model import (
     WEEKDAYS,
     Frequency,
     NewSubscriber,
     Schedule,
     Subscriber,
     SubscriberStatus,
+    Term,
 )
-from feedpipe.errors import ValidationError
-from feedpipe.model import Term
+from feedpipe.model.terms import clean_name, term_key
 from feedpipe.parallel import process_pool, worker_count
 from feedpipe.settings import DigestSettings
-from feedpipe.terms import clean_name, term_key
 
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 E = TypeVar("E", Frequency, SubscriberStatus)

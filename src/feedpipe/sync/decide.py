@@ -6,72 +6,19 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from feedpipe.model import Document, Entry, ParsedDocument, Skip
-from feedpipe.terms import short_hash
-
-
-@dataclass(frozen=True, slots=True)
-class DocState:
-    """What the store remembers of a document: its stat, hash and why parts of it were skipped."""
-
-    size: int
-    mtime_ns: int
-    sha256: str
-    skips: tuple[Skip, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class EntryLink:
-    """Which post an entry of a document produced."""
-
-    doc_key: str
-    post_id: int
-    entry_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class PostRef:
-    """The identity part of a stored post."""
-
-    id: int
-    slug: str
-    content_hash: str
-    removed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class PostWrite:
-    """Insert or update one post from an entry under a (possibly disambiguated) slug."""
-
-    slug: str
-    entry: Entry
-    post_id: int | None  # None: insert
-
-
-@dataclass(frozen=True, slots=True)
-class LinkWrite:
-    key: str
-    doc_key: str
-    slug: str
-    entry_hash: str
-
-
-@dataclass
-class SyncChanges:
-    """Everything one sync writes to the store, applied in one transaction."""
-
-    docs_upsert: list[tuple[Document, str, tuple[Skip, ...]]] = field(default_factory=list)
-    docs_delete: list[str] = field(default_factory=list)
-    links_delete: list[str] = field(default_factory=list)
-    links_upsert: list[LinkWrite] = field(default_factory=list)
-    posts_write: list[PostWrite] = field(default_factory=list)
-    posts_remove: list[PostRef] = field(default_factory=list)
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    skipped: list[Skip] = field(default_factory=list)
-    warnings: list[Skip] = field(default_factory=list)
-    duplicates: list[Skip] = field(default_factory=list)
+from feedpipe.model import (
+    DocState,
+    Document,
+    Entry,
+    EntryLink,
+    LinkWrite,
+    ParsedDocument,
+    PostRef,
+    PostWrite,
+    Skip,
+    SyncChanges,
+)
+from feedpipe.model.terms import short_hash
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Subscriptions: the one owner of a subscriber's life (status changes, links, fields)."""
