@@ -27,22 +27,17 @@ def serve(
     state: CliState, host: str | None, port: int | None, workers: int, proxy_headers: bool
 ) -> None:
     """Serve the feeds, subscribe/unsubscribe/preferences pages and the archive (uvicorn)."""
-    import uvicorn
+    from feedpipe.web.server import run_server
 
     settings = state.settings()
     for warning in _warnings():
         click.echo(f"feedpipe serve: warning: {warning}", err=True)
     os.environ.setdefault("FEEDPIPE_CONFIG", str(state.config or "config.toml"))
-    uvicorn.run(
-        "feedpipe.cli.web:app_from_environment",
-        factory=True,
+    run_server(
         host=host or settings.web.host,
         port=settings.web.port if port is None else port,
         workers=workers,
         proxy_headers=proxy_headers,
-        server_header=False,
-        access_log=False,
-        log_level="info",
     )
 
 
@@ -53,17 +48,6 @@ def _warnings() -> list[str]:
     if not os.environ.get("FEEDPIPE_ADMIN_TOKEN"):
         out.append("$FEEDPIPE_ADMIN_TOKEN is not set: the admin API is disabled")
     return out
-
-
-def app_from_environment() -> object:
-    """The ASGI app for uvicorn's workers: settings from $FEEDPIPE_CONFIG, outbox mailer."""
-    from feedpipe.service import Feedpipe
-    from feedpipe.settings import load_settings
-    from feedpipe.web import WebConfig, create_app
-    from feedpipe.web.outbox import OutboxMailer
-
-    service = Feedpipe.from_settings(load_settings())
-    return create_app(service, OutboxMailer(service), WebConfig.from_env())
 
 
 def sender(raw: bytes) -> str:

@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from feedpipe.cli.common import CliState, now_option, pass_state
+from feedpipe.cli.textgrid import align
 from feedpipe.worker.logs import configure_logging, event, safe_url
+
+if TYPE_CHECKING:
+    from feedpipe.worker.runs import RunRecord
+    from feedpipe.worker.status import WorkerStatus
 
 
 @click.command()
@@ -45,7 +52,7 @@ def run(state: CliState, once: bool, now: str | None) -> None:
 @pass_state
 def status(state: CliState, as_json: bool, now: str | None) -> None:
     """Last worker runs, outbox queue by state, next due digests and the leader."""
-    from feedpipe.worker.status import collect, table, to_json
+    from feedpipe.worker.status import collect, to_json
 
     with state.service(now) as service:
         found = collect(service)
@@ -53,3 +60,53 @@ def status(state: CliState, as_json: bool, now: str | None) -> None:
         click.echo(json.dumps(to_json(found), indent=2))
     else:
         click.echo(table(found))
+
+
+def _ago(now: datetime, then: datetime | None) -> str:
+    if then is None:
+        return "never"
+    seconds = (now - then).total_seconds()
+    if seconds < 0:
+        return then.strftime("%Y-%m-%d %H:%M UTC")
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return then.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _counts(run: RunRecord) -> str:
+    return ", ".join(f"{k} {v}" for k, v in run.counts.items() if v) or "-"
+
+
+def table(status: WorkerStatus) -> str:
+    """The human view: a few aligned tables."""
+    from feedpipe.worker.runs import JOBS
+
+    lines = [f"store   {status.store}", f"leader  {status.leader or 'no worker running'}"]
+    rows: list[tuple[str, ...]] = [
+        ("job", "last run", "took", "outcome", "last ok", "counts / error")
+    ]
+    for job in JOBS:
+        run = status.runs.get(job)
+        if run is None:
+            rows.append((job, "never", "", "", "", ""))
+            continue
+        detail = run.error if run.error else _counts(run)
+        rows.append(
+            (
+                job,
+                _ago(status.now, run.started_at),
+                f"{run.seconds:.2f} s",
+                run.outcome,
+                _ago(status.now, run.last_ok_at),
+                detail or "",
+            )
+        )
+    lines += ["", *align(rows)]
+    if status.queue is not None:
+        queue = [(state, str(n)) for state, n in status.queue.items()]
+        lines += ["", *align([("outbox", "messages"), *queue])]
+    due = [(at.strftime("%Y-%m-%d %H:%M UTC"), str(n)) for at, n in status.next_due]
+    lines += ["", *align([("next digests", "subscribers"), *due])]
+    return "\n".join(lines)

@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from feedpipe.cli.textgrid import align
 from feedpipe.digests.plan import next_send_after
 from feedpipe.model import SubscriberStatus
 from feedpipe.service import Feedpipe
 from feedpipe.worker.leader import file_lock_holder, lock_path, pg_lock_holder
-from feedpipe.worker.runs import JOBS, LEADER_KEY, RunLog, RunRecord
+from feedpipe.worker.runs import LEADER_KEY, RunLog, RunRecord
 
 NEXT_DUE = 5  # send instants listed
 
@@ -82,51 +81,3 @@ def to_json(status: WorkerStatus) -> dict[str, Any]:
         "queue": status.queue,
         "next_due": [{"at": at.isoformat(), "subscribers": n} for at, n in status.next_due],
     }
-
-
-def _ago(now: datetime, then: datetime | None) -> str:
-    if then is None:
-        return "never"
-    seconds = (now - then).total_seconds()
-    if seconds < 0:
-        return then.strftime("%Y-%m-%d %H:%M UTC")
-    if seconds < 120:
-        return f"{seconds:.0f} s ago"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min ago"
-    return then.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _counts(run: RunRecord) -> str:
-    return ", ".join(f"{k} {v}" for k, v in run.counts.items() if v) or "-"
-
-
-def table(status: WorkerStatus) -> str:
-    """The human view: a few aligned tables."""
-    lines = [f"store   {status.store}", f"leader  {status.leader or 'no worker running'}"]
-    rows: list[tuple[str, ...]] = [
-        ("job", "last run", "took", "outcome", "last ok", "counts / error")
-    ]
-    for job in JOBS:
-        run = status.runs.get(job)
-        if run is None:
-            rows.append((job, "never", "", "", "", ""))
-            continue
-        detail = run.error if run.error else _counts(run)
-        rows.append(
-            (
-                job,
-                _ago(status.now, run.started_at),
-                f"{run.seconds:.2f} s",
-                run.outcome,
-                _ago(status.now, run.last_ok_at),
-                detail or "",
-            )
-        )
-    lines += ["", *align(rows)]
-    if status.queue is not None:
-        queue = [(state, str(n)) for state, n in status.queue.items()]
-        lines += ["", *align([("outbox", "messages"), *queue])]
-    due = [(at.strftime("%Y-%m-%d %H:%M UTC"), str(n)) for at, n in status.next_due]
-    lines += ["", *align([("next digests", "subscribers"), *due])]
-    return "\n".join(lines)
