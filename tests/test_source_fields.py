@@ -10,9 +10,10 @@ import pytest
 
 from feedpipe.errors import PostError
 from feedpipe.model import Entry
+from feedpipe.model.text import clean_line, truncate
 from feedpipe.source.fields import RawPost, build_entry, content_hash, is_safe_slug, parse_instant
 from feedpipe.source.html import markdown_plain_text, render_markdown, sanitize
-from feedpipe.source.text import clean_line, decode, truncate_words
+from feedpipe.source.text import decode
 
 SITE = "https://blog.example.com"
 
@@ -264,6 +265,6 @@ def test_decode_variants() -> None:
 
 def test_clean_line_and_truncate() -> None:
     assert clean_line(" a\x00b\r\n\tc\x7f ") == "ab c"
-    assert truncate_words("short", 10) == "short"
-    assert truncate_words("alpha beta gamma delta", 12) == "alpha beta…"
-    assert truncate_words("x" * 20, 10) == "x" * 9 + "…"
+    assert truncate("short", 10) == "short"
+    assert truncate("alpha beta gamma delta", 12) == "alpha beta…"
+    assert truncate("x" * 20, 10) == "x" * 9 + "…"

@@ -198,7 +198,9 @@ def test_empty_title_derived_from_body_paragraph() -> None:
     first = "The first paragraph of the body becomes the summary, and the title comes from it."
     assert post.summary == first
     assert post.title == first
-    assert post.warnings == ("empty-title.md: title: empty (''); derived from the summary",)
+    assert post.warnings == (
+        "empty-title.md: title: empty (''); derived from the body's first paragraph",
+    )
 
 
 def test_no_title_and_nothing_to_derive_from_is_skipped() -> None:

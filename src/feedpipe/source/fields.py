@@ -17,6 +17,7 @@ from slugify import slugify
 from feedpipe.errors import PostError
 from feedpipe.model import Entry
 from feedpipe.model.terms import short_hash, unique_names
+from feedpipe.model.text import clean_line, truncate
 from feedpipe.source.html import (
     absolute_url,
     first_paragraph,
@@ -25,7 +26,6 @@ from feedpipe.source.html import (
     render_markdown,
     sanitize,
 )
-from feedpipe.source.text import clean_line, truncate_words
 
 TITLE_LIMIT = 90
 SLUG_LIMIT = 100
@@ -64,6 +64,9 @@ def build_entry(raw: RawPost, site_url: str) -> Entry:
     published = _published(meta, raw)
     summary = _summary(meta, raw, content_html)
     title = _title(meta, summary, notes, raw)
+    updated = _optional_date(meta.get("updated"), "updated", notes)
+    if updated is not None and updated < published:
+        notes.add("updated", f"{updated.isoformat()} is earlier than the date; kept")
     slug = _slug(meta.get("slug"), raw.default_slug, title, raw, notes)
     entry = Entry(
         key=f"{raw.doc_key}#{slug}" if raw.keyed else raw.doc_key,
@@ -71,8 +74,8 @@ def build_entry(raw: RawPost, site_url: str) -> Entry:
         title=title,
         slug=slug,
         published=published,
-        updated=_optional_date(meta.get("updated"), "updated", notes),
-        summary=summary,
+        updated=updated,
+        summary=summary[0],
         content_html=content_html,
         categories=_names(meta, ("categories", "category"), notes),
         tags=_names(meta, ("tags", "tag"), notes),
@@ -197,27 +200,31 @@ def _text(value: object, field: str, notes: _Notes) -> str | None:
     return clean_line(text) or None
 
 
-def _summary(meta: Mapping[str, Any], raw: RawPost, content_html: str) -> str:
-    value = meta.get("summary") or meta.get("description")
+def _summary(meta: Mapping[str, Any], raw: RawPost, content_html: str) -> tuple[str, str]:
+    """(summary, where it came from: the field's name, or "body")."""
+    field = "summary" if meta.get("summary") else "description"
+    value = meta.get(field)
     text = _as_text(value) if value is not None else None
     if text:
         summary = plain_text(text) if raw.summary_is_html else markdown_plain_text(text)
         if summary:
-            return summary
-    return first_paragraph(content_html)
+            return summary, field
+    return first_paragraph(content_html), "body"
 
 
-def _title(meta: Mapping[str, Any], summary: str, notes: _Notes, raw: RawPost) -> str:
+def _title(meta: Mapping[str, Any], summary: tuple[str, str], notes: _Notes, raw: RawPost) -> str:
     value = meta.get("title")
     text = _as_text(value) if value is not None else None
     title = clean_line(text) if text else ""
     if title:
         return title
-    if not summary:
+    derived, origin = summary
+    if not derived:
         raise _fail(raw, "title", "missing, and no summary or body to derive one from")
     reason = "missing" if value is None else f"empty ({_show(value)})"
-    notes.add("title", f"{reason}; derived from the summary")
-    return truncate_words(summary, TITLE_LIMIT)
+    source = "the body's first paragraph" if origin == "body" else f"the {origin}"
+    notes.add("title", f"{reason}; derived from {source}")
+    return truncate(derived, TITLE_LIMIT)
 
 
 def is_safe_slug(slug: str) -> bool:
@@ -259,6 +266,8 @@ def _names(meta: Mapping[str, Any], keys: tuple[str, ...], notes: _Notes) -> tup
             text = _as_text(item)
             if text is None:
                 notes.add(key, f"{_show(item)} is not a name; ignored")
+            elif not clean_line(text):
+                notes.add(key, f"blank name {_show(item)} dropped")
             else:
                 names.append(text)
     return unique_names(names)

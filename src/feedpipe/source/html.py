@@ -11,7 +11,7 @@ import markdown_it_pyrs
 import nh3
 from markdown_it import MarkdownIt
 
-from feedpipe.source.text import clean_block, clean_line, truncate_words
+from feedpipe.model.text import clean_block, clean_line, truncate
 
 ALLOWED_TAGS = frozenset(
     {
@@ -115,5 +115,5 @@ def first_paragraph(body_html: str, limit: int = SUMMARY_LIMIT) -> str:
     for match in _FIRST_PARAGRAPH.finditer(body_html):
         text = plain_text(match.group(1))
         if text:
-            return truncate_words(text, limit)
-    return truncate_words(plain_text(body_html), limit)
+            return truncate(text, limit)
+    return truncate(plain_text(body_html), limit)
