@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 SITE_URL = "https://blog.example.com"
 
@@ -30,7 +31,7 @@ def post(
     folder: Path,
     slug: str,
     *,
-    title: str | None = None,
+    title: str | Literal[False] | None = None,
     date: str = "2026-01-01T09:00:00Z",
     categories: str = "[Rust]",
     tags: str = "[]",

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from feedpipe.errors import DuplicateSubscriberError
-from feedpipe.model import Frequency, NewSubscriber, Schedule, SubscriberStatus
+from feedpipe.model import Frequency, NewSubscriber, Schedule, Subscriber, SubscriberStatus
 from feedpipe.store import Store
 from feedpipe.store.engine import HEAD_REVISION, current_revision
 from feedpipe.store.schema import post_terms, posts, terms
@@ -70,7 +70,10 @@ def test_list_filters(store: Store) -> None:
     store.add_subscriber(new("a@example.com", ("rust",)))
     store.add_subscriber(new("b@example.com", ("go",), frequency=Frequency.WEEKLY))
     store.add_subscriber(new("c@example.com", status=SubscriberStatus.PENDING))
-    emails = lambda subs: [s.email[0] for s in subs]  # noqa: E731
+
+    def emails(subs: list[Subscriber]) -> list[str]:
+        return [s.email[0] for s in subs]
+
     assert emails(store.subscribers()) == ["a", "b", "c"]
     assert emails(store.subscribers(status=SubscriberStatus.ACTIVE)) == ["a", "b"]
     assert emails(store.subscribers(category="rust")) == ["a", "c"]  # c gets everything
