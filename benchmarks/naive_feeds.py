@@ -22,7 +22,7 @@ def load(folder: Path) -> list[dict[str, Any]]:
     posts = []
     for path in sorted(folder.rglob("*.md")):
         doc = frontmatter.load(str(path))
-        date = doc["date"]
+        date: Any = doc["date"]  # YAML front matter: a str or a datetime
         if isinstance(date, str):
             date = datetime.fromisoformat(date.replace("Z", "+00:00"))
         if date.tzinfo is None:

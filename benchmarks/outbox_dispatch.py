@@ -54,7 +54,7 @@ def child(root: Path, port: int, count: int) -> None:
     with Feedpipe.from_settings(load_settings(config, env={})) as fp:
         t = time.perf_counter()
         if count:
-            figures = {"bytes": bench_workers.fill_outbox(fp.store, count)}
+            figures: dict[str, float] = {"bytes": bench_workers.fill_outbox(fp.store, count)}
         else:
             report = asyncio.run(fp.outbox.dispatch())
             sent = fp.store.outbox_counts()

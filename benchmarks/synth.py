@@ -33,7 +33,7 @@ WORDS = [
 
 
 def body(rng: random.Random) -> str:
-    parts = []
+    parts: list[str] = []
     while sum(len(p) for p in parts) < 5000:
         words = " ".join(rng.choice(WORDS) for _ in range(60))
         parts.append(f"## {rng.choice(WORDS).title()}\n\n{words} [link](/posts/x/) **bold**.\n")

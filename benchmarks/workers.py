@@ -92,7 +92,11 @@ def save_to_feed(root: Path, debounce: float) -> list[float]:
             )
             started = time.perf_counter()
             (posts / f"{slug}.md").write_text(text, encoding="utf-8")
-            wait(lambda s=slug: feed.exists() and s in feed.read_text("utf-8"), 10)
+
+            def in_feed(s: str = slug) -> bool:
+                return feed.exists() and s in feed.read_text("utf-8")
+
+            wait(in_feed, 10)
             samples.append(time.perf_counter() - started)
             time.sleep(0.2)
     finally:
@@ -161,7 +165,11 @@ def failover(root: Path) -> list[float]:
                 assert dead is not None
                 os.kill(dead, signal.SIGKILL)
                 killed = time.perf_counter()
-                wait(lambda d=dead: leader_pid(store) not in (None, d), 15, 0.01)
+
+                def moved(d: int = dead) -> bool:
+                    return leader_pid(store) not in (None, d)
+
+                wait(moved, 15, 0.01)
                 samples.append(time.perf_counter() - killed)
                 procs.append(start(cfg, root / "f-new.log"))  # keep three alive
         finally:
@@ -225,7 +233,7 @@ def throughput(root: Path, port: int, workers: int) -> tuple[float, int, float, 
         cfg = config(root, posts, url, email)
         procs = [start(cfg, root / f"t{workers}-{i}.log") for i in range(workers)]
         try:
-            sent = lambda: store.outbox_counts()[OutboxState.SENT]  # noqa: E731
+            sent: Callable[[], int] = lambda: store.outbox_counts()[OutboxState.SENT]  # noqa: E731
             wait(lambda: sent() > 0, 60, 0.01)
             first, at_first = sent(), time.perf_counter()
             busy0, cpu0 = cpu_ticks(), process_cpu([p.pid for p in procs])

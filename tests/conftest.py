@@ -1,4 +1,9 @@
-"""Shared test fixtures: the shared corpus, a fixed clock, settings, and PostgreSQL when present."""
+"""Shared test fixtures: the shared corpus, a fixed clock, and the one store fixture family.
+
+`store_url` is every store a test can run on (SQLite, and PostgreSQL when present);
+`store` opens it; `sqlite_url` / `sqlite_store` are for tests that are about SQLite or
+run the CLI on its default store; `pg_url` for tests that are about PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from feedpipe.clock import FixedClock
+from feedpipe.store import Store
+from tests.helpers import sqlite_file_url
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -74,3 +81,34 @@ def pg_url() -> Iterator[str]:
         with engine.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """The test's SQLite store, tmp_path/fp.db: where write_config and worker_config point."""
+    return sqlite_file_url(tmp_path)
+
+
+@pytest.fixture
+def sqlite_store(sqlite_url: str) -> Iterator[Store]:
+    """The test's SQLite store, opened (migrated) and closed at teardown."""
+    with Store.open(sqlite_url) as opened:
+        yield opened
+
+
+ENGINES = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=ENGINES)
+def store_url(request: pytest.FixtureRequest) -> str:
+    """A fresh store on each engine: `sqlite_url`, then `pg_url` (skips or fails as it does)."""
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    assert isinstance(url, str)
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """`store_url`, opened (migrated) and closed at teardown."""
+    with Store.open(store_url) as opened:
+        yield opened

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 SITE_URL = "https://blog.example.com"
+
+
+def sqlite_file_url(folder: Path, name: str = "fp.db") -> str:
+    """The URL of a SQLite store in `folder` (the `sqlite_url` fixture is `folder`/fp.db)."""
+    return f"sqlite:///{folder / name}"
 
 
 def write_config(root: Path, posts: Path, store_url: str | None = None, **feeds: str) -> Path:
     """A config.toml in `root` pointing at `posts`, a SQLite store and `root/out`."""
     extra = "".join(f"{k} = {v}\n" for k, v in feeds.items())
-    store = store_url or f"sqlite:///{root / 'fp.db'}"
+    store = store_url or sqlite_file_url(root)
     text = (
         f'[site]\ntitle = "Test Blog"\nurl = "{SITE_URL}"\ndescription = "d"\n'
         f'author = "Ann Author"\n[source]\npath = "{posts}"\n[store]\nurl = "{store}"\n'
@@ -25,7 +31,7 @@ def post(
     folder: Path,
     slug: str,
     *,
-    title: str | None = None,
+    title: str | Literal[False] | None = None,
     date: str = "2026-01-01T09:00:00Z",
     categories: str = "[Rust]",
     tags: str = "[]",

@@ -16,8 +16,8 @@ from feedpipe.model import DigestPost, Frequency, Post, Subscriber, SubscriberSt
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def subscriber(sub_id: int = 1, **changes: object) -> Subscriber:

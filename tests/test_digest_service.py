@@ -27,21 +27,14 @@ def write_post(folder: Path, slug: str, categories: str, draft: bool = False) ->
     return path
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def service(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[Feedpipe, FixedClock]]:
-    url = (
-        f"sqlite:///{tmp_path / 'fp.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
+@pytest.fixture
+def service(store_url: str, tmp_path: Path) -> Iterator[tuple[Feedpipe, FixedClock]]:
     (tmp_path / "posts").mkdir()
     write_post(tmp_path / "posts", "old", '["Rust"]')
     data = {
         "site": {"title": "Blog", "url": "https://blog.example.com"},
         "source": {"path": str(tmp_path / "posts")},
-        "store": {"url": url},
+        "store": {"url": store_url},
         "digest": {"timezone": "UTC", "send_time": "08:00"},
         "web": {"base_url": "https://news.example.com"},
     }
@@ -119,9 +112,9 @@ def test_only_active_subscribers_are_planned(service: tuple[Feedpipe, FixedClock
     assert fp.digests.plan(T0 + timedelta(days=2)).watermarks == {}
 
 
-def test_secret_key_from_environment_signs_links(tmp_path: Path) -> None:
+def test_secret_key_from_environment_signs_links(tmp_path: Path, sqlite_url: str) -> None:
     data = {"site": {"title": "B", "url": "https://blog.example.com"}}
-    env = {"FEEDPIPE_SECRET_KEY": "env-secret", "FEEDPIPE_STORE_URL": f"sqlite:///{tmp_path}/s.db"}
+    env = {"FEEDPIPE_SECRET_KEY": "env-secret", "FEEDPIPE_STORE_URL": sqlite_url}
     settings = settings_from_mapping(data, tmp_path, "test", env)
     with Feedpipe.from_settings(settings, FixedClock(T0)) as fp:
         assert fp.digests.secret() == "env-secret"

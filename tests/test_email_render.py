@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from lxml import html as lxml_html
 
 from feedpipe.emails.mime import MimeTemplate, clean_name
@@ -55,6 +56,20 @@ def parts(message: EmailMessage) -> tuple[str, str]:
 
 def _lf(text: object) -> str:
     return str(text).replace("\r\n", "\n")
+
+
+def strings(html: str, path: str) -> list[str]:
+    """The string results (attribute values, text nodes) of an XPath over an HTML body."""
+    found = lxml_html.fromstring(html).xpath(path)
+    assert isinstance(found, list) and all(isinstance(item, str) for item in found), found
+    return [str(item) for item in found]
+
+
+def elements(html: str, path: str) -> list[etree._Element]:
+    """The elements an XPath over an HTML body selects."""
+    found = lxml_html.fromstring(html).xpath(path)
+    assert isinstance(found, list) and all(isinstance(i, etree._Element) for i in found), found
+    return [item for item in found if isinstance(item, etree._Element)]
 
 
 def raw_header(data: bytes, name: str) -> str:
@@ -113,8 +128,7 @@ def test_every_required_header(corpus_message: bytes) -> None:
 
 def test_every_link_is_absolute(corpus_message: bytes) -> None:
     text, html = parts(parse(corpus_message))
-    tree = lxml_html.fromstring(html)
-    links = tree.xpath("//a/@href") + tree.xpath("//img/@src")
+    links = strings(html, "//a/@href") + strings(html, "//img/@src")
     assert len(links) > 20
     assert all(re.match(r"https?://[^/]+", link) for link in links), links
     references = re.findall(r"^\[\d+\] (\S+)$", text, re.MULTILINE)
@@ -127,7 +141,7 @@ def test_text_is_72_columns_and_urls_are_never_broken(corpus_message: bytes) -> 
     for line in text.splitlines():
         if len(line) > 72:
             assert re.fullmatch(r"(\[\d+\] |Unsubscribe: |Preferences: )?https://\S+", line), line
-    urls = set(lxml_html.fromstring(html).xpath("//a/@href"))
+    urls = set(strings(html, "//a/@href"))
     for url in urls:
         assert url in text, url
     assert "<" not in text and "&amp;" not in text and "**" not in text
@@ -140,15 +154,14 @@ def test_escaping_in_text_and_html() -> None:
     assert title in text
     assert "Tom & Jerry bold strong" in text
     assert "5 &lt; 6 &amp;&amp;" in html and "<b>" not in html
-    tree = lxml_html.fromstring(html)
-    assert title in tree.xpath("//a/text()")
-    assert "A & B" in tree.xpath("//h2/text()")
+    assert title in strings(html, "//a/text()")
+    assert "A & B" in strings(html, "//h2/text()")
 
 
 def test_image_has_alt_and_size() -> None:
     post = make_post(1, "Pic", image="/img/a.png", image_alt="A chart")
     _, html = parts(parse(send(edition([post]))))
-    (img,) = lxml_html.fromstring(html).xpath("//img")
+    (img,) = elements(html, "//img")
     assert img.get("src") == "https://blog.example.com/img/a.png"
     assert img.get("alt") == "A chart"
     assert img.get("width") and img.get("height")
@@ -162,7 +175,7 @@ def test_html_keeps_media_rules_and_inlines_the_rest(corpus_message: bytes) -> N
     assert 'name="color-scheme"' in html
     assert 'class="preheader"' in html
     assert 'style="font-size: 18px' in html  # .title rule inlined
-    footer = lxml_html.fromstring(html).xpath("//a/text()")
+    footer = strings(html, "//a/text()")
     assert "Unsubscribe" in footer and "Change preferences" in footer
 
 

@@ -148,7 +148,7 @@ def test_rss_item_elements(posts: list[Post], ctx: FeedContext) -> None:
     assert item.find("author") is None  # RSS <author> would need an email address
     enclosure = item.find("enclosure")
     assert enclosure is not None
-    assert dict(enclosure.attrib) == {
+    assert dict(enclosure.attrib) == {  # type: ignore[misc]  # lxml-stubs: _Attrib is no Mapping
         "url": "https://blog.example.com/img/0.png",
         "type": "image/png",
         "length": "0",
@@ -519,7 +519,7 @@ def test_stylesheet_renders_a_readable_page(
     transform = etree.XSLT(etree.fromstring(xslt_stylesheet()))
     page = transform(xml(render_feed(fmt, CAT, posts, ctx)))
     html = etree.fromstring(str(page), etree.HTMLParser())
-    text = " ".join(html.itertext())
+    text = " ".join(html.itertext())  # type: ignore[arg-type]  # lxml-stubs: HTML text is str
     assert "My Blog — Python & Co" in text
     assert "Notes on code" in text
     assert "feed reader" in text

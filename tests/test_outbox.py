@@ -6,13 +6,10 @@ import asyncio
 import random
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-
-import pytest
 
 from feedpipe.clock import FixedClock
 from feedpipe.mail import MemoryTransport, Outcome
@@ -24,23 +21,6 @@ from tests.outbox_helpers import SENDER, T0, add_subscribers, edition, message_i
 from tests.outbox_helpers import settings as make_settings
 
 LEASE = timedelta(minutes=10)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (
-        f"sqlite:///{tmp_path / 'fp.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    with Store.open(url) as opened:
-        yield opened
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(f"sqlite:///{tmp_path / 'fp.db'}") as opened:
-        yield opened
 
 
 def dispatch(

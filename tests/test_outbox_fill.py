@@ -25,21 +25,16 @@ def write_post(folder: Path, slug: str, categories: str) -> None:
     (folder / f"{slug}.md").write_text(text, encoding="utf-8")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Feedpipe]:
+@pytest.fixture
+def fp(store_url: str, tmp_path: Path) -> Iterator[Feedpipe]:
     """Four subscribers (two categories) and two posts first seen after they subscribed."""
-    url = (
-        f"sqlite:///{tmp_path / 'fp.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
     posts = tmp_path / "posts"
     posts.mkdir()
     write_post(posts, "old", '["Rust", "Python"]')
     data = {
         "site": {"title": "Blog", "url": "https://blog.example.com"},
         "source": {"path": str(posts)},
-        "store": {"url": url},
+        "store": {"url": store_url},
         "digest": {"timezone": "UTC", "send_time": "08:00"},
         "web": {"base_url": "https://news.example.com"},
     }

@@ -18,14 +18,14 @@ Run = Callable[..., Result]
 
 
 @pytest.fixture
-def run(tmp_path: Path) -> Run:
+def run(tmp_path: Path, sqlite_url: str) -> Run:
     """A site with three active subscribers and a post first seen after they subscribed."""
     posts = tmp_path / "posts"
     posts.mkdir()
     write_post(posts, "alpha", "2026-02-01T09:00:00Z", '["Rust"]')
     (tmp_path / "config.toml").write_text(
         '[site]\ntitle = "Blog"\nurl = "https://blog.example.com"\n'
-        f'[source]\npath = "{posts}"\n[store]\nurl = "sqlite:///{tmp_path / "fp.db"}"\n'
+        f'[source]\npath = "{posts}"\n[store]\nurl = "{sqlite_url}"\n'
         '[digest]\ntimezone = "UTC"\nsend_time = "08:00"\n',
         encoding="utf-8",
     )

@@ -103,10 +103,10 @@ def wait_for(recorder: Recorder, count: int, proc: subprocess.Popen[bytes]) -> N
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_killed_dispatcher_loses_nothing_and_repeats_at_most_its_window(
-    seed: int, tmp_path: Path, server: tuple[LocalServer, Recorder]
+    seed: int, tmp_path: Path, sqlite_url: str, server: tuple[LocalServer, Recorder]
 ) -> None:
     controller, recorder = server
-    url = f"sqlite:///{tmp_path / 'fp.db'}"
+    url = sqlite_url
     with Store.open(url) as store:
         subs = add_subscribers(store, MESSAGES)
         queue(store, edition(settings(tmp_path, url)), subs, datetime.now(UTC))

@@ -202,7 +202,13 @@ def test_content_hash_covers_reader_visible_fields_only() -> None:
     assert entry.content_hash == content_hash(entry)
     moved = dataclasses.replace(entry, key="other.md", doc_key="other.md", warnings=("w",))
     assert content_hash(moved) == entry.content_hash
-    for change in [{"title": "U"}, {"draft": True}, {"tags": ("x",)}, {"updated": entry.published}]:
+    changes: list[dict[str, Any]] = [
+        {"title": "U"},
+        {"draft": True},
+        {"tags": ("x",)},
+        {"updated": entry.published},
+    ]
+    for change in changes:
         assert content_hash(dataclasses.replace(entry, **change)) != entry.content_hash
 
 

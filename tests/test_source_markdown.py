@@ -413,7 +413,9 @@ def test_parse_never_raises(data: bytes) -> None:
 @pytest.mark.parametrize(
     ("kind", "cls"), [("markdown", MarkdownSource), ("json", JsonSource), ("feed", FeedFileSource)]
 )
-def test_open_source_dispatches_on_kind(tmp_path: Path, kind: str, cls: type) -> None:
+def test_open_source_dispatches_on_kind(
+    tmp_path: Path, kind: str, cls: type[MarkdownSource | JsonSource | FeedFileSource]
+) -> None:
     data = {"site": {"title": "B", "url": SITE + "/"}, "source": {"kind": kind, "path": "in"}}
     source = open_source(settings_from_mapping(data, tmp_path, "test", {}))
     assert type(source) is cls

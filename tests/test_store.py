@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -21,8 +20,8 @@ def _diff(store: Store) -> list[object]:
         return [d for d in compare_metadata(context, metadata) if d[0] != "remove_table"]
 
 
-def test_sqlite_migrations_match_the_table_definitions(tmp_path: Path) -> None:
-    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
+def test_sqlite_migrations_match_the_table_definitions(sqlite_url: str) -> None:
+    with Store.open(sqlite_url) as store:
         assert current_revision(store.engine) == HEAD_REVISION
         assert _diff(store) == []
 
@@ -56,8 +55,8 @@ def _roundtrip(store: Store) -> datetime:
     return back
 
 
-def test_times_come_back_as_aware_utc_on_sqlite(tmp_path: Path) -> None:
-    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
+def test_times_come_back_as_aware_utc_on_sqlite(sqlite_url: str) -> None:
+    with Store.open(sqlite_url) as store:
         back = _roundtrip(store)
     assert back.tzinfo is UTC and back == datetime(2026, 3, 28, 21, 0, tzinfo=UTC)
 
@@ -69,17 +68,16 @@ def test_times_come_back_as_aware_utc_on_postgres(pg_url: str) -> None:
     assert back.utcoffset() == timedelta(0) and back == datetime(2026, 3, 28, 21, 0, tzinfo=UTC)
 
 
-def test_naive_datetimes_never_reach_the_store(tmp_path: Path) -> None:
+def test_naive_datetimes_never_reach_the_store(sqlite_url: str) -> None:
     with (
-        Store.open(f"sqlite:///{tmp_path / 's.db'}") as store,
+        Store.open(sqlite_url) as store,
         store.engine.begin() as conn,
         pytest.raises(sa.exc.StatementError, match="naive"),
     ):
         conn.execute(sa.update(posts).values(first_seen_at=datetime(2026, 1, 1)))
 
 
-def test_reopening_is_cheap_and_idempotent(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    Store.open(url).close()
-    with Store.open(url) as store:
+def test_reopening_is_cheap_and_idempotent(sqlite_url: str) -> None:
+    Store.open(sqlite_url).close()
+    with Store.open(sqlite_url) as store:
         assert current_revision(store.engine) == HEAD_REVISION

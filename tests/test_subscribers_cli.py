@@ -16,7 +16,7 @@ Run = Callable[..., Result]
 
 
 @pytest.fixture
-def run(tmp_path: Path) -> Run:
+def run(tmp_path: Path, sqlite_url: str) -> Run:
     """A site in tmp_path with two synced posts; returns an invoker bound to its config."""
     posts = tmp_path / "posts"
     posts.mkdir()
@@ -25,7 +25,7 @@ def run(tmp_path: Path) -> Run:
     config = tmp_path / "config.toml"
     config.write_text(
         '[site]\ntitle = "Blog"\nurl = "https://blog.example.com"\n'
-        f'[source]\npath = "{posts}"\n[store]\nurl = "sqlite:///{tmp_path / "fp.db"}"\n'
+        f'[source]\npath = "{posts}"\n[store]\nurl = "{sqlite_url}"\n'
         '[digest]\ntimezone = "Europe/Berlin"\nsend_time = "07:30"\n',
         encoding="utf-8",
     )

@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import time as timer
-from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from feedpipe.errors import DuplicateSubscriberError
-from feedpipe.model import Frequency, NewSubscriber, Schedule, SubscriberStatus
+from feedpipe.model import Frequency, NewSubscriber, Schedule, Subscriber, SubscriberStatus
 from feedpipe.store import Store
 from feedpipe.store.engine import HEAD_REVISION, current_revision
 from feedpipe.store.schema import post_terms, posts, terms
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    with Store.open(url) as opened:
-        yield opened
 
 
 def new(
@@ -82,7 +70,10 @@ def test_list_filters(store: Store) -> None:
     store.add_subscriber(new("a@example.com", ("rust",)))
     store.add_subscriber(new("b@example.com", ("go",), frequency=Frequency.WEEKLY))
     store.add_subscriber(new("c@example.com", status=SubscriberStatus.PENDING))
-    emails = lambda subs: [s.email[0] for s in subs]  # noqa: E731
+
+    def emails(subs: list[Subscriber]) -> list[str]:
+        return [s.email[0] for s in subs]
+
     assert emails(store.subscribers()) == ["a", "b", "c"]
     assert emails(store.subscribers(status=SubscriberStatus.ACTIVE)) == ["a", "b"]
     assert emails(store.subscribers(category="rust")) == ["a", "c"]  # c gets everything
@@ -184,8 +175,8 @@ def test_meta_setdefault_is_stable(store: Store) -> None:
     assert store.get_meta("token_secret") == first
 
 
-def test_bulk_import_100k_is_fast(tmp_path: Path) -> None:
-    with Store.open(f"sqlite:///{tmp_path / 'big.db'}") as big:
+def test_bulk_import_100k_is_fast(sqlite_url: str) -> None:
+    with Store.open(sqlite_url) as big:
         rows = [new(f"user{i}@example.com", ("rust",)) for i in range(100_000)]
         started = timer.perf_counter()
         assert big.import_subscribers(rows) == []

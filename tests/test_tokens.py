@@ -22,6 +22,7 @@ from feedpipe.subscriptions.tokens import (
     token_secret,
     unsubscribe_url,
 )
+from tests.helpers import sqlite_file_url
 
 SECRET = "test-secret-key-0123456789"
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -106,17 +107,18 @@ class _Settings:
         self.secret_key = SecretStr(secret) if secret else None
 
 
-def test_secret_from_environment_wins(tmp_path: Path) -> None:
-    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
+def test_secret_from_environment_wins(sqlite_url: str) -> None:
+    with Store.open(sqlite_url) as store:
         assert token_secret(_Settings("from-env"), store) == "from-env"
         assert store.get_meta("token_secret") is None
 
 
-def test_secret_without_environment_is_generated_once_per_store(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    with Store.open(url) as store:
+def test_secret_without_environment_is_generated_once_per_store(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    with Store.open(sqlite_url) as store:
         first = token_secret(_Settings(None), store)
-    with Store.open(url) as store:
+    with Store.open(sqlite_url) as store:
         assert token_secret(_Settings(None), store) == first
-    with Store.open(f"sqlite:///{tmp_path / 'other.db'}") as other:
+    with Store.open(sqlite_file_url(tmp_path, "other.db")) as other:
         assert token_secret(_Settings(None), other) != first

@@ -214,7 +214,9 @@ def test_html_and_crlf_in_names_never_reach_a_page_or_header(web: Web) -> None:
     parsed = email.message_from_bytes(raw, policy=policy.default)
     assert parsed.get_all("Bcc") is None
     assert parsed["To"].addresses[0].addr_spec == "evil@example.com"
-    html = parsed.get_body(("html",)).get_content()
+    body = parsed.get_body(("html",))
+    assert body is not None
+    html = body.get_content()
     assert "<script>" not in html and "&lt;script&gt;" in html
     for value in dict(web.client.get(web.confirmations()[0]).headers).values():
         assert "\r" not in value and "\n" not in value

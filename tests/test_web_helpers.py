@@ -15,7 +15,7 @@ import pytest
 
 with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; httpx is what we have
     warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+    from starlette.testclient import TestClient as TestClient  # re-exported for test_web
 
 from feedpipe.clock import FixedClock
 from feedpipe.model import Subscriber

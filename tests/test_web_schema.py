@@ -43,7 +43,8 @@ def _check_operation(operation: Any) -> int:
 def test_no_server_errors(tmp_path: Path, corpus_dir: Path, clock: FixedClock) -> None:
     w = make_web(tmp_path, corpus_dir, clock)
     schema = schemathesis.openapi.from_asgi("/openapi.json", w.app)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # an Err (an operation schemathesis cannot load) has no .ok(): the test fails on it
+    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert {op.path for op in operations} >= {"/api/subscribe", "/api/admin/build"}
     calls = sum(_check_operation(op) for op in operations)
     assert calls >= len(operations) * 2

@@ -95,11 +95,6 @@ def fake_worker(jobs: FakeJobs, store: Store | None = None, **kw: object) -> Wor
     return Worker(parts)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.open(f"sqlite:///{tmp_path / 'w.db'}")
-
-
 def test_sync_and_plan_never_overlap_and_a_kick_during_a_run_runs_again() -> None:
     jobs = FakeJobs(seconds=0.15)
     worker = fake_worker(jobs)
@@ -131,7 +126,10 @@ def test_graceful_stop_ends_dispatch_between_batches() -> None:
     assert jobs.batches > 50  # stopped taking new batches
 
 
-def test_run_once_runs_every_job_and_dispatches_until_nothing_is_due(store: Store) -> None:
+def test_run_once_runs_every_job_and_dispatches_until_nothing_is_due(
+    sqlite_store: Store,
+) -> None:
+    store = sqlite_store
     jobs = FakeJobs()
     worker = fake_worker(jobs, store)
     assert worker.run_once() == 0
@@ -144,8 +142,9 @@ def test_run_once_runs_every_job_and_dispatches_until_nothing_is_due(store: Stor
 
 
 def test_a_failing_job_is_recorded_without_secrets_and_keeps_the_last_success(
-    store: Store,
+    sqlite_store: Store,
 ) -> None:
+    store = sqlite_store
     log = RunLog(store.engine)
     ok_at = datetime(2026, 1, 1, tzinfo=UTC)
     log.record(RunRecord("sync", "w", ok_at, 0.1, "ok", {"added": 1}))
@@ -278,10 +277,10 @@ def _emls(root: Path) -> list[Path]:
     ],
 )
 def test_run_once_sends_at_0800_berlin_on_both_sides_of_a_dst_change(
-    tmp_path: Path, day1: tuple[str, str], day2: tuple[str, str]
+    tmp_path: Path, sqlite_url: str, day1: tuple[str, str], day2: tuple[str, str]
 ) -> None:
     posts = tmp_path / "posts"
-    config = worker_config(tmp_path, posts)
+    config = worker_config(tmp_path, posts, sqlite_url)
     start = day1[0][:10] + "T00:00Z"
     runner = CliRunner()
     added = runner.invoke(
@@ -296,7 +295,7 @@ def test_run_once_sends_at_0800_berlin_on_both_sides_of_a_dst_change(
         assert len(_emls(tmp_path)) == number - 1, before
         _run_once(config, at)  # 08:00 local: the digest goes out
         assert len(_emls(tmp_path)) == number, at
-    with Store.open(f"sqlite:///{tmp_path / 'fp.db'}") as store:
+    with Store.open(sqlite_url) as store:
         plan = RunLog(store.engine).last()["plan"]
     assert plan.counts["due"] == 1 and plan.started_at == datetime.fromisoformat(day2[1])
 
@@ -305,14 +304,16 @@ CORPUS_FOLDERS = ["blog-000", "blog-002"]
 
 
 @pytest.mark.parametrize("folder", CORPUS_FOLDERS)
-def test_run_once_on_the_corpus_end_to_end(tmp_path: Path, corpus_dir: Path, folder: str) -> None:
+def test_run_once_on_the_corpus_end_to_end(
+    tmp_path: Path, sqlite_url: str, corpus_dir: Path, folder: str
+) -> None:
     posts = tmp_path / "posts"
     shutil.copytree(corpus_dir / folder, posts)
-    config = worker_config(tmp_path, posts)
+    config = worker_config(tmp_path, posts, sqlite_url)
     runner = CliRunner()
     base = ["--config", str(config)]
     assert runner.invoke(cli, [*base, "sync", "--now", "2026-11-19T00:00Z"]).exit_code == 0
-    with Store.open(f"sqlite:///{tmp_path / 'fp.db'}") as store:
+    with Store.open(sqlite_url) as store:
         names = [t.name for t in store.terms(TermKind.CATEGORY)]
     for address, extra in (
         ("all@example.com", []),
@@ -357,7 +358,8 @@ def _parse(path: Path) -> EmailMessage:
     return message
 
 
-def test_fixed_clock_is_used_for_records(store: Store) -> None:
+def test_fixed_clock_is_used_for_records(sqlite_store: Store) -> None:
+    store = sqlite_store
     jobs = FakeJobs()
     settings = FAST
     clock = FixedClock(datetime(2026, 5, 1, 6, 0, tzinfo=UTC))

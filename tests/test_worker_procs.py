@@ -102,9 +102,9 @@ def run_once(config: Path, timeout: float = 60) -> subprocess.CompletedProcess[b
 
 
 def test_sigterm_during_dispatch_exits_0_and_loses_nothing(
-    tmp_path: Path, procs: list[subprocess.Popen[bytes]], sink: SmtpServer
+    tmp_path: Path, sqlite_url: str, procs: list[subprocess.Popen[bytes]], sink: SmtpServer
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'fp.db'}"
+    url = sqlite_url
     store = fill(tmp_path, url, 400)
     assert isinstance(sink.recorder, SlowHandler)
     sink.recorder.delay = 0.01
@@ -129,9 +129,9 @@ def test_sigterm_during_dispatch_exits_0_and_loses_nothing(
 
 
 def test_a_second_signal_exits_at_once_and_the_outbox_keeps_everything(
-    tmp_path: Path, procs: list[subprocess.Popen[bytes]], sink: SmtpServer
+    tmp_path: Path, sqlite_url: str, procs: list[subprocess.Popen[bytes]], sink: SmtpServer
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'fp.db'}"
+    url = sqlite_url
     store = fill(tmp_path, url, 300)
     assert isinstance(sink.recorder, SlowHandler)
     sink.recorder.delay = 0.05

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import sqlite_file_url
+
 REPO = Path(__file__).resolve().parents[1]
 FEEDPIPE = [sys.executable, "-m", "feedpipe"]
 
@@ -20,7 +22,7 @@ def worker_config(
 ) -> Path:
     """config.toml in `root`: SQLite (or `store_url`), feeds in root/out, .eml files in
     root/eml, short worker intervals; `worker` and `email` add keys to those sections."""
-    store = store_url or f"sqlite:///{root / 'fp.db'}"
+    store = store_url or sqlite_file_url(root)
     text = (
         '[site]\ntitle = "Test Blog"\nurl = "https://blog.example.com"\n'
         f'[source]\npath = "{posts}"\n[store]\nurl = "{store}"\n'
