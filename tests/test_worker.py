@@ -21,13 +21,14 @@ from click.testing import CliRunner
 
 from feedpipe.cli import cli
 from feedpipe.clock import FixedClock, SystemClock
+from feedpipe.errors import StoreError
 from feedpipe.model import RunRecord, TermKind
 from feedpipe.service import Feedpipe
 from feedpipe.settings import WorkerSettings, load_settings
 from feedpipe.store import Store, safe_url
 from feedpipe.worker.assemble import assemble
 from feedpipe.worker.jobs import StepResult
-from feedpipe.worker.leader import SoleLeader, WorkerRefused
+from feedpipe.worker.leader import PgLeader, SoleLeader, WorkerRefused
 from feedpipe.worker.logs import (
     JsonFormatter,
     KeyValueFormatter,
@@ -237,6 +238,37 @@ def test_watch_a_saved_post_is_in_its_category_feed_within_2_seconds(tmp_path: P
     finally:
         assert worker.stop(10)
     assert latency < 2.0
+
+
+class FakeLock:
+    """A leader lock that is free once, then loses its connection on the second ping."""
+
+    def __init__(self) -> None:
+        self.pings = 0
+        self.released = 0
+
+    def try_acquire(self) -> bool:
+        return True
+
+    def ping(self) -> None:
+        self.pings += 1
+        if self.pings > 1:
+            raise StoreError("store ping failed: server closed the connection")
+
+    def release(self) -> None:
+        self.released += 1
+
+    def close(self) -> None:
+        self.release()
+
+
+def test_a_pg_leader_that_loses_the_store_steps_down(store: Store) -> None:
+    lock = FakeLock()
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    leader = PgLeader(store, lock, "w:1")
+    assert leader.poll(now) and store.last_leader() == {"worker": "w:1", "since": now.isoformat()}
+    assert leader.poll(now)
+    assert not leader.poll(now) and not leader.is_leader and lock.released == 1
 
 
 def test_second_worker_on_sqlite_is_refused(tmp_path: Path) -> None:

@@ -177,7 +177,7 @@ class Worker:
             return
         try:
             scheduler.modify_job(name, next_run_time=datetime.now(UTC))
-        except Exception as exc:  # shutting down: the job is gone
+        except Exception as exc:  # APScheduler shutting down (not the store): the job is gone
             event(self.log, "kick.skipped", logging.DEBUG, job=name, error=exc)
 
     def _after_job(self, ev: JobExecutionEvent) -> None:
