@@ -38,7 +38,6 @@ from feedpipe.service import Feedpipe
 from feedpipe.settings import load_settings
 from feedpipe.store import Store
 from feedpipe.worker.assemble import assemble
-from feedpipe.worker.leader import pg_lock_holder
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus" / "blog-002"
@@ -142,7 +141,7 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def leader_pid(store: Store) -> int | None:
-    match = re.search(r":(\d+)$", pg_lock_holder(store.engine) or "")
+    match = re.search(r":(\d+)$", store.leader_lock_holder() or "")
     return int(match.group(1)) if match else None
 
 

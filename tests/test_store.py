@@ -9,9 +9,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from feedpipe.store import Store
-from feedpipe.store.engine import HEAD_REVISION, current_revision
+from feedpipe.errors import StoreError
+from feedpipe.store import SqlStore, Store
+from feedpipe.store.engine import HEAD_REVISION, create_engine, current_revision
 from feedpipe.store.schema import metadata, posts
+from feedpipe.store.sqlutil import chunked
 
 
 def _diff(store: Store) -> list[object]:
@@ -81,3 +83,39 @@ def test_reopening_is_cheap_and_idempotent(sqlite_url: str) -> None:
     Store.open(sqlite_url).close()
     with Store.open(sqlite_url) as store:
         assert current_revision(store.engine) == HEAD_REVISION
+
+
+def test_every_public_store_method_raises_store_error_from_the_driver_error(
+    tmp_path: Path,
+) -> None:
+    public = [n for n in dir(SqlStore) if not n.startswith("_") and callable(getattr(SqlStore, n))]
+    assert all(getattr(getattr(SqlStore, n), "__store_wrapped__", False) for n in public)
+    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE dirty_feeds"))
+        with pytest.raises(StoreError, match=r"dirty_feed_keys.*no such table") as caught:
+            store.dirty_feed_keys()
+    assert isinstance(caught.value.__cause__, sa.exc.OperationalError)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_store_error_is_one_line_with_the_password_masked() -> None:
+    store = SqlStore(create_engine("postgresql+psycopg://u:hunter2@127.0.0.1:1/x"))
+    with store, pytest.raises(StoreError) as caught:
+        store.get_meta("k")
+    text = str(caught.value)
+    assert "\n" not in text and "hunter2" not in text and "u:***@127.0.0.1:1/x" in text
+
+
+def test_meta_has_one_upsert_and_setdefault_keeps_the_first_value(tmp_path: Path) -> None:
+    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
+        store.set_meta("a", "1")
+        store.set_meta("a", "2")
+        assert store.meta_setdefault("a", "3") == "2"
+        assert store.meta_setdefault("b", "4") == "4"
+        assert store.meta_with_prefix("a") == {"a": "2"}
+
+
+def test_in_lists_are_chunked() -> None:
+    assert [list(c) for c in chunked(list(range(7)), 3)] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert list(chunked([], 3)) == []

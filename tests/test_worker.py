@@ -21,23 +21,23 @@ from click.testing import CliRunner
 
 from feedpipe.cli import cli
 from feedpipe.clock import FixedClock, SystemClock
-from feedpipe.model import TermKind
+from feedpipe.errors import StoreError
+from feedpipe.model import RunRecord, TermKind
 from feedpipe.service import Feedpipe
 from feedpipe.settings import WorkerSettings, load_settings
-from feedpipe.store import Store
+from feedpipe.store import Store, safe_url
 from feedpipe.worker.assemble import assemble
 from feedpipe.worker.jobs import StepResult
-from feedpipe.worker.leader import SoleLeader, WorkerRefused
+from feedpipe.worker.leader import PgLeader, SoleLeader, WorkerRefused
 from feedpipe.worker.logs import (
     JsonFormatter,
     KeyValueFormatter,
     configure_logging,
     event,
-    safe_url,
 )
 from feedpipe.worker.metrics import WorkerMetrics
 from feedpipe.worker.runner import Worker, WorkerParts
-from feedpipe.worker.runs import RunLog, RunRecord
+from feedpipe.worker.runs import RunLog
 from feedpipe.worker.watch import Debouncer
 from tests.helpers import post
 from tests.worker_helpers import wait_for, worker_config
@@ -90,7 +90,7 @@ class FakeJobs:
 
 def fake_worker(jobs: FakeJobs, store: Store | None = None, **kw: object) -> Worker:
     settings = FAST.model_copy(update=kw)
-    runs = RunLog(store.engine) if store else None
+    runs = RunLog(store) if store else None
     parts = WorkerParts(jobs, SoleLeader("test:1"), SystemClock(), settings, runs)
     return Worker(parts)
 
@@ -135,7 +135,7 @@ def test_run_once_runs_every_job_and_dispatches_until_nothing_is_due(
     assert worker.run_once() == 0
     assert [s[0] for s in jobs.spans] == ["sync", "plan", "dispatch"]
     assert jobs.batches == 0
-    runs = RunLog(store.engine).last()
+    runs = RunLog(store).last()
     assert set(runs) == {"sync", "build", "plan", "dispatch"}
     assert runs["dispatch"].counts == {"sent": 30, "batches": 3}
     assert all(r.outcome == "ok" and r.worker == "test:1" for r in runs.values())
@@ -145,7 +145,7 @@ def test_a_failing_job_is_recorded_without_secrets_and_keeps_the_last_success(
     sqlite_store: Store,
 ) -> None:
     store = sqlite_store
-    log = RunLog(store.engine)
+    log = RunLog(store)
     ok_at = datetime(2026, 1, 1, tzinfo=UTC)
     log.record(RunRecord("sync", "w", ok_at, 0.1, "ok", {"added": 1}))
     stream = io.StringIO()
@@ -239,6 +239,37 @@ def test_watch_a_saved_post_is_in_its_category_feed_within_2_seconds(tmp_path: P
     assert latency < 2.0
 
 
+class FakeLock:
+    """A leader lock that is free once, then loses its connection on the second ping."""
+
+    def __init__(self) -> None:
+        self.pings = 0
+        self.released = 0
+
+    def try_acquire(self) -> bool:
+        return True
+
+    def ping(self) -> None:
+        self.pings += 1
+        if self.pings > 1:
+            raise StoreError("store ping failed: server closed the connection")
+
+    def release(self) -> None:
+        self.released += 1
+
+    def close(self) -> None:
+        self.release()
+
+
+def test_a_pg_leader_that_loses_the_store_steps_down(store: Store) -> None:
+    lock = FakeLock()
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    leader = PgLeader(store, lock, "w:1")
+    assert leader.poll(now) and store.last_leader() == {"worker": "w:1", "since": now.isoformat()}
+    assert leader.poll(now)
+    assert not leader.poll(now) and not leader.is_leader and lock.released == 1
+
+
 def test_second_worker_on_sqlite_is_refused(tmp_path: Path) -> None:
     posts = tmp_path / "posts"
     post(posts, "first")
@@ -296,7 +327,7 @@ def test_run_once_sends_at_0800_berlin_on_both_sides_of_a_dst_change(
         _run_once(config, at)  # 08:00 local: the digest goes out
         assert len(_emls(tmp_path)) == number, at
     with Store.open(sqlite_url) as store:
-        plan = RunLog(store.engine).last()["plan"]
+        plan = RunLog(store).last()["plan"]
     assert plan.counts["due"] == 1 and plan.started_at == datetime.fromisoformat(day2[1])
 
 
@@ -363,6 +394,6 @@ def test_fixed_clock_is_used_for_records(sqlite_store: Store) -> None:
     jobs = FakeJobs()
     settings = FAST
     clock = FixedClock(datetime(2026, 5, 1, 6, 0, tzinfo=UTC))
-    parts = WorkerParts(jobs, SoleLeader("t"), clock, settings, RunLog(store.engine))
+    parts = WorkerParts(jobs, SoleLeader("t"), clock, settings, RunLog(store))
     Worker(parts).run_once()
-    assert RunLog(store.engine).last()["plan"].started_at == clock.now()
+    assert RunLog(store).last()["plan"].started_at == clock.now()

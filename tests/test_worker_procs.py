@@ -20,7 +20,6 @@ from aiosmtpd.smtp import SMTP
 
 from feedpipe.model import OutboxState
 from feedpipe.store import Store
-from feedpipe.worker.leader import pg_lock_holder
 from tests.outbox_helpers import add_subscribers, edition, queue, settings
 from tests.smtp_servers import RecordingHandler, SmtpServer
 from tests.worker_helpers import FEEDPIPE, REPO, env_for, log_has, start_worker, stop, wait_for
@@ -159,7 +158,7 @@ def test_a_second_signal_exits_at_once_and_the_outbox_keeps_everything(
 
 
 def leader_pid(store: Store) -> int | None:
-    holder = pg_lock_holder(store.engine)
+    holder = store.leader_lock_holder()
     match = re.search(r":(\d+)$", holder or "")
     return int(match.group(1)) if match else None
 

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from feedpipe import __version__
 from feedpipe.clock import Clock, SystemClock
 from feedpipe.digests.service import DigestService
 from feedpipe.feeds.build import BuildOptions, build_feeds
 from feedpipe.feeds.render import FeedContext
-from feedpipe.model import BuildReport, SyncReport
+from feedpipe.model import BuildReport, RunRecord, SyncReport
 from feedpipe.settings import Settings
 from feedpipe.source import Source, open_source
-from feedpipe.store import Store
+from feedpipe.store import LeaderLock, Store, open_store
 from feedpipe.sync.run import run_sync
 
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ class Feedpipe:
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Feedpipe:
         """The one place where parts are wired together."""
-        store = Store.open(settings.store.url)
+        store = open_store(settings.store.url)
         try:
             source = open_source(settings)
         except BaseException:
@@ -63,6 +65,49 @@ class Feedpipe:
         from feedpipe.outbox.service import OutboxService
 
         return OutboxService(self.settings, self.store, self.clock, self.digests)
+
+    # --- what the worker and `feedpipe status` ask (the shells never reach into the store) ---
+
+    @property
+    def store_url(self) -> str:
+        """The store's URL, password masked."""
+        return self.store.masked_url
+
+    def post_count(self) -> int:
+        """Posts in the store that are not removed."""
+        return self.store.post_count()
+
+    def release_outbox(self, owner_prefix: str) -> int:
+        """Hand back the outbox rows a stopping process still holds; returns how many."""
+        return self.store.release_outbox(owner_prefix, self.clock.now())
+
+    def put_run(self, run: RunRecord) -> None:
+        """Record `run` as its job's last run."""
+        self.store.put_run(run)
+
+    def last_runs(self) -> dict[str, RunRecord]:
+        """The last run of each worker job, by job name."""
+        return self.store.last_runs()
+
+    def leader_lock(self, identity: str) -> LeaderLock | None:
+        """The store's leader lock for `identity` (PostgreSQL); None on SQLite."""
+        return self.store.leader_lock(identity)
+
+    def leader_lock_holder(self) -> str | None:
+        """Who holds the store's leader lock now (PostgreSQL)."""
+        return self.store.leader_lock_holder()
+
+    def database_path(self) -> Path | None:
+        """The SQLite database file (None for PostgreSQL and in-memory databases)."""
+        return self.store.database_path()
+
+    def set_leader(self, identity: str, since: datetime) -> None:
+        """Record who became the leader and when."""
+        self.store.set_leader(identity, since)
+
+    def last_leader(self) -> dict[str, Any]:
+        """The last leader recorded ({} when none was)."""
+        return self.store.last_leader()
 
     def close(self) -> None:
         self.store.close()

@@ -12,10 +12,11 @@ import click
 
 from feedpipe.cli.common import CliState, now_option, pass_state
 from feedpipe.cli.textgrid import align
-from feedpipe.worker.logs import configure_logging, event, safe_url
+from feedpipe.store import safe_url
+from feedpipe.worker.logs import configure_logging, event
 
 if TYPE_CHECKING:
-    from feedpipe.worker.runs import RunRecord
+    from feedpipe.model import RunRecord
     from feedpipe.worker.status import WorkerStatus
 
 
@@ -81,7 +82,7 @@ def _counts(run: RunRecord) -> str:
 
 def table(status: WorkerStatus) -> str:
     """The human view: a few aligned tables."""
-    from feedpipe.worker.runs import JOBS
+    from feedpipe.model import JOBS
 
     lines = [f"store   {status.store}", f"leader  {status.leader or 'no worker running'}"]
     rows: list[tuple[str, ...]] = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,6 @@ from feedpipe.model import BuildReport, FeedSpec, Post, Term, TermKind
 from feedpipe.parallel import process_pool, worker_count
 from feedpipe.settings import FeedFormat, FeedsSettings
 from feedpipe.store import Store
-from feedpipe.store.engine import create_engine
 
 BUILT_AT = "feeds.built_at"
 FINGERPRINT = "feeds.fingerprint"
@@ -130,10 +129,10 @@ def _render_targets(
 
 
 def _render_share(
-    url: str, targets: Sequence[FeedSpec], opts: BuildOptions, now: datetime
+    opener: Callable[[], Store], targets: Sequence[FeedSpec], opts: BuildOptions, now: datetime
 ) -> tuple[list[str], int]:
-    """Worker process: render a share of the feeds with a connection of its own."""
-    store = Store(create_engine(url))
+    """Worker process: render a share of the feeds with a store handle of its own."""
+    store = opener()
     try:
         return _render_targets(store, targets, opts, now)
     finally:
@@ -144,14 +143,14 @@ def _render_all(
     store: Store, targets: Sequence[FeedSpec], opts: BuildOptions, now: datetime
 ) -> tuple[list[str], int]:
     """Render on every core when there are many feeds (cold builds), else in this process."""
-    url = store.engine.url.render_as_string(hide_password=False)
+    opener = store.opener()
     workers = worker_count(len(targets), PARALLEL_FEEDS)
-    if workers == 1 or ":memory:" in url:
+    if workers == 1 or opener is None:
         return _render_targets(store, targets, opts, now)
     shares = [targets[i::workers] for i in range(workers)]
     with process_pool(workers) as pool:
         results = list(
-            pool.map(_render_share, [url] * workers, shares, [opts] * workers, [now] * workers)
+            pool.map(_render_share, [opener] * workers, shares, [opts] * workers, [now] * workers)
         )
     written = sorted(p for w, _ in results for p in w)
     return written, sum(u for _, u in results)

@@ -33,6 +33,7 @@ from feedpipe.model.posts import (
     Term,
     TermKind,
 )
+from feedpipe.model.runs import JOBS, RunRecord
 from feedpipe.model.subscribers import (
     WEEKDAYS,
     DigestPost,
@@ -47,6 +48,7 @@ from feedpipe.model.sync import DocState, EntryLink, LinkWrite, PostRef, PostWri
 
 __all__ = [
     "CLAIMABLE",
+    "JOBS",
     "PENDING",
     "WEEKDAYS",
     "BuildReport",
@@ -78,6 +80,7 @@ __all__ = [
     "PostWrite",
     "Recipient",
     "RecordReport",
+    "RunRecord",
     "Schedule",
     "SendReport",
     "SentEdition",

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from feedpipe.errors import StoreError
 
 # Bump together with a new file in feedpipe/migrations/versions/.
 HEAD_REVISION = "0003"
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/\s:@]*:)[^@\s/]+@")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -23,6 +25,19 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def mask(text: str) -> str:
+    """Replace passwords embedded in URLs inside `text` by ***."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+def safe_url(url: str) -> str:
+    """`url` with any password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):  # not a database URL: mask by pattern
+        return mask(url)
 
 
 def first_line(exc: BaseException) -> str:

@@ -36,12 +36,11 @@ from feedpipe.store.outbox_record import (
 from feedpipe.store.outbox_tables import (
     FILL_LOCK,
     STOPPED,
-    chunked,
-    dialect_insert,
     editions,
     outbox,
     subscriber_bounces,
 )
+from feedpipe.store.sqlutil import chunked, dialect_insert
 from feedpipe.store.subscribers import advance_watermarks, subscribers
 
 

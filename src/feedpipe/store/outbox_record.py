@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from feedpipe.model import PENDING, Decision, OutboxState, RecordReport, SubscriberStatus
-from feedpipe.store.outbox_tables import chunked, dialect_insert, outbox, subscriber_bounces
+from feedpipe.store.outbox_tables import outbox, subscriber_bounces
+from feedpipe.store.sqlutil import chunked, dialect_insert
 from feedpipe.store.subscribers import subscribers
 from feedpipe.store.types import UTCDateTime
 

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
-
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
 
 from feedpipe.model import SubscriberStatus
 from feedpipe.store.schema import metadata
 from feedpipe.store.types import UTCDateTime
 
-CHUNK = 500
 FILL_LOCK = 0x66656564  # PostgreSQL advisory lock key serialising fills ("feed")
 STOPPED = tuple(
     s.value
@@ -73,13 +67,3 @@ subscriber_bounces = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last_failure_at", UTCDateTime, nullable=False),
 )
-
-
-def dialect_insert(conn: Connection, table: sa.Table) -> Any:
-    """INSERT for the connection's dialect (for ON CONFLICT clauses)."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
-def chunked(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from feedpipe.model import Entry, FeedSpec, Post, PostRef, SyncChanges, Term, TermKind
 from feedpipe.store.schema import dirty_feeds, post_terms, posts, source_docs, source_entries, terms
-from feedpipe.store.sources import delete_in, dump_skips
+from feedpipe.store.sources import dump_skips
+from feedpipe.store.sqlutil import chunked, delete_in
 from feedpipe.store.terms import TermCache
 
 UrlFor = Callable[[str], str]
@@ -57,8 +58,7 @@ class PostsMixin:
         out: dict[str, PostRef] = {}
         with self.engine.connect() as conn:
             for column, values in ((posts.c.slug, list(slugs)), (posts.c.id, list(ids))):
-                for start in range(0, len(values), 500):
-                    chunk = values[start : start + 500]
+                for chunk in chunked(values):
                     for r in conn.execute(sa.select(*cols).where(column.in_(chunk))):
                         out[r.slug] = PostRef(
                             r.id, r.slug, r.content_hash, r.removed_at is not None
@@ -81,6 +81,12 @@ class PostsMixin:
                 conn.execute(sa.update(posts).where(posts.c.id == ref.id).values(removed_at=now))
             _mark_dirty(conn, dirty)
 
+    def post_count(self) -> int:
+        """Posts that are not removed."""
+        stmt = sa.select(sa.func.count()).select_from(posts).where(posts.c.removed_at.is_(None))
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
     def visible_post_ids(self, spec: FeedSpec, limit: int, now: datetime) -> list[int]:
         """Ids of the newest `limit` visible posts of a feed, newest first (ties by id)."""
         stmt = sa.select(posts.c.id).where(_visible(now))
@@ -96,8 +102,7 @@ class PostsMixin:
     def posts_by_ids(self, ids: Sequence[int]) -> dict[int, Post]:
         out: dict[int, Post] = {}
         with self.engine.connect() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
+            for chunk in chunked(ids):
                 term_map = _terms_of(conn, chunk)
                 for row in conn.execute(sa.select(posts).where(posts.c.id.in_(chunk))):
                     out[row.id] = _post_from_row(row, term_map.get(row.id, []))
@@ -142,17 +147,17 @@ class PostsMixin:
 
 def _term_slugs_of(conn: Connection, post_ids: list[int]) -> set[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
-    for start in range(0, len(post_ids), 500):
+    for chunk in chunked(post_ids):
         stmt = (
             sa.select(terms.c.kind, terms.c.slug)
             .join(post_terms, post_terms.c.term_id == terms.c.id)
-            .where(post_terms.c.post_id.in_(post_ids[start : start + 500]))
+            .where(post_terms.c.post_id.in_(chunk))
         )
         out |= {(r.kind, r.slug) for r in conn.execute(stmt)}
     return out
 
 
-def _terms_of(conn: Connection, post_ids: list[int]) -> dict[int, list[Term]]:
+def _terms_of(conn: Connection, post_ids: Sequence[int]) -> dict[int, list[Term]]:
     stmt = (
         sa.select(post_terms.c.post_id, terms.c.kind, terms.c.name, terms.c.key, terms.c.slug)
         .join(terms, terms.c.id == post_terms.c.term_id)
@@ -248,10 +253,8 @@ def _write_posts(
 
 def _ids_by_slug(conn: Connection, slugs: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
-    for start in range(0, len(slugs), 500):
-        stmt = sa.select(posts.c.slug, posts.c.id).where(
-            posts.c.slug.in_(slugs[start : start + 500])
-        )
+    for chunk in chunked(slugs):
+        stmt = sa.select(posts.c.slug, posts.c.id).where(posts.c.slug.in_(chunk))
         out.update(dict(conn.execute(stmt).all()))
     return out
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from feedpipe.model import DocState, EntryLink, Skip
 from feedpipe.store.schema import source_docs, source_entries
+from feedpipe.store.sqlutil import chunked
 
 
 class SourcesMixin:
@@ -33,8 +33,7 @@ class SourcesMixin:
                 (source_entries.c.doc_key, doc_keys),
                 (source_entries.c.post_id, post_ids),
             ):
-                for start in range(0, len(values), 500):
-                    chunk = list(values[start : start + 500])
+                for chunk in chunked(values):
                     rows = conn.execute(sa.select(source_entries).where(column.in_(chunk)))
                     out.update({r.key: EntryLink(r.doc_key, r.post_id, r.entry_hash) for r in rows})
         return out
@@ -60,10 +59,3 @@ def _load_skips(text: str) -> tuple[Skip, ...]:
 
 def dump_skips(skips: tuple[Skip, ...]) -> str:
     return json.dumps([[s.key, s.reason] for s in skips], ensure_ascii=False)
-
-
-def delete_in(conn: Connection, column: sa.Column[Any], keys: Sequence[Any]) -> None:
-    """DELETE rows whose `column` is in `keys`, in chunks that fit any backend's bind limit."""
-    table = column.table
-    for start in range(0, len(keys), 500):
-        conn.execute(sa.delete(table).where(column.in_(keys[start : start + 500])))

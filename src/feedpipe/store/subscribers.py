@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import secrets
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, time
 from typing import Any
 
@@ -24,10 +23,9 @@ from feedpipe.model import (
     TermKind,
     email_key,
 )
-from feedpipe.store.schema import meta, metadata, post_terms, posts, terms
+from feedpipe.store.schema import metadata, post_terms, posts, terms
+from feedpipe.store.sqlutil import CHUNK, chunked
 from feedpipe.store.types import UTCDateTime
-
-CHUNK = 500
 
 # Categories are a JSON list of term keys in the subscriber's chosen order (not a link table):
 # order matters for section layout, imports stay one INSERT per row, and planning needs no join.
@@ -102,8 +100,7 @@ class SubscribersMixin:
         out: dict[int, Subscriber] = {}
         read = _RowReader()
         with self.engine.connect() as conn:
-            for start in range(0, len(ids), CHUNK):
-                chunk = list(ids[start : start + CHUNK])
+            for chunk in chunked(ids):
                 rows = conn.execute(sa.select(subscribers).where(subscribers.c.id.in_(chunk)))
                 out.update((r.id, read(r)) for r in rows)
         return out
@@ -136,7 +133,7 @@ class SubscribersMixin:
             else:
                 rows = [
                     r
-                    for chunk in _chunks(sorted(wanted))
+                    for chunk in chunked(sorted(wanted))
                     for r in conn.execute(sa.select(*cols).where(subscribers.c.id.in_(chunk)))
                 ]
         return {r.id: (r.email, r.name) for r in rows if r.id in wanted}
@@ -241,22 +238,6 @@ class SubscribersMixin:
         with self.engine.begin() as conn:
             conn.execute(stmt)
 
-    def meta_setdefault(self, key: str, make: str | None = None) -> str:
-        """The meta value under `key`; stores `make` (or a random secret) first if absent."""
-        with self.engine.connect() as conn:
-            value = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
-        if value is not None:
-            return str(value)
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    sa.insert(meta).values(key=key, value=make or secrets.token_urlsafe(32))
-                )
-        except IntegrityError:
-            pass  # another process stored it first: theirs wins
-        with self.engine.connect() as conn:
-            return str(conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar_one())
-
     def _one(self, where: sa.ColumnElement[bool]) -> Subscriber | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(subscribers).where(where)).first()
@@ -269,7 +250,7 @@ def advance_watermarks(conn: Connection, watermarks: Mapping[int, datetime]) -> 
     for sub_id, when in watermarks.items():
         by_value[when].append(sub_id)
     for when, ids in by_value.items():
-        for chunk in _chunks(sorted(ids)):
+        for chunk in chunked(sorted(ids)):
             conn.execute(
                 sa.update(subscribers)
                 .where(subscribers.c.id.in_(chunk), subscribers.c.watermark < when)
@@ -277,14 +258,9 @@ def advance_watermarks(conn: Connection, watermarks: Mapping[int, datetime]) -> 
             )
 
 
-def _chunks(ids: list[int]) -> Iterator[list[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
-
-
 def _category_keys(conn: Connection, post_ids: list[int]) -> dict[int, tuple[str, ...]]:
     out: dict[int, list[str]] = defaultdict(list)
-    for chunk in _chunks(post_ids):
+    for chunk in chunked(post_ids):
         stmt = (
             sa.select(post_terms.c.post_id, terms.c.key)
             .join(terms, terms.c.id == post_terms.c.term_id)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from feedpipe.service import Feedpipe
 from feedpipe.worker.jobs import ServiceJobs
-from feedpipe.worker.leader import FileLeader, Leadership, PgLeader, SoleLeader, lock_path
+from feedpipe.worker.leader import (
+    FileLeader,
+    Leadership,
+    PgLeader,
+    SoleLeader,
+    lock_path,
+    worker_identity,
+)
 from feedpipe.worker.metrics import WorkerMetrics
 from feedpipe.worker.runner import Worker, WorkerParts
 from feedpipe.worker.runs import RunLog
@@ -13,13 +20,14 @@ from feedpipe.worker.runs import RunLog
 def leadership_for(service: Feedpipe) -> Leadership:
     """PostgreSQL: an advisory lock; a SQLite file: an exclusive lock file (a second worker is
     refused with WorkerRefused); anything else: this process alone."""
-    engine = service.store.engine
-    if service.store.dialect == "postgresql":
-        return PgLeader(engine)
-    path = lock_path(engine)
+    identity = worker_identity()
+    lock = service.leader_lock(identity)
+    if lock is not None:
+        return PgLeader(service, lock, identity)
+    path = lock_path(service)
     if path is None:
-        return SoleLeader()
-    leader = FileLeader(engine, path)
+        return SoleLeader(identity)
+    leader = FileLeader(service, path, identity)
     leader.acquire(service.clock.now())
     return leader
 
@@ -41,7 +49,7 @@ def assemble(service: Feedpipe, *, once: bool = False) -> Worker:
         leadership=leadership_for(service),
         clock=service.clock,
         settings=ws,
-        runs=RunLog(service.store.engine),
+        runs=RunLog(service),
         metrics=metrics,
         watch_path=watch,
     )

@@ -8,11 +8,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-import sqlalchemy as sa
-
 from feedpipe.outbox.dispatch import process_owner
 from feedpipe.service import Feedpipe
-from feedpipe.store.schema import posts
 
 Stop = Callable[[], bool]
 Latency = Callable[[float, int], None]  # (seconds for a transport call, messages in it)
@@ -70,7 +67,7 @@ class ServiceJobs:
                         "removed": len(sync.removed),
                         "unchanged": sync.unchanged,
                         "skipped": len(sync.skipped),
-                        "posts": self.post_count(),
+                        "posts": self.service.post_count(),
                     },
                 )
             )
@@ -81,12 +78,6 @@ class ServiceJobs:
             "removed": len(report.removed),
         }
         return [*results, StepResult("build", report.seconds, build)]
-
-    def post_count(self) -> int:
-        """Posts in the store that are not removed."""
-        stmt = sa.select(sa.func.count()).select_from(posts).where(posts.c.removed_at.is_(None))
-        with self.service.store.engine.connect() as conn:
-            return int(conn.execute(stmt).scalar_one())
 
     def plan_fill(self) -> Sequence[StepResult]:
         started = time.perf_counter()
@@ -111,7 +102,7 @@ class ServiceJobs:
         return [StepResult("dispatch", report.seconds, counts)]
 
     def release(self) -> int:
-        return self.service.store.release_outbox(process_owner(), self.service.clock.now())
+        return self.service.release_outbox(process_owner())
 
     def close(self) -> None:
         self.service.close()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import json
 import logging
 import os
 import socket
@@ -12,32 +10,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Protocol
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool
-
-from feedpipe.errors import FeedpipeError
+from feedpipe.errors import FeedpipeError, StoreError
+from feedpipe.store import LeaderLock, LeasesStore
 from feedpipe.worker.logs import LOGGER, event
-from feedpipe.worker.runs import LEADER_KEY, put_meta
 
 LOCK_SUFFIX = ".worker.lock"  # beside the SQLite database file
-# One lock per database and schema, so test schemas in one database do not collide.
-_LOCK_KEY = (
-    "hashtextextended('feedpipe.leader:' || current_database() || '.' || current_schema(), 0)"
-)
-_TRY_LOCK = sa.text(f"SELECT pg_try_advisory_lock({_LOCK_KEY})")
-_HOLDER = sa.text(
-    "SELECT a.application_name, a.client_addr::text, a.pid FROM pg_locks l "
-    "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-    f"AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = {_LOCK_KEY}"
-)
-# A dead leader host's connection is closed by the server after about 5 + 3 × 2 s of silence.
-_KEEPALIVES = (
-    "SET tcp_keepalives_idle = 5",
-    "SET tcp_keepalives_interval = 2",
-    "SET tcp_keepalives_count = 3",
-)
 
 
 class WorkerRefused(FeedpipeError):
@@ -80,21 +57,19 @@ class SoleLeader:
         pass
 
 
-def lock_path(engine: Engine) -> Path | None:
+def lock_path(store: LeasesStore) -> Path | None:
     """The lock file beside a SQLite database file (None for in-memory databases)."""
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-        return None
-    return Path(database + LOCK_SUFFIX)
+    database = store.database_path()
+    return None if database is None else Path(str(database) + LOCK_SUFFIX)
 
 
 class FileLeader:
     """SQLite: one worker per database, enforced with an exclusive flock on a lock file."""
 
-    def __init__(self, engine: Engine, path: Path, identity: str | None = None) -> None:
+    def __init__(self, store: LeasesStore, path: Path, identity: str | None = None) -> None:
         self.identity = identity or worker_identity()
         self.path = path
-        self.engine = engine
+        self.store = store
         self._file: IO[str] | None = None
 
     def acquire(self, now: datetime) -> None:
@@ -116,7 +91,7 @@ class FileLeader:
         handle.write(self.identity + "\n")
         handle.flush()
         self._file = handle
-        put_meta(self.engine, LEADER_KEY, _leader_json(self.identity, now))
+        self.store.set_leader(self.identity, now)
 
     def poll(self, now: datetime) -> bool:
         return self._file is not None
@@ -146,15 +121,13 @@ def file_lock_holder(path: Path) -> str | None:
 
 
 class PgLeader:
-    """PostgreSQL: the leader holds a session advisory lock on its own connection; when the
-    leader dies its connection closes, the lock is released and another worker takes it."""
+    """PostgreSQL: the leader holds the store's leader lock (a session advisory lock on a
+    connection of its own); when the leader dies the lock is released and another takes it."""
 
-    def __init__(self, engine: Engine, identity: str | None = None) -> None:
+    def __init__(self, store: LeasesStore, lock: LeaderLock, identity: str | None = None) -> None:
         self.identity = identity or worker_identity()
-        self.store_engine = engine
-        url = engine.url.update_query_dict({"application_name": f"feedpipe {self.identity}"})
-        self.engine = sa.create_engine(url, poolclass=NullPool)
-        self._conn: Connection | None = None
+        self.store = store
+        self.lock = lock
         self._leader = False
         self.log = logging.getLogger(LOGGER)
 
@@ -165,47 +138,25 @@ class PgLeader:
     def poll(self, now: datetime) -> bool:
         try:
             self._poll(now)
-        except SQLAlchemyError as exc:
+        except StoreError as exc:
             if self._leader:
                 event(self.log, "leader.lost", logging.WARNING, worker=self.identity, error=exc)
             self._drop()
         return self._leader
 
     def _poll(self, now: datetime) -> None:
-        if self._conn is None:
-            self._conn = self.engine.connect()
-            for statement in _KEEPALIVES:
-                self._conn.exec_driver_sql(statement)
-            self._conn.commit()
         if self._leader:
-            self._conn.execute(sa.text("SELECT 1")).scalar()  # still connected = still the leader
-            self._conn.commit()
+            self.lock.ping()  # still connected = still the leader
             return
-        got = bool(self._conn.execute(_TRY_LOCK).scalar())
-        self._conn.commit()  # session lock: survives the commit, frees the snapshot
-        if got:
+        if self.lock.try_acquire():
             self._leader = True
-            put_meta(self.store_engine, LEADER_KEY, _leader_json(self.identity, now))
+            self.store.set_leader(self.identity, now)
             event(self.log, "leader.elected", worker=self.identity)
 
     def _drop(self) -> None:
         self._leader = False
-        if self._conn is not None:
-            with contextlib.suppress(SQLAlchemyError):
-                self._conn.close()
-            self._conn = None
+        self.lock.release()
 
     def close(self) -> None:
-        self._drop()  # closing the session releases the lock
-        self.engine.dispose()
-
-
-def pg_lock_holder(engine: Engine) -> str | None:
-    """The application name of the session holding the leader lock, or None."""
-    with engine.connect() as conn:
-        row = conn.execute(_HOLDER).first()
-    return None if row is None else str(row[0] or f"pid {row[2]}")
-
-
-def _leader_json(identity: str, now: datetime) -> str:
-    return json.dumps({"worker": identity, "since": now.isoformat()})
+        self._drop()
+        self.lock.close()

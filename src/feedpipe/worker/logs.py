@@ -10,25 +10,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy.engine import make_url
+from feedpipe.store import mask
 
 LOGGER = "feedpipe.worker"
 FIELDS = "fields"  # the `extra` key carrying an event's fields
-_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/\s:@]*:)[^@\s/]+@")
 _BARE = re.compile(r"^[\w.,:/+@<>-]+$")
-
-
-def safe_url(url: str) -> str:
-    """`url` with any password replaced by ***."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a SQLAlchemy URL: mask the userinfo password by pattern
-        return mask(url)
-
-
-def mask(text: str) -> str:
-    """Replace passwords embedded in URLs inside `text` by ***."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
 
 
 def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from feedpipe.errors import FeedpipeError
 from feedpipe.worker.jobs import StepResult
 from feedpipe.worker.logs import LOGGER, event
 
@@ -32,7 +33,7 @@ class _OutboxStates(Collector):
         try:
             for state, count in sorted(self.counts().items()):
                 family.add_metric([state], count)
-        except Exception as exc:  # a scrape must not fail because the store is away
+        except FeedpipeError as exc:  # a scrape must not fail because the store is away
             event(logging.getLogger(LOGGER), "metrics.error", logging.WARNING, error=exc)
         yield family
 

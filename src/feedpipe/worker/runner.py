@@ -22,12 +22,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from feedpipe.clock import Clock
+from feedpipe.errors import FeedpipeError
+from feedpipe.model import RunRecord
 from feedpipe.settings import WorkerSettings
+from feedpipe.store import mask
 from feedpipe.worker.jobs import Jobs, StepResult
 from feedpipe.worker.leader import Leadership
-from feedpipe.worker.logs import LOGGER, event, log_fields, mask
+from feedpipe.worker.logs import LOGGER, event, log_fields
 from feedpipe.worker.metrics import WorkerMetrics
-from feedpipe.worker.runs import RunLog, RunRecord
+from feedpipe.worker.runs import RunLog
 from feedpipe.worker.watch import SourceWatch
 
 ELECT_SECONDS = 2.0  # how often a follower tries to become the leader (and a leader checks)
@@ -80,7 +83,7 @@ class Worker:
         started = time.perf_counter()
         try:
             results = list(call())
-        except Exception as exc:
+        except Exception as exc:  # last resort: any failure of one job must not stop the worker
             self._failed(name, started_at, time.perf_counter() - started, exc)
             return []
         for result in results:
@@ -121,7 +124,7 @@ class Worker:
         try:
             assert self.parts.runs is not None
             self.parts.runs.record(run)
-        except Exception as exc:  # the store is away: the log line still tells
+        except FeedpipeError as exc:  # the store is away: the log line still tells
             event(self.log, "record.failed", logging.WARNING, job=run.job, error=exc)
 
     # --- the three scheduled jobs ---------------------------------------------------------
@@ -174,7 +177,7 @@ class Worker:
             return
         try:
             scheduler.modify_job(name, next_run_time=datetime.now(UTC))
-        except Exception as exc:  # shutting down: the job is gone
+        except Exception as exc:  # APScheduler shutting down (not the store): the job is gone
             event(self.log, "kick.skipped", logging.DEBUG, job=name, error=exc)
 
     def _after_job(self, ev: JobExecutionEvent) -> None:
@@ -272,7 +275,7 @@ class Worker:
         at once; on failure the leases still expire after lease_seconds."""
         try:
             return self.jobs.release()
-        except Exception as exc:  # the store may be what failed: the leases remain the net
+        except FeedpipeError as exc:  # the store may be what failed: the leases remain the net
             return f"failed: {type(exc).__name__}"
 
     def install_signals(self) -> None:

@@ -9,10 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from feedpipe.digests.plan import next_send_after
-from feedpipe.model import SubscriberStatus
+from feedpipe.model import RunRecord, SubscriberStatus
 from feedpipe.service import Feedpipe
-from feedpipe.worker.leader import file_lock_holder, lock_path, pg_lock_holder
-from feedpipe.worker.runs import LEADER_KEY, RunLog, RunRecord
+from feedpipe.worker.leader import file_lock_holder, lock_path
 
 NEXT_DUE = 5  # send instants listed
 
@@ -32,17 +31,15 @@ class WorkerStatus:
 
 def collect(service: Feedpipe) -> WorkerStatus:
     """Read the status from the store (changes nothing)."""
-    store = service.store
     now = service.clock.now()
-    raw = store.get_meta(LEADER_KEY)
     return WorkerStatus(
-        store=store.engine.url.render_as_string(hide_password=True),
+        store=service.store_url,
         now=now,
-        runs=RunLog(store.engine).last(),
+        runs=service.last_runs(),
         queue=_queue(service),
         next_due=next_due(service, now),
         leader=live_leader(service),
-        last_leader=json.loads(raw) if raw else {},
+        last_leader=service.last_leader(),
     )
 
 
@@ -57,18 +54,17 @@ def next_due(service: Feedpipe, now: datetime, limit: int = NEXT_DUE) -> list[tu
     """The next `limit` send instants of active subscribers and how many are due at each
     (an instant already past means: due at the next plan)."""
     counts: Counter[datetime] = Counter()
-    for sub in service.store.subscribers(SubscriberStatus.ACTIVE):
+    for sub in service.digests.subscribers(SubscriberStatus.ACTIVE):
         counts[next_send_after(sub, sub.last_digest_at or sub.created_at)] += 1
     return sorted(counts.items())[:limit]
 
 
 def live_leader(service: Feedpipe) -> str | None:
     """Who holds the leader lock right now."""
-    engine = service.store.engine
-    if service.store.dialect == "postgresql":
-        return pg_lock_holder(engine)
-    path = lock_path(engine)
-    return file_lock_holder(path) if path is not None else None
+    path = lock_path(service)
+    if path is None:
+        return service.leader_lock_holder()
+    return file_lock_holder(path)
 
 
 def to_json(status: WorkerStatus) -> dict[str, Any]:

@@ -1,0 +1,281 @@
+"""What the rest of feedpipe may ask of the store: one protocol per record kind, and `Store`.
+
+Every method raises StoreError (from the driver's error) when the database fails; domain
+errors it raises on purpose (DuplicateSubscriberError) are documented on the method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from feedpipe.model import (
+    Claim,
+    Decision,
+    DigestPost,
+    DocState,
+    EntryLink,
+    Failure,
+    FeedSpec,
+    Frequency,
+    NewSubscriber,
+    OutboxFill,
+    OutboxState,
+    Post,
+    PostRef,
+    RecordReport,
+    RunRecord,
+    Schedule,
+    SentEdition,
+    Subscriber,
+    SubscriberStatus,
+    SyncChanges,
+    Term,
+    TermKind,
+)
+
+
+class PostsStore(Protocol):
+    """Posts, their terms and the feeds waiting for a rebuild."""
+
+    def post_refs_of(self, slugs: Sequence[str], ids: Sequence[int]) -> dict[str, PostRef]:
+        """Identity of the posts with these slugs or ids, by slug."""
+
+    def apply_sync(
+        self, changes: SyncChanges, now: datetime, url_for: Callable[[str], str]
+    ) -> None:
+        """Write one sync's decisions atomically and mark the feeds they touch dirty."""
+
+    def post_count(self) -> int:
+        """Posts that are not removed."""
+
+    def visible_post_ids(self, spec: FeedSpec, limit: int, now: datetime) -> list[int]:
+        """Ids of the newest `limit` visible posts of a feed, newest first (ties by id)."""
+
+    def posts_by_ids(self, ids: Sequence[int]) -> dict[int, Post]: ...
+
+    def feed_terms(self, now: datetime, kinds: Sequence[TermKind]) -> list[Term]:
+        """Terms that have at least one visible post, ordered by kind then slug."""
+
+    def newly_due_feed_keys(self, since: datetime, now: datetime) -> set[str]:
+        """Feeds of posts whose publication time fell in (since, now]: future posts come due."""
+
+    def dirty_feed_keys(self) -> set[str]: ...
+
+    def clear_dirty(self, keys: Iterable[str]) -> None: ...
+
+
+class TermsStore(Protocol):
+    """Categories and tags."""
+
+    def terms(self, kind: TermKind) -> list[Term]: ...
+
+
+class SourcesStore(Protocol):
+    """What the store remembers of the source, so unchanged documents are not parsed again."""
+
+    def source_docs(self) -> dict[str, DocState]: ...
+
+    def source_links_of(
+        self, doc_keys: Sequence[str] = (), post_ids: Sequence[int] = ()
+    ) -> dict[str, EntryLink]:
+        """Links of the given documents and of the given posts (not the whole table)."""
+
+    def touch_docs(self, docs: list[tuple[str, int, int]]) -> None:
+        """Record a new stat (key, size, mtime_ns) for documents whose content did not change."""
+
+
+class SubscribersStore(Protocol):
+    """Digest subscribers and the light post view the digest planner reads."""
+
+    def add_subscriber(self, new: NewSubscriber) -> Subscriber:
+        """Store one subscriber; DuplicateSubscriberError when the address is taken."""
+
+    def import_subscribers(self, rows: Sequence[NewSubscriber]) -> list[int]:
+        """Insert many in one transaction; return the indexes of `rows` skipped as duplicates."""
+
+    def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None: ...
+
+    def subscriber_by_email(self, email: str) -> Subscriber | None: ...
+
+    def subscribers_by_ids(self, ids: Sequence[int]) -> dict[int, Subscriber]: ...
+
+    def subscribers(
+        self,
+        status: SubscriberStatus | None = None,
+        category: str | None = None,
+        frequency: Frequency | None = None,
+    ) -> list[Subscriber]:
+        """Subscribers by id; `category` (a term key) matches those who chose it or everything."""
+
+    def subscriber_contacts(self, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+        """Email and name by id."""
+
+    def remove_subscriber(self, subscriber_id: int) -> bool: ...
+
+    def set_subscriber_status(
+        self, subscriber_id: int, status: SubscriberStatus, at: datetime
+    ) -> None:
+        """Change status; confirming sets confirmed_at once, unsubscribing sets unsubscribed_at."""
+
+    def advance_watermarks(self, watermarks: Mapping[int, datetime]) -> None: ...
+
+    def digest_posts(self, since: datetime, until: datetime) -> list[DigestPost]:
+        """Posts that may have become available in (since, until], with category keys."""
+
+    def set_subscriber_preferences(
+        self, subscriber_id: int, schedule: Schedule, categories: Sequence[str]
+    ) -> None:
+        """Replace a subscriber's categories (term keys, chosen order) and schedule."""
+
+    def pause_subscriber(self, subscriber_id: int) -> None:
+        """Active → paused: no digests until resumed."""
+
+    def resume_subscriber(self, subscriber_id: int, at: datetime) -> None:
+        """Paused → active; posts from the pause are skipped (the watermark moves to `at`)."""
+
+    def resubscribe(self, subscriber_id: int, at: datetime) -> None:
+        """An unsubscribed address asks again: pending, awaiting a new confirmation."""
+
+
+class OutboxStore(Protocol):
+    """Editions and outbox rows: fill, claim, record, inspect."""
+
+    def fill_outbox(self, make: Callable[[], OutboxFill]) -> tuple[OutboxFill, int, int]:
+        """Call `make` under the fill lock, then write its editions, messages and watermarks."""
+
+    def stored_edition_keys(self, keys: Sequence[str]) -> set[str]: ...
+
+    def edition_templates(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """Serialised MIME templates by edition key."""
+
+    def claim_outbox(self, owner: str, now: datetime, lease: timedelta, limit: int) -> Claim:
+        """Lease up to `limit` due messages to `owner`; stopped subscribers' rows are cancelled."""
+
+    def record_outbox(
+        self, owner: str, decisions: Sequence[Decision], now: datetime, bounce_limit: int
+    ) -> RecordReport:
+        """Record one batch's results in one transaction, and apply the bounce limit."""
+
+    def outbox_counts(self) -> dict[OutboxState, int]: ...
+
+    def outbox_failures(self, limit: int = 10) -> list[Failure]:
+        """The most recent failed messages, newest first."""
+
+    def retry_failed_outbox(self, now: datetime) -> int:
+        """Queue every failed message again with a fresh attempt count; returns how many."""
+
+    def outbox_next_due(self) -> datetime | None:
+        """The earliest time an unfinished message becomes claimable (None: nothing left)."""
+
+    def outbox_messages(self, subscriber_id: int) -> list[tuple[str, OutboxState, int, str]]:
+        """(edition key, state, attempts, Message-ID) of a subscriber's messages, oldest first."""
+
+    def outbox_next_attempts(self, ids: Sequence[int]) -> dict[int, datetime | None]: ...
+
+    def release_outbox(self, owner_prefix: str, now: datetime) -> int:
+        """Hand back the rows a stopping process still holds; returns how many."""
+
+    def cancel_outbox(self, subscriber_id: int, now: datetime) -> int:
+        """Queued and retrying messages of a subscriber become cancelled (in flight ones finish)."""
+
+    def sent_editions(self, limit: int, key: str | None = None) -> list[SentEdition]:
+        """Editions with at least one digest accepted by the server, newest send first."""
+
+    def subscriber_failures(self, subscriber_id: int) -> int:
+        """Consecutive permanent failures counted toward the bounce limit."""
+
+
+class MetaStore(Protocol):
+    """Small named values (last build time, settings fingerprint, token secret)."""
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def meta_with_prefix(self, prefix: str) -> dict[str, str]:
+        """Every meta value whose key starts with `prefix`, by key."""
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Insert or replace one value atomically."""
+
+    def meta_setdefault(self, key: str, make: str | None = None) -> str:
+        """The meta value under `key`; stores `make` (or a random secret) first if absent."""
+
+
+class RunsStore(Protocol):
+    """The last run of each worker job."""
+
+    def put_run(self, run: RunRecord) -> None:
+        """Store `run` as the last run of its job."""
+
+    def last_runs(self) -> dict[str, RunRecord]:
+        """The last run of each job, by job name."""
+
+
+class LeaderLock(Protocol):
+    """A lock at most one worker holds at a time, released when its holder dies."""
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; whether we hold it now."""
+
+    def ping(self) -> None:
+        """Raise StoreError unless the lock is still held."""
+
+    def release(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LeasesStore(Protocol):
+    """What worker leadership needs from the store."""
+
+    def leader_lock(self, identity: str) -> LeaderLock | None:
+        """A leader lock for `identity`; None where the store has none (SQLite)."""
+
+    def leader_lock_holder(self) -> str | None:
+        """Who holds the leader lock now (None: nobody, or no such lock)."""
+
+    def database_path(self) -> Path | None:
+        """The database file (SQLite), for a lock file beside it; None otherwise."""
+
+    def set_leader(self, identity: str, since: datetime) -> None:
+        """Record who became the leader and when."""
+
+    def last_leader(self) -> dict[str, Any]:
+        """The last leader recorded ({} when none was)."""
+
+
+class Store(
+    PostsStore,
+    TermsStore,
+    SourcesStore,
+    SubscribersStore,
+    OutboxStore,
+    MetaStore,
+    RunsStore,
+    LeasesStore,
+    Protocol,
+):
+    """One database: every record kind, plus opening, describing and closing it."""
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect to `url` and migrate the schema to head (the SQLAlchemy store)."""
+        from feedpipe.store.sql import SqlStore
+
+        return SqlStore.open(url)
+
+    @property
+    def masked_url(self) -> str:
+        """The store's URL with any password replaced by ***."""
+
+    def opener(self) -> Callable[[], Store] | None:
+        """A picklable callable that opens another handle on this database (for worker
+        processes); None when no other handle can see it (in-memory)."""
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store: ...
+
+    def __exit__(self, *exc: object) -> None: ...

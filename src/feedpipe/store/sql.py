@@ -1,0 +1,74 @@
+"""SqlStore: the Store protocol over SQLAlchemy 2 (SQLite or PostgreSQL), one mixin per kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from feedpipe.store.engine import create_engine, migrate
+from feedpipe.store.leases import LeasesMixin
+from feedpipe.store.outbox import OutboxMixin
+from feedpipe.store.posts import PostsMixin
+from feedpipe.store.runs import RunsMixin
+from feedpipe.store.sources import SourcesMixin
+from feedpipe.store.subscribers import SubscribersMixin
+from feedpipe.store.terms import TermsMixin
+from feedpipe.store.wrap import wrap_errors
+
+
+@wrap_errors
+class SqlStore(
+    PostsMixin, TermsMixin, SourcesMixin, SubscribersMixin, OutboxMixin, RunsMixin, LeasesMixin
+):
+    """One database; every public method raises StoreError instead of SQLAlchemy's errors."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> SqlStore:
+        """Connect to `url` and migrate the schema to head."""
+        engine = create_engine(url)
+        try:
+            migrate(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def masked_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def opener(self) -> StoreOpener | None:
+        """Opens another handle on this database in a worker process (None: in-memory)."""
+        if self.dialect == "sqlite" and self.database_path() is None:
+            return None
+        return StoreOpener(self.engine.url.render_as_string(hide_password=False))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOpener:
+    """Picklable: opens an already migrated database (worker processes of a feed build)."""
+
+    url: str
+
+    def __repr__(self) -> str:  # the URL carries the password
+        return "StoreOpener(…)"
+
+    def __call__(self) -> SqlStore:
+        return SqlStore(create_engine(self.url))

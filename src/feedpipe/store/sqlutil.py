@@ -1,0 +1,30 @@
+"""SQL helpers every mixin shares: IN lists in chunks, INSERT … ON CONFLICT for the dialect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+CHUNK = 500  # values per IN list: far below every backend's bind-parameter limit
+T = TypeVar("T")
+
+
+def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """`items` in consecutive slices of at most `size` (for IN lists)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def delete_in(conn: Connection, column: sa.Column[Any], keys: Sequence[Any]) -> None:
+    """DELETE rows whose `column` is in `keys`, chunk by chunk."""
+    for chunk in chunked(keys):
+        conn.execute(sa.delete(column.table).where(column.in_(chunk)))
+
+
+def dialect_insert(conn: Connection, table: sa.Table) -> Any:
+    """INSERT for the connection's dialect (for ON CONFLICT clauses)."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
