@@ -157,6 +157,27 @@ def test_a_throttling_reply_slows_sending_down_once(store: Store, tmp_path: Path
     assert transport.limiter.factor == 0.5  # the transport's one limiter halved, once
 
 
+def test_stop_is_checked_before_each_batch_and_latency_hears_each_send(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    subs = add_subscribers(sqlite_store, 5)
+    queue(sqlite_store, edition(make_settings(tmp_path, "sqlite://")), subs)
+    transport = MemoryTransport()
+    heard: list[int] = []
+    options = DispatchOptions(sender=SENDER, batch_size=2, concurrency=1)
+    dispatcher = Dispatcher(
+        sqlite_store,
+        transport,
+        FixedClock(T0),
+        options,
+        random.Random(1),
+        on_latency=lambda seconds, count: heard.append(count),
+    )
+    report = asyncio.run(dispatcher.run(stop=lambda: len(transport.batches) >= 2))
+    assert (report.batches, report.sent, heard) == (2, 4, [2, 2])
+    assert asyncio.run(dispatcher.run()).sent == 5  # the rest goes out on the next run
+
+
 def test_permanent_failure_fails_the_message_and_counts_a_bounce(
     store: Store, tmp_path: Path
 ) -> None:
