@@ -11,14 +11,18 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
+from pathlib import Path
 from typing import Any
 
 from feedpipe.emails.inline import Inliner, inline_css
-from feedpipe.emails.reference import render_message
 from feedpipe.emails.render import EmailRenderer, RenderedEdition, personalize
 from feedpipe.emails.views import RecipientView
 from feedpipe.model import EditionContent, Post, Recipient, Term, TermKind
 from feedpipe.settings import Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from naive_email import render_message
 
 SUBSCRIBERS = 100_000
 CATEGORY_SETS = 200

@@ -12,14 +12,13 @@ import feedparser
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
+from feedpipe.feeds.formats import FORMATS, render_feed
 from feedpipe.feeds.render import (
     FeedContext,
     html_url,
     image_type,
     newest,
     post_terms,
-    render_feed,
-    self_url,
     term_url,
 )
 from feedpipe.model import FeedSpec, Post, Term, TermKind
@@ -119,12 +118,12 @@ def _fg_entry(fg: FeedGenerator, post: Post) -> None:
 
 
 def feedgen_rss(posts: Sequence[Post]) -> bytes:
-    fg = _generator(posts, self_url(SPEC, "rss", CTX), "rss")
+    fg = _generator(posts, FORMATS["rss"].url(SPEC, CTX), "rss")
     return bytes(fg.rss_str())
 
 
 def feedgen_atom(posts: Sequence[Post]) -> bytes:
-    fg = _generator(posts, self_url(SPEC, "atom", CTX), "atom")
+    fg = _generator(posts, FORMATS["atom"].url(SPEC, CTX), "atom")
     feed, doc = fg._create_atom(extensions=True)
     _fix_atom_links(feed, posts)  # feedgen #135: entry links lose rel/type
     return bytes(etree.tostring(doc, encoding="UTF-8", xml_declaration=True))
@@ -142,7 +141,7 @@ def _fix_atom_links(feed: etree._Element, posts: Sequence[Post]) -> None:
 
 
 def feedgen_atom_unfixed(posts: Sequence[Post]) -> bytes:
-    fg = _generator(posts, self_url(SPEC, "atom", CTX), "atom")
+    fg = _generator(posts, FORMATS["atom"].url(SPEC, CTX), "atom")
     return bytes(fg.atom_str())
 
 

@@ -11,12 +11,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from benchmarks.naive_email import render_message
 from lxml import etree
 from lxml import html as lxml_html
 
 from feedpipe.emails.mime import MimeTemplate, clean_name
 from feedpipe.emails.preview import write_preview
-from feedpipe.emails.reference import render_message
 from feedpipe.emails.render import EmailRenderer, RenderedEdition, personalize
 from feedpipe.errors import ValidationError
 from feedpipe.model import EditionContent, Recipient

@@ -13,13 +13,9 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from lxml import etree
 
-from feedpipe.feeds.render import (
-    EMPTY_FEED_UPDATED,
-    FeedContext,
-    render_feed,
-    render_opml,
-    xslt_stylesheet,
-)
+from feedpipe.feeds.formats import render_feed
+from feedpipe.feeds.opml import render_opml
+from feedpipe.feeds.render import EMPTY_FEED_UPDATED, FeedContext, xslt_stylesheet
 from feedpipe.model import FeedSpec, Post, Term, TermKind
 from feedpipe.settings import FeedFormat, Settings
 

@@ -119,29 +119,43 @@ def test_throttling_never_counts_toward_failure(store: Store, tmp_path: Path) ->
         [(_, state, attempts, _)] = store.outbox_messages(sub)
         assert (state, attempts) == (OutboxState.RETRY, 0)
         clock.advance(timedelta(hours=2))
-    assert dispatcher.budget.rate is not None  # the dispatcher slowed down
+    assert transport.limiter.rate is not None  # the transport's limiter slowed down
     asyncio.run(dispatcher.run())
     assert states(store, sub) == [OutboxState.SENT]
     assert dispatcher.report.throttled == 5
 
 
-class SelfPacingTransport(MemoryTransport):
-    """Like the SMTP pool: it slows itself down on throttling replies."""
-
-    @property
-    def paces_itself(self) -> bool:
-        return True
-
-
-def test_a_self_pacing_transport_is_not_slowed_down_twice(store: Store, tmp_path: Path) -> None:
+def test_a_throttling_reply_slows_sending_down_once(store: Store, tmp_path: Path) -> None:
     [sub] = add_subscribers(store, 1)
     queue(store, edition(make_settings(tmp_path, "sqlite://")), [sub])
-    transport = SelfPacingTransport({f"user{sub}@example.com": [Outcome.THROTTLED]})
+    transport = MemoryTransport({f"user{sub}@example.com": [Outcome.THROTTLED]})
     options = DispatchOptions(sender=SENDER, max_attempts=2)
     dispatcher = Dispatcher(store, transport, FixedClock(T0), options, random.Random(1))
     asyncio.run(dispatcher.run())
     assert dispatcher.report.throttled == 1
-    assert dispatcher.budget.rate is None  # the transport's own limiter did the slowing
+    assert not hasattr(dispatcher, "budget")  # the dispatcher has no pacing of its own
+    assert transport.limiter.factor == 0.5  # the transport's one limiter halved, once
+
+
+def test_stop_is_checked_before_each_batch_and_latency_hears_each_send(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    subs = add_subscribers(sqlite_store, 5)
+    queue(sqlite_store, edition(make_settings(tmp_path, "sqlite://")), subs)
+    transport = MemoryTransport()
+    heard: list[int] = []
+    options = DispatchOptions(sender=SENDER, batch_size=2, concurrency=1)
+    dispatcher = Dispatcher(
+        sqlite_store,
+        transport,
+        FixedClock(T0),
+        options,
+        random.Random(1),
+        on_latency=lambda seconds, count: heard.append(count),
+    )
+    report = asyncio.run(dispatcher.run(stop=lambda: len(transport.batches) >= 2))
+    assert (report.batches, report.sent, heard) == (2, 4, [2, 2])
+    assert asyncio.run(dispatcher.run()).sent == 5  # the rest goes out on the next run
 
 
 def test_permanent_failure_fails_the_message_and_counts_a_bounce(

@@ -35,22 +35,22 @@ def docs(*keys: str) -> list[Document]:
 
 
 def test_new_posts_are_added_in_key_order() -> None:
-    changes = decide(parsed(entry("b.md", "b"), entry("a.md", "a")), [], {}, {})
-    assert changes.added == ["a", "b"]
+    changes, report = decide(parsed(entry("b.md", "b"), entry("a.md", "a")), [], {}, {})
+    assert report.added == ("a", "b")
     assert [w.post_id for w in changes.posts_write] == [None, None]
 
 
 def test_same_content_in_two_files_is_one_post() -> None:
-    changes = decide(parsed(entry("x.md", "s", "h"), entry("y.md", "s", "h")), [], {}, {})
-    assert changes.added == ["s"]
+    changes, report = decide(parsed(entry("x.md", "s", "h"), entry("y.md", "s", "h")), [], {}, {})
+    assert report.added == ("s",)
     assert [link.slug for link in changes.links_upsert] == ["s", "s"]
-    assert len(changes.duplicates) == 1 and "same post" in changes.duplicates[0].reason
+    assert len(report.duplicates) == 1 and "same post" in report.duplicates[0].reason
 
 
 def test_duplicate_slug_with_other_content_gets_a_distinct_deterministic_slug() -> None:
     both = parsed(entry("x.md", "s", "h1"), entry("y.md", "s", "h2"))
-    first = decide(both, [], {}, {})
-    again = decide(both, [], {}, {})
+    _, first = decide(both, [], {}, {})
+    _, again = decide(both, [], {}, {})
     assert first.added[0] == "s"
     assert first.added[1].startswith("s-") and first.added[1] == again.added[1]
     assert "used by another post" in first.duplicates[0].reason
@@ -59,29 +59,29 @@ def test_duplicate_slug_with_other_content_gets_a_distinct_deterministic_slug() 
 def test_unchanged_doc_keeps_its_slug_against_a_new_conflicting_file() -> None:
     links = {"x.md": EntryLink("x.md", 7, "h1")}
     refs = {"s": PostRef(7, "s", "h1", False)}
-    changes = decide(parsed(entry("y.md", "s", "h2")), [], links, refs)
-    assert changes.added[0].startswith("s-")
+    changes, report = decide(parsed(entry("y.md", "s", "h2")), [], links, refs)
+    assert report.added[0].startswith("s-")
     assert not changes.posts_remove
 
 
 def test_vanished_file_soft_removes_its_post_and_return_restores_it() -> None:
     links = {"x.md": EntryLink("x.md", 7, "h1")}
     refs = {"s": PostRef(7, "s", "h1", False)}
-    gone = decide([], ["x.md"], links, refs)
-    assert [r.slug for r in gone.posts_remove] == ["s"]
+    gone, gone_report = decide([], ["x.md"], links, refs)
+    assert [r.slug for r in gone.posts_remove] == ["s"] and gone_report.removed == ("s",)
     assert gone.docs_delete == ["x.md"] and gone.links_delete == ["x.md"]
     removed = {"s": PostRef(7, "s", "h1", True)}
-    back = decide(parsed(entry("x.md", "s", "h1")), [], {}, removed)
-    assert back.added == ["s"] and back.posts_write[0].post_id == 7
+    back, back_report = decide(parsed(entry("x.md", "s", "h1")), [], {}, removed)
+    assert back_report.added == ("s",) and back.posts_write[0].post_id == 7
 
 
 def test_changed_content_updates_and_same_content_is_unchanged() -> None:
     links = {"x.md": EntryLink("x.md", 7, "h1")}
     refs = {"s": PostRef(7, "s", "h1", False)}
-    same = decide(parsed(entry("x.md", "s", "h1")), [], links, refs)
-    assert (same.added, same.updated, same.unchanged) == ([], [], 1)
-    other = decide(parsed(entry("x.md", "s", "h2")), [], links, refs)
-    assert other.updated == ["s"]
+    _, same = decide(parsed(entry("x.md", "s", "h1")), [], links, refs)
+    assert (same.added, same.updated, same.unchanged) == ((), (), 1)
+    _, other = decide(parsed(entry("x.md", "s", "h2")), [], links, refs)
+    assert other.updated == ("s",)
 
 
 def test_split_by_stat() -> None:

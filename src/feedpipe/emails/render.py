@@ -15,11 +15,11 @@ from jinja2 import (
     ChoiceLoader,
     Environment,
     FileSystemLoader,
-    StrictUndefined,
     select_autoescape,
 )
 
 from feedpipe.emails.inline import Inliner, inline_css
+from feedpipe.emails.jinja import environment
 from feedpipe.emails.mime import (
     NAME_MARK,
     EditionHeaders,
@@ -82,14 +82,8 @@ def template_loader(templates_dir: Path | None) -> BaseLoader:
 
 def make_environment(templates_dir: Path | None) -> Environment:
     """Jinja2 with autoescape for .html.j2, StrictUndefined, and block-friendly whitespace."""
-    return Environment(
-        loader=template_loader(templates_dir),
-        autoescape=select_autoescape(enabled_extensions=("html.j2", "html"), default=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    autoescape = select_autoescape(enabled_extensions=("html.j2", "html"), default=False)
+    return environment(template_loader(templates_dir), autoescape)
 
 
 def clean_subject(subject: str) -> str:

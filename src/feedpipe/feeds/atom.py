@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from lxml import etree
 
-from feedpipe.feeds.layout import MEDIA_TYPES
 from feedpipe.feeds.render import (
     EMPTY_FEED_UPDATED,
     FeedContext,
+    FeedFormatSpec,
     Fragments,
     element_bytes,
     html_url,
@@ -18,7 +18,6 @@ from feedpipe.feeds.render import (
     newest,
     post_terms,
     rfc3339,
-    self_url,
     splice,
     sub,
     term_url,
@@ -54,12 +53,12 @@ def _entry_bytes(post: Post, ctx: FeedContext) -> bytes:
 def _feed_head(
     feed: etree._Element, spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext
 ) -> None:
-    own = self_url(spec, "atom", ctx)
+    own = ATOM_FORMAT.url(spec, ctx)
     sub(feed, _NS + "id", own)
     sub(feed, _NS + "title", line(spec.title), type="text")
     if ctx.description.strip():
         sub(feed, _NS + "subtitle", line(ctx.description), type="text")
-    sub(feed, _NS + "link", href=own, rel="self", type=MEDIA_TYPES["atom"])
+    sub(feed, _NS + "link", href=own, rel="self", type=ATOM_FORMAT.media_type)
     sub(feed, _NS + "link", href=html_url(spec, ctx), rel="alternate", type="text/html")
     if ctx.websub_hub:
         sub(feed, _NS + "link", href=ctx.websub_hub, rel="hub")
@@ -94,3 +93,6 @@ def _entry(entry: etree._Element, post: Post, ctx: FeedContext) -> None:
     for term in post_terms(post):
         url = term_url(term, ctx)
         sub(entry, _NS + "category", term=line(term.name), scheme=url, label=line(term.name))
+
+
+ATOM_FORMAT = FeedFormatSpec("atom", "atom.xml", "application/atom+xml", render_atom)

@@ -10,14 +10,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from feedpipe.feeds import layout
-from feedpipe.feeds.render import (
-    FeedContext,
-    Fragments,
-    render_feed,
-    render_opml,
-    xslt_stylesheet,
-)
+from feedpipe.feeds.formats import FORMATS, OPML_NAME, XSLT_NAME, render_feed
+from feedpipe.feeds.opml import render_opml
+from feedpipe.feeds.render import FeedContext, Fragments, xslt_stylesheet
 from feedpipe.feeds.writer import remove_file, write_if_changed
 from feedpipe.model import BuildReport, FeedSpec, Post, Term, TermKind
 from feedpipe.parallel import process_pool, worker_count
@@ -74,17 +69,14 @@ def choose_targets(
 def _missing_files(specs: Sequence[FeedSpec], opts: BuildOptions) -> set[str]:
     root = opts.output_dir
     return {
-        s.key
-        for s in specs
-        for fmt in opts.formats
-        if not (root / layout.feed_path(s, fmt)).is_file()
+        s.key for s in specs for fmt in opts.formats if not (root / FORMATS[fmt].path(s)).is_file()
     }
 
 
 def _stale_files(specs: Sequence[FeedSpec], opts: BuildOptions) -> list[str]:
     """Generated files of feeds (or formats) that no longer exist."""
-    wanted = {layout.feed_path(s, f) for s in specs for f in opts.formats}
-    names = set(layout.FILE_NAMES.values())
+    wanted = {FORMATS[f].path(s) for s in specs for f in opts.formats}
+    names = {f.file_name for f in FORMATS.values()}
     found: list[str] = [n for n in names if (opts.output_dir / n).is_file()]
     for kind in ("category", "tag"):
         folder = opts.output_dir / kind
@@ -119,7 +111,7 @@ def _render_targets(
         for spec in batch:
             items = [posts[i] for i in ids[spec.key]]
             for fmt in opts.formats:
-                path = layout.feed_path(spec, fmt)
+                path = FORMATS[fmt].path(spec)
                 data = render_feed(fmt, spec, items, opts.ctx, fragments)
                 if write_if_changed(opts.output_dir, path, data):
                     written.append(path)
@@ -159,10 +151,10 @@ def _render_all(
 def _write_extras(specs: Sequence[FeedSpec], opts: BuildOptions) -> list[str]:
     written = []
     opml = render_opml(specs, opts.formats, opts.ctx)
-    if write_if_changed(opts.output_dir, layout.OPML_NAME, opml):
-        written.append(layout.OPML_NAME)
-    if opts.ctx.xslt and write_if_changed(opts.output_dir, layout.XSLT_NAME, xslt_stylesheet()):
-        written.append(layout.XSLT_NAME)
+    if write_if_changed(opts.output_dir, OPML_NAME, opml):
+        written.append(OPML_NAME)
+    if opts.ctx.xslt and write_if_changed(opts.output_dir, XSLT_NAME, xslt_stylesheet()):
+        written.append(XSLT_NAME)
     return written
 
 

@@ -8,13 +8,13 @@ from typing import Any
 
 from feedpipe.feeds.render import (
     FeedContext,
+    FeedFormatSpec,
     Fragments,
     clean,
     html_url,
     line,
     post_terms,
     rfc3339,
-    self_url,
 )
 from feedpipe.model import FeedSpec, Post
 
@@ -48,7 +48,7 @@ def _feed(spec: FeedSpec, ctx: FeedContext) -> dict[str, Any]:
         "version": VERSION,
         "title": line(spec.title),
         "home_page_url": html_url(spec, ctx),
-        "feed_url": self_url(spec, "json", ctx),
+        "feed_url": JSON_FORMAT.url(spec, ctx),
     }
     if ctx.description.strip():
         feed["description"] = line(ctx.description)
@@ -79,3 +79,6 @@ def _item(post: Post) -> dict[str, Any]:
     if tags:
         item["tags"] = tags
     return item
+
+
+JSON_FORMAT = FeedFormatSpec("json", "feed.json", "application/feed+json", render_json)

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from feedpipe.feeds.render import FeedContext, html_url, line, self_url, sub, xml_bytes
+from feedpipe.feeds.formats import FORMATS
+from feedpipe.feeds.render import FeedContext, html_url, line, sub, xml_bytes
 from feedpipe.model import FeedSpec
 
 if TYPE_CHECKING:
@@ -29,6 +30,6 @@ def render_opml(
     for spec in specs:
         title = line(spec.title)
         attrs = {"type": "rss", "text": title, "title": title}
-        attrs |= {"xmlUrl": self_url(spec, formats[0], ctx), "htmlUrl": html_url(spec, ctx)}
+        attrs |= {"xmlUrl": FORMATS[formats[0]].url(spec, ctx), "htmlUrl": html_url(spec, ctx)}
         etree.SubElement(body, "outline", attrs)
     return xml_bytes(root)

@@ -1,27 +1,27 @@
-"""Render feeds to bytes: the public API, the shared context and text/date/URL helpers."""
+"""What every feed format shares: the format record, render context, text/date/URL/XML helpers."""
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from importlib.resources import files
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from feedpipe.clock import ensure_utc
-from feedpipe.feeds.layout import XSLT_NAME, feed_url
 from feedpipe.model import FeedSpec, Post, Term
 
 if TYPE_CHECKING:
     from feedpipe.settings import FeedFormat, Settings
 
 Renderer = Callable[[FeedSpec, Sequence[Post], "FeedContext", "Fragments"], bytes]
+
+XSLT_NAME = "feed.xsl"  # the browser stylesheet, next to the site feeds
 
 # Feed-level Atom <updated> of a feed with no posts: a fixed instant, never the clock.
 EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
@@ -50,7 +50,7 @@ class FeedContext:
     language: str
     author: str | None
     author_email: str | None
-    feeds_base_url: str  # where output_dir is served (layout.feed_url uses it)
+    feeds_base_url: str  # where output_dir is served (FeedFormatSpec.url uses it)
     websub_hub: str | None
     xslt: bool
     generator: str  # e.g. "feedpipe 0.1.0"
@@ -71,6 +71,30 @@ class FeedContext:
             xslt=settings.feeds.xslt,
             generator=generator,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class FeedFormatSpec:
+    """One feed format: its name, file name, media type and renderer (feeds.formats lists them)."""
+
+    format: FeedFormat
+    file_name: str
+    media_type: str
+    render: Renderer
+
+    def path(self, spec: FeedSpec) -> str:
+        """File path of this format of a feed relative to output_dir, '/'-separated."""
+        folder = feed_dir(spec)
+        return f"{folder}/{self.file_name}" if folder else self.file_name
+
+    def url(self, spec: FeedSpec, ctx: FeedContext) -> str:
+        """Public URL of this format of a feed, given where output_dir is served."""
+        return f"{ctx.feeds_base_url.rstrip('/')}/{self.path(spec)}"
+
+
+def feed_dir(spec: FeedSpec) -> str:
+    """Folder of a feed relative to output_dir ('' for the site); slugs never contain '/'."""
+    return "" if spec.kind == "site" else f"{spec.kind}/{spec.slug}"
 
 
 def clean(text: str) -> str:
@@ -108,11 +132,6 @@ def html_url(spec: FeedSpec, ctx: FeedContext) -> str:
 def term_url(term: Term, ctx: FeedContext) -> str:
     """The web page of one category or tag."""
     return f"{ctx.site_url}/{term.kind.value}/{term.slug}/"
-
-
-def self_url(spec: FeedSpec, fmt: FeedFormat, ctx: FeedContext) -> str:
-    """The public URL of this very feed file."""
-    return feed_url(ctx.feeds_base_url, spec, fmt)
 
 
 def xslt_href(ctx: FeedContext) -> str:
@@ -183,39 +202,6 @@ def splice(head: bytes, tail: bytes, items: Sequence[bytes]) -> bytes:
     if not head.endswith(tail):
         raise AssertionError(f"serialised feed head does not end with {tail!r}")
     return head[: -len(tail)] + b"".join(items) + tail
-
-
-@functools.cache
-def _renderers() -> Mapping[FeedFormat, Renderer]:
-    # Imported here: the format modules import the helpers above.
-    from feedpipe.feeds.atom import render_atom
-    from feedpipe.feeds.jsonfeed import render_json
-    from feedpipe.feeds.rss import render_rss
-
-    return MappingProxyType({"rss": render_rss, "atom": render_atom, "json": render_json})
-
-
-def render_feed(
-    fmt: FeedFormat,
-    spec: FeedSpec,
-    posts: Sequence[Post],
-    ctx: FeedContext,
-    fragments: Fragments | None = None,
-) -> bytes:
-    """One feed file in one format; `posts` are newest first and already selected.
-
-    Pass one `Fragments` to every call of a build so shared posts are serialised once.
-    """
-    return _renderers()[fmt](spec, posts, ctx, fragments or Fragments())
-
-
-def render_opml(
-    specs: Sequence[FeedSpec], formats: Sequence[FeedFormat], ctx: FeedContext
-) -> bytes:
-    """An OPML 2.0 list of every feed, pointing at the first configured format."""
-    from feedpipe.feeds.opml import render_opml as _render
-
-    return _render(specs, formats, ctx)
 
 
 @functools.cache

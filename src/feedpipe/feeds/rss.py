@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from lxml import etree
 
-from feedpipe.feeds.layout import MEDIA_TYPES
 from feedpipe.feeds.render import (
     FeedContext,
+    FeedFormatSpec,
     Fragments,
     element_bytes,
     html_url,
@@ -17,7 +17,6 @@ from feedpipe.feeds.render import (
     newest,
     post_terms,
     rfc822,
-    self_url,
     splice,
     sub,
     term_url,
@@ -58,9 +57,9 @@ def _channel_head(
     sub(
         channel,
         f"{{{ATOM}}}link",
-        href=self_url(spec, "rss", ctx),
+        href=RSS_FORMAT.url(spec, ctx),
         rel="self",
-        type=MEDIA_TYPES["rss"],
+        type=RSS_FORMAT.media_type,
     )
     if ctx.websub_hub:
         sub(channel, f"{{{ATOM}}}link", href=ctx.websub_hub, rel="hub")
@@ -100,3 +99,6 @@ def _image(item: etree._Element, url: str, alt: str | None) -> None:
     if alt:
         sub(media, f"{{{MEDIA}}}description", line(alt), type="plain")
     sub(item, f"{{{MEDIA}}}thumbnail", url=url)
+
+
+RSS_FORMAT = FeedFormatSpec("rss", "feed.xml", "application/rss+xml", render_rss)

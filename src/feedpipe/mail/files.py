@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from feedpipe.mail.model import Delivery, Envelope, Outcome, retry
+from feedpipe.mail.rate import RateLimiter
 from feedpipe.mail.signing import DkimSigner, SigningError
 from feedpipe.settings import Settings
 
@@ -54,22 +55,25 @@ def sync_folder(folder: Path) -> None:
 
 
 class FileTransport:
-    """Writes `<outbox_dir>/<outbox_id>-<message id>.eml`; a resend replaces the same file."""
+    """Writes `<outbox_dir>/<outbox_id>-<message id>.eml`; a resend replaces the same file.
 
-    def __init__(self, folder: Path, signer: DkimSigner | None = None) -> None:
+    Each file takes one token of `limiter` (unlimited by default) before the batch is written."""
+
+    def __init__(
+        self, folder: Path, signer: DkimSigner | None = None, limiter: RateLimiter | None = None
+    ) -> None:
         self.folder = folder
         self.signer = signer
+        self.limiter = limiter or RateLimiter()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FileTransport:
         email = settings.email
         return cls(email.outbox_dir, DkimSigner.from_settings(email))
 
-    @property
-    def paces_itself(self) -> bool:
-        return False
-
     async def send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
+        for _ in envelopes:
+            await self.limiter.acquire()
         return await asyncio.to_thread(self._write_all, envelopes)
 
     def _write_all(self, envelopes: Sequence[Envelope]) -> list[Delivery]:

@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
 from feedpipe.mail.model import Delivery, Envelope, Outcome
+from feedpipe.mail.rate import RateLimiter
 
 SCRIPTED_REPLIES: Mapping[Outcome, tuple[int, str]] = {
     Outcome.SENT: (250, "2.0.0 Ok: queued"),
@@ -17,13 +18,16 @@ SCRIPTED_REPLIES: Mapping[Outcome, tuple[int, str]] = {
 
 class MemoryTransport:
     """Like httpx.MockTransport: each recipient's scripted outcomes are used in order, then
-    `default`; `down = True` makes every envelope RETRY as if the server were unreachable."""
+    `default`; `down = True` makes every envelope RETRY as if the server were unreachable.
+    Sends are paced through `limiter` (unlimited by default), which throttling slows down."""
 
     def __init__(
         self,
         script: Mapping[str, Iterable[Outcome]] | None = None,
         default: Outcome = Outcome.SENT,
+        limiter: RateLimiter | None = None,
     ) -> None:
+        self.limiter = limiter or RateLimiter()
         self.script = {rcpt: deque(outcomes) for rcpt, outcomes in (script or {}).items()}
         self.default = default
         self.down = False
@@ -36,13 +40,15 @@ class MemoryTransport:
         queue = self.script.get(recipient)
         return queue.popleft() if queue else self.default
 
-    @property
-    def paces_itself(self) -> bool:
-        return False
-
     async def send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
         self.batches.append(len(envelopes))
-        return [self._send(envelope) for envelope in envelopes]
+        deliveries = []
+        for envelope in envelopes:
+            await self.limiter.acquire()
+            delivery = self._send(envelope)
+            self.limiter.observe(delivery)
+            deliveries.append(delivery)
+        return deliveries
 
     def _send(self, envelope: Envelope) -> Delivery:
         self.attempts.append(envelope)

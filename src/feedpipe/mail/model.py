@@ -42,12 +42,9 @@ class Delivery:
 class Transport(Protocol):
     """Sends envelopes; never raises for per-message or connection failures.
 
-    `paces_itself`: the transport slows down on throttling replies by itself (the SMTP pool's
-    adaptive limiter), so the dispatcher must not slow down a second time.
+    Every transport paces itself through its own `feedpipe.mail.rate.RateLimiter` (one token
+    per message, slowed down by throttling replies); the dispatcher never paces.
     """
-
-    @property
-    def paces_itself(self) -> bool: ...
 
     async def send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
         """One Delivery per envelope, in the same order."""

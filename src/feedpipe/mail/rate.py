@@ -1,4 +1,5 @@
-"""Send-rate control: a per-second token bucket, an hour budget, and adaptive slow-down."""
+"""The one send-rate control every transport paces through: a per-second token bucket, an hour
+budget, and adaptive slow-down on throttling replies."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from feedpipe.mail.model import Delivery, Outcome
 
 BURST_SECONDS = 0.1  # the per-second bucket holds this many seconds of sending
 SLOT_SECONDS = 60.0  # the hour budget counts sends in one-minute slots
@@ -169,6 +172,11 @@ class RateLimiter:
         self.factor = max(self.factor / 2, MIN_FACTOR)
         self.changed = now
         self._set_bucket(now)
+
+    def observe(self, delivery: Delivery) -> None:
+        """Feed back one delivery: a throttling reply slows the limiter down."""
+        if delivery.outcome is Outcome.THROTTLED:
+            self.throttled()
 
     def _recover(self, now: float) -> None:
         steps = int((now - self.changed) // RECOVER_INTERVAL)

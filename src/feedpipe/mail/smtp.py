@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from feedpipe.mail.model import Delivery, Envelope, Outcome, retry
+from feedpipe.mail.model import Delivery, Envelope, retry
 from feedpipe.mail.rate import RateLimiter
 from feedpipe.mail.session import ConnectError, Session, SessionConfig, SessionError
 from feedpipe.mail.signing import DkimSigner, SigningError
@@ -60,10 +60,6 @@ class SmtpTransport:
             DkimSigner.from_settings(settings.email),
         )
 
-    @property
-    def paces_itself(self) -> bool:
-        return True
-
     async def send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
         batch = Batch(envelopes, deque(range(len(envelopes))), [None] * len(envelopes))
         workers = min(len(self.sessions), len(envelopes))
@@ -88,8 +84,7 @@ class SmtpTransport:
                 batch.results[index] = retry(envelope, str(exc))
                 return str(exc)
             batch.results[index] = delivery
-            if delivery.outcome is Outcome.THROTTLED:
-                self.limiter.throttled()
+            self.limiter.observe(delivery)
         return None
 
     async def _deliver(self, slot: int, envelope: Envelope) -> Delivery:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -107,7 +108,7 @@ class Post:
 
 @dataclass(frozen=True, slots=True)
 class SyncReport:
-    """What one sync did."""
+    """What one sync (or one batch of it) did; `total` adds the batches of a sync up."""
 
     added: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
@@ -117,6 +118,20 @@ class SyncReport:
     warnings: tuple[Skip, ...] = ()
     duplicates: tuple[Skip, ...] = ()
     seconds: float = 0.0
+
+    @classmethod
+    def total(cls, parts: Sequence[SyncReport], seconds: float) -> SyncReport:
+        """The parts' names and counts concatenated in order, taking `seconds` overall."""
+        return cls(
+            added=tuple(name for p in parts for name in p.added),
+            updated=tuple(name for p in parts for name in p.updated),
+            removed=tuple(name for p in parts for name in p.removed),
+            unchanged=sum(p.unchanged for p in parts),
+            skipped=tuple(skip for p in parts for skip in p.skipped),
+            warnings=tuple(skip for p in parts for skip in p.warnings),
+            duplicates=tuple(skip for p in parts for skip in p.duplicates),
+            seconds=seconds,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,8 @@ class LinkWrite:
 
 @dataclass
 class SyncChanges:
-    """Everything one sync writes to the store, applied in one transaction."""
+    """The decider's write set: everything one sync batch writes to the store, in one
+    transaction (what it means for the report is a `SyncReport`)."""
 
     docs_upsert: list[tuple[Document, str, tuple[Skip, ...]]] = field(default_factory=list)
     docs_delete: list[str] = field(default_factory=list)
@@ -63,9 +64,3 @@ class SyncChanges:
     links_upsert: list[LinkWrite] = field(default_factory=list)
     posts_write: list[PostWrite] = field(default_factory=list)
     posts_remove: list[PostRef] = field(default_factory=list)
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    skipped: list[Skip] = field(default_factory=list)
-    warnings: list[Skip] = field(default_factory=list)
-    duplicates: list[Skip] = field(default_factory=list)

@@ -1,4 +1,4 @@
-"""The dispatcher: claim a batch, build each message from its stored edition, send, record."""
+"""The one dispatch loop: claim a batch, build each message from its edition, send, record."""
 
 from __future__ import annotations
 
@@ -24,11 +24,13 @@ from feedpipe.model import (
     OutboxState,
     RecordReport,
 )
-from feedpipe.outbox.policy import RateBudget, RetryPolicy, is_outage, unbuildable
+from feedpipe.outbox.policy import RetryPolicy, is_outage, unbuildable
 from feedpipe.store import Store
 
 TEMPLATE_CACHE = 32  # parsed edition templates kept (each about the size of one message)
 Progress = Callable[[DispatchReport], None]
+Stop = Callable[[], bool]  # checked before each batch: true ends the run early
+Latency = Callable[[float, int], None]  # (seconds for one send_many, messages in it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +82,13 @@ class TemplateCache:
 
 @dataclass
 class Dispatcher:
-    """Sends what is due from the outbox through a transport until nothing is due.
+    """Sends what is due from the outbox through a transport until nothing is due (or `stop`).
 
     Each of `concurrency` workers loops: claim a batch (lease), build its messages, send them,
     record the results in one transaction. Database work runs in threads so that one worker's
     sending overlaps another's claiming, building and recording; `send_many` calls themselves
-    take turns (the transport spreads each batch over its own connection pool).
+    take turns (the transport spreads each batch over its own connection pool and paces itself
+    through its rate limiter). `on_latency` hears how long each `send_many` took.
     """
 
     store: Store
@@ -94,8 +97,8 @@ class Dispatcher:
     options: DispatchOptions
     rng: random.Random = field(default_factory=random.Random)
     owner: str = field(default_factory=worker_id)
-    budget: RateBudget = field(default_factory=RateBudget)
     monotonic: Callable[[], float] = time.monotonic
+    on_latency: Latency | None = None
     report: DispatchReport = field(default_factory=DispatchReport)
     _stop: bool = field(default=False, init=False)
 
@@ -104,18 +107,21 @@ class Dispatcher:
         self.policy = RetryPolicy(self.options.max_attempts, self.rng)
         self._sending = asyncio.Lock()
 
-    async def run(self, progress: Progress | None = None) -> DispatchReport:
-        """Dispatch until no message is due (or the server is down); returns the totals."""
+    async def run(
+        self, progress: Progress | None = None, stop: Stop | None = None
+    ) -> DispatchReport:
+        """Dispatch until no message is due, the server is down or `stop()` (checked before each
+        batch); returns the totals."""
         started = self.monotonic()
         self._stop = False
         self._sending = asyncio.Lock()
-        workers = [self._worker(progress) for _ in range(self.options.concurrency)]
+        workers = [self._worker(progress, stop) for _ in range(self.options.concurrency)]
         await asyncio.gather(*workers)
         self.report = replace(self.report, seconds=self.monotonic() - started)
         return self.report
 
-    async def _worker(self, progress: Progress | None) -> None:
-        while not self._stop:
+    async def _worker(self, progress: Progress | None, stop: Stop | None) -> None:
+        while not self._stop and not (stop is not None and stop()):
             done = await self.step()
             if progress is not None:
                 progress(self.report)
@@ -132,24 +138,30 @@ class Dispatcher:
         self._count(cancelled=claim.cancelled)
         if not claim.messages:
             return claim.cancelled > 0
-        started = self.monotonic()
         deliveries = await self.send(claim)
         decisions = self.decide(claim.messages, deliveries)
         recorded = await asyncio.to_thread(
             self.store.record_outbox, self.owner, decisions, self.clock.now(), opts.bounce_limit
         )
         self._tally(deliveries, recorded)
-        await self._pace(deliveries, self.monotonic() - started)
         return not self._stop
 
     async def send(self, claim: Claim) -> list[Delivery]:
         """Build every message of the batch and hand them to the transport."""
         envelopes, broken = self.envelopes(claim.messages)
         async with self._sending:  # one send_many at a time: the transport pools connections
-            sent = await self.transport.send_many(envelopes) if envelopes else []
+            sent = await self._send_many(envelopes) if envelopes else []
         if len(sent) != len(envelopes):
             raise FeedpipeError(f"the transport answered {len(sent)} of {len(envelopes)}")
         return sent + broken
+
+    async def _send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
+        started = time.perf_counter()
+        try:
+            return await self.transport.send_many(envelopes)
+        finally:
+            if self.on_latency is not None:
+                self.on_latency(time.perf_counter() - started, len(envelopes))
 
     def envelopes(
         self, messages: Sequence[ClaimedMessage]
@@ -203,19 +215,6 @@ class Dispatcher:
     def _count(self, cancelled: int) -> None:
         if cancelled:
             self.report = replace(self.report, cancelled=self.report.cancelled + cancelled)
-
-    async def _pace(self, deliveries: Sequence[Delivery], elapsed: float) -> None:
-        """Throttling halves the send budget; clean batches let it recover (unless the
-        transport slows itself down, as the SMTP pool does: never twice)."""
-        if self.transport.paces_itself:
-            return
-        if any(d.outcome is Outcome.THROTTLED for d in deliveries):
-            self.budget.throttled(len(deliveries) / max(elapsed, 1e-3))
-        else:
-            self.budget.clean()
-        delay = self.budget.delay(len(deliveries) * self.options.concurrency, elapsed)
-        if delay > 0:
-            await asyncio.sleep(delay)
 
 
 __all__ = ["DispatchOptions", "Dispatcher", "OutboxState", "worker_id"]

@@ -1,4 +1,4 @@
-"""Pure delivery policy: Message-IDs, backoff with full jitter, outcome → decision, send pacing."""
+"""Pure delivery policy: Message-IDs, backoff with full jitter, outcome → decision."""
 
 from __future__ import annotations
 
@@ -74,36 +74,3 @@ def is_outage(deliveries: Sequence[Delivery]) -> bool:
 def unbuildable(message: ClaimedMessage, reason: str) -> Delivery:
     """The delivery recorded for a message whose bytes cannot be built (no bounce)."""
     return Delivery(message.outbox_id, Outcome.FAILED, None, f"not sent: {reason}")
-
-
-@dataclass
-class RateBudget:
-    """Adaptive send rate: halved when the server throttles, recovering by 5 % per clean batch.
-
-    `rate` is None while unlimited. The first throttle starts from the rate just observed.
-    Once recovery passes the rate at which throttling began, the budget is unlimited again.
-    """
-
-    floor: float = 1.0  # messages per second, never slower
-    recovery: float = 1.05
-    rate: float | None = None
-    _lifted_at: float | None = None
-
-    def throttled(self, observed: float) -> None:
-        start = self.rate if self.rate is not None else max(observed, self.floor)
-        if self._lifted_at is None:
-            self._lifted_at = start
-        self.rate = max(self.floor, start / 2)
-
-    def clean(self) -> None:
-        if self.rate is None:
-            return
-        self.rate *= self.recovery
-        if self._lifted_at is not None and self.rate >= self._lifted_at:
-            self.rate, self._lifted_at = None, None
-
-    def delay(self, count: int, elapsed: float) -> float:
-        """Seconds to wait after sending `count` messages in `elapsed` seconds."""
-        if self.rate is None:
-            return 0.0
-        return max(0.0, count / self.rate - elapsed)

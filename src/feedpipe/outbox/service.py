@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from functools import cached_property
 
 from feedpipe.clock import Clock
@@ -25,7 +25,7 @@ from feedpipe.model import (
     Recipient,
     SendReport,
 )
-from feedpipe.outbox.dispatch import Dispatcher, DispatchOptions, Progress
+from feedpipe.outbox.dispatch import Dispatcher, DispatchOptions, Latency, Progress, Stop
 from feedpipe.outbox.fill import fill
 from feedpipe.outbox.policy import message_id
 from feedpipe.settings import Settings
@@ -61,14 +61,23 @@ class OutboxService:
         return fill(self.digests, self.renderer, now or self.clock.now())
 
     async def dispatch(
-        self, transport: Transport | None = None, progress: Progress | None = None
+        self,
+        transport: Transport | None = None,
+        progress: Progress | None = None,
+        stop: Stop | None = None,
+        lease: timedelta | None = None,
+        on_latency: Latency | None = None,
     ) -> DispatchReport:
-        """Send what is due until nothing is; the transport defaults to the configured one."""
+        """Send what is due until nothing is (or `stop()`, checked before each batch); the
+        transport defaults to the configured one, the lease to the dispatcher's default."""
         own = transport is None
         used = open_transport(self.settings) if transport is None else transport
+        options = self.options() if lease is None else replace(self.options(), lease=lease)
         try:
-            dispatcher = Dispatcher(self.store, used, self.clock, self.options(), self.rng)
-            return await dispatcher.run(progress)
+            dispatcher = Dispatcher(
+                self.store, used, self.clock, options, self.rng, on_latency=on_latency
+            )
+            return await dispatcher.run(progress, stop)
         finally:
             if own:
                 await used.aclose()

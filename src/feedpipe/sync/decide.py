@@ -17,6 +17,7 @@ from feedpipe.model import (
     PostWrite,
     Skip,
     SyncChanges,
+    SyncReport,
 )
 from feedpipe.model.terms import short_hash
 
@@ -55,12 +56,13 @@ def decide(
     gone: Collection[str],
     links: Mapping[str, EntryLink],
     posts: Mapping[str, PostRef],
-) -> SyncChanges:
-    """Decide the writes for documents parsed again and documents that are gone.
+) -> tuple[SyncChanges, SyncReport]:
+    """Decide the writes for documents parsed again and documents that are gone, and what
+    they mean (the batch's report).
 
     `links` and `posts` need only cover those documents' links, the posts they link to, the
-    posts holding `candidate_slugs(parsed)`, and all those posts' links. `unchanged` counts
-    the entries parsed again whose content had not changed.
+    posts holding `candidate_slugs(parsed)`, and all those posts' links. The report's
+    `unchanged` counts the entries parsed again whose content had not changed.
     """
     changes = SyncChanges()
     reparsed = {p.doc.key for p in parsed}
@@ -73,16 +75,28 @@ def decide(
             live_hashes[link.post_id].add(link.entry_hash)
     claims = _Claims()
     entries = sorted((e for p in parsed for e in p.entries), key=lambda e: e.key)
-    for p in parsed:
-        changes.docs_upsert.append((p.doc, p.sha256, p.skips))
-        changes.skipped.extend(p.skips)
-    for entry in entries:
-        _place(entry, changes, claims, posts, live_hashes)
+    changes.docs_upsert = [(p.doc, p.sha256, p.skips) for p in parsed]
+    duplicates = [
+        d for entry in entries for d in _place(entry, changes, claims, posts, live_hashes)
+    ]
     claimed = set(claims.by_slug)
     for ref in posts.values():
         if not ref.removed and ref.id not in live_hashes and ref.slug not in claimed:
             changes.posts_remove.append(ref)
-    return changes
+    added: list[str] = []
+    updated: list[str] = []
+    for w in changes.posts_write:  # a write to a missing or removed post adds it
+        (added if w.post_id is None or posts[w.slug].removed else updated).append(w.slug)
+    report = SyncReport(
+        added=tuple(added),
+        updated=tuple(updated),
+        removed=tuple(r.slug for r in changes.posts_remove),
+        unchanged=len(claimed) - len(changes.posts_write),  # each claim is written or unchanged
+        skipped=tuple(s for p in parsed for s in p.skips),
+        warnings=tuple(Skip(e.key, w) for e in entries for w in e.warnings),
+        duplicates=tuple(duplicates),
+    )
+    return changes, report
 
 
 def _slug_taken(
@@ -107,28 +121,24 @@ def _place(
     claims: _Claims,
     posts: Mapping[str, PostRef],
     live_hashes: Mapping[int, set[str]],
-) -> None:
+) -> list[Skip]:
+    """Link an entry to its post (claiming its slug) and write the post if it is new or
+    changed; the duplicate notes it earned."""
     slug = entry.slug
+    notes = []
     if _slug_taken(slug, entry.content_hash, claims, posts, live_hashes):
         slug = disambiguated(entry)
-        changes.duplicates.append(
+        notes.append(
             Skip(entry.key, f"slug {entry.slug!r} is used by another post; kept as {slug!r}")
         )
-    changes.warnings.extend(Skip(entry.key, w) for w in entry.warnings)
     changes.links_upsert.append(LinkWrite(entry.key, entry.doc_key, slug, entry.content_hash))
     if slug in claims.by_slug:
-        changes.duplicates.append(Skip(entry.key, f"same post as another file (slug {slug!r})"))
-        return
+        notes.append(Skip(entry.key, f"same post as another file (slug {slug!r})"))
+        return notes
     claims.by_slug[slug] = entry.content_hash
     ref = posts.get(slug)
     if ref is None:
         changes.posts_write.append(PostWrite(slug, entry, None))
-        changes.added.append(slug)
-    elif ref.removed:
+    elif ref.removed or ref.content_hash != entry.content_hash:
         changes.posts_write.append(PostWrite(slug, entry, ref.id))
-        changes.added.append(slug)
-    elif ref.content_hash != entry.content_hash:
-        changes.posts_write.append(PostWrite(slug, entry, ref.id))
-        changes.updated.append(slug)
-    else:
-        changes.unchanged += 1
+    return notes

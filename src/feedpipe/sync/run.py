@@ -7,7 +7,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from feedpipe.model import (
@@ -16,8 +15,6 @@ from feedpipe.model import (
     EntryLink,
     ParsedDocument,
     PostRef,
-    Skip,
-    SyncChanges,
     SyncReport,
 )
 from feedpipe.parallel import process_pool, worker_count
@@ -112,41 +109,6 @@ def _store_view(
     return links, refs
 
 
-@dataclass
-class _Totals:
-    """A sync report accumulated over the batches of one sync (names only: the parsed posts
-    of a batch are dropped once it is applied)."""
-
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    skipped: list[Skip] = field(default_factory=list)
-    warnings: list[Skip] = field(default_factory=list)
-    duplicates: list[Skip] = field(default_factory=list)
-
-    def add(self, changes: SyncChanges) -> None:
-        self.added += changes.added
-        self.updated += changes.updated
-        self.removed += [r.slug for r in changes.posts_remove]
-        self.unchanged += changes.unchanged
-        self.skipped += changes.skipped
-        self.warnings += changes.warnings
-        self.duplicates += changes.duplicates
-
-    def report(self, seconds: float) -> SyncReport:
-        return SyncReport(
-            added=tuple(self.added),
-            updated=tuple(self.updated),
-            removed=tuple(self.removed),
-            unchanged=self.unchanged,
-            skipped=tuple(self.skipped),
-            warnings=tuple(self.warnings),
-            duplicates=tuple(self.duplicates),
-            seconds=seconds,
-        )
-
-
 def run_sync(
     source: Source, store: Store, now: Callable[[], datetime], url_for: Callable[[str], str]
 ) -> SyncReport:
@@ -164,14 +126,19 @@ def run_sync(
         [(d, None) for d in unknown] + [(d, b) for d, b in changed], key=lambda i: i[0].key
     )
     again = {doc.key for doc, _ in items}
-    totals = _Totals(unchanged=len(scanned) - len(again))
-    totals.skipped = [s for d in scanned if d.key not in again for s in known[d.key].skips]
+    not_parsed = [d for d in scanned if d.key not in again]
+    parts = [  # the documents not parsed again, then one report per batch
+        SyncReport(
+            unchanged=len(not_parsed),
+            skipped=tuple(s for d in not_parsed for s in known[d.key].skips),
+        )
+    ]
     gone = sorted(known.keys() - {d.key for d in scanned})
     batches = parse_batches(source, items) if items else iter([[]] if gone else [])
     for index, parsed in enumerate(batches):
         dropped = gone if index == 0 else []
         links, refs = _store_view(store, {p.doc.key for p in parsed} | set(dropped), parsed)
-        changes = decide(parsed, dropped, links, refs)
+        changes, report = decide(parsed, dropped, links, refs)
         store.apply_sync(changes, now(), url_for)
-        totals.add(changes)
-    return totals.report(time.perf_counter() - started)
+        parts.append(report)
+    return SyncReport.total(parts, time.perf_counter() - started)

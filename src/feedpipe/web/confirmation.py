@@ -10,8 +10,9 @@ from email.utils import format_datetime
 from functools import cache
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, select_autoescape
 
+from feedpipe.emails.jinja import environment
 from feedpipe.model import Subscriber
 from feedpipe.model.terms import clean_name
 from feedpipe.settings import Settings
@@ -19,11 +20,10 @@ from feedpipe.settings import Settings
 
 @cache
 def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("feedpipe.web", "templates/email"),
-        autoescape=select_autoescape(["html.j2"], default=False),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
+    return environment(
+        PackageLoader("feedpipe.web", "templates/email"),
+        select_autoescape(["html.j2"], default=False),
+        trim_blocks=False,
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from feedpipe.feeds.layout import FILE_NAMES, MEDIA_TYPES, OPML_NAME, XSLT_NAME
+from feedpipe.feeds.formats import FILE_NAMES, MEDIA_TYPES, OPML_NAME, XSLT_NAME
 
 Scope = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]

@@ -6,11 +6,12 @@ from functools import cache
 from typing import Any
 from urllib.parse import parse_qs
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from feedpipe.emails import jinja
 from feedpipe.errors import ValidationError
 from feedpipe.web.errors import FieldError, UnknownCategoriesError
 
@@ -23,12 +24,8 @@ CSP = (
 @cache
 def environment() -> Environment:
     """Pages: every value is HTML-escaped unless a template says otherwise."""
-    return Environment(
-        loader=PackageLoader("feedpipe.web", "templates/pages"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
+    return jinja.environment(
+        PackageLoader("feedpipe.web", "templates/pages"), True, keep_trailing_newline=False
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -86,9 +87,10 @@ class ServiceJobs:
         return [StepResult("plan", time.perf_counter() - started, counts)]
 
     def dispatch_some(self, stop: Stop) -> Sequence[StepResult]:
-        from feedpipe.worker.delivery import dispatch_until
-
-        report = dispatch_until(self.service, self.lease, stop, self.on_latency)
+        dispatch = self.service.outbox.dispatch(
+            stop=stop, lease=self.lease, on_latency=self.on_latency
+        )
+        report = asyncio.run(dispatch)
         counts = {
             "sent": report.sent,
             "retry": report.retry,

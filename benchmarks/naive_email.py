@@ -1,4 +1,5 @@
-"""The slow reference path: everything rendered per recipient and built with `email.message`."""
+"""The naive baseline (benchmarks and tests only, not a production builder): every recipient's
+message rendered from scratch and built with `email.message`."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ def render_message(
 ) -> bytes:
     """One recipient's message rendered from scratch (Jinja2 + inlining + EmailMessage).
 
-    This is what `personalize` avoids; tests compare the two and the benchmark uses it as the
-    naive baseline. `shown` limits the posts listed, as `RenderedEdition.shown_count` does.
+    This is what `personalize` avoids; tests/test_email_render.py compares the two and
+    benchmarks/digests.py uses it as the naive baseline. `shown` limits the posts listed, as
+    `RenderedEdition.shown_count` does.
     """
     name = clean_name(recipient.name)
     view = renderer.view(content, shown)

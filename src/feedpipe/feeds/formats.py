@@ -1,0 +1,49 @@
+"""The feed formats, one record each (file name, media type, renderer), and rendering by name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+
+from feedpipe.feeds.atom import ATOM_FORMAT
+from feedpipe.feeds.jsonfeed import JSON_FORMAT
+from feedpipe.feeds.render import XSLT_NAME, FeedContext, FeedFormatSpec, Fragments
+from feedpipe.feeds.rss import RSS_FORMAT
+from feedpipe.model import FeedSpec, Post
+from feedpipe.settings import FeedFormat
+
+FORMATS: Mapping[FeedFormat, FeedFormatSpec] = MappingProxyType(
+    {spec.format: spec for spec in (RSS_FORMAT, ATOM_FORMAT, JSON_FORMAT)}
+)
+FILE_NAMES: Mapping[FeedFormat, str] = MappingProxyType(
+    {fmt: spec.file_name for fmt, spec in FORMATS.items()}
+)
+MEDIA_TYPES: Mapping[FeedFormat, str] = MappingProxyType(
+    {fmt: spec.media_type for fmt, spec in FORMATS.items()}
+)
+OPML_NAME = "feeds.opml"
+
+
+def render_feed(
+    fmt: FeedFormat,
+    spec: FeedSpec,
+    posts: Sequence[Post],
+    ctx: FeedContext,
+    fragments: Fragments | None = None,
+) -> bytes:
+    """One feed file in one format; `posts` are newest first and already selected.
+
+    Pass one `Fragments` to every call of a build so shared posts are serialised once.
+    """
+    return FORMATS[fmt].render(spec, posts, ctx, fragments or Fragments())
+
+
+__all__ = [
+    "FILE_NAMES",
+    "FORMATS",
+    "MEDIA_TYPES",
+    "OPML_NAME",
+    "XSLT_NAME",
+    "FeedFormatSpec",
+    "render_feed",
+]
