@@ -20,9 +20,9 @@ from feedpipe.emails.views import RecipientView
 from feedpipe.model import EditionContent, Post, Recipient, Term, TermKind
 from feedpipe.settings import Settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.naive_email: the baseline
 
-from naive_email import render_message
+from tests.naive_email import render_message
 
 SUBSCRIBERS = 100_000
 CATEGORY_SETS = 200

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from feedpipe.clock import FixedClock
-from feedpipe.store import Store
+from feedpipe.store import SqlStore
 from tests.helpers import sqlite_file_url
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,9 +90,9 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def sqlite_store(sqlite_url: str) -> Iterator[Store]:
+def sqlite_store(sqlite_url: str) -> Iterator[SqlStore]:
     """The test's SQLite store, opened (migrated) and closed at teardown."""
-    with Store.open(sqlite_url) as opened:
+    with SqlStore.open(sqlite_url) as opened:
         yield opened
 
 
@@ -108,7 +108,7 @@ def store_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
+def store(store_url: str) -> Iterator[SqlStore]:
     """`store_url`, opened (migrated) and closed at teardown."""
-    with Store.open(store_url) as opened:
+    with SqlStore.open(store_url) as opened:
         yield opened

@@ -11,7 +11,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from benchmarks.naive_email import render_message
 from lxml import etree
 from lxml import html as lxml_html
 
@@ -20,6 +19,7 @@ from feedpipe.emails.preview import write_preview
 from feedpipe.emails.render import EmailRenderer, RenderedEdition, personalize
 from feedpipe.errors import ValidationError
 from feedpipe.model import EditionContent, Recipient
+from tests.naive_email import render_message
 from tests.test_email_support import corpus_posts, edition, make_post, recipient, settings
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)

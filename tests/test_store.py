@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -10,32 +11,32 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from feedpipe.errors import StoreError
-from feedpipe.store import SqlStore, Store
+from feedpipe.store import SqlStore
 from feedpipe.store.engine import HEAD_REVISION, create_engine, current_revision
 from feedpipe.store.schema import metadata, posts
 from feedpipe.store.sqlutil import chunked
 
 
-def _diff(store: Store) -> list[object]:
+def _diff(store: SqlStore) -> list[object]:
     with store.engine.connect() as conn:
         context = MigrationContext.configure(conn)
         return [d for d in compare_metadata(context, metadata) if d[0] != "remove_table"]
 
 
 def test_sqlite_migrations_match_the_table_definitions(sqlite_url: str) -> None:
-    with Store.open(sqlite_url) as store:
+    with SqlStore.open(sqlite_url) as store:
         assert current_revision(store.engine) == HEAD_REVISION
         assert _diff(store) == []
 
 
 @pytest.mark.postgres
 def test_postgres_migrations_match_the_table_definitions(pg_url: str) -> None:
-    with Store.open(pg_url) as store:
+    with SqlStore.open(pg_url) as store:
         assert current_revision(store.engine) == HEAD_REVISION
         assert _diff(store) == []
 
 
-def _roundtrip(store: Store) -> datetime:
+def _roundtrip(store: SqlStore) -> datetime:
     when = datetime(2026, 3, 29, 2, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))
     values = {
         "guid": "g",
@@ -58,21 +59,21 @@ def _roundtrip(store: Store) -> datetime:
 
 
 def test_times_come_back_as_aware_utc_on_sqlite(sqlite_url: str) -> None:
-    with Store.open(sqlite_url) as store:
+    with SqlStore.open(sqlite_url) as store:
         back = _roundtrip(store)
     assert back.tzinfo is UTC and back == datetime(2026, 3, 28, 21, 0, tzinfo=UTC)
 
 
 @pytest.mark.postgres
 def test_times_come_back_as_aware_utc_on_postgres(pg_url: str) -> None:
-    with Store.open(pg_url) as store:
+    with SqlStore.open(pg_url) as store:
         back = _roundtrip(store)
     assert back.utcoffset() == timedelta(0) and back == datetime(2026, 3, 28, 21, 0, tzinfo=UTC)
 
 
 def test_naive_datetimes_never_reach_the_store(sqlite_url: str) -> None:
     with (
-        Store.open(sqlite_url) as store,
+        SqlStore.open(sqlite_url) as store,
         store.engine.begin() as conn,
         pytest.raises(sa.exc.StatementError, match="naive"),
     ):
@@ -80,8 +81,8 @@ def test_naive_datetimes_never_reach_the_store(sqlite_url: str) -> None:
 
 
 def test_reopening_is_cheap_and_idempotent(sqlite_url: str) -> None:
-    Store.open(sqlite_url).close()
-    with Store.open(sqlite_url) as store:
+    SqlStore.open(sqlite_url).close()
+    with SqlStore.open(sqlite_url) as store:
         assert current_revision(store.engine) == HEAD_REVISION
 
 
@@ -90,7 +91,7 @@ def test_every_public_store_method_raises_store_error_from_the_driver_error(
 ) -> None:
     public = [n for n in dir(SqlStore) if not n.startswith("_") and callable(getattr(SqlStore, n))]
     assert all(getattr(getattr(SqlStore, n), "__store_wrapped__", False) for n in public)
-    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
+    with SqlStore.open(f"sqlite:///{tmp_path / 's.db'}") as store:
         with store.engine.begin() as conn:
             conn.execute(sa.text("DROP TABLE dirty_feeds"))
         with pytest.raises(StoreError, match=r"dirty_feed_keys.*no such table") as caught:
@@ -108,7 +109,7 @@ def test_a_store_error_is_one_line_with_the_password_masked() -> None:
 
 
 def test_meta_has_one_upsert_and_setdefault_keeps_the_first_value(tmp_path: Path) -> None:
-    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
+    with SqlStore.open(f"sqlite:///{tmp_path / 's.db'}") as store:
         store.set_meta("a", "1")
         store.set_meta("a", "2")
         assert store.meta_setdefault("a", "3") == "2"

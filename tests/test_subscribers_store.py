@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from feedpipe.errors import DuplicateSubscriberError
 from feedpipe.model import Frequency, NewSubscriber, Schedule, Subscriber, SubscriberStatus
-from feedpipe.store import Store
+from feedpipe.store import SqlStore
 from feedpipe.store.engine import HEAD_REVISION, current_revision
 from feedpipe.store.schema import post_terms, posts, terms
 
@@ -35,11 +35,11 @@ def new(
     )
 
 
-def test_migrates_to_head(store: Store) -> None:
+def test_migrates_to_head(store: SqlStore) -> None:
     assert current_revision(store.engine) == HEAD_REVISION
 
 
-def test_add_and_get_round_trip(store: Store) -> None:
+def test_add_and_get_round_trip(store: SqlStore) -> None:
     added = store.add_subscriber(new("Ada@example.com", ("rust", "go")))
     assert added.email == "Ada@example.com" and added.name == "Ada"
     assert added.categories == ("rust", "go")
@@ -51,13 +51,13 @@ def test_add_and_get_round_trip(store: Store) -> None:
     assert store.subscriber_by_email("nobody@example.com") is None
 
 
-def test_duplicate_is_case_insensitive(store: Store) -> None:
+def test_duplicate_is_case_insensitive(store: SqlStore) -> None:
     store.add_subscriber(new("ada@example.com"))
     with pytest.raises(DuplicateSubscriberError, match="already subscribed"):
         store.add_subscriber(new("ADA@Example.com"))
 
 
-def test_import_reports_duplicates_and_keeps_the_rest(store: Store) -> None:
+def test_import_reports_duplicates_and_keeps_the_rest(store: SqlStore) -> None:
     store.add_subscriber(new("taken@example.com"))
     rows = [new(f"u{i}@example.com") for i in range(1200)]
     rows[10] = new("TAKEN@example.com")
@@ -66,7 +66,7 @@ def test_import_reports_duplicates_and_keeps_the_rest(store: Store) -> None:
     assert len(store.subscribers()) == 1 + 1198
 
 
-def test_list_filters(store: Store) -> None:
+def test_list_filters(store: SqlStore) -> None:
     store.add_subscriber(new("a@example.com", ("rust",)))
     store.add_subscriber(new("b@example.com", ("go",), frequency=Frequency.WEEKLY))
     store.add_subscriber(new("c@example.com", status=SubscriberStatus.PENDING))
@@ -80,7 +80,7 @@ def test_list_filters(store: Store) -> None:
     assert emails(store.subscribers(frequency=Frequency.WEEKLY)) == ["b"]
 
 
-def test_status_changes_stamp_times(store: Store) -> None:
+def test_status_changes_stamp_times(store: SqlStore) -> None:
     sub = store.add_subscriber(new("a@example.com", status=SubscriberStatus.PENDING))
     later = T0 + timedelta(hours=1)
     store.set_subscriber_status(sub.id, SubscriberStatus.ACTIVE, later)
@@ -93,14 +93,14 @@ def test_status_changes_stamp_times(store: Store) -> None:
     assert gone.unsubscribed_at == later
 
 
-def test_remove(store: Store) -> None:
+def test_remove(store: SqlStore) -> None:
     sub = store.add_subscriber(new("a@example.com"))
     assert store.remove_subscriber(sub.id) is True
     assert store.remove_subscriber(sub.id) is False
     assert store.subscribers() == []
 
 
-def test_watermarks_advance_in_batches_and_never_back(store: Store) -> None:
+def test_watermarks_advance_in_batches_and_never_back(store: SqlStore) -> None:
     store.import_subscribers([new(f"u{i}@example.com") for i in range(1100)])
     ids = [s.id for s in store.subscribers()]
     later = T0 + timedelta(days=1)
@@ -111,14 +111,14 @@ def test_watermarks_advance_in_batches_and_never_back(store: Store) -> None:
     assert {s.last_digest_at for s in subs} == {later}
 
 
-def test_subscribers_by_ids(store: Store) -> None:
+def test_subscribers_by_ids(store: SqlStore) -> None:
     store.import_subscribers([new(f"u{i}@example.com") for i in range(700)])
     ids = [s.id for s in store.subscribers()]
     found = store.subscribers_by_ids(ids[::2])
     assert sorted(found) == ids[::2]
 
 
-def _insert_post(store: Store, slug: str, seen: datetime, cats: list[str], **kw: object) -> int:
+def _insert_post(store: SqlStore, slug: str, seen: datetime, cats: list[str], **kw: object) -> int:
     values = {
         "guid": f"urn:{slug}",
         "slug": slug,
@@ -149,7 +149,7 @@ def _insert_post(store: Store, slug: str, seen: datetime, cats: list[str], **kw:
     return int(post_id)
 
 
-def test_digest_posts_window_and_category_order(store: Store) -> None:
+def test_digest_posts_window_and_category_order(store: SqlStore) -> None:
     old = _insert_post(store, "old", T0 - timedelta(days=2), ["rust"])
     new_id = _insert_post(store, "new", T0 + timedelta(hours=1), ["rust", "go"])
     later = _insert_post(store, "later", T0 + timedelta(days=3), [])
@@ -168,7 +168,7 @@ def test_digest_posts_window_and_category_order(store: Store) -> None:
     assert found[scheduled].available_at == T0 + timedelta(days=1)
 
 
-def test_meta_setdefault_is_stable(store: Store) -> None:
+def test_meta_setdefault_is_stable(store: SqlStore) -> None:
     first = store.meta_setdefault("token_secret")
     assert len(first) >= 32
     assert store.meta_setdefault("token_secret") == first
@@ -176,7 +176,7 @@ def test_meta_setdefault_is_stable(store: Store) -> None:
 
 
 def test_bulk_import_100k_is_fast(sqlite_url: str) -> None:
-    with Store.open(sqlite_url) as big:
+    with SqlStore.open(sqlite_url) as big:
         rows = [new(f"user{i}@example.com", ("rust",)) for i in range(100_000)]
         started = timer.perf_counter()
         assert big.import_subscribers(rows) == []
@@ -185,7 +185,7 @@ def test_bulk_import_100k_is_fast(sqlite_url: str) -> None:
     assert seconds < 10, f"100k inserts took {seconds:.1f} s"
 
 
-def test_subscriber_contacts_small_and_large_sets(store: Store) -> None:
+def test_subscriber_contacts_small_and_large_sets(store: SqlStore) -> None:
     store.import_subscribers([new(f"u{i}@example.com") for i in range(10_500)])
     ids = [s.id for s in store.subscribers()]
     small = store.subscriber_contacts(ids[:3])
@@ -194,7 +194,7 @@ def test_subscriber_contacts_small_and_large_sets(store: Store) -> None:
     assert len(large) == len(ids) - 1 and ids[0] not in large
 
 
-def test_a_removed_subscribers_id_is_never_given_to_a_new_one(store: Store) -> None:
+def test_a_removed_subscribers_id_is_never_given_to_a_new_one(store: SqlStore) -> None:
     first = store.add_subscriber(new("gone@example.com"))
     assert store.remove_subscriber(first.id)
     second = store.add_subscriber(new("next@example.com"))

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from aiosmtpd.smtp import SMTP
 
 from feedpipe.model import OutboxState
-from feedpipe.store import Store
+from feedpipe.store import SqlStore
 from tests.outbox_helpers import add_subscribers, edition, queue, settings
 from tests.smtp_servers import RecordingHandler, SmtpServer
 from tests.worker_helpers import FEEDPIPE, REPO, env_for, log_has, start_worker, stop, wait_for
@@ -70,9 +70,9 @@ def smtp_config(tmp_path: Path, store_url: str, port: int, batch: int, workers: 
     return write_config(tmp_path, posts, store_url, email=email, worker=workers)
 
 
-def fill(tmp_path: Path, store_url: str, count: int) -> Store:
+def fill(tmp_path: Path, store_url: str, count: int) -> SqlStore:
     """`count` queued messages (one edition) in the store; returns the open store."""
-    store = Store.open(store_url)
+    store = SqlStore.open(store_url)
     ids = add_subscribers(store, count)
     assert queue(store, edition(settings(tmp_path, store_url)), ids)[1] == count
     return store
@@ -89,7 +89,7 @@ def _message_id(data: bytes) -> str:
     return match.group(1).decode() if match else ""
 
 
-def counts(store: Store) -> dict[OutboxState, int]:
+def counts(store: SqlStore) -> dict[OutboxState, int]:
     return store.outbox_counts()
 
 
@@ -157,7 +157,7 @@ def test_a_second_signal_exits_at_once_and_the_outbox_keeps_everything(
 # --- PostgreSQL ------------------------------------------------------------------------------
 
 
-def leader_pid(store: Store) -> int | None:
+def leader_pid(store: SqlStore) -> int | None:
     holder = store.leader_lock_holder()
     match = re.search(r":(\d+)$", holder or "")
     return int(match.group(1)) if match else None
@@ -182,7 +182,7 @@ def test_one_leader_among_three_and_a_new_one_within_10_s_after_kill_9(
     posts = tmp_path / "posts"
     posts.mkdir()
     config = write_config(tmp_path, posts, pg_url)
-    store = Store.open(pg_url)
+    store = SqlStore.open(pg_url)
     workers = start_workers(config, tmp_path, 3)
     procs.extend(workers)
     try:
@@ -256,7 +256,7 @@ def test_a_dispatcher_killed_mid_batch_has_its_batch_finished_by_the_others(
 
 
 def _someone_sending(
-    store: Store, procs: list[subprocess.Popen[bytes]]
+    store: SqlStore, procs: list[subprocess.Popen[bytes]]
 ) -> tuple[subprocess.Popen[bytes], list[int]] | None:
     by_pid = {p.pid: p for p in procs}
     stmt = sa.text("SELECT id, lease_owner FROM outbox WHERE state = 'sending'")
@@ -269,13 +269,13 @@ def _someone_sending(
     return None
 
 
-def _states(store: Store, ids: list[int]) -> dict[int, str]:
+def _states(store: SqlStore, ids: list[int]) -> dict[int, str]:
     stmt = sa.text("SELECT id, state FROM outbox WHERE id = ANY(:ids)")
     with store.engine.connect() as conn:
         return {r.id: r.state for r in conn.execute(stmt, {"ids": ids})}
 
 
-def _attempts(store: Store, ids: list[int]) -> dict[int, int]:
+def _attempts(store: SqlStore, ids: list[int]) -> dict[int, int]:
     stmt = sa.text("SELECT id, attempts FROM outbox WHERE id = ANY(:ids)")
     with store.engine.connect() as conn:
         return {r.id: r.attempts for r in conn.execute(stmt, {"ids": ids})}
