@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from feedpipe.errors import DuplicateSubscriberError
-from feedpipe.model import Frequency, NewSubscriber, Schedule, SubscriberStatus
+from feedpipe.model import Action, Frequency, NewSubscriber, Schedule, SubscriberStatus
 from feedpipe.store import Store
 from feedpipe.store.engine import HEAD_REVISION, current_revision
 from feedpipe.store.schema import post_terms, posts, terms
@@ -92,11 +92,11 @@ def test_list_filters(store: Store) -> None:
 def test_status_changes_stamp_times(store: Store) -> None:
     sub = store.add_subscriber(new("a@example.com", status=SubscriberStatus.PENDING))
     later = T0 + timedelta(hours=1)
-    store.set_subscriber_status(sub.id, SubscriberStatus.ACTIVE, later)
-    store.set_subscriber_status(sub.id, SubscriberStatus.ACTIVE, later + timedelta(hours=1))
+    store.move_subscriber(sub.id, Action.CONFIRM, later)
+    store.move_subscriber(sub.id, Action.CONFIRM, later + timedelta(hours=1))
     active = store.subscriber_by_id(sub.id)
     assert active is not None and active.confirmed_at == later
-    store.set_subscriber_status(sub.id, SubscriberStatus.UNSUBSCRIBED, later)
+    store.move_subscriber(sub.id, Action.UNSUBSCRIBE, later)
     gone = store.subscriber_by_id(sub.id)
     assert gone is not None and gone.status is SubscriberStatus.UNSUBSCRIBED
     assert gone.unsubscribed_at == later

@@ -34,7 +34,10 @@ from feedpipe.model.posts import (
     TermKind,
 )
 from feedpipe.model.subscribers import (
+    STOPPED,
+    TRANSITIONS,
     WEEKDAYS,
+    Action,
     DigestPost,
     Frequency,
     NewSubscriber,
@@ -42,13 +45,18 @@ from feedpipe.model.subscribers import (
     Subscriber,
     SubscriberStatus,
     email_key,
+    moves,
+    transition,
 )
 from feedpipe.model.sync import DocState, EntryLink, LinkWrite, PostRef, PostWrite, SyncChanges
 
 __all__ = [
     "CLAIMABLE",
     "PENDING",
+    "STOPPED",
+    "TRANSITIONS",
     "WEEKDAYS",
+    "Action",
     "BuildReport",
     "Claim",
     "ClaimedMessage",
@@ -89,4 +97,6 @@ __all__ = [
     "Term",
     "TermKind",
     "email_key",
+    "moves",
+    "transition",
 ]

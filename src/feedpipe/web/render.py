@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from feedpipe.errors import ValidationError
-from feedpipe.web.errors import FieldError, UnknownCategoriesError
+from feedpipe.subscriptions.fields import FieldError, UnknownCategoriesError
 
 CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
