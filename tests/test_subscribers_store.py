@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from feedpipe.errors import DuplicateSubscriberError
+from feedpipe.errors import DuplicateSubscriberError, InvalidTransitionError
 from feedpipe.model import Action, Frequency, NewSubscriber, Schedule, SubscriberStatus
 from feedpipe.store import Store
 from feedpipe.store.engine import HEAD_REVISION, current_revision
 from feedpipe.store.schema import post_terms, posts, terms
+from feedpipe.store.subscribers import move_subscribers
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -100,6 +101,21 @@ def test_status_changes_stamp_times(store: Store) -> None:
     gone = store.subscriber_by_id(sub.id)
     assert gone is not None and gone.status is SubscriberStatus.UNSUBSCRIBED
     assert gone.unsubscribed_at == later
+
+
+def test_moves_follow_the_transition_table(store: Store) -> None:
+    sub = store.add_subscriber(new("a@example.com", status=SubscriberStatus.PENDING))
+    with pytest.raises(InvalidTransitionError):
+        store.move_subscriber(sub.id, Action.RESUME, T0)  # a pending one cannot skip confirming
+    assert store.move_subscriber(sub.id, Action.COMPLAIN, T0) == (
+        SubscriberStatus.PENDING,
+        SubscriberStatus.COMPLAINED,
+    )
+    with store.engine.begin() as conn:  # the outbox's bounce counting: a complaint stays
+        assert move_subscribers(conn, [sub.id], Action.BOUNCE, T0) == 0
+    found = store.subscriber_by_id(sub.id)
+    assert found is not None and found.status is SubscriberStatus.COMPLAINED
+    assert store.move_subscriber(sub.id + 1000, Action.CONFIRM, T0) is None
 
 
 def test_remove(store: Store) -> None:
