@@ -76,14 +76,14 @@ def test_subscribe_confirm_and_preferences_in_chromium(served: tuple[Web, str]) 
         page.screenshot(path=str(ARTIFACTS / "subscribe-form.png"), full_page=True)
         page.get_by_role("button", name="Subscribe").click()
         page.wait_for_selector("text=Check your inbox")
-        sub = w.fp.digests.get("browser@example.com")
+        sub = w.fp.subscriptions.get("browser@example.com")
         assert sub.timezone == "Europe/Berlin"  # filled by the page's script
         assert sub.status is SubscriberStatus.PENDING
         (link,) = w.confirmations("browser@example.com")
         page.goto(base + link)
         page.get_by_role("button", name="Confirm my subscription").click()
         page.wait_for_selector("text=You are subscribed")
-        assert w.fp.digests.get("browser@example.com").status is SubscriberStatus.ACTIVE
+        assert w.fp.subscriptions.get("browser@example.com").status is SubscriberStatus.ACTIVE
         href = page.get_by_role("link", name="Choose categories and schedule").get_attribute("href")
         assert href is not None  # an absolute [web] base_url link: open its path here
         page.goto(base + urlsplit(href).path)
@@ -92,7 +92,9 @@ def test_subscribe_confirm_and_preferences_in_chromium(served: tuple[Web, str]) 
         page.get_by_role("button", name="Save").click()
         page.wait_for_selector("text=Saved.")
         page.screenshot(path=str(ARTIFACTS / "preferences.png"), full_page=True)
-        assert w.fp.digests.get("browser@example.com").schedule.describe().startswith("weekly")
+        assert (
+            w.fp.subscriptions.get("browser@example.com").schedule.describe().startswith("weekly")
+        )
         page.goto(f"{base}/archive/{digest.key}/")
         page.screenshot(path=str(ARTIFACTS / "digest.png"), full_page=True)
         first_title = page.locator("a").filter(has_text="Kafka").first
@@ -112,7 +114,7 @@ def test_form_works_without_javascript(served: tuple[Web, str]) -> None:
         page.get_by_role("button", name="Subscribe").click()
         page.wait_for_selector("text=Check your inbox")
         browser.close()
-    assert w.fp.digests.get("nojs@example.com").timezone == "UTC"
+    assert w.fp.subscriptions.get("nojs@example.com").timezone == "UTC"
 
 
 def _rendered_edition(w: Web) -> ArchivedEdition:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from feedpipe.clock import FixedClock
-from feedpipe.model import SubscriberStatus
+from feedpipe.model import Action
 from feedpipe.service import Feedpipe
 from feedpipe.settings import settings_from_mapping
 from feedpipe.subscriptions.tokens import TokenPurpose, max_age, read_token
@@ -47,7 +47,7 @@ def service(store_url: str, tmp_path: Path) -> Iterator[tuple[Feedpipe, FixedClo
 
 def subscribe(fp: Feedpipe, email: str, categories: str = "") -> int:
     fields = {"email": email, "categories": categories, "status": "active"}
-    return fp.digests.subscribe(fields).id
+    return fp.subscriptions.add(fields).id
 
 
 def test_cycle_plan_recipients_commit(service: tuple[Feedpipe, FixedClock], tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def test_posts_removed_or_drafted_before_sending_are_left_out(
 def test_only_active_subscribers_are_planned(service: tuple[Feedpipe, FixedClock]) -> None:
     fp, clock = service
     sub_id = subscribe(fp, "a@example.com")
-    fp.store.set_subscriber_status(sub_id, SubscriberStatus.UNSUBSCRIBED, clock.now())
+    fp.store.move_subscriber(sub_id, Action.UNSUBSCRIBE, clock.now())
     assert fp.digests.plan(T0 + timedelta(days=2)).watermarks == {}
 
 

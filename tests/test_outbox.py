@@ -13,7 +13,7 @@ from pathlib import Path
 
 from feedpipe.clock import FixedClock
 from feedpipe.mail import MemoryTransport, Outcome
-from feedpipe.model import Decision, DispatchReport, OutboxState, SubscriberStatus
+from feedpipe.model import Action, Decision, DispatchReport, OutboxState, SubscriberStatus
 from feedpipe.outbox.dispatch import Dispatcher, DispatchOptions
 from feedpipe.outbox.policy import backoff_bound
 from feedpipe.store import Store
@@ -270,8 +270,8 @@ def test_unsubscribed_subscribers_queued_rows_are_cancelled_not_sent(
 ) -> None:
     subs = add_subscribers(store, 3)
     queue(store, edition(make_settings(tmp_path, "sqlite://")), subs)
-    store.set_subscriber_status(subs[1], SubscriberStatus.UNSUBSCRIBED, T0)
-    store.set_subscriber_status(subs[2], SubscriberStatus.BOUNCED, T0)
+    store.move_subscriber(subs[1], Action.UNSUBSCRIBE, T0)
+    store.move_subscriber(subs[2], Action.BOUNCE, T0)
     transport = MemoryTransport()
     report = dispatch(store, transport, FixedClock(T0))
     assert (report.sent, report.cancelled) == (1, 2)

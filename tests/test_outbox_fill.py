@@ -42,7 +42,7 @@ def fp(store_url: str, tmp_path: Path) -> Iterator[Feedpipe]:
     with Feedpipe.from_settings(settings_from_mapping(data, tmp_path, "t", {}), clock) as fp:
         fp.sync()
         for i, cats in enumerate(["Rust", "Rust", "Python", ""]):
-            fp.digests.subscribe(
+            fp.subscriptions.add(
                 {"email": f"s{i}@example.com", "categories": cats, "status": "active"}
             )
         write_post(posts, "new-rust", '["Rust"]')

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 import sqlalchemy as sa
 
-from feedpipe.errors import DuplicateSubscriberError
-from feedpipe.model import Frequency, NewSubscriber, Schedule, Subscriber, SubscriberStatus
+from feedpipe.errors import DuplicateSubscriberError, InvalidTransitionError
+from feedpipe.model import Action, Frequency, NewSubscriber, Schedule, Subscriber, SubscriberStatus
 from feedpipe.store import SqlStore
 from feedpipe.store.engine import HEAD_REVISION, current_revision
 from feedpipe.store.schema import post_terms, posts, terms
+from feedpipe.store.subscribers import move_subscribers
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -83,14 +84,29 @@ def test_list_filters(store: SqlStore) -> None:
 def test_status_changes_stamp_times(store: SqlStore) -> None:
     sub = store.add_subscriber(new("a@example.com", status=SubscriberStatus.PENDING))
     later = T0 + timedelta(hours=1)
-    store.set_subscriber_status(sub.id, SubscriberStatus.ACTIVE, later)
-    store.set_subscriber_status(sub.id, SubscriberStatus.ACTIVE, later + timedelta(hours=1))
+    store.move_subscriber(sub.id, Action.CONFIRM, later)
+    store.move_subscriber(sub.id, Action.CONFIRM, later + timedelta(hours=1))
     active = store.subscriber_by_id(sub.id)
     assert active is not None and active.confirmed_at == later
-    store.set_subscriber_status(sub.id, SubscriberStatus.UNSUBSCRIBED, later)
+    store.move_subscriber(sub.id, Action.UNSUBSCRIBE, later)
     gone = store.subscriber_by_id(sub.id)
     assert gone is not None and gone.status is SubscriberStatus.UNSUBSCRIBED
     assert gone.unsubscribed_at == later
+
+
+def test_moves_follow_the_transition_table(store: SqlStore) -> None:
+    sub = store.add_subscriber(new("a@example.com", status=SubscriberStatus.PENDING))
+    with pytest.raises(InvalidTransitionError):
+        store.move_subscriber(sub.id, Action.RESUME, T0)  # a pending one cannot skip confirming
+    assert store.move_subscriber(sub.id, Action.COMPLAIN, T0) == (
+        SubscriberStatus.PENDING,
+        SubscriberStatus.COMPLAINED,
+    )
+    with store.engine.begin() as conn:  # the outbox's bounce counting: a complaint stays
+        assert move_subscribers(conn, [sub.id], Action.BOUNCE, T0) == 0
+    found = store.subscriber_by_id(sub.id)
+    assert found is not None and found.status is SubscriberStatus.COMPLAINED
+    assert store.move_subscriber(sub.id + 1000, Action.CONFIRM, T0) is None
 
 
 def test_remove(store: SqlStore) -> None:

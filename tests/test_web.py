@@ -14,7 +14,7 @@ from feedpipe.clock import FixedClock
 from feedpipe.model import SubscriberStatus
 from feedpipe.subscriptions.tokens import TokenPurpose, make_token
 from feedpipe.web.confirmation import confirmation_message, render_confirmation
-from feedpipe.web.desk import Limits
+from feedpipe.web.guard import Limits
 from feedpipe.web.mailer import ArchivedEdition
 from feedpipe.web.ratelimit import Rate
 from tests.test_web_helpers import ADMIN, SECRET, Web, make_web, web

@@ -23,7 +23,7 @@ from feedpipe.service import Feedpipe
 from feedpipe.settings import load_settings
 from feedpipe.web import MemoryMailer, WebConfig, create_app
 from feedpipe.web.app import FeedpipeWeb
-from feedpipe.web.desk import Limits
+from feedpipe.web.guard import Limits
 from feedpipe.web.ratelimit import Rate
 from tests.helpers import write_config
 
@@ -62,7 +62,7 @@ class Web:
         return [urlsplit(m.body).path for m in queued if email in (None, m.to)]
 
     def subscriber(self, email: str) -> Subscriber:
-        return self.fp.digests.get(email)
+        return self.fp.subscriptions.get(email)
 
 
 def make_web(

@@ -81,7 +81,7 @@ def test_full_flow_over_the_outbox_and_smtp(
         fresh = TestClient(client.app, base_url=w.fp.settings.web.base_url)
         r = fresh.post(urlsplit(unsubscribe).path, content=b"List-Unsubscribe=One-Click")
         assert r.status_code == 200
-        assert w.fp.digests.get("flow@example.com").status is SubscriberStatus.UNSUBSCRIBED
+        assert w.fp.subscriptions.get("flow@example.com").status is SubscriberStatus.UNSUBSCRIBED
         new_post(w.posts, "third-after")
         send_due(w, server.port)
         assert len(handler.received) == 2
@@ -94,14 +94,14 @@ def test_unsubscribing_cancels_queued_messages_at_once(
     w = make_web(tmp_path, corpus_dir, clock)
     mailer = OutboxMailer(w.fp)
     client = TestClient(create_app(w.fp, mailer, WebConfig()), base_url=w.fp.settings.web.base_url)
-    sub = w.fp.digests.subscribe({"email": "q@example.com", "status": "active"})
+    sub = w.fp.subscriptions.add({"email": "q@example.com", "status": "active"})
     clock.advance(timedelta(days=1))
     new_post(w.posts, "queued-post")
     w.fp.sync()
     clock.advance(timedelta(days=1))
     w.fp.outbox.fill()
     assert mailer.counts().get("queued") == 1
-    unsubscribe = w.fp.digests.recipient(sub).unsubscribe_url
+    unsubscribe = w.fp.subscriptions.links.recipient(sub).unsubscribe_url
     r = client.post(urlsplit(unsubscribe).path, content=b"List-Unsubscribe=One-Click")
     assert r.status_code == 200
     assert mailer.counts().get("queued") is None and mailer.counts()["cancelled"] == 1
@@ -112,7 +112,7 @@ def test_inbound_records_a_mailto_unsubscribe(
     tmp_path: Path, corpus_dir: Path, clock: FixedClock
 ) -> None:
     w = make_web(tmp_path, corpus_dir, clock)
-    w.fp.digests.subscribe({"email": "leave@example.com", "status": "active"})
+    w.fp.subscriptions.add({"email": "leave@example.com", "status": "active"})
     config = str(tmp_path / "config.toml")
     message = (
         b"From: Leaver <Leave@example.com>\r\nTo: unsubscribe@blog.example.com\r\n"
@@ -122,7 +122,7 @@ def test_inbound_records_a_mailto_unsubscribe(
     result = CliRunner().invoke(cli, ["--config", config, "inbound"], input=message, env=env)
     assert result.exit_code == 0, result.output
     assert "unsubscribed leave@example.com" in result.output
-    assert w.fp.digests.get("leave@example.com").status is SubscriberStatus.UNSUBSCRIBED
+    assert w.fp.subscriptions.get("leave@example.com").status is SubscriberStatus.UNSUBSCRIBED
     stranger = message.replace(b"Leave@", b"someone@")
     result = CliRunner().invoke(cli, ["--config", config, "inbound"], input=stranger, env=env)
     assert result.exit_code == 0 and "not a subscriber" in result.output

@@ -44,5 +44,9 @@ class DuplicateSubscriberError(ValidationError):
     """An address is already subscribed (compared case-insensitively)."""
 
 
+class InvalidTransitionError(ValidationError):
+    """A subscriber status change the transition table does not allow (e.g. resume a pending)."""
+
+
 class OutboxError(FeedpipeError):
     """The outbox cannot do what was asked (e.g. no transport for the settings)."""

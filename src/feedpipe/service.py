@@ -17,6 +17,7 @@ from feedpipe.model import BuildReport, RunRecord, SyncReport
 from feedpipe.settings import Settings
 from feedpipe.source import Source, open_source
 from feedpipe.store import LeaderLock, Store, open_store
+from feedpipe.subscriptions.service import SubscriptionService
 from feedpipe.sync.run import run_sync
 
 if TYPE_CHECKING:
@@ -58,6 +59,11 @@ class Feedpipe:
     def digests(self) -> DigestService:
         """Subscribers and digest planning."""
         return DigestService(self.settings, self.store, self.clock)
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionService:
+        """Every subscriber status change and link (the one the digests' recipients use)."""
+        return self.digests.subscriptions
 
     @cached_property
     def outbox(self) -> OutboxService:

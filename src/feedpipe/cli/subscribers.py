@@ -66,8 +66,8 @@ def add(
         "status": "active" if confirmed else "pending",
     }
     with state.service(now) as service:
-        sub = service.digests.subscribe(fields)
-        click.echo(f"added {describe(sub, service.digests.categories())}")
+        sub = service.subscriptions.add(fields)
+        click.echo(f"added {describe(sub, service.subscriptions.categories())}")
 
 
 @subscribers.command("import")
@@ -82,7 +82,7 @@ def import_(state: CliState, file: Path, now: str | None) -> None:
     reported with their line number and skipped; the rest are imported.
     """
     with state.service(now) as service, file.open(encoding="utf-8-sig", newline="") as stream:
-        report = service.digests.import_csv(stream)
+        report = service.subscriptions.import_csv(stream)
     for error in report.errors:
         click.echo(f"  line {error.line}: {error.reason}", err=True)
     click.echo(f"imported {report.added} subscribers; {len(report.errors)} rows skipped")
@@ -96,13 +96,13 @@ def import_(state: CliState, file: Path, now: str | None) -> None:
 def list_(state: CliState, status: str | None, category: str | None, frequency: str | None) -> None:
     """List subscribers as a table."""
     with state.service() as service:
-        digests = service.digests
-        found = digests.subscribers(
+        subs = service.subscriptions
+        found = subs.subscribers(
             SubscriberStatus(status) if status else None,
             category,
             Frequency(frequency) if frequency else None,
         )
-        names = digests.categories()
+        names = subs.categories()
     rows = [
         [
             str(s.id),
@@ -124,7 +124,7 @@ def list_(state: CliState, status: str | None, category: str | None, frequency: 
 def remove(state: CliState, email: str) -> None:
     """Delete a subscriber and everything stored about them."""
     with state.service() as service:
-        sub = service.digests.remove(email)
+        sub = service.subscriptions.remove(email)
     click.echo(f"removed {sub.email}")
 
 
@@ -133,7 +133,7 @@ def remove(state: CliState, email: str) -> None:
 def export(state: CliState) -> None:
     """Write every subscriber as CSV to standard output (re-importable)."""
     with state.service() as service:
-        service.digests.export_csv(sys.stdout)
+        service.subscriptions.export_csv(sys.stdout)
 
 
 @click.group()

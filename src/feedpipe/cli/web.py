@@ -63,12 +63,9 @@ def sender(raw: bytes) -> str:
 @pass_state
 def inbound(state: CliState) -> None:
     """Record a `mailto:` unsubscribe: read one message on stdin; its From address leaves."""
-    from feedpipe.web.desk import Desk
-    from feedpipe.web.outbox import OutboxMailer
-
     address = sender(sys.stdin.buffer.read(MAX_INBOUND))
     with state.service() as service:
-        found = Desk(service, OutboxMailer(service)).unsubscribe_address(address)
+        found = service.subscriptions.unsubscribe_address(address)  # cancels what is queued
     if found is None:
         click.echo(f"inbound: {address} is not a subscriber; nothing to do")
     else:

@@ -35,7 +35,10 @@ from feedpipe.model.posts import (
 )
 from feedpipe.model.runs import JOBS, RunRecord
 from feedpipe.model.subscribers import (
+    STOPPED,
+    TRANSITIONS,
     WEEKDAYS,
+    Action,
     DigestPost,
     Frequency,
     NewSubscriber,
@@ -43,6 +46,8 @@ from feedpipe.model.subscribers import (
     Subscriber,
     SubscriberStatus,
     email_key,
+    moves,
+    transition,
 )
 from feedpipe.model.sync import DocState, EntryLink, LinkWrite, PostRef, PostWrite, SyncChanges
 
@@ -50,7 +55,10 @@ __all__ = [
     "CLAIMABLE",
     "JOBS",
     "PENDING",
+    "STOPPED",
+    "TRANSITIONS",
     "WEEKDAYS",
+    "Action",
     "BuildReport",
     "Claim",
     "ClaimedMessage",
@@ -92,4 +100,6 @@ __all__ = [
     "Term",
     "TermKind",
     "email_key",
+    "moves",
+    "transition",
 ]

@@ -1,10 +1,14 @@
-"""Frozen digest domain types: subscribers, the planner's post view, plans and editions."""
+"""Frozen digest domain types: subscribers, their status transitions, the planner's post view."""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
+from types import MappingProxyType
+
+from feedpipe.errors import InvalidTransitionError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -18,6 +22,72 @@ class SubscriberStatus(enum.StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
+
+
+class Action(enum.StrEnum):
+    """What can happen to a stored subscriber's status (creation and removal are not actions)."""
+
+    SUBSCRIBE = "subscribe"  # the address asks (again) through the web: double opt-in
+    CONFIRM = "confirm"  # the confirmation link was followed
+    PAUSE = "pause"
+    RESUME = "resume"
+    UNSUBSCRIBE = "unsubscribe"  # one-click link, mailto:, the preferences page
+    BOUNCE = "bounce"  # mail to the address failed permanently (often enough)
+    COMPLAIN = "complain"  # the address reported a message as spam
+    SUPPRESS = "suppress"  # an operator stops all mail to the address, like a hard bounce
+
+
+_S, _A = SubscriberStatus, Action
+_STOPPED_BY = {_A.BOUNCE: _S.BOUNCED, _A.SUPPRESS: _S.BOUNCED, _A.COMPLAIN: _S.COMPLAINED}
+# (from, action) -> to. A pair that is missing is an invalid transition; to == from is an
+# accepted repeat that changes nothing (a second click, a second bounce).
+TRANSITIONS: Mapping[tuple[SubscriberStatus, Action], SubscriberStatus] = MappingProxyType(
+    {
+        (_S.PENDING, _A.SUBSCRIBE): _S.PENDING,
+        (_S.PENDING, _A.CONFIRM): _S.ACTIVE,
+        (_S.PENDING, _A.UNSUBSCRIBE): _S.UNSUBSCRIBED,
+        (_S.ACTIVE, _A.SUBSCRIBE): _S.ACTIVE,
+        (_S.ACTIVE, _A.CONFIRM): _S.ACTIVE,
+        (_S.ACTIVE, _A.PAUSE): _S.PAUSED,
+        (_S.ACTIVE, _A.RESUME): _S.ACTIVE,
+        (_S.ACTIVE, _A.UNSUBSCRIBE): _S.UNSUBSCRIBED,
+        (_S.PAUSED, _A.SUBSCRIBE): _S.PAUSED,
+        (_S.PAUSED, _A.PAUSE): _S.PAUSED,
+        (_S.PAUSED, _A.RESUME): _S.ACTIVE,
+        (_S.PAUSED, _A.UNSUBSCRIBE): _S.UNSUBSCRIBED,
+        (_S.UNSUBSCRIBED, _A.SUBSCRIBE): _S.PENDING,
+        (_S.UNSUBSCRIBED, _A.UNSUBSCRIBE): _S.UNSUBSCRIBED,
+        (_S.BOUNCED, _A.SUBSCRIBE): _S.BOUNCED,
+        (_S.BOUNCED, _A.UNSUBSCRIBE): _S.BOUNCED,
+        (_S.COMPLAINED, _A.SUBSCRIBE): _S.COMPLAINED,
+        (_S.COMPLAINED, _A.UNSUBSCRIBE): _S.COMPLAINED,
+        # bounce, suppress and complain stop mail from every state; a complaint is never undone
+        **{
+            (status, action): _S.COMPLAINED if status is _S.COMPLAINED else to
+            for action, to in _STOPPED_BY.items()
+            for status in SubscriberStatus
+        },
+    }
+)
+# Statuses that never get mail again unless the subscriber acts (only UNSUBSCRIBED can).
+STOPPED = frozenset({_S.UNSUBSCRIBED, _S.BOUNCED, _S.COMPLAINED})
+
+
+def transition(status: SubscriberStatus, action: Action) -> SubscriberStatus:
+    """The status `action` leads to from `status`; InvalidTransitionError if it may not."""
+    try:
+        return TRANSITIONS[status, action]
+    except KeyError:
+        raise InvalidTransitionError(f"a {status} subscription cannot {action}") from None
+
+
+def moves(action: Action) -> dict[SubscriberStatus, tuple[SubscriberStatus, ...]]:
+    """For set-based updates: each target status of `action` and the statuses that move to it."""
+    out: dict[SubscriberStatus, list[SubscriberStatus]] = {}
+    for (status, act), to in TRANSITIONS.items():
+        if act is action and to is not status:
+            out.setdefault(to, []).append(status)
+    return {to: tuple(froms) for to, froms in out.items()}
 
 
 class Frequency(enum.StrEnum):

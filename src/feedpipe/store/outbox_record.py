@@ -9,10 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from feedpipe.model import PENDING, Decision, OutboxState, RecordReport, SubscriberStatus
+from feedpipe.model import PENDING, Action, Decision, OutboxState, RecordReport
 from feedpipe.store.outbox_tables import outbox, subscriber_bounces
 from feedpipe.store.sqlutil import chunked, dialect_insert
-from feedpipe.store.subscribers import subscribers
+from feedpipe.store.subscribers import move_subscribers
 from feedpipe.store.types import UTCDateTime
 
 
@@ -115,11 +115,7 @@ def bounce(conn: Connection, bumped: Sequence[int], now: datetime, limit: int) -
     )
     if not over:
         return RecordReport()
-    conn.execute(
-        sa.update(subscribers)
-        .where(subscribers.c.id.in_(over))
-        .values(status=SubscriberStatus.BOUNCED.value)
-    )
+    move_subscribers(conn, over, Action.BOUNCE, now)  # by the transition table
     pending = sa.select(outbox.c.id).where(
         outbox.c.subscriber_id.in_(over), outbox.c.state.in_([s.value for s in PENDING])
     )

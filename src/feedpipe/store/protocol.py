@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from feedpipe.model import (
+    Action,
     Claim,
     Decision,
     DigestPost,
@@ -115,10 +116,11 @@ class SubscribersStore(Protocol):
 
     def remove_subscriber(self, subscriber_id: int) -> bool: ...
 
-    def set_subscriber_status(
-        self, subscriber_id: int, status: SubscriberStatus, at: datetime
-    ) -> None:
-        """Change status; confirming sets confirmed_at once, unsubscribing sets unsubscribed_at."""
+    def move_subscriber(
+        self, subscriber_id: int, action: Action, at: datetime
+    ) -> tuple[SubscriberStatus, SubscriberStatus] | None:
+        """Apply `action` by the transition table, atomically: (old, new) status, None when
+        there is no such subscriber; InvalidTransitionError (nothing changes) when not allowed."""
 
     def advance_watermarks(self, watermarks: Mapping[int, datetime]) -> None: ...
 
@@ -129,15 +131,6 @@ class SubscribersStore(Protocol):
         self, subscriber_id: int, schedule: Schedule, categories: Sequence[str]
     ) -> None:
         """Replace a subscriber's categories (term keys, chosen order) and schedule."""
-
-    def pause_subscriber(self, subscriber_id: int) -> None:
-        """Active → paused: no digests until resumed."""
-
-    def resume_subscriber(self, subscriber_id: int, at: datetime) -> None:
-        """Paused → active; posts from the pause are skipped (the watermark moves to `at`)."""
-
-    def resubscribe(self, subscriber_id: int, at: datetime) -> None:
-        """An unsubscribed address asks again: pending, awaiting a new confirmation."""
 
 
 class OutboxStore(Protocol):

@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from feedpipe.errors import DuplicateSubscriberError
+from feedpipe.errors import DuplicateSubscriberError, StoreError
 from feedpipe.model import (
+    Action,
     DigestPost,
     Frequency,
     NewSubscriber,
@@ -22,6 +23,8 @@ from feedpipe.model import (
     SubscriberStatus,
     TermKind,
     email_key,
+    moves,
+    transition,
 )
 from feedpipe.store.schema import metadata, post_terms, posts, terms
 from feedpipe.store.sqlutil import CHUNK, chunked
@@ -143,20 +146,23 @@ class SubscribersMixin:
             result = conn.execute(sa.delete(subscribers).where(subscribers.c.id == subscriber_id))
         return bool(result.rowcount)
 
-    def set_subscriber_status(
-        self, subscriber_id: int, status: SubscriberStatus, at: datetime
-    ) -> None:
-        """Change status; confirming sets confirmed_at once, unsubscribing sets unsubscribed_at."""
-        values: dict[str, Any] = {"status": status.value}
-        if status is SubscriberStatus.ACTIVE:
-            values["confirmed_at"] = sa.func.coalesce(subscribers.c.confirmed_at, at)
-            values["unsubscribed_at"] = None
-        elif status is SubscriberStatus.UNSUBSCRIBED:
-            values["unsubscribed_at"] = at
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(subscribers).where(subscribers.c.id == subscriber_id).values(values)
-            )
+    def move_subscriber(
+        self, subscriber_id: int, action: Action, at: datetime
+    ) -> tuple[SubscriberStatus, SubscriberStatus] | None:
+        """Apply `action` by the transition table, atomically: (old, new) status, None when
+        there is no such subscriber; InvalidTransitionError (nothing changes) when not allowed."""
+        for _ in range(3):  # the status changed between the read and the write: decide again
+            with self.engine.begin() as conn:
+                found = conn.execute(
+                    sa.select(subscribers.c.status).where(subscribers.c.id == subscriber_id)
+                ).scalar()
+                if found is None:
+                    return None
+                old = SubscriberStatus(found)
+                new = transition(old, action)
+                if new is old or move_subscribers(conn, [subscriber_id], action, at, (old,)):
+                    return old, new
+        raise StoreError(f"subscriber {subscriber_id} keeps changing; try again")
 
     def advance_watermarks(self, watermarks: Mapping[int, datetime]) -> None:
         with self.engine.begin() as conn:
@@ -195,7 +201,6 @@ class SubscribersMixin:
         """Replace a subscriber's categories (term keys, chosen order) and schedule."""
         self._update_subscriber(
             subscriber_id,
-            None,
             categories=json.dumps(list(categories), ensure_ascii=False),
             frequency=schedule.frequency.value,
             weekday=schedule.weekday,
@@ -203,38 +208,8 @@ class SubscribersMixin:
             timezone=schedule.timezone,
         )
 
-    def pause_subscriber(self, subscriber_id: int) -> None:
-        """Active → paused: no digests until resumed."""
-        self._update_subscriber(
-            subscriber_id, SubscriberStatus.ACTIVE, status=SubscriberStatus.PAUSED.value
-        )
-
-    def resume_subscriber(self, subscriber_id: int, at: datetime) -> None:
-        """Paused → active; posts from the pause are skipped (the watermark moves to `at`)."""
-        later = sa.func.max if self.engine.dialect.name == "sqlite" else sa.func.greatest
-        self._update_subscriber(
-            subscriber_id,
-            SubscriberStatus.PAUSED,
-            status=SubscriberStatus.ACTIVE.value,
-            watermark=later(subscribers.c.watermark, at),
-        )
-
-    def resubscribe(self, subscriber_id: int, at: datetime) -> None:
-        """An unsubscribed address asks again: pending, awaiting a new confirmation."""
-        self._update_subscriber(
-            subscriber_id,
-            SubscriberStatus.UNSUBSCRIBED,
-            status=SubscriberStatus.PENDING.value,
-            confirmed_at=None,
-            watermark=at,
-        )
-
-    def _update_subscriber(
-        self, subscriber_id: int, only_if: SubscriberStatus | None, **values: object
-    ) -> None:
+    def _update_subscriber(self, subscriber_id: int, **values: object) -> None:
         stmt = sa.update(subscribers).where(subscribers.c.id == subscriber_id).values(values)
-        if only_if is not None:
-            stmt = stmt.where(subscribers.c.status == only_if.value)
         with self.engine.begin() as conn:
             conn.execute(stmt)
 
@@ -242,6 +217,46 @@ class SubscribersMixin:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(subscribers).where(where)).first()
         return None if row is None else _RowReader()(row)
+
+
+def move_subscribers(
+    conn: Connection,
+    ids: Sequence[int],
+    action: Action,
+    at: datetime,
+    only_from: Sequence[SubscriberStatus] | None = None,
+) -> int:
+    """Set-based `action` by the transition table: subscribers in a status it moves change,
+    the others (a repeat, or not allowed) stay; confirming stamps confirmed_at once,
+    unsubscribing unsubscribed_at, resuming skips what came out meanwhile. Rows changed."""
+    changed = 0
+    for to, froms in moves(action).items():
+        allowed = [s.value for s in froms if only_from is None or s in only_from]
+        if not allowed:
+            continue
+        values = {"status": to.value, **_stamps(action, at, conn.dialect.name)}
+        for chunk in chunked(sorted(set(ids))):
+            stmt = (
+                sa.update(subscribers)
+                .where(subscribers.c.id.in_(chunk), subscribers.c.status.in_(allowed))
+                .values(values)
+            )
+            changed += conn.execute(stmt).rowcount
+    return changed
+
+
+def _stamps(action: Action, at: datetime, dialect: str) -> dict[str, Any]:
+    c = subscribers.c
+    if action is Action.CONFIRM:
+        return {"confirmed_at": sa.func.coalesce(c.confirmed_at, at), "unsubscribed_at": None}
+    if action is Action.UNSUBSCRIBE:
+        return {"unsubscribed_at": at}
+    if action is Action.RESUME:  # posts from the pause are skipped
+        later = sa.func.max if dialect == "sqlite" else sa.func.greatest
+        return {"watermark": later(c.watermark, at)}
+    if action is Action.SUBSCRIBE:  # asking again: pending, awaiting a new confirmation
+        return {"confirmed_at": None, "watermark": at}
+    return {}
 
 
 def advance_watermarks(conn: Connection, watermarks: Mapping[int, datetime]) -> None:

@@ -1,9 +1,9 @@
-"""Subscriber input: validate and normalise fields from the CLI or a CSV row; CSV export."""
+"""Subscriber input: validate and normalise fields (CLI, CSV row, web form); CSV export."""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import IO, TypeVar
@@ -27,7 +27,55 @@ from feedpipe.settings import DigestSettings
 
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 E = TypeVar("E", Frequency, SubscriberStatus)
+T = TypeVar("T")
 CSV_COLUMNS = ("email", "name", "categories", "frequency", "weekday", "time", "timezone", "status")
+
+
+class FieldError(ValidationError):
+    """One input field is invalid; `field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownCategoriesError(ValidationError):
+    """Categories that the blog does not have; `known` lists the ones it has."""
+
+    def __init__(self, unknown: Sequence[str], known: Sequence[str]) -> None:
+        listed = ", ".join(known) if known else "none yet"
+        super().__init__(f"unknown categories: {', '.join(unknown)} (known: {listed})")
+        self.unknown = tuple(unknown)
+        self.known = tuple(known)
+
+
+@dataclass(frozen=True, slots=True)
+class PreferencesInput:
+    """A preferences form: empty fields keep the current value; no categories means all."""
+
+    categories: tuple[str, ...] = ()
+    frequency: str | None = None
+    weekday: str | None = None
+    time: str | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeInput:
+    """What a subscribe form or JSON body carries (text as typed; validated by the service)."""
+
+    email: str
+    name: str | None = None
+    categories: tuple[str, ...] = ()
+    frequency: str | None = None
+    weekday: str | None = None
+    time: str | None = None
+    timezone: str | None = None
+
+    def preferences(self) -> PreferencesInput:
+        return PreferencesInput(
+            self.categories, self.frequency, self.weekday, self.time, self.timezone
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +98,24 @@ class CategoryIndex:
         return tuple(dict.fromkeys(keys))
 
     def known(self) -> str:
-        names = sorted((t.name for t in self.by_key.values()), key=str.casefold)
+        names = self.sorted_names()
         if not names:
             return "no categories are known yet — run `feedpipe sync` first"
         return "known: " + ", ".join(names)
 
     def names(self, keys: Sequence[str]) -> str:
         return ",".join(self.by_key[k].name if k in self.by_key else k for k in keys)
+
+    def sorted_names(self) -> list[str]:
+        return sorted((t.name for t in self.by_key.values()), key=str.casefold)
+
+    def check(self, names: Sequence[str]) -> tuple[str, ...]:
+        """Cleaned names, each known; UnknownCategoriesError lists the known ones."""
+        cleaned = tuple(dict.fromkeys(n for n in (clean_name(x) for x in names) if n))
+        unknown = [n for n in cleaned if term_key(n) not in self.by_key]
+        if unknown:
+            raise UnknownCategoriesError(unknown, self.sorted_names())
+        return cleaned
 
 
 def normalise_email(text: str) -> str:
@@ -100,6 +159,36 @@ def parse_choice(kind: type[E], text: str) -> E:
     except ValueError:
         choices = ", ".join(k.value for k in kind)
         raise ValidationError(f"{text!r} is not one of {choices}") from None
+
+
+def field_value(name: str, parse: Callable[[str], T], text: str | None) -> T | None:
+    """`parse(text)`, None for an empty field; a bad value is a FieldError naming `name`."""
+    if not (text and text.strip()):
+        return None
+    try:
+        return parse(text)
+    except ValidationError as exc:
+        raise FieldError(name, str(exc)) from None
+
+
+def email_field(text: str) -> str:
+    """The normalised address, or a FieldError on `email`."""
+    try:
+        return normalise_email(text)
+    except ValidationError as exc:
+        raise FieldError("email", str(exc)) from None
+
+
+def new_schedule(prefs: PreferencesInput, current: Schedule) -> Schedule:
+    """`current` with the fields `prefs` fills in (validated, each error names its field)."""
+    weekday = field_value("weekday", parse_weekday, prefs.weekday)
+    return Schedule(
+        frequency=field_value("frequency", lambda v: parse_choice(Frequency, v), prefs.frequency)
+        or current.frequency,
+        weekday=current.weekday if weekday is None else weekday,
+        send_time=field_value("time", parse_time, prefs.time) or current.send_time,
+        timezone=field_value("timezone", parse_timezone, prefs.timezone) or current.timezone,
+    )
 
 
 def new_subscriber(

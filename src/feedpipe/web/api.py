@@ -15,7 +15,8 @@ from starlette.routing import Route
 from feedpipe.errors import FeedpipeError, ValidationError
 from feedpipe.model import SubscriberStatus
 from feedpipe.service import Feedpipe
-from feedpipe.web.desk import Desk, SubscribeInput
+from feedpipe.subscriptions.fields import SubscribeInput
+from feedpipe.web.guard import Guard
 from feedpipe.web.models import (
     Accepted,
     BuildResult,
@@ -57,8 +58,8 @@ async def subscribe(request: Request) -> Response:
         time=body.time,
         timezone=body.timezone,
     )
-    desk: Desk = request.app.state.desk
-    await run_in_threadpool(desk.subscribe, wanted, client_key(request))
+    guard: Guard = request.app.state.guard
+    await run_in_threadpool(guard.subscribe, wanted, client_key(request))
     return json_model(Accepted(message=" ".join(CHECK_INBOX)), 202)
 
 
@@ -91,7 +92,7 @@ async def admin_subscribers(request: Request) -> Response:
         choices = ", ".join(s.value for s in SubscriberStatus)
         raise ValidationError(f"status must be one of {choices}") from None
     service: Feedpipe = request.app.state.service
-    subs = await run_in_threadpool(service.digests.subscribers, status)
+    subs = await run_in_threadpool(service.subscriptions.subscribers, status)
     out = [SubscriberOut.of(s) for s in subs]
     return json_model(SubscriberList(count=len(out), subscribers=out))
 

@@ -22,11 +22,11 @@ from feedpipe.errors import FeedpipeError, NotFoundError, ValidationError
 from feedpipe.service import Feedpipe
 from feedpipe.subscriptions.tokens import InvalidTokenError
 from feedpipe.web import api, pages
-from feedpipe.web.desk import Desk, Limits
 from feedpipe.web.errors import CsrfError, DeliveryUnavailableError, RateLimitedError
 from feedpipe.web.feedfiles import FeedFiles
+from feedpipe.web.guard import Guard, Limits, ThrottledMailer
 from feedpipe.web.mailer import Mailer
-from feedpipe.web.ratelimit import Monotonic
+from feedpipe.web.ratelimit import Monotonic, RateLimiter
 from feedpipe.web.render import message, problem, validation_problem
 
 ADMIN_TOKEN_ENV = "FEEDPIPE_ADMIN_TOKEN"
@@ -80,7 +80,10 @@ def create_app(service: Feedpipe, mailer: Mailer, config: WebConfig | None = Non
     app.state.settings = service.settings
     app.state.mailer = mailer
     app.state.admin_token = config.admin_token
-    app.state.desk = Desk(service, mailer, config.limits, config.monotonic)
+    throttled = ThrottledMailer(mailer, RateLimiter(config.limits.confirmations, config.monotonic))
+    subscriptions = service.subscriptions.with_mailer(throttled)
+    app.state.subscriptions = subscriptions
+    app.state.guard = Guard(subscriptions, config.limits, config.monotonic)
     feeds = FeedFiles(service.settings.feeds.output_dir, config.feed_cache_control)
     return FeedpipeWeb(app, feeds)
 

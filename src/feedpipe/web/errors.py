@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from feedpipe.errors import FeedpipeError, ValidationError
+from feedpipe.errors import FeedpipeError
 
 
 class RateLimitedError(FeedpipeError):
@@ -21,24 +19,6 @@ class PayloadTooLargeError(FeedpipeError):
 
 class CsrfError(FeedpipeError):
     """A form was posted without the signed value its page carried."""
-
-
-class UnknownCategoriesError(ValidationError):
-    """Categories that the blog does not have; `known` lists the ones it has."""
-
-    def __init__(self, unknown: Sequence[str], known: Sequence[str]) -> None:
-        listed = ", ".join(known) if known else "none yet"
-        super().__init__(f"unknown categories: {', '.join(unknown)} (known: {listed})")
-        self.unknown = tuple(unknown)
-        self.known = tuple(known)
-
-
-class FieldError(ValidationError):
-    """One input field is invalid; `field` names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class DeliveryUnavailableError(FeedpipeError):

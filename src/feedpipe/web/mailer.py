@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from feedpipe.model import Subscriber
+from feedpipe.subscriptions.mailer import SubscriberMailer
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,16 +23,9 @@ class ArchivedEdition:
     post_count: int = 0
 
 
-class Mailer(Protocol):
-    """What the web asks of delivery (the outbox); see web/outbox.py for the real adapter."""
-
-    def queue_confirmation(self, subscriber: Subscriber, confirm_url: str) -> None:
-        """Queue the double opt-in email (rendered from web/templates/email)."""
-        ...
-
-    def cancel_queued(self, subscriber_id: int) -> int:
-        """Cancel every message not yet sent to this subscriber; how many were cancelled."""
-        ...
+class Mailer(SubscriberMailer, Protocol):
+    """What the web asks of delivery (the outbox); see web/outbox.py for the real adapter.
+    Confirmations are rendered from web/templates/email."""
 
     def editions(self, limit: int) -> list[ArchivedEdition]:
         """Sent editions, newest first."""

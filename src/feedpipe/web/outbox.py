@@ -25,7 +25,7 @@ class OutboxMailer:
     def queue_confirmation(self, subscriber: Subscriber, confirm_url: str) -> None:
         """One confirmation message, stored in the outbox before anything is sent."""
         mail = render_confirmation(self.service.settings, subscriber, confirm_url)
-        recipient = self.service.digests.recipient(subscriber)
+        recipient = self.service.subscriptions.links.recipient(subscriber)
         self.service.outbox.queue_message(
             recipient, mail.subject, mail.text, mail.html, MessageKind.CONFIRM
         )

@@ -13,12 +13,20 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from feedpipe.errors import NotFoundError, ValidationError
-from feedpipe.model import Subscriber, SubscriberStatus
-from feedpipe.subscriptions.fields import DAY_NAMES, CategoryIndex, parse_timezone
-from feedpipe.subscriptions.tokens import InvalidTokenError
-from feedpipe.web.desk import Desk, PreferencesInput, SubscribeInput
-from feedpipe.web.errors import FieldError, UnknownCategoriesError
+from feedpipe.errors import InvalidTransitionError, NotFoundError, ValidationError
+from feedpipe.model import Action, Subscriber, SubscriberStatus
+from feedpipe.subscriptions.fields import (
+    DAY_NAMES,
+    CategoryIndex,
+    FieldError,
+    PreferencesInput,
+    SubscribeInput,
+    UnknownCategoriesError,
+    parse_timezone,
+)
+from feedpipe.subscriptions.service import SubscriptionService
+from feedpipe.subscriptions.tokens import InvalidTokenError, TokenPurpose
+from feedpipe.web.guard import Guard
 from feedpipe.web.mailer import Mailer
 from feedpipe.web.render import environment, first, form_fields, message, page
 
@@ -30,9 +38,18 @@ CHECK_INBOX = (
 )
 
 
-def _desk(request: Request) -> Desk:
-    desk: Desk = request.app.state.desk
-    return desk
+def _subs(request: Request) -> SubscriptionService:
+    subs: SubscriptionService = request.app.state.subscriptions
+    return subs
+
+
+def _guard(request: Request) -> Guard:
+    guard: Guard = request.app.state.guard
+    return guard
+
+
+def _known(subs: SubscriptionService) -> list[str]:
+    return subs.categories().sorted_names()
 
 
 def client_key(request: Request) -> str:
@@ -66,7 +83,7 @@ def _subscribe_page(
 
 
 async def subscribe_form(request: Request) -> Response:
-    known = await run_in_threadpool(_desk(request).known_categories)
+    known = await run_in_threadpool(_known, _subs(request))
     values = {"email": "", "name": "", "categories": (), "timezone": "", "known": known}
     values["frequency"] = request.app.state.settings.digest.frequency
     return _subscribe_page(request, values, [])
@@ -89,11 +106,10 @@ async def subscribe_submit(request: Request) -> Response:
         frequency=first(fields, "frequency") or None,
         timezone=_browser_zone(first(fields, "timezone")),
     )
-    desk = _desk(request)
     try:
-        await run_in_threadpool(desk.subscribe, wanted, client_key(request))
+        await run_in_threadpool(_guard(request).subscribe, wanted, client_key(request))
     except ValidationError as exc:
-        known = await run_in_threadpool(desk.known_categories)
+        known = await run_in_threadpool(_known, _subs(request))
         values = {
             "email": wanted.email,
             "name": wanted.name or "",
@@ -117,7 +133,7 @@ def _problem(exc: ValidationError) -> tuple[str, str]:
 
 async def confirm_page(request: Request) -> Response:
     token = request.path_params["token"]
-    sub = await run_in_threadpool(_desk(request).to_confirm, token)
+    sub = await run_in_threadpool(_subs(request).by_token, TokenPurpose.CONFIRM, token)
     if sub.status is not SubscriberStatus.PENDING:
         return await _confirmed(request, sub)
     action = {"url": f"/c/{token}", "label": "Confirm my subscription", "fields": []}
@@ -127,19 +143,28 @@ async def confirm_page(request: Request) -> Response:
 
 async def confirm_submit(request: Request) -> Response:
     await request.body()
-    sub = await run_in_threadpool(_desk(request).confirm, request.path_params["token"])
+    sub = await run_in_threadpool(_confirm, _subs(request), request.path_params["token"])
     return await _confirmed(request, sub)
+
+
+def _confirm(subs: SubscriptionService, token: str) -> Subscriber:
+    """Pending → active; other states stay as they are (an old link cannot resubscribe)."""
+    sub = subs.by_token(TokenPurpose.CONFIRM, token)
+    try:
+        return subs.apply(sub.id, Action.CONFIRM)
+    except InvalidTransitionError:
+        return subs.by_id(sub.id)
 
 
 async def _confirmed(request: Request, sub: Subscriber) -> Response:
     if sub.status is not SubscriberStatus.ACTIVE:
         return message(request, "This link no longer applies", _state(sub), status=409)
-    links = await run_in_threadpool(_desk(request).links, sub)
+    url = await run_in_threadpool(_subs(request).links.preferences, sub.id)
     return message(
         request,
         "You are subscribed",
         f"Digests will come to {sub.email}: {sub.schedule.describe()}.",
-        links=[{"url": links["preferences"], "label": "Choose categories and schedule"}],
+        links=[{"url": url, "label": "Choose categories and schedule"}],
     )
 
 
@@ -149,7 +174,7 @@ async def _confirmed(request: Request, sub: Subscriber) -> Response:
 async def unsubscribe_page(request: Request) -> Response:
     """GET never unsubscribes (link scanners follow GETs): one button that POSTs."""
     token = request.path_params["token"]
-    sub = await run_in_threadpool(_desk(request).to_unsubscribe, token)
+    sub = await run_in_threadpool(_subs(request).by_token, TokenPurpose.UNSUBSCRIBE, token)
     if sub.status is SubscriberStatus.UNSUBSCRIBED:
         return message(request, "You are unsubscribed", f"{sub.email} gets no more digests.")
     action = {"url": f"/u/{token}", "label": "Unsubscribe", "fields": []}
@@ -160,13 +185,18 @@ async def unsubscribe_page(request: Request) -> Response:
 async def unsubscribe_submit(request: Request) -> Response:
     """The button, and RFC 8058 one-click (body List-Unsubscribe=One-Click): no cookie needed."""
     await request.body()
-    sub = await run_in_threadpool(_desk(request).unsubscribe, request.path_params["token"])
+    sub = await run_in_threadpool(_unsubscribe, _subs(request), request.path_params["token"])
     return message(
         request,
         "You are unsubscribed",
         f"{sub.email} gets no more digests; anything queued for it was cancelled.",
         links=[{"url": "/subscribe", "label": "Changed your mind? Subscribe again"}],
     )
+
+
+def _unsubscribe(subs: SubscriptionService, token: str) -> Subscriber:
+    """Always succeeds (RFC 8058 one-click may repeat); queued mail is cancelled."""
+    return subs.apply(subs.by_token(TokenPurpose.UNSUBSCRIBE, token).id, Action.UNSUBSCRIBE)
 
 
 # -- preferences --------------------------------------------------------------------------------
@@ -197,10 +227,10 @@ async def _preferences_page(
     problems: list[tuple[str, str]] | None = None,
     status: int = 200,
 ) -> Response:
-    desk = _desk(request)
+    subs = _subs(request)
     token = request.path_params["token"]
-    index: CategoryIndex = await run_in_threadpool(desk.categories)
-    links = await run_in_threadpool(desk.links, sub)
+    index: CategoryIndex = await run_in_threadpool(subs.categories)
+    unsubscribe_url = await run_in_threadpool(subs.links.unsubscribe, sub.id)
     return page(
         request,
         "preferences.html.j2",
@@ -208,8 +238,8 @@ async def _preferences_page(
         title="Your digest",
         sub=sub,
         token=token,
-        csrf=desk.csrf(token),
-        known=sorted((t.name for t in index.by_key.values()), key=str.casefold),
+        csrf=_guard(request).csrf(token),
+        known=index.sorted_names(),
         chosen={index.by_key[k].name for k in sub.categories if k in index.by_key},
         weekdays=[(d[:3], d.capitalize()) for d in DAY_NAMES],
         zones=_zones(),
@@ -218,40 +248,45 @@ async def _preferences_page(
         state=_state(sub),
         notice=notice,
         problems=problems or [],
-        unsubscribe_url=links["unsubscribe"],
+        unsubscribe_url=unsubscribe_url,
     )
 
 
 async def preferences_page(request: Request) -> Response:
-    sub = await run_in_threadpool(_desk(request).preferences, request.path_params["token"])
+    token = request.path_params["token"]
+    sub = await run_in_threadpool(_subs(request).by_token, TokenPurpose.PREFERENCES, token)
     return await _preferences_page(request, sub)
+
+
+NOTICES = {"pause": "Digests paused.", "resume": "Digests resumed."}
 
 
 async def preferences_submit(request: Request) -> Response:
     fields = form_fields(await request.body())
-    desk, token = _desk(request), request.path_params["token"]
+    token = request.path_params["token"]
     csrf, action = first(fields, "csrf"), first(fields, "action") or "save"
+    wanted = PreferencesInput(
+        categories=tuple(fields.get("categories", ())),
+        frequency=first(fields, "frequency") or None,
+        weekday=first(fields, "weekday") or None,
+        time=first(fields, "time") or None,
+        timezone=first(fields, "timezone") or None,
+    )
     try:
-        if action == "pause":
-            sub, notice = await run_in_threadpool(desk.pause, token, csrf), "Digests paused."
-        elif action == "resume":
-            sub, notice = await run_in_threadpool(desk.resume, token, csrf), "Digests resumed."
-        else:
-            wanted = PreferencesInput(
-                categories=tuple(fields.get("categories", ())),
-                frequency=first(fields, "frequency") or None,
-                weekday=first(fields, "weekday") or None,
-                time=first(fields, "time") or None,
-                timezone=first(fields, "timezone") or None,
-            )
-            sub = await run_in_threadpool(desk.save_preferences, token, csrf, wanted)
-            notice = "Saved."
+        sub = await run_in_threadpool(_save, _guard(request), token, csrf, action, wanted)
     except InvalidTokenError:
         raise
-    except ValidationError as exc:
-        sub = await run_in_threadpool(desk.preferences, token)
+    except ValidationError as exc:  # a bad field, or a transition the table forbids
+        sub = await run_in_threadpool(_subs(request).by_token, TokenPurpose.PREFERENCES, token)
         return await _preferences_page(request, sub, problems=[_problem(exc)], status=422)
-    return await _preferences_page(request, sub, notice=notice)
+    return await _preferences_page(request, sub, notice=NOTICES.get(action, "Saved."))
+
+
+def _save(guard: Guard, token: str, csrf: str, action: str, wanted: PreferencesInput) -> Subscriber:
+    sub, subs = guard.checked(token, csrf), guard.subscriptions
+    if action in ("pause", "resume"):
+        return subs.apply(sub.id, Action(action))
+    return subs.set_preferences(sub.id, wanted)
 
 
 # -- archive ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from feedpipe.emails import jinja
 from feedpipe.errors import ValidationError
-from feedpipe.web.errors import FieldError, UnknownCategoriesError
+from feedpipe.subscriptions.fields import FieldError, UnknownCategoriesError
 
 CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "

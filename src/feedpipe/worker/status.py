@@ -54,7 +54,7 @@ def next_due(service: Feedpipe, now: datetime, limit: int = NEXT_DUE) -> list[tu
     """The next `limit` send instants of active subscribers and how many are due at each
     (an instant already past means: due at the next plan)."""
     counts: Counter[datetime] = Counter()
-    for sub in service.digests.subscribers(SubscriberStatus.ACTIVE):
+    for sub in service.subscriptions.subscribers(SubscriberStatus.ACTIVE):
         counts[next_send_after(sub, sub.last_digest_at or sub.created_at)] += 1
     return sorted(counts.items())[:limit]
 

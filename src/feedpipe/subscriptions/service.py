@@ -1,0 +1,227 @@
+"""SubscriptionService: every subscriber status change, by the transition table, and lookups."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO
+
+from feedpipe.clock import Clock
+from feedpipe.errors import DuplicateSubscriberError, NotFoundError
+from feedpipe.model import (
+    STOPPED,
+    Action,
+    Frequency,
+    NewSubscriber,
+    Schedule,
+    Subscriber,
+    SubscriberStatus,
+    TermKind,
+    transition,
+)
+from feedpipe.settings import Settings
+from feedpipe.store import Store
+from feedpipe.subscriptions.fields import (
+    CategoryIndex,
+    PreferencesInput,
+    RowError,
+    SubscribeInput,
+    email_field,
+    new_schedule,
+    new_subscriber,
+    read_csv,
+    write_csv,
+)
+from feedpipe.subscriptions.links import SubscriptionLinks
+from feedpipe.subscriptions.mailer import StoreMailer, SubscriberMailer
+from feedpipe.subscriptions.tokens import InvalidTokenError, TokenPurpose
+
+# After these, nothing queued for the subscriber may go out.
+_CANCELS = STOPPED | {SubscriberStatus.PAUSED}
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What a CSV import did: how many were added, and every row that was not."""
+
+    added: int
+    errors: tuple[RowError, ...]
+
+
+@dataclass
+class SubscriptionService:
+    """The one owner of a subscriber's life: add, import, double opt-in, every transition of
+    the table in feedpipe.model.subscribers, preferences, removal; links via `links`."""
+
+    settings: Settings
+    store: Store
+    clock: Clock
+    links: SubscriptionLinks = field(init=False)
+    mailer: SubscriberMailer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.links = SubscriptionLinks(self.settings, self.store, self.clock)
+        self.mailer = StoreMailer(self.store, self.clock)
+
+    def with_mailer(self, mailer: SubscriberMailer) -> SubscriptionService:
+        """The same service (and links) sending confirmations and cancelling through `mailer`."""
+        other = copy.copy(self)
+        other.mailer = mailer
+        return other
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def categories(self) -> CategoryIndex:
+        return CategoryIndex.of(self.store.terms(TermKind.CATEGORY))
+
+    def subscribers(
+        self,
+        status: SubscriberStatus | None = None,
+        category: str | None = None,
+        frequency: Frequency | None = None,
+    ) -> list[Subscriber]:
+        """Subscribers matching every filter given; `category` is a name, checked to exist."""
+        key = self.categories().resolve(category)[0] if category and category.strip() else None
+        return self.store.subscribers(status, key, frequency)
+
+    def get(self, email: str) -> Subscriber:
+        found = self.store.subscriber_by_email(email)
+        if found is None:
+            raise NotFoundError(f"{email.strip()} is not subscribed")
+        return found
+
+    def by_id(self, subscriber_id: int) -> Subscriber:
+        found = self.store.subscriber_by_id(subscriber_id)
+        if found is None:
+            raise NotFoundError(f"no subscriber {subscriber_id}")
+        return found
+
+    def by_token(self, purpose: TokenPurpose, token: str) -> Subscriber:
+        """The subscriber a valid token names; never one created after the token was made."""
+        read = self.links.read(purpose, token)
+        sub = self.store.subscriber_by_id(read.subscriber_id)
+        if sub is None or read.issued < int(sub.created_at.timestamp()):
+            raise InvalidTokenError("this link is not valid")
+        return sub
+
+    def export_csv(self, stream: IO[str]) -> int:
+        subs = self.store.subscribers()
+        write_csv(stream, subs, self.categories())
+        return len(subs)
+
+    # -- creation and removal (not transitions: the record starts or ends) --------------------
+
+    def add(self, fields: Mapping[str, str | None]) -> Subscriber:
+        """Add one subscriber from text fields (see `new_subscriber`; status pending unless
+        given), sending nothing; a known address is a DuplicateSubscriberError."""
+        new = new_subscriber(fields, self.settings.digest, self.categories(), self.clock.now())
+        return self.store.add_subscriber(new)
+
+    def import_csv(self, stream: IO[str]) -> ImportReport:
+        """Import a CSV: bad and duplicate rows are reported by line number, the rest added."""
+        rows: list[NewSubscriber] = []
+        lines: list[int] = []
+        errors: list[RowError] = []
+        first_line: dict[str, int] = {}
+        for line, item in read_csv(
+            stream, self.settings.digest, self.categories(), self.clock.now()
+        ):
+            if isinstance(item, RowError):
+                errors.append(item)
+            elif item.email_key in first_line:
+                errors.append(
+                    RowError(line, f"{item.email} repeats line {first_line[item.email_key]}")
+                )
+            else:
+                first_line[item.email_key] = line
+                rows.append(item)
+                lines.append(line)
+        duplicates = self.store.import_subscribers(rows)
+        for index in duplicates:
+            errors.append(RowError(lines[index], f"{rows[index].email} is already subscribed"))
+        errors.sort(key=lambda e: e.line)
+        return ImportReport(added=len(rows) - len(duplicates), errors=tuple(errors))
+
+    def remove(self, email: str) -> Subscriber:
+        """Delete a subscriber and everything stored about them (admin / CLI)."""
+        found = self.get(email)
+        self.store.remove_subscriber(found.id)
+        return found
+
+    # -- double opt-in ------------------------------------------------------------------------
+
+    def check_request(self, wanted: SubscribeInput) -> str:
+        """The normalised address of a valid request; FieldError / UnknownCategoriesError."""
+        email = email_field(wanted.email)
+        self.categories().check(wanted.categories)
+        return email
+
+    def request(self, wanted: SubscribeInput) -> Subscriber:
+        """Double opt-in: a new address becomes pending and gets a confirmation email; a known
+        one goes by Action.SUBSCRIBE (only an unsubscribed one changes). Seen from outside, it
+        behaves the same for any state of the address."""
+        email = email_field(wanted.email)
+        names = self.categories().check(wanted.categories)
+        fields = {
+            "email": email,
+            "name": wanted.name,
+            "categories": ",".join(names),
+            "frequency": wanted.frequency,
+            "weekday": wanted.weekday,
+            "time": wanted.time,
+            "timezone": wanted.timezone,
+            "status": SubscriberStatus.PENDING.value,
+        }
+        try:
+            sub = self.add(fields)
+        except DuplicateSubscriberError:
+            sub = self._again(self.get(email), wanted.preferences())
+        if sub.status is SubscriberStatus.PENDING:
+            self.mailer.queue_confirmation(sub, self.links.confirm(sub.id))
+        return sub
+
+    def _again(self, sub: Subscriber, prefs: PreferencesInput) -> Subscriber:
+        if transition(sub.status, Action.SUBSCRIBE) is sub.status:
+            return sub  # a repeat: nothing changes, not even preferences
+        schedule, keys = self._preferences(sub, prefs)  # validated before anything changes
+        self._move(sub.id, Action.SUBSCRIBE)
+        self.store.set_subscriber_preferences(sub.id, schedule, keys)
+        return self.by_id(sub.id)
+
+    # -- transitions and preferences ----------------------------------------------------------
+
+    def apply(self, subscriber_id: int, action: Action) -> Subscriber:
+        """Confirm, pause, resume, unsubscribe, bounce, complain or suppress, by the table;
+        InvalidTransitionError (and no change) when it forbids it. Pausing and stopping cancel
+        what is queued for the subscriber."""
+        new = self._move(subscriber_id, action)
+        if new in _CANCELS:
+            self.mailer.cancel_queued(subscriber_id)
+        return self.by_id(subscriber_id)
+
+    def unsubscribe_address(self, email: str) -> Subscriber | None:
+        """A `mailto:` unsubscribe: the sender's address, if it is a subscriber."""
+        found = self.store.subscriber_by_email(email)
+        return None if found is None else self.apply(found.id, Action.UNSUBSCRIBE)
+
+    def set_preferences(self, subscriber_id: int, prefs: PreferencesInput) -> Subscriber:
+        """New categories and schedule (allowed in every status; the status stays)."""
+        sub = self.by_id(subscriber_id)
+        schedule, keys = self._preferences(sub, prefs)
+        self.store.set_subscriber_preferences(sub.id, schedule, keys)
+        return self.by_id(sub.id)
+
+    def _preferences(
+        self, sub: Subscriber, prefs: PreferencesInput
+    ) -> tuple[Schedule, tuple[str, ...]]:
+        index = self.categories()
+        names = index.check(prefs.categories)
+        keys = index.resolve(",".join(names)) if names else ()
+        return new_schedule(prefs, sub.schedule), keys
+
+    def _move(self, subscriber_id: int, action: Action) -> SubscriberStatus:
+        moved = self.store.move_subscriber(subscriber_id, action, self.clock.now())
+        if moved is None:
+            raise NotFoundError(f"no subscriber {subscriber_id}")
+        return moved[1]
