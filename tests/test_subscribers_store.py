@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time as timer
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -191,14 +190,12 @@ def test_meta_setdefault_is_stable(store: SqlStore) -> None:
     assert store.get_meta("token_secret") == first
 
 
-def test_bulk_import_100k_is_fast(sqlite_url: str) -> None:
+def test_bulk_import_of_100k_keeps_every_row(sqlite_url: str) -> None:
+    """One transaction of 100k rows (its speed is measured in benchmarks/, not here)."""
     with SqlStore.open(sqlite_url) as big:
         rows = [new(f"user{i}@example.com", ("rust",)) for i in range(100_000)]
-        started = timer.perf_counter()
         assert big.import_subscribers(rows) == []
-        seconds = timer.perf_counter() - started
         assert len(big.subscribers(status=SubscriberStatus.ACTIVE)) == 100_000
-    assert seconds < 10, f"100k inserts took {seconds:.1f} s"
 
 
 def test_subscriber_contacts_small_and_large_sets(store: SqlStore) -> None:

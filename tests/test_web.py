@@ -11,9 +11,10 @@ from urllib.parse import urlsplit
 import feedparser
 
 from feedpipe.clock import FixedClock
+from feedpipe.emails.mime import personalize_template
 from feedpipe.model import SubscriberStatus
 from feedpipe.subscriptions.tokens import TokenPurpose, make_token
-from feedpipe.web.confirmation import confirmation_message, render_confirmation
+from feedpipe.web.confirmation import render_confirmation
 from feedpipe.web.guard import Limits
 from feedpipe.web.mailer import ArchivedEdition
 from feedpipe.web.ratelimit import Rate
@@ -210,7 +211,9 @@ def test_html_and_crlf_in_names_never_reach_a_page_or_header(web: Web) -> None:
         "&lt;script&gt;alert(1)&lt;/script&gt;" in prefs.text and "<script>alert" not in prefs.text
     )
     mail = render_confirmation(web.fp.settings, sub, "https://news.example.com/c/x")
-    raw = bytes(confirmation_message(web.fp.settings, mail, "<m@x>", web.clock.now()))
+    template = web.fp.outbox.renderer.single_template("c-1", mail.subject, mail.text, mail.html)
+    recipient = web.fp.subscriptions.links.recipient(sub)
+    raw = personalize_template(template, recipient, "<m@x>", web.clock.now())
     parsed = email.message_from_bytes(raw, policy=policy.default)
     assert parsed.get_all("Bcc") is None
     assert parsed["To"].addresses[0].addr_spec == "evil@example.com"

@@ -11,12 +11,12 @@ import click
 from feedpipe.cli.common import CliState, check_now, now_option, pass_state
 from feedpipe.cli.textgrid import table
 from feedpipe.digests.model import Plan
-from feedpipe.digests.service import DigestService
 from feedpipe.emails.preview import write_preview
 from feedpipe.emails.render import EmailRenderer
 from feedpipe.errors import ValidationError
 from feedpipe.model import Frequency, Subscriber, SubscriberStatus
 from feedpipe.subscriptions.fields import CategoryIndex
+from feedpipe.subscriptions.service import SubscriptionService
 
 SAMPLE_SIZE = 3
 
@@ -141,9 +141,9 @@ def digest() -> None:
     """Plan digest emails."""
 
 
-def plan_rows(digests: DigestService, plan: Plan) -> list[list[str]]:
+def plan_rows(subscriptions: SubscriptionService, plan: Plan) -> list[list[str]]:
     samples = [i for e in plan.editions for i in e.subscriber_ids[:SAMPLE_SIZE]]
-    emails = {i: email for i, (email, _) in digests.store.subscriber_contacts(samples).items()}
+    emails = subscriptions.emails(samples)
     rows = []
     for edition in plan.editions:
         sample = [emails.get(i, "?") for i in edition.subscriber_ids[:SAMPLE_SIZE]]
@@ -168,7 +168,7 @@ def plan_(state: CliState, now: str | None) -> None:
         check_now(now)
     with state.service(now) as service:
         plan = service.digests.plan()
-        rows = plan_rows(service.digests, plan)
+        rows = plan_rows(service.subscriptions, plan)
     click.echo(f"plan at {plan.now.isoformat()}")
     click.echo(table(["EDITION", "POSTS", "SUBSCRIBERS", "SAMPLE"], rows))
     quiet = len(plan.watermarks) - plan.recipient_count

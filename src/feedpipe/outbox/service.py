@@ -24,6 +24,7 @@ from feedpipe.model import (
     OutboxState,
     Recipient,
     SendReport,
+    SentEdition,
 )
 from feedpipe.outbox.dispatch import Dispatcher, DispatchOptions, Latency, Progress, Stop
 from feedpipe.outbox.fill import fill
@@ -119,6 +120,10 @@ class OutboxService:
 
     def counts(self) -> dict[OutboxState, int]:
         return self.store.outbox_counts()
+
+    def sent_editions(self, limit: int, key: str | None = None) -> list[SentEdition]:
+        """Editions the server accepted at least one message of, newest first (the archive)."""
+        return self.store.sent_editions(limit, key)
 
     def failures(self, limit: int = 10) -> list[Failure]:
         return self.store.outbox_failures(limit)

@@ -10,9 +10,9 @@ from itsdangerous.encoding import base64_decode, bytes_to_int
 from feedpipe.clock import Clock
 from feedpipe.model import Recipient, Subscriber
 from feedpipe.settings import Settings
+from feedpipe.store import MetaStore
 from feedpipe.subscriptions.tokens import (
     InvalidTokenError,
-    MetaStore,
     TokenMaker,
     TokenPurpose,
     confirm_url,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -96,6 +96,10 @@ class SubscriptionService:
         if found is None:
             raise NotFoundError(f"no subscriber {subscriber_id}")
         return found
+
+    def emails(self, ids: Sequence[int]) -> dict[int, str]:
+        """Addresses of the subscribers in `ids` that still exist."""
+        return {i: email for i, (email, _) in self.store.subscriber_contacts(ids).items()}
 
     def by_token(self, purpose: TokenPurpose, token: str) -> Subscriber:
         """The subscriber a valid token names; never one created after the token was made."""

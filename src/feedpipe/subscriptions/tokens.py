@@ -19,6 +19,7 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 from itsdangerous.encoding import base64_encode, want_bytes
 
 from feedpipe.errors import ValidationError
+from feedpipe.store import MetaStore
 
 META_KEY = "token_secret"
 
@@ -40,10 +41,6 @@ class SecretSettings(Protocol):
 
     @property
     def secret_key(self) -> Any: ...  # SecretStr | None
-
-
-class MetaStore(Protocol):
-    def meta_setdefault(self, key: str, make: str | None = None) -> str: ...
 
 
 class _ClockSigner(TimestampSigner):

@@ -22,7 +22,7 @@ from feedpipe.errors import FeedpipeError, NotFoundError, ValidationError
 from feedpipe.service import Feedpipe
 from feedpipe.subscriptions.tokens import InvalidTokenError
 from feedpipe.web import api, pages
-from feedpipe.web.errors import CsrfError, DeliveryUnavailableError, RateLimitedError
+from feedpipe.web.errors import CsrfError, RateLimitedError
 from feedpipe.web.feedfiles import FeedFiles
 from feedpipe.web.guard import Guard, Limits, ThrottledMailer
 from feedpipe.web.mailer import Mailer
@@ -99,7 +99,6 @@ def _status(exc: FeedpipeError) -> tuple[int, dict[str, str]]:
         (CsrfError, 403),
         (ValidationError, 422),
         (NotFoundError, 404),
-        (DeliveryUnavailableError, 503),
     ]
     return next((code for kind, code in table if isinstance(exc, kind)), 500), {}
 

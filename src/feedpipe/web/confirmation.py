@@ -1,14 +1,10 @@
-"""The double opt-in email: rendered with Jinja2 from web/templates/email into a MIME message."""
+"""The double opt-in email: subject, text and HTML rendered with Jinja2 from web/templates/email
+(the outbox builds and sends its MIME message like a digest's)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
 from functools import cache
-from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -57,27 +53,3 @@ def render_confirmation(
         text=env.get_template("confirm.txt.j2").render(values),
         html=env.get_template("confirm.html.j2").render(values),
     )
-
-
-def confirmation_message(
-    settings: Settings, mail: ConfirmationEmail, message_id: str, now: datetime
-) -> EmailMessage:
-    """The whole message; the stdlib refuses CR/LF in any header value."""
-    msg = EmailMessage()
-    sender = settings.email
-    msg["From"] = Address(sender.from_name or settings.site.title, addr_spec=sender.from_address)
-    msg["To"] = Address(clean_name(mail.name or ""), addr_spec=mail.to)
-    msg["Subject"] = mail.subject
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id
-    msg["Auto-Submitted"] = "auto-generated"
-    if sender.reply_to:
-        msg["Reply-To"] = sender.reply_to
-    msg.set_content(mail.text)
-    msg.add_alternative(mail.html, subtype="html")
-    return msg
-
-
-def confirmation_message_id(settings: Settings, subscriber_id: int, now: datetime) -> str:
-    host = urlsplit(settings.site.url).hostname or "localhost"
-    return f"<confirm.{subscriber_id}.{int(now.timestamp())}@{host}>"

@@ -13,13 +13,5 @@ class RateLimitedError(FeedpipeError):
         self.retry_after = retry_after
 
 
-class PayloadTooLargeError(FeedpipeError):
-    """A request body is larger than the web layer accepts."""
-
-
 class CsrfError(FeedpipeError):
     """A form was posted without the signed value its page carried."""
-
-
-class DeliveryUnavailableError(FeedpipeError):
-    """The outbox cannot take this kind of message (yet); the message says what is missing."""

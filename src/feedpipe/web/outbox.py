@@ -35,14 +35,14 @@ class OutboxMailer:
         return self.service.outbox.cancel(subscriber_id)
 
     def editions(self, limit: int) -> list[ArchivedEdition]:
-        return [self._archived(e) for e in self.service.store.sent_editions(limit)]
+        return [self._archived(e) for e in self.service.outbox.sent_editions(limit)]
 
     def edition(self, key: str) -> ArchivedEdition | None:
-        found = self.service.store.sent_editions(1, key)
+        found = self.service.outbox.sent_editions(1, key)
         return self._archived(found[0]) if found else None
 
     def counts(self) -> dict[str, int]:
-        return {state.value: n for state, n in self.service.store.outbox_counts().items() if n}
+        return {state.value: n for state, n in self.service.outbox.counts().items() if n}
 
     def _archived(self, sent: SentEdition) -> ArchivedEdition:
         html = public_html(self.service, MimeTemplate.load(sent.template), sent.sent_at)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from feedpipe.outbox.dispatch import process_owner
+from feedpipe.outbox.dispatch import Latency, Stop, process_owner
 from feedpipe.service import Feedpipe
-
-Stop = Callable[[], bool]
-Latency = Callable[[float, int], None]  # (seconds for a transport call, messages in it)
 
 
 @dataclass(frozen=True, slots=True)
