@@ -1,1 +1,1 @@
-"""Digests: subscribers, and the pure planner deciding who gets which posts when."""
+"""Digests: the pure planner deciding who is due and which posts each edition holds."""
