@@ -275,6 +275,11 @@ def measure_process(
     return Process(size, feeds, write_s, cold, noop, median_run(added), naive)
 
 
+def _written(stdout: str) -> str:
+    found = re.search(r"(\d+) files written", stdout)
+    return found.group(1) if found else "?"
+
+
 def _row(cells: Sequence[object], width: int = 8) -> str:
     return " ".join(f"{c:>{width}}" for c in cells)
 
@@ -284,17 +289,18 @@ def print_process(results: Sequence[Process], noop_runs: int) -> None:
         "\nWhole process: `feedpipe --config X build` as a user runs it. s = wall, cpu = user+sys "
         "of the tree, max = peak RSS of the largest process,\npss/rss = peak of the whole tree "
         f"(sampled every 50 ms); cold = fresh store; noop = nothing changed (median of "
-        f"{noop_runs}); +1 = one new newest post (median of 3)"
+        f"{noop_runs}); +1 = one new newest post (median of 3; files: written by the first);"
+        " gen s = writing the posts"
     )
     head = ("posts", "feeds", "cold s", "cpu", "max MB", "pss MB", "rss MB", "noop s", "cpu")
-    print(_row((*head, "max MB", "+1 s", "cpu", "max MB", "gen s")))
+    print(_row((*head, "max MB", "+1 s", "cpu", "max MB", "+1 files", "gen s")))
     for r in results:
         cells = (
             r.posts, r.feeds, f"{r.cold.wall:.2f}", f"{r.cold.cpu:.2f}",
             f"{r.cold.max_rss_mb:.0f}", f"{r.cold.tree_pss_mb:.0f}", f"{r.cold.tree_rss_mb:.0f}",
             f"{r.noop.wall:.3f}", f"{r.noop.cpu:.3f}", f"{r.noop.max_rss_mb:.0f}",
             f"{r.added.wall:.3f}", f"{r.added.cpu:.3f}", f"{r.added.max_rss_mb:.0f}",
-            f"{r.write_s:.1f}",
+            _written(r.added.stdout), f"{r.write_s:.1f}",
         )  # fmt: skip
         print(_row(cells))
     print(

@@ -400,11 +400,11 @@ def _body(rng: random.Random, pc: Pieces) -> str:
 
 def post(i: int, total: int, seed: int = 7, newest: bool = False) -> tuple[str, str]:
     """(relative path, text) of post `i` of `total`: dated in slot `i` of twelve years back from
-    START, older as `i` grows, or after START if `newest`."""
+    START, older as `i` grows, or `i` seconds after START if `newest`."""
     pc = pieces(seed)
     rng = random.Random(seed * 1_000_003 + i)
     if newest:
-        moment = START + timedelta(hours=i + 1)
+        moment = START + timedelta(seconds=i + 1)  # not in the future: unpublished
     else:
         moment = START - SPAN * ((i + rng.random()) / max(total, 1))
     moment = moment.replace(microsecond=0)
