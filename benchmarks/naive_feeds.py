@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,14 @@ def load(folder: Path) -> list[dict[str, Any]]:
     posts = []
     for path in sorted(folder.rglob("*.md")):
         doc = frontmatter.load(str(path))
-        date: Any = doc["date"]  # YAML front matter: a str or a datetime
-        if isinstance(date, str):
-            date = datetime.fromisoformat(date.replace("Z", "+00:00"))
-        if date.tzinfo is None:
-            date = date.replace(tzinfo=UTC)
-        posts.append({**doc.metadata, "date": date, "html": md.render(doc.content)})
+        when: Any = doc["date"]  # YAML front matter: a str, a date or a datetime
+        if isinstance(when, str):
+            when = datetime.fromisoformat(when.replace("Z", "+00:00"))
+        elif not isinstance(when, datetime) and isinstance(when, date):
+            when = datetime.combine(when, time())
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        posts.append({**doc.metadata, "date": when, "html": md.render(doc.content)})
     posts.sort(key=lambda p: p["date"], reverse=True)
     return posts
 

@@ -61,7 +61,7 @@ def write_posts(
     rng = random.Random(seed + first)
     start = datetime(2026, 11, 1, tzinfo=UTC)
     if newest:
-        start += timedelta(hours=first + count + 1)
+        start += timedelta(seconds=first + count + 1)  # after all, yet not in the future
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(first, first + count):
         (folder / f"post-{i}.md").write_text(post_text(i, rng, start), encoding="utf-8")
