@@ -7,8 +7,9 @@ from types import MappingProxyType
 
 from feedpipe.mail.files import FileTransport
 from feedpipe.mail.memory import MemoryTransport
-from feedpipe.mail.model import THROTTLE_CODES, Delivery, Envelope, Outcome, Transport
+from feedpipe.mail.model import Delivery, Envelope, Halt, Outcome, Stage, Transport
 from feedpipe.mail.rate import RateLimiter
+from feedpipe.mail.replies import classify, enhanced_code, fix_for
 from feedpipe.mail.signing import DkimSigner
 from feedpipe.mail.smtp import SmtpTransport
 from feedpipe.settings import Settings
@@ -24,16 +25,20 @@ def open_transport(settings: Settings) -> Transport:
 
 
 __all__ = [
-    "THROTTLE_CODES",
     "TRANSPORTS",
     "Delivery",
     "DkimSigner",
     "Envelope",
     "FileTransport",
+    "Halt",
     "MemoryTransport",
     "Outcome",
     "RateLimiter",
     "SmtpTransport",
+    "Stage",
     "Transport",
+    "classify",
+    "enhanced_code",
+    "fix_for",
     "open_transport",
 ]

@@ -3,26 +3,39 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from feedpipe.mail.model import Delivery, Envelope, retry
+from feedpipe.mail.model import Delivery, Envelope, Halt, retry, unsent
 from feedpipe.mail.rate import RateLimiter
 from feedpipe.mail.session import ConnectError, Session, SessionConfig, SessionError
 from feedpipe.mail.signing import DkimSigner, SigningError
 from feedpipe.settings import Settings
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Batch:
-    """One send_many call: the envelopes, what is left to take, and the results so far."""
+    """One send_many call: the envelopes, what is left to take, the results so far, and
+    whether `halt` has stopped it."""
 
     envelopes: Sequence[Envelope]
     todo: deque[int]
     results: list[Delivery | None]
+    halt: Halt | None = None
+    halted: bool = False
+
+    def done(self, index: int, delivery: Delivery) -> None:
+        self.results[index] = delivery
+        if self.halt is not None and not self.halted and self.halt(delivery):
+            self.halted = True
+            self.todo.clear()
+
+
+def helo_default(sender: str) -> str:
+    """The HELO name when none is configured: the envelope sender's domain."""
+    return sender.rpartition("@")[2]
 
 
 class SmtpTransport:
@@ -58,17 +71,21 @@ class SmtpTransport:
             smtp.concurrency,
             RateLimiter(smtp.max_per_second, smtp.max_per_hour),
             DkimSigner.from_settings(settings.email),
+            settings.email.helo_name,
         )
 
-    async def send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
-        batch = Batch(envelopes, deque(range(len(envelopes))), [None] * len(envelopes))
+    async def send_many(
+        self, envelopes: Sequence[Envelope], halt: Halt | None = None
+    ) -> list[Delivery]:
+        todo = deque(range(len(envelopes)))
+        batch = Batch(envelopes, todo, [None] * len(envelopes), halt)
         workers = min(len(self.sessions), len(envelopes))
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(self._work(slot, batch)) for slot in range(workers)]
         reasons = [task.result() for task in tasks]
-        reason = next((r for r in reasons if r), "not attempted")
+        reason = "sending paused" if batch.halted else next((r for r in reasons if r), "")
         return [
-            delivery or retry(envelopes[index], f"not sent: {reason}")
+            delivery or unsent(envelopes[index], reason or "not attempted")
             for index, delivery in enumerate(batch.results)
         ]
 
@@ -81,9 +98,10 @@ class SmtpTransport:
             try:
                 delivery = await self._deliver(slot, envelope)
             except ConnectError as exc:
-                batch.results[index] = retry(envelope, str(exc))
+                code, reply = (exc.code, exc.reply) if exc.code is not None else (None, str(exc))
+                batch.done(index, Delivery(envelope.outbox_id, exc.outcome, code, reply))
                 return str(exc)
-            batch.results[index] = delivery
+            batch.done(index, delivery)
             self.limiter.observe(delivery)
         return None
 
@@ -94,7 +112,7 @@ class SmtpTransport:
         except SigningError as exc:
             return retry(envelope, str(exc))
         while True:
-            session, fresh = await self._session(slot)
+            session, fresh = await self._session(slot, envelope.sender)
             try:
                 attempt = await session.transact(envelope.sender, envelope.recipient, data)
             except SessionError as exc:
@@ -109,15 +127,14 @@ class SmtpTransport:
                 self._drop(slot)
             return Delivery(envelope.outbox_id, attempt.outcome, attempt.code, attempt.text)
 
-    async def _session(self, slot: int) -> tuple[Session, bool]:
+    async def _session(self, slot: int, sender: str) -> tuple[Session, bool]:
         """The slot's connection, opened if needed; True when it is new."""
         session = self.sessions[slot]
         if session is not None and session.usable:
             return session, False
         self._drop(slot)
-        if self.local_hostname is None:
-            self.local_hostname = await asyncio.to_thread(socket.getfqdn)
-        session = await Session.open(self.config, self.local_hostname)
+        helo = self.local_hostname or helo_default(sender)
+        session = await Session.open(self.config, helo)
         self.sessions[slot] = session
         self.opened += 1
         return session, True
