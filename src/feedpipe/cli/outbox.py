@@ -1,4 +1,4 @@
-"""Command line for delivery: `feedpipe send` and `feedpipe outbox [retry]`."""
+"""Command line for delivery: `feedpipe send` and `feedpipe outbox [retry|resume]`."""
 
 from __future__ import annotations
 
@@ -48,6 +48,8 @@ def summary(report: SendReport) -> str:
         line += f"; {waiting} waiting"
     if d.server_down:
         line += " — the mail server could not be reached; messages stay queued"
+    if d.paused:
+        line += f" — sending paused: {d.paused} (fix it, then `feedpipe outbox resume`)"
     return line
 
 
@@ -113,3 +115,15 @@ def retry(state: CliState, now: str | None) -> None:
     with state.service(now) as service:
         count = service.outbox.retry_failed()
     click.echo(f"re-queued {count} failed messages")
+
+
+@outbox.command("resume")
+@pass_state
+def resume(state: CliState) -> None:
+    """Resume sending paused by the circuit breaker, at once (after fixing what it named)."""
+    with state.service() as service:
+        was = service.outbox.resume()
+    if was.is_open:
+        click.echo(f"sending resumed (it was paused: {was.paused})")
+    else:
+        click.echo("sending was not paused")

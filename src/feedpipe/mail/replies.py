@@ -159,14 +159,14 @@ _FIXES: tuple[tuple[re.Pattern[str], str], ...] = (
         'the server requires TLS: set [email.smtp] security = "starttls" (or "tls" on 465)',
     ),
     (
-        re.compile(r"authenticat|^53[05]|5\.7\.[08]\b|5\.7\.9\b", re.I),
-        "the server wants authentication: check [email.smtp] username, "
-        "$FEEDPIPE_SMTP_PASSWORD and security",
-    ),
-    (
         re.compile(r"spf|dkim|dmarc|5\.7\.2[3-9]", re.I),
         "receivers reject the sender's authentication: publish SPF and DKIM for the "
         "from_address domain and check [email] dkim_*",
+    ),
+    (
+        re.compile(r"authenticat|^53[05]|5\.7\.[08]\b|5\.7\.9\b", re.I),
+        "the server wants authentication: check [email.smtp] username, "
+        "$FEEDPIPE_SMTP_PASSWORD and security",
     ),
     (
         re.compile(r"too (big|large)|size|5\.3\.4|5\.2\.3|^552", re.I),
