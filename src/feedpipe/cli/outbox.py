@@ -127,3 +127,17 @@ def resume(state: CliState) -> None:
         click.echo(f"sending resumed (it was paused: {was.paused})")
     else:
         click.echo("sending was not paused")
+
+
+@click.command("dkim-record")
+@pass_state
+def dkim_record(state: CliState) -> None:
+    """Print the DNS TXT record that publishes the DKIM key ([email] dkim_*)."""
+    from feedpipe.mail import DkimSigner
+
+    signer = DkimSigner.from_settings(state.settings().email)
+    if signer is None:
+        raise click.UsageError("set [email] dkim_key_path, dkim_selector and dkim_domain first")
+    value = signer.record()
+    chunks = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
+    click.echo(f"{signer.record_name}. IN TXT {chunks}")
