@@ -13,6 +13,8 @@ import dkim  # type: ignore[import-untyped]
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feedpipe.emails.mime import personalize_template
 from feedpipe.emails.render import EmailRenderer
@@ -244,3 +246,18 @@ def test_check_config_loads_the_key_and_dkim_record_prints_it(
     write(unreadable if os.geteuid() != 0 else tmp_path / "missing.pem")
     bad = CliRunner().invoke(cli, ["--config", str(config), "check-config"])
     assert bad.exit_code == 2 and "dkim_key_path: cannot read" in bad.output
+
+
+bodies = st.lists(
+    st.sampled_from([b"a", b"b c", b" ", b"\t", b"  x\t y ", b"", b"=", b"."]), max_size=12
+).map(lambda lines: b"\r\n".join(lines))
+
+
+@given(bodies, st.sampled_from([b"", b"\r\n", b"\r\n\r\n", b" \r\n", b"\n", b"\r"]))
+def test_fast_relaxed_body_matches_dkimpy(body: bytes, tail: bytes) -> None:
+    from dkim.canonicalization import CanonicalizationPolicy  # type: ignore[import-untyped]
+
+    from feedpipe.mail.signing import relaxed_body
+
+    reference = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+    assert relaxed_body(body + tail) == reference.canonicalize_body(body + tail)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ OVERSIGNED = (b"from",)
 CANONICALIZE = (b"relaxed", b"relaxed")
 MIN_RSA_BITS = 1024
 _POLICY = CanonicalizationPolicy.from_c_value(b"/".join(CANONICALIZE))
+_WSP_RUN = re.compile(rb"[ \t]+")
 
 
 class SigningError(FeedpipeError):
@@ -110,16 +112,13 @@ class DkimSigner:
 
     def sign(self, message: bytes) -> bytes:
         """The message with a DKIM-Signature header in front."""
-        try:
-            headers, body = dkim.rfc822_parse(message)
-        except dkim.DKIMException as exc:
-            raise SigningError(f"DKIM signing failed: {exc}") from exc
+        headers, body = split_message(message)
         present = [name.lower() for name, _ in headers]
         include = [name for wanted in SIGNED_HEADERS for name in present if name == wanted.lower()]
         include += [name for name in OVERSIGNED if name in include]
         if b"from" not in include:
             raise SigningError("DKIM signing failed: the message has no From header")
-        body_hash = base64.b64encode(hashlib.sha256(_POLICY.canonicalize_body(body)).digest())
+        body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
         name = b"DKIM-Signature"
         tags = b"; ".join(
             (
@@ -140,6 +139,35 @@ class DkimSigner:
         )
         value = unsigned + _fold_b64(base64.b64encode(signature))
         return name + b": " + value + b"\r\n" + message
+
+
+def split_message(message: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """(header fields, body); dkimpy parses only the header block (its parser splits every
+    line of the message with a regex)."""
+    end = message.find(b"\r\n\r\n")
+    if end < 0 or b"\n" in message[:end].replace(b"\r\n", b""):
+        head, body = message, b""  # no CRLF blank line: let dkimpy find the split
+    else:
+        head, body = message[: end + 4], message[end + 4 :]
+    try:
+        headers, rest = dkim.rfc822_parse(head)
+    except dkim.DKIMException as exc:
+        raise SigningError(f"DKIM signing failed: {exc}") from exc
+    return headers, rest + body
+
+
+def relaxed_body(body: bytes) -> bytes:
+    """RFC 6376 3.4.4 relaxed body canonicalisation, with whole-body C-speed scans; anything
+    but plain CRLF line ends goes through dkimpy's per-line version."""
+    crlf = body.count(b"\r\n")
+    if body.count(b"\n") != crlf or body.count(b"\r") != crlf:
+        canonical: bytes = _POLICY.canonicalize_body(body)
+        return canonical
+    body = _WSP_RUN.sub(b" ", body).replace(b" \r\n", b"\r\n")  # (a last line without
+    # CRLF keeps its trailing space, as dkimpy and OpenDKIM do)
+    while body.endswith(b"\r\n"):
+        body = body[:-2]
+    return body + b"\r\n" if body else b""
 
 
 def _fold_list(names: list[bytes], width: int = 64) -> bytes:
