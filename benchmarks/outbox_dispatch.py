@@ -3,7 +3,9 @@
 Each size runs in a fresh process (fill the outbox, then `OutboxService.dispatch` over the SMTP
 transport, concurrency 16) so peak RSS is per size. Prints figures against the smtplib
 baseline of benchmarks/dispatch.py in the same run; asserts nothing. Loopback only, bounded.
-Usage: python benchmarks/outbox_dispatch.py [--sizes 10000,50000,200000]
+With --dkim, each size is dispatched twice into the same sink, without and with DKIM signing
+(a fresh 2048-bit RSA key), and the ratio is printed.
+Usage: python benchmarks/outbox_dispatch.py [--sizes 10000,50000,200000] [--dkim]
 """
 
 from __future__ import annotations
@@ -36,21 +38,41 @@ url = "sqlite:///{db}"
 from_address = "digest@blog.example.com"
 transport = "smtp"
 batch_size = 500
+{dkim}
 [email.smtp]
 host = "127.0.0.1"
 port = {port}
 concurrency = 16
 """
+DKIM = 'dkim_key_path = "{key}"\ndkim_selector = "bench"\ndkim_domain = "blog.example.com"'
 
 
-def child(root: Path, port: int, count: int) -> None:
+def make_key(folder: Path) -> Path:
+    """A fresh 2048-bit RSA key (PKCS#8 PEM) in `folder`."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = folder / "dkim.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+def child(root: Path, port: int, count: int, key: str = "") -> None:
     """Fill (count > 0) or dispatch (count == 0) in this fresh process; print JSON figures."""
     from feedpipe.service import Feedpipe
     from feedpipe.settings import load_settings
 
     (root / "posts").mkdir(parents=True, exist_ok=True)
     config = root / "config.toml"
-    config.write_text(CONFIG.format(posts=root / "posts", db=root / "fp.db", port=port))
+    dkim = DKIM.format(key=key) if key else ""
+    config.write_text(CONFIG.format(posts=root / "posts", db=root / "fp.db", port=port, dkim=dkim))
     with Feedpipe.from_settings(load_settings(config, env={})) as fp:
         t = time.perf_counter()
         if count:
@@ -66,9 +88,9 @@ def child(root: Path, port: int, count: int) -> None:
     print(json.dumps(figures))
 
 
-def run(tmp: str, port: int, count: int) -> dict[str, float]:
+def run(tmp: str, port: int, count: int, key: str = "") -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", tmp, str(port), str(count)],
+        [sys.executable, __file__, "--child", tmp, str(port), str(count), key],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -78,10 +100,11 @@ def run(tmp: str, port: int, count: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,50000,200000")
-    parser.add_argument("--child", nargs=3)
+    parser.add_argument("--child", nargs=4)
+    parser.add_argument("--dkim", action="store_true", help="also dispatch with DKIM signing")
     args = parser.parse_args()
     if args.child:
-        child(Path(args.child[0]), int(args.child[1]), int(args.child[2]))
+        child(Path(args.child[0]), int(args.child[1]), int(args.child[2]), args.child[3])
         return
     if not bench_dispatch.ensure_sink():
         raise SystemExit("no /usr/sbin/smtp-sink: apt-get install postfix")
@@ -90,17 +113,28 @@ def main() -> None:
             bench_dispatch.run_child("--child", "baseline", "--port", str(port), "--count", "10000")
         )
         print(f"baseline smtplib, 1 connection, 10000 messages: {base:.0f}/s")
-        for count in (int(s) for s in args.sizes.split(",")):
-            with tempfile.TemporaryDirectory(prefix="fp-outbox-") as tmp:
-                filled = run(tmp, port, count)
-                r = run(tmp, port, 0)
-            rate = r["sent"] / r["seconds"]
-            print(
-                f"outbox → SMTP c=16, {count:>6} queued × {filled['bytes']:.0f} B: "
-                f"{rate:,.0f}/s ({rate / base:.0%} of baseline), sent {r['sent']:.0f}; "
-                f"dispatcher peak RSS {r['rss_peak_mb']:.0f} MB "
-                f"(fill: {filled['seconds']:.1f} s, {filled['rss_peak_mb']:.0f} MB)"
-            )
+        with tempfile.TemporaryDirectory(prefix="fp-dkim-") as keys:
+            key = str(make_key(Path(keys))) if args.dkim else ""
+            for count in (int(s) for s in args.sizes.split(",")):
+                plain = dispatch_once(port, count, base, "")
+                if key:
+                    signed = dispatch_once(port, count, base, key)
+                    print(f"  DKIM on / off: {signed / plain:.0%}")
+
+
+def dispatch_once(port: int, count: int, base: float, key: str) -> float:
+    """Fill `count` messages into a fresh outbox, dispatch them, print and return the rate."""
+    with tempfile.TemporaryDirectory(prefix="fp-outbox-") as tmp:
+        filled = run(tmp, port, count, key)
+        r = run(tmp, port, 0, key)
+    rate = r["sent"] / r["seconds"]
+    print(
+        f"outbox → SMTP c=16{', DKIM' if key else ''}, {count:>6} queued × "
+        f"{filled['bytes']:.0f} B: {rate:,.0f}/s ({rate / base:.0%} of baseline), "
+        f"sent {r['sent']:.0f}; dispatcher peak RSS {r['rss_peak_mb']:.0f} MB "
+        f"(fill: {filled['seconds']:.1f} s, {filled['rss_peak_mb']:.0f} MB)"
+    )
+    return rate
 
 
 if __name__ == "__main__":

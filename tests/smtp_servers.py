@@ -1,4 +1,5 @@
-"""Real aiosmtpd servers on 127.0.0.1 (port 0) for tests: accept, throttle, reject, drop, stall."""
+"""Real aiosmtpd servers on 127.0.0.1 (port 0) for tests: accept, throttle, reject, drop, stall,
+or answer one stage with a scripted reply."""
 
 from __future__ import annotations
 
@@ -176,6 +177,53 @@ class StallHandler(RecordingHandler):
         if count in self.stall_at:
             await asyncio.sleep(self.seconds)
         return None
+
+
+@dataclass
+class ScriptedHandler(RecordingHandler):
+    """Answers one stage ("ehlo", "mail", "rcpt" or "data", the reply after the content) with
+    `reply` for every message, until `fixed` is set: then it accepts like RecordingHandler."""
+
+    stage: str = "rcpt"
+    reply: str = "550 5.7.1 Sender address rejected: Access denied"
+    fixed: bool = False
+    refused: int = 0  # how many times it said `reply`
+
+    def _refuse(self, stage: str) -> str | None:
+        if self.fixed or stage != self.stage:
+            return None
+        with self.lock:
+            self.refused += 1
+        return self.reply
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: Any
+    ) -> list[str]:
+        refused = self._refuse("ehlo")
+        if refused is not None:
+            return [refused]
+        return await super().handle_EHLO(server, session, envelope, hostname, responses)
+
+    async def handle_HELO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str
+    ) -> str:
+        refused = self._refuse("ehlo")
+        session.host_name = hostname
+        return refused or f"250 {server.hostname}"
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        refused = self._refuse("mail")
+        if refused is not None:
+            return close_after(server, refused)
+        return await super().handle_MAIL(server, session, envelope, address, options)
+
+    async def on_rcpt(self, server: SMTP, address: str, count: int) -> Reply:
+        return self._refuse("rcpt")
+
+    async def on_data(self, server: SMTP, rcpts: tuple[str, ...], count: int) -> Reply:
+        return self._refuse("data")
 
 
 class SmtpServer(Controller):

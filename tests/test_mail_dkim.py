@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import email
+import os
 from email import policy
 from pathlib import Path
 
 import dkim  # type: ignore[import-untyped]
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feedpipe.emails.mime import personalize_template
 from feedpipe.emails.render import EmailRenderer
@@ -78,9 +81,87 @@ def test_signature_verifies_and_covers_the_listed_headers(keys: tuple[Path, byte
         if part.strip()
     )
     assert tags["c"] == "relaxed/relaxed" and tags["d"] == DOMAIN and tags["s"] == SELECTOR
+    assert tags["a"] == "rsa-sha256"
     assert tags["h"].split(":") == [
-        "from", "to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post",
-    ]  # fmt: skip
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "list-id",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+        "mime-version",
+        "content-type",
+        "feedback-id",
+        "from",
+    ]  # fmt: skip  (From oversigned; no Reply-To in this digest)
+
+
+def signature_tags(signed: bytes) -> dict[str, str]:
+    parsed = email.message_from_bytes(signed, policy=policy.default)
+    return dict(
+        part.strip().split("=", 1)
+        for part in "".join(str(parsed["DKIM-Signature"]).split()).split(";")
+        if part.strip()
+    )
+
+
+def test_reply_to_is_signed_when_present(keys: tuple[Path, bytes]) -> None:
+    path, record = keys
+    signer = DkimSigner.from_settings(dkim_settings(path).email)
+    assert signer is not None
+    data = digest_bytes().replace(b"\r\nSubject: ", b"\r\nReply-To: ed@example.com\r\nSubject: ", 1)
+    signed = signer.sign(data)
+    assert "reply-to" in signature_tags(signed)["h"].split(":")
+    assert dkim.verify(signed, dnsfunc=dns_stub(record))
+    changed = signed.replace(b"Reply-To: ed@example.com", b"Reply-To: evil@example.com")
+    assert not dkim.verify(changed, dnsfunc=dns_stub(record))
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"List-Unsubscribe: <https://", b"List-Unsubscribe: <https://evil."),
+        (b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"List-Unsubscribe-Post: x"),
+        (b"\r\nFrom: ", b"\r\nFrom: Evil <evil@example.net>\r\nFrom: "),  # oversigned From
+        (b"\r\nList-Id: ", b"\r\nList-Id: <other.example.net>\r\nX-Was-List-Id: "),
+        (b"Content-Type: multipart/alternative;", b"Content-Type: multipart/mixed;"),
+    ],
+    ids=["List-Unsubscribe", "List-Unsubscribe-Post", "a second From", "List-Id", "Content-Type"],
+)
+def test_tampering_with_a_signed_header_fails(
+    keys: tuple[Path, bytes], old: bytes, new: bytes
+) -> None:
+    path, record = keys
+    signer = DkimSigner.from_settings(dkim_settings(path).email)
+    assert signer is not None
+    signed = signer.sign(digest_bytes())
+    assert dkim.verify(signed, dnsfunc=dns_stub(record))
+    assert old in signed
+    assert not dkim.verify(signed.replace(old, new, 1), dnsfunc=dns_stub(record))
+
+
+def test_the_published_record_verifies_what_is_signed(keys: tuple[Path, bytes]) -> None:
+    path, record = keys
+    signer = DkimSigner.from_settings(dkim_settings(path).email)
+    assert signer is not None
+    assert signer.record().encode() == record
+    assert signer.record_name == f"{SELECTOR}._domainkey.{DOMAIN}"
+
+
+def test_a_key_that_is_not_rsa_is_refused(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())  # cryptography makes no RSA under 1024 bits
+    short = tmp_path / "ec.pem"
+    short.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with pytest.raises(ConfigError, match=r"not a usable RSA key \(found ECPrivateKey\)"):
+        DkimSigner.from_settings(dkim_settings(short).email)
 
 
 def test_changing_the_subject_breaks_the_signature(keys: tuple[Path, bytes]) -> None:
@@ -128,3 +209,55 @@ def test_incomplete_or_bad_dkim_settings_are_config_errors(tmp_path: Path) -> No
     junk.write_text("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n")
     with pytest.raises(ConfigError, match="not a usable RSA key"):
         DkimSigner.from_settings(dkim_settings(junk).email)
+
+
+def test_check_config_loads_the_key_and_dkim_record_prints_it(
+    keys: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from feedpipe.cli import cli
+
+    path, record = keys
+    config = tmp_path / "config.toml"
+
+    def write(key: Path) -> None:
+        config.write_text(
+            '[site]\ntitle = "Blog"\nurl = "https://blog.example.com"\n'
+            f'[email]\ndkim_key_path = "{key}"\ndkim_selector = "{SELECTOR}"\n'
+            f'dkim_domain = "{DOMAIN}"\n',
+            encoding="utf-8",
+        )
+
+    write(path)
+    checked = CliRunner().invoke(cli, ["--config", str(config), "check-config"])
+    assert checked.exit_code == 0, checked.output
+    assert (
+        f"dkim:   rsa-sha256, 2048-bit key, publish TXT at {SELECTOR}._domainkey." in checked.output
+    )
+    printed = CliRunner().invoke(cli, ["--config", str(config), "dkim-record"])
+    assert printed.exit_code == 0, printed.output
+    name, _, rest = printed.output.strip().partition(" IN TXT ")
+    assert name == f"{SELECTOR}._domainkey.{DOMAIN}."
+    assert "".join(part.strip('"') for part in rest.split('" "')).encode() == record
+    unreadable = tmp_path / "unreadable.pem"
+    unreadable.write_bytes(path.read_bytes())
+    unreadable.chmod(0)
+    write(unreadable if os.geteuid() != 0 else tmp_path / "missing.pem")
+    bad = CliRunner().invoke(cli, ["--config", str(config), "check-config"])
+    assert bad.exit_code == 2 and "dkim_key_path: cannot read" in bad.output
+
+
+bodies = st.lists(
+    st.sampled_from([b"a", b"b c", b" ", b"\t", b"  x\t y ", b"", b"=", b"."]), max_size=12
+).map(lambda lines: b"\r\n".join(lines))
+
+
+@given(bodies, st.sampled_from([b"", b"\r\n", b"\r\n\r\n", b" \r\n", b"\n", b"\r"]))
+def test_fast_relaxed_body_matches_dkimpy(body: bytes, tail: bytes) -> None:
+    from dkim.canonicalization import CanonicalizationPolicy  # type: ignore[import-untyped]
+
+    from feedpipe.mail.signing import relaxed_body
+
+    reference = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+    assert relaxed_body(body + tail) == reference.canonicalize_body(body + tail)

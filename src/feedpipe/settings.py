@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,7 +11,15 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from feedpipe.errors import ConfigError
 
@@ -33,7 +42,10 @@ HINTS: dict[str, str] = {
     "digest.timezone": 'an IANA zone name, e.g. "Europe/Berlin" or "UTC"',
     "digest.send_time": 'a local time as HH:MM, e.g. "08:00"',
     "web.base_url": 'the public address of `feedpipe serve`, e.g. "https://news.example.com"',
+    "email.smtp.helo_name": 'this host\'s fully-qualified name, e.g. "mail.blog.example.com"',
 }
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_ADDRESS_LITERAL = re.compile(r"\[(IPv6:[0-9A-Fa-f:.]+|\d{1,3}(\.\d{1,3}){3})\]")
 
 
 class _Section(BaseModel):
@@ -142,6 +154,21 @@ class DigestSettings(_Section):
         return _check_hhmm(value)
 
 
+def helo_problem(name: str) -> str | None:
+    """Why `name` is not a HELO name a server will accept (None: it is fine)."""
+    if _ADDRESS_LITERAL.fullmatch(name):
+        return None
+    labels = name.rstrip(".").split(".")
+    if not all(_HOST_LABEL.fullmatch(label) for label in labels) or len(name) > 253:
+        return f"{name!r} is not a host name"
+    lowered = name.lower().rstrip(".")
+    if lowered == "localhost" or lowered.endswith((".localhost", ".localdomain", ".local")):
+        return f"{name!r} is a local name that mail servers refuse"
+    if len(labels) < 2:
+        return f"{name!r} is not fully qualified (it needs a domain, e.g. mail.example.com)"
+    return None
+
+
 class SmtpSettings(_Section):
     """The mail server (password only from $FEEDPIPE_SMTP_PASSWORD)."""
 
@@ -154,6 +181,15 @@ class SmtpSettings(_Section):
     concurrency: int = Field(default=8, ge=1, le=256)
     max_per_second: float | None = Field(default=None, gt=0)
     max_per_hour: int | None = Field(default=None, gt=0)
+    helo_name: str | None = None  # default: the domain of [email] from_address
+
+    @field_validator("helo_name")
+    @classmethod
+    def _helo(cls, value: str | None) -> str | None:
+        problem = None if value is None else helo_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class EmailSettings(_Section):
@@ -165,6 +201,10 @@ class EmailSettings(_Section):
     batch_size: int = Field(default=200, ge=1, le=10_000)
     max_attempts: int = Field(default=8, ge=1)
     bounce_limit: int = Field(default=3, ge=1)
+    # The circuit breaker: sending pauses after this many sender/policy replies in a row,
+    # or from this many distinct recipients within an hour.
+    pause_after: int = Field(default=5, ge=1)
+    pause_after_recipients: int = Field(default=20, ge=1)
     dkim_key_path: Path | None = None
     dkim_selector: str | None = None
     dkim_domain: str | None = None
@@ -175,6 +215,22 @@ class EmailSettings(_Section):
     list_id: str | None = None  # default: derived from the site host
     unsubscribe_mailto: str | None = None  # e.g. unsubscribe@blog.example.com
     feedback_id: str | None = None
+
+    @model_validator(mode="after")
+    def _helo_default(self) -> EmailSettings:
+        problem = helo_problem(self.helo_name)
+        if self.transport == "smtp" and self.smtp.helo_name is None and problem:
+            raise ValueError(
+                f"[email.smtp] helo_name: the default, from_address's domain, will not do: "
+                f"{problem} — set helo_name to this host's fully-qualified name"
+            )
+        return self
+
+    @property
+    def helo_name(self) -> str:
+        """The name feedpipe gives in EHLO/HELO: [email.smtp] helo_name, else from_address's
+        domain."""
+        return self.smtp.helo_name or self.from_address.rpartition("@")[2]
 
 
 class WebSettings(_Section):

@@ -10,7 +10,7 @@ import click
 
 from feedpipe import __version__
 from feedpipe.cli.common import CliState, now_option, pass_state
-from feedpipe.cli.outbox import outbox, send
+from feedpipe.cli.outbox import dkim_record, outbox, send
 from feedpipe.cli.subscribers import digest, subscribers
 from feedpipe.cli.web import inbound, serve
 from feedpipe.cli.worker import run, status
@@ -108,9 +108,13 @@ def check_config(state: CliState) -> None:
     click.echo(f"source: {settings.source.kind} {settings.source.path}")
     click.echo(f"store:  {settings.store.url}")
     click.echo(f"feeds:  {settings.feeds.output_dir} ({', '.join(settings.feeds.formats)})")
+    from feedpipe.mail import describe_setup  # loads the DKIM key: a bad one exits 2
+
+    for line in describe_setup(settings):
+        click.echo(line)
 
 
-for command in (subscribers, digest, send, outbox, run, status, serve, inbound):
+for command in (subscribers, digest, send, outbox, dkim_record, run, status, serve, inbound):
     cli.add_command(command)
 
 

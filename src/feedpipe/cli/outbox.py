@@ -1,4 +1,4 @@
-"""Command line for delivery: `feedpipe send` and `feedpipe outbox [retry]`."""
+"""Command line for delivery: `feedpipe send` and `feedpipe outbox [retry|resume]`."""
 
 from __future__ import annotations
 
@@ -48,6 +48,8 @@ def summary(report: SendReport) -> str:
         line += f"; {waiting} waiting"
     if d.server_down:
         line += " — the mail server could not be reached; messages stay queued"
+    if d.paused:
+        line += f" — sending paused: {d.paused} (fix it, then `feedpipe outbox resume`)"
     return line
 
 
@@ -113,3 +115,29 @@ def retry(state: CliState, now: str | None) -> None:
     with state.service(now) as service:
         count = service.outbox.retry_failed()
     click.echo(f"re-queued {count} failed messages")
+
+
+@outbox.command("resume")
+@pass_state
+def resume(state: CliState) -> None:
+    """Resume sending paused by the circuit breaker, at once (after fixing what it named)."""
+    with state.service() as service:
+        was = service.outbox.resume()
+    if was.is_open:
+        click.echo(f"sending resumed (it was paused: {was.paused})")
+    else:
+        click.echo("sending was not paused")
+
+
+@click.command("dkim-record")
+@pass_state
+def dkim_record(state: CliState) -> None:
+    """Print the DNS TXT record that publishes the DKIM key ([email] dkim_*)."""
+    from feedpipe.mail import DkimSigner
+
+    signer = DkimSigner.from_settings(state.settings().email)
+    if signer is None:
+        raise click.UsageError("set [email] dkim_key_path, dkim_selector and dkim_domain first")
+    value = signer.record()
+    chunks = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
+    click.echo(f"{signer.record_name}. IN TXT {chunks}")

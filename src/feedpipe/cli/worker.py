@@ -83,8 +83,10 @@ def _counts(run: RunRecord) -> str:
 def table(status: WorkerStatus) -> str:
     """The human view: a few aligned tables."""
     from feedpipe.model import JOBS
+    from feedpipe.worker.status import sending_line
 
     lines = [f"store   {status.store}", f"leader  {status.leader or 'no worker running'}"]
+    lines.append(sending_line(status.sending))
     rows: list[tuple[str, ...]] = [
         ("job", "last run", "took", "outcome", "last ok", "counts / error")
     ]

@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from feedpipe.mail.model import Delivery, Envelope, Outcome, retry
+from feedpipe.mail.model import Delivery, Envelope, Halt, Outcome, retry, unsent
 from feedpipe.mail.rate import RateLimiter
 from feedpipe.mail.signing import DkimSigner, SigningError
 from feedpipe.settings import Settings
@@ -71,18 +71,25 @@ class FileTransport:
         email = settings.email
         return cls(email.outbox_dir, DkimSigner.from_settings(email))
 
-    async def send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
+    async def send_many(
+        self, envelopes: Sequence[Envelope], halt: Halt | None = None
+    ) -> list[Delivery]:
         for _ in envelopes:
             await self.limiter.acquire()
-        return await asyncio.to_thread(self._write_all, envelopes)
+        return await asyncio.to_thread(self._write_all, envelopes, halt)
 
-    def _write_all(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
+    def _write_all(self, envelopes: Sequence[Envelope], halt: Halt | None) -> list[Delivery]:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             reason = f"cannot create {self.folder}: {exc.strerror}"
             return [retry(e, reason) for e in envelopes]
-        deliveries = [self._write(e) for e in envelopes]
+        deliveries: list[Delivery] = []
+        for envelope in envelopes:
+            deliveries.append(self._write(envelope))
+            if halt is not None and halt(deliveries[-1]):
+                deliveries += [unsent(e, "sending paused") for e in envelopes[len(deliveries) :]]
+                break
         try:
             sync_folder(self.folder)
         except OSError as exc:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
-from feedpipe.mail.model import Delivery, Envelope, Outcome
+from feedpipe.mail.model import Delivery, Envelope, Halt, Outcome, unsent
 from feedpipe.mail.rate import RateLimiter
 
 SCRIPTED_REPLIES: Mapping[Outcome, tuple[int, str]] = {
     Outcome.SENT: (250, "2.0.0 Ok: queued"),
-    Outcome.RETRY: (450, "4.2.0 mailbox busy (scripted)"),
+    Outcome.RETRY: (451, "4.0.0 try again (scripted)"),
+    Outcome.SOFT: (452, "4.2.2 mailbox full (scripted)"),
     Outcome.THROTTLED: (421, "4.7.0 too many messages, slow down (scripted)"),
+    Outcome.BLOCKED: (550, "5.7.1 sender rejected (scripted)"),
     Outcome.FAILED: (550, "5.1.1 no such user (scripted)"),
 }
 
@@ -40,14 +42,19 @@ class MemoryTransport:
         queue = self.script.get(recipient)
         return queue.popleft() if queue else self.default
 
-    async def send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
+    async def send_many(
+        self, envelopes: Sequence[Envelope], halt: Halt | None = None
+    ) -> list[Delivery]:
         self.batches.append(len(envelopes))
-        deliveries = []
+        deliveries: list[Delivery] = []
         for envelope in envelopes:
             await self.limiter.acquire()
             delivery = self._send(envelope)
             self.limiter.observe(delivery)
             deliveries.append(delivery)
+            if halt is not None and halt(delivery):
+                deliveries += [unsent(e, "sending paused") for e in envelopes[len(deliveries) :]]
+                break
         return deliveries
 
     def _send(self, envelope: Envelope) -> Delivery:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
-
-THROTTLE_CODES = frozenset({421, 451, 452, 454})
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +22,12 @@ class Outcome(enum.StrEnum):
     """What became of one envelope."""
 
     SENT = "sent"
-    RETRY = "retry"
-    THROTTLED = "throttled"
-    FAILED = "failed"  # permanent: 5xx on RCPT or DATA
+    RETRY = "retry"  # no reply, or a reply of unknown meaning: retried up to max_attempts
+    SOFT = "soft"  # recipient soft (mailbox full, greylisted): retried, counted
+    THROTTLED = "throttled"  # slow down: retried, not counted
+    BLOCKED = "blocked"  # a sender or policy problem: nobody penalised, kept for retry
+    FAILED = "failed"  # recipient hard (bad mailbox or domain): a bounce
+    UNSENT = "unsent"  # not attempted: the batch was halted (sending paused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,11 @@ class Delivery:
     reply: str
 
 
+# Hears each delivery of a batch as it is made, until it returns True: then nothing more of the
+# batch is attempted (messages already in flight finish; their deliveries are not heard).
+Halt = Callable[[Delivery], bool]
+
+
 class Transport(Protocol):
     """Sends envelopes; never raises for per-message or connection failures.
 
@@ -46,8 +52,11 @@ class Transport(Protocol):
     per message, slowed down by throttling replies); the dispatcher never paces.
     """
 
-    async def send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
-        """One Delivery per envelope, in the same order."""
+    async def send_many(
+        self, envelopes: Sequence[Envelope], halt: Halt | None = None
+    ) -> list[Delivery]:
+        """One Delivery per envelope, in the same order; once `halt` says True, the envelopes
+        not yet started are UNSENT."""
         ...
 
     async def aclose(self) -> None:
@@ -64,21 +73,11 @@ class Stage(enum.StrEnum):
     FINAL = "final"  # the reply after the message content
 
 
-def classify(code: int, stage: Stage) -> Outcome:
-    """Map an SMTP reply code at a stage to an outcome.
-
-    2xx/3xx-as-expected is decided by the caller; here: throttling codes, other 4xx,
-    and 5xx, which is permanent for the recipient except at MAIL (a sender problem).
-    """
-    if 200 <= code < 300:
-        return Outcome.SENT
-    if code in THROTTLE_CODES:
-        return Outcome.THROTTLED
-    if 500 <= code < 600 and stage is not Stage.MAIL:
-        return Outcome.FAILED
-    return Outcome.RETRY
-
-
 def retry(envelope: Envelope, reason: str) -> Delivery:
     """A RETRY delivery with a local reason (no server reply)."""
     return Delivery(envelope.outbox_id, Outcome.RETRY, None, reason)
+
+
+def unsent(envelope: Envelope, reason: str) -> Delivery:
+    """An UNSENT delivery: the envelope was not attempted."""
+    return Delivery(envelope.outbox_id, Outcome.UNSENT, None, f"not sent: {reason}")

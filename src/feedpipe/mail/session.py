@@ -12,7 +12,8 @@ from typing import cast
 import aiosmtplib
 
 from feedpipe.errors import ConfigError, FeedpipeError
-from feedpipe.mail.model import Outcome, Stage, classify
+from feedpipe.mail.model import Outcome, Stage
+from feedpipe.mail.replies import classify
 from feedpipe.settings import SmtpSettings
 
 MAX_REPLY_BYTES = 65_536
@@ -31,7 +32,21 @@ class SessionError(FeedpipeError):
 
 
 class ConnectError(SessionError):
-    """The session could not be opened (refused, TLS, EHLO or AUTH failure, timeout)."""
+    """The session could not be opened (refused, TLS, EHLO or AUTH failure, timeout);
+    `code`/`reply` hold the server's refusal when there was one (EHLO, STARTTLS, AUTH)."""
+
+    def __init__(self, reason: str, code: int | None = None, reply: str = "") -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reply = reply
+
+    @property
+    def outcome(self) -> Outcome:
+        """BLOCKED when the server refused us in words (a setup problem), else RETRY."""
+        if self.code is None:
+            return Outcome.RETRY
+        refused = classify(self.code, self.reply, Stage.MAIL)
+        return Outcome.RETRY if refused is Outcome.THROTTLED else refused
 
 
 class AddressError(FeedpipeError):
@@ -204,7 +219,10 @@ async def open_client(config: SessionConfig, local_hostname: str) -> aiosmtplib.
             await client.ehlo()
     except _CONNECT_ERRORS as exc:
         client.close()
-        raise ConnectError(f"cannot open an SMTP session: {describe(exc)}") from exc
+        reason = f"cannot open an SMTP session: {describe(exc)}"
+        if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 500:
+            raise ConnectError(reason, exc.code, exc.message) from exc
+        raise ConnectError(reason) from exc
     return client
 
 
@@ -286,7 +304,7 @@ class Session:
         await self.reader.read(self.timeout)
 
     def _attempt(self, reply: Reply, stage: Stage) -> Attempt:
-        outcome = classify(reply.code, stage)
+        outcome = classify(reply.code, reply.text, stage)
         if stage is Stage.FINAL and 300 <= reply.code < 400:
             outcome = Outcome.RETRY
         return Attempt(outcome, reply.code, reply.text, reusable=reply.code != 421)

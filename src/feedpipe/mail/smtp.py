@@ -3,26 +3,44 @@
 from __future__ import annotations
 
 import asyncio
-import socket
+import os
 import ssl
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
-from feedpipe.mail.model import Delivery, Envelope, retry
+from feedpipe.mail.model import Delivery, Envelope, Halt, retry, unsent
 from feedpipe.mail.rate import RateLimiter
 from feedpipe.mail.session import ConnectError, Session, SessionConfig, SessionError
 from feedpipe.mail.signing import DkimSigner, SigningError
 from feedpipe.settings import Settings
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Batch:
-    """One send_many call: the envelopes, what is left to take, and the results so far."""
+    """One send_many call: the envelopes, what is left to take, the results so far, and
+    whether `halt` has stopped it."""
 
     envelopes: Sequence[Envelope]
     todo: deque[int]
     results: list[Delivery | None]
+    halt: Halt | None = None
+    halted: bool = False
+    signed: list[Future[bytes]] = field(default_factory=list)  # DKIM, signed ahead in threads
+
+    def done(self, index: int, delivery: Delivery) -> None:
+        self.results[index] = delivery
+        if self.halt is not None and not self.halted and self.halt(delivery):
+            self.halted = True
+            for untaken in self.todo if self.signed else ():
+                self.signed[untaken].cancel()
+            self.todo.clear()
+
+
+def helo_default(sender: str) -> str:
+    """The HELO name when none is configured: the envelope sender's domain."""
+    return sender.rpartition("@")[2]
 
 
 class SmtpTransport:
@@ -44,6 +62,7 @@ class SmtpTransport:
         self.config = config
         self.limiter = limiter or RateLimiter()
         self.signer = signer
+        self.signing: ThreadPoolExecutor | None = None  # opened by the first signed batch
         self.local_hostname = local_hostname
         self.sessions: list[Session | None] = [None] * concurrency
         self.opened = 0  # connections opened so far
@@ -58,17 +77,28 @@ class SmtpTransport:
             smtp.concurrency,
             RateLimiter(smtp.max_per_second, smtp.max_per_hour),
             DkimSigner.from_settings(settings.email),
+            settings.email.helo_name,
         )
 
-    async def send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
-        batch = Batch(envelopes, deque(range(len(envelopes))), [None] * len(envelopes))
+    async def send_many(
+        self, envelopes: Sequence[Envelope], halt: Halt | None = None
+    ) -> list[Delivery]:
+        todo = deque(range(len(envelopes)))
+        batch = Batch(envelopes, todo, [None] * len(envelopes), halt)
+        if self.signer is not None:
+            # OpenSSL's RSA step releases the GIL: the batch is signed ahead on other cores
+            # while the connections send.
+            if self.signing is None:
+                self.signing = ThreadPoolExecutor(os.cpu_count() or 2, "dkim")
+            sign, pool = self.signer.sign, self.signing
+            batch.signed = [pool.submit(sign, e.data) for e in envelopes]
         workers = min(len(self.sessions), len(envelopes))
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(self._work(slot, batch)) for slot in range(workers)]
         reasons = [task.result() for task in tasks]
-        reason = next((r for r in reasons if r), "not attempted")
+        reason = "sending paused" if batch.halted else next((r for r in reasons if r), "")
         return [
-            delivery or retry(envelopes[index], f"not sent: {reason}")
+            delivery or unsent(envelopes[index], reason or "not attempted")
             for index, delivery in enumerate(batch.results)
         ]
 
@@ -79,22 +109,31 @@ class SmtpTransport:
             envelope = batch.envelopes[index]
             await self.limiter.acquire()
             try:
-                delivery = await self._deliver(slot, envelope)
+                data = await self._signed(batch, index)
+                delivery = await self._deliver(slot, envelope, data)
             except ConnectError as exc:
-                batch.results[index] = retry(envelope, str(exc))
+                code, reply = (exc.code, exc.reply) if exc.code is not None else (None, str(exc))
+                batch.done(index, Delivery(envelope.outbox_id, exc.outcome, code, reply))
                 return str(exc)
-            batch.results[index] = delivery
+            batch.done(index, delivery)
             self.limiter.observe(delivery)
         return None
 
-    async def _deliver(self, slot: int, envelope: Envelope) -> Delivery:
-        """One transaction; a reused connection found dead before DATA is reopened once."""
+    async def _signed(self, batch: Batch, index: int) -> bytes | SigningError:
+        """The envelope's bytes as they go out (DKIM-signed when configured)."""
+        if not batch.signed:
+            return batch.envelopes[index].data
         try:
-            data = self.signer.sign(envelope.data) if self.signer else envelope.data
+            return await asyncio.wrap_future(batch.signed[index])
         except SigningError as exc:
-            return retry(envelope, str(exc))
+            return exc
+
+    async def _deliver(self, slot: int, envelope: Envelope, data: bytes | SigningError) -> Delivery:
+        """One transaction; a reused connection found dead before DATA is reopened once."""
+        if isinstance(data, SigningError):
+            return retry(envelope, str(data))
         while True:
-            session, fresh = await self._session(slot)
+            session, fresh = await self._session(slot, envelope.sender)
             try:
                 attempt = await session.transact(envelope.sender, envelope.recipient, data)
             except SessionError as exc:
@@ -109,15 +148,14 @@ class SmtpTransport:
                 self._drop(slot)
             return Delivery(envelope.outbox_id, attempt.outcome, attempt.code, attempt.text)
 
-    async def _session(self, slot: int) -> tuple[Session, bool]:
+    async def _session(self, slot: int, sender: str) -> tuple[Session, bool]:
         """The slot's connection, opened if needed; True when it is new."""
         session = self.sessions[slot]
         if session is not None and session.usable:
             return session, False
         self._drop(slot)
-        if self.local_hostname is None:
-            self.local_hostname = await asyncio.to_thread(socket.getfqdn)
-        session = await Session.open(self.config, self.local_hostname)
+        helo = self.local_hostname or helo_default(sender)
+        session = await Session.open(self.config, helo)
         self.sessions[slot] = session
         self.opened += 1
         return session, True
@@ -128,7 +166,11 @@ class SmtpTransport:
             session.close()
 
     async def aclose(self) -> None:
-        """QUIT every connection (concurrently), closing each even if QUIT fails."""
+        """QUIT every connection (concurrently), closing each even if QUIT fails; stop the
+        signing threads."""
+        if self.signing is not None:
+            self.signing.shutdown(wait=False, cancel_futures=True)
+            self.signing = None
         sessions = [s for s in self.sessions if s is not None]
         self.sessions = [None] * len(self.sessions)
         try:

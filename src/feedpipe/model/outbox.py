@@ -142,10 +142,13 @@ class DispatchReport:
     batches: int = 0
     seconds: float = 0.0
     server_down: bool = False
+    soft: int = 0  # recipient soft replies (mailbox full, greylisted): retried
+    blocked: int = 0  # sender or policy replies: kept, nobody penalised
+    paused: str | None = None  # the reply that paused sending (the breaker is open)
 
     @property
     def attempted(self) -> int:
-        return self.sent + self.retry + self.throttled + self.failed
+        return self.sent + self.retry + self.throttled + self.failed + self.soft + self.blocked
 
 
 @dataclass(frozen=True, slots=True)

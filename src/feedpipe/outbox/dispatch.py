@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from feedpipe.clock import Clock
 from feedpipe.emails.mime import MimeTemplate, personalize_template
 from feedpipe.errors import FeedpipeError
 from feedpipe.mail import Delivery, Envelope, Outcome, Transport
+from feedpipe.mail.model import unsent
 from feedpipe.model import (
     Claim,
     ClaimedMessage,
@@ -24,6 +26,7 @@ from feedpipe.model import (
     OutboxState,
     RecordReport,
 )
+from feedpipe.outbox.breaker import Breaker, BreakerLimits, Gate, meta_key
 from feedpipe.outbox.policy import RetryPolicy, is_outage, unbuildable
 from feedpipe.store import Store
 
@@ -31,6 +34,7 @@ TEMPLATE_CACHE = 32  # parsed edition templates kept (each about the size of one
 Progress = Callable[[DispatchReport], None]
 Stop = Callable[[], bool]  # checked before each batch: true ends the run early
 Latency = Callable[[float, int], None]  # (seconds for one send_many, messages in it)
+LOG = logging.getLogger("feedpipe.outbox")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,8 @@ class DispatchOptions:
     lease: timedelta = timedelta(minutes=10)
     max_attempts: int = 8
     bounce_limit: int = 3
+    transport_name: str = "outbox"  # whose circuit breaker this dispatcher consults
+    limits: BreakerLimits = field(default_factory=BreakerLimits)
 
     @property
     def window(self) -> int:
@@ -106,6 +112,7 @@ class Dispatcher:
         self.templates = TemplateCache(self.store)
         self.policy = RetryPolicy(self.options.max_attempts, self.rng)
         self._sending = asyncio.Lock()
+        self.breaker = Breaker()  # read from the store (and changed) only under `_sending`
 
     async def run(
         self, progress: Progress | None = None, stop: Stop | None = None
@@ -129,12 +136,15 @@ class Dispatcher:
                 return
 
     async def step(self) -> bool:
-        """One batch: claim, send, record. False when nothing was due."""
+        """One batch: claim, send, record. False when nothing was due or sending is paused."""
         now = self.clock.now()
         opts = self.options
-        claim = await asyncio.to_thread(
-            self.store.claim_outbox, self.owner, now, opts.lease, opts.batch_size
-        )
+        stored = await asyncio.to_thread(self.load_breaker)  # another process may have changed it
+        gate = stored.gate(now)
+        if gate is Gate.PAUSED:
+            return self._pause(stored)
+        size = 1 if gate is Gate.PROBE else opts.batch_size
+        claim = await asyncio.to_thread(self.store.claim_outbox, self.owner, now, opts.lease, size)
         self._count(cancelled=claim.cancelled)
         if not claim.messages:
             return claim.cancelled > 0
@@ -147,18 +157,62 @@ class Dispatcher:
         return not self._stop
 
     async def send(self, claim: Claim) -> list[Delivery]:
-        """Build every message of the batch and hand them to the transport."""
+        """Build every message of the batch and hand to the transport what the breaker allows
+        (all, one probe, or none); the rest is UNSENT."""
         envelopes, broken = self.envelopes(claim.messages)
         async with self._sending:  # one send_many at a time: the transport pools connections
-            sent = await self._send_many(envelopes) if envelopes else []
-        if len(sent) != len(envelopes):
-            raise FeedpipeError(f"the transport answered {len(sent)} of {len(envelopes)}")
-        return sent + broken
+            before = self.breaker = await asyncio.to_thread(self.load_breaker)
+            gate = before.gate(self.clock.now())
+            allowed = {Gate.PAUSED: 0, Gate.PROBE: 1}.get(gate, len(envelopes))
+            go, held = envelopes[:allowed], envelopes[allowed:]
+            sent = await self._send_many(go, self._halt(claim)) if go else []
+            if self.breaker != before:
+                await asyncio.to_thread(self.save_breaker, before)
+        if len(sent) != len(go):
+            raise FeedpipeError(f"the transport answered {len(sent)} of {len(go)}")
+        if self.breaker.is_open:
+            self._pause(self.breaker)
+        return sent + [unsent(e, "sending paused") for e in held] + broken
 
-    async def _send_many(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
+    def _halt(self, claim: Claim) -> Callable[[Delivery], bool]:
+        """Feeds each delivery to the breaker; True (stop the batch) once it is open."""
+        recipients = {m.outbox_id: m.recipient.email for m in claim.messages}
+        limits = self.options.limits
+
+        def halt(delivery: Delivery) -> bool:
+            rcpt = recipients.get(delivery.outbox_id, "")
+            self.breaker = self.breaker.observe(delivery, rcpt, self.clock.now(), limits)
+            return self.breaker.is_open
+
+        return halt
+
+    def load_breaker(self) -> Breaker:
+        return Breaker.from_json(self.store.get_meta(meta_key(self.options.transport_name)))
+
+    def save_breaker(self, before: Breaker) -> None:
+        """Store the breaker and log what changed."""
+        after, name = self.breaker, self.options.transport_name
+        self.store.set_meta(meta_key(name), after.to_json())
+        fields: dict[str, object] = {"transport": name, "reply": after.paused, "fix": after.fix}
+        if after.is_open and not before.is_open:
+            LOG.warning("sending paused: %s — %s", after.paused, after.fix, extra=_extra(fields))
+        elif before.is_open and not after.is_open:
+            LOG.info("sending resumed: a probe was accepted", extra=_extra({"transport": name}))
+        elif after.probes > before.probes:
+            fields["next_probe"] = after.probe_at
+            LOG.info("sending still paused: %s", after.paused, extra=_extra(fields))
+
+    def _pause(self, breaker: Breaker) -> bool:
+        self._stop = True
+        self.report = replace(self.report, paused=breaker.paused)
+        return False
+
+    async def _send_many(
+        self, envelopes: Sequence[Envelope], halt: Callable[[Delivery], bool]
+    ) -> list[Delivery]:
         started = time.perf_counter()
         try:
-            return await self.transport.send_many(envelopes)
+            return await self.transport.send_many(envelopes, halt)
         finally:
             if self.on_latency is not None:
                 self.on_latency(time.perf_counter() - started, len(envelopes))
@@ -207,6 +261,8 @@ class Dispatcher:
             retry=r.retry + counts[Outcome.RETRY],
             throttled=r.throttled + counts[Outcome.THROTTLED],
             failed=r.failed + counts[Outcome.FAILED],
+            soft=r.soft + counts[Outcome.SOFT],
+            blocked=r.blocked + counts[Outcome.BLOCKED],
             cancelled=r.cancelled + recorded.cancelled,
             bounced_subscribers=r.bounced_subscribers + len(recorded.bounced_subscribers),
             batches=r.batches + 1,
@@ -215,6 +271,11 @@ class Dispatcher:
     def _count(self, cancelled: int) -> None:
         if cancelled:
             self.report = replace(self.report, cancelled=self.report.cancelled + cancelled)
+
+
+def _extra(fields: Mapping[str, object]) -> dict[str, object]:
+    """`extra` for a log record: the fields the worker's structured log formatter prints."""
+    return {"fields": fields}
 
 
 __all__ = ["DispatchOptions", "Dispatcher", "OutboxState", "worker_id"]

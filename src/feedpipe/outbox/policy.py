@@ -12,6 +12,9 @@ from feedpipe.model import ClaimedMessage, Decision, OutboxState
 
 BASE_DELAY = 30.0  # seconds before the first retry (upper bound of its jitter)
 MAX_DELAY = 3600.0  # backoff cap
+# Outcomes whose attempts count toward max_attempts (then failed, never a bounce). THROTTLED and
+# BLOCKED (a sender or policy problem) do not: the message is kept until the sender is fixed.
+COUNTED = frozenset({Outcome.RETRY, Outcome.SOFT})
 
 
 def message_id(edition_key: str, subscriber_id: int, from_address: str) -> str:
@@ -54,9 +57,11 @@ class RetryPolicy:
         if delivery.outcome is Outcome.SENT:
             return Decision(ident, sub, OutboxState.SENT, None, True, code, reply)
         if delivery.outcome is Outcome.FAILED:
-            bounce = code is not None and 500 <= code < 600
+            bounce = code is not None  # a recipient hard reply; a local refusal is no bounce
             return Decision(ident, sub, OutboxState.FAILED, None, True, code, reply, bounce)
-        counted = delivery.outcome is Outcome.RETRY and not outage
+        if delivery.outcome is Outcome.UNSENT:  # not attempted: due again at once
+            return Decision(ident, sub, OutboxState.RETRY, now, False, code, reply)
+        counted = delivery.outcome in COUNTED and not outage
         attempts = message.attempts if counted else message.attempts - 1
         if counted and attempts >= self.max_attempts:
             return Decision(ident, sub, OutboxState.FAILED, None, True, code, reply)
@@ -65,10 +70,10 @@ class RetryPolicy:
 
 
 def is_outage(deliveries: Sequence[Delivery]) -> bool:
-    """Every delivery of a batch is a retry without any server reply: the server is down."""
-    return bool(deliveries) and all(
-        d.outcome is Outcome.RETRY and d.code is None for d in deliveries
-    )
+    """No delivery of a batch got a server reply (the rest were not attempted): the server is
+    down."""
+    unreached = [d for d in deliveries if d.outcome is not Outcome.UNSENT]
+    return bool(unreached) and all(d.outcome is Outcome.RETRY and d.code is None for d in unreached)
 
 
 def unbuildable(message: ClaimedMessage, reason: str) -> Delivery:

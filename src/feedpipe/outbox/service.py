@@ -26,6 +26,7 @@ from feedpipe.model import (
     SendReport,
     SentEdition,
 )
+from feedpipe.outbox.breaker import Breaker, BreakerLimits, meta_key
 from feedpipe.outbox.dispatch import Dispatcher, DispatchOptions, Latency, Progress, Stop
 from feedpipe.outbox.fill import fill
 from feedpipe.outbox.policy import message_id
@@ -55,7 +56,27 @@ class OutboxService:
             batch_size=email.batch_size,
             max_attempts=email.max_attempts,
             bounce_limit=email.bounce_limit,
+            transport_name=self.transport_name,
+            limits=BreakerLimits(email.pause_after, email.pause_after_recipients),
         )
+
+    @property
+    def transport_name(self) -> str:
+        """The configured transport, as its circuit breaker is named."""
+        email = self.settings.email
+        if email.transport == "smtp":
+            return f"smtp:{email.smtp.host}:{email.smtp.port}"
+        return email.transport
+
+    def breaker(self) -> Breaker:
+        """The configured transport's circuit breaker as stored (closed when never opened)."""
+        return Breaker.from_json(self.store.get_meta(meta_key(self.transport_name)))
+
+    def resume(self) -> Breaker:
+        """Close the breaker at once (`feedpipe outbox resume`); returns how it stood."""
+        was = self.breaker()
+        self.store.set_meta(meta_key(self.transport_name), Breaker().to_json())
+        return was
 
     def fill(self, now: datetime | None = None) -> FillReport:
         """Plan what is due and write it to the outbox (and move watermarks) in one transaction."""

@@ -91,12 +91,15 @@ class ServiceJobs:
         counts = {
             "sent": report.sent,
             "retry": report.retry,
+            "soft": report.soft,
             "throttled": report.throttled,
+            "blocked": report.blocked,
             "failed": report.failed,
             "cancelled": report.cancelled,
             "bounced_subscribers": report.bounced_subscribers,
             "batches": report.batches,
             "server_down": int(report.server_down),
+            "paused": int(report.paused is not None),
         }
         return [StepResult("dispatch", report.seconds, counts)]
 

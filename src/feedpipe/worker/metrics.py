@@ -17,6 +17,7 @@ from feedpipe.worker.jobs import StepResult
 from feedpipe.worker.logs import LOGGER, event
 
 StateCounts = Callable[[], Mapping[str, int]]
+Sending = Callable[[], Mapping[str, Any]]  # worker.status.sending: the circuit breaker
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -38,10 +39,36 @@ class _OutboxStates(Collector):
         yield family
 
 
+class _Sending(Collector):
+    """`feedpipe_sending_paused{transport, reply, fix}`: 1 while the breaker holds sending."""
+
+    def __init__(self, sending: Sending) -> None:
+        self.sending = sending
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "feedpipe_sending_paused",
+            "1 while sending is paused by the circuit breaker (labels: the reply, what to fix).",
+            labels=["transport", "reply", "fix"],
+        )
+        try:
+            found = self.sending()
+            paused = bool(found.get("paused"))
+            labels = [str(found.get("transport", "")), str(found.get("reply") or ""), ""]
+            if paused:
+                labels[2] = str(found.get("fix") or "")
+            family.add_metric(labels, 1 if paused else 0)
+        except FeedpipeError as exc:
+            event(logging.getLogger(LOGGER), "metrics.error", logging.WARNING, error=exc)
+        yield family
+
+
 class WorkerMetrics:
     """The worker's metrics in their own registry (no process-wide state)."""
 
-    def __init__(self, state_counts: StateCounts | None = None) -> None:
+    def __init__(
+        self, state_counts: StateCounts | None = None, sending: Sending | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
         reg = self.registry
         self.posts = Gauge("feedpipe_posts", "Posts in the store (not removed).", registry=reg)
@@ -70,6 +97,8 @@ class WorkerMetrics:
         self.leader = Gauge("feedpipe_leader", "1 while this process leads.", registry=reg)
         if state_counts is not None:
             reg.register(_OutboxStates(state_counts))
+        if sending is not None:
+            reg.register(_Sending(sending))
         self._server: Any = None
         self._thread: Thread | None = None
 
@@ -85,7 +114,7 @@ class WorkerMetrics:
         if result.job == "plan":
             self.digests_planned.inc(counts.get("due", 0))
         if result.job == "dispatch":
-            for outcome in ("sent", "retry", "throttled", "failed", "cancelled"):
+            for outcome in ("sent", "retry", "soft", "throttled", "blocked", "failed", "cancelled"):
                 self.messages.labels(outcome).inc(counts.get(outcome, 0))
 
     def failed(self, job: str) -> None:

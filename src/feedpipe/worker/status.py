@@ -1,4 +1,5 @@
-"""`feedpipe status`: last runs, outbox queue by state, next due digests, the leader."""
+"""`feedpipe status`: last runs, outbox queue by state, sending paused?, next due digests, the
+leader."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class WorkerStatus:
     next_due: list[tuple[datetime, int]]
     leader: str | None  # the live leader (lock holder), None when no worker runs
     last_leader: dict[str, Any] = field(default_factory=dict)
+    sending: dict[str, Any] = field(default_factory=dict)  # the transport's circuit breaker
 
 
 def collect(service: Feedpipe) -> WorkerStatus:
@@ -40,6 +42,33 @@ def collect(service: Feedpipe) -> WorkerStatus:
         next_due=next_due(service, now),
         leader=live_leader(service),
         last_leader=service.last_leader(),
+        sending=sending(service),
+    )
+
+
+def sending(service: Feedpipe) -> dict[str, Any]:
+    """The configured transport's circuit breaker: paused (with the reply and what to fix)?"""
+    outbox = service.outbox
+    breaker = outbox.breaker()
+    found: dict[str, Any] = {"transport": outbox.transport_name, "paused": breaker.is_open}
+    if breaker.is_open:
+        found |= {
+            "reply": breaker.paused,
+            "fix": breaker.fix,
+            "since": breaker.since and breaker.since.isoformat(),
+            "next_probe": breaker.probe_at and breaker.probe_at.isoformat(),
+            "failed_probes": breaker.probes,
+        }
+    return found
+
+
+def sending_line(found: dict[str, Any]) -> str:
+    """`sending paused: <reply> — <fix>`, or `sending ok`."""
+    if not found.get("paused"):
+        return f"sending ok ({found.get('transport', '?')})"
+    return (
+        f"sending paused: {found['reply']} — {found['fix']}; next probe {found['next_probe']}"
+        " (or `feedpipe outbox resume` once fixed)"
     )
 
 
@@ -75,5 +104,6 @@ def to_json(status: WorkerStatus) -> dict[str, Any]:
         "last_leader": status.last_leader,
         "runs": {job: json.loads(run.to_json()) for job, run in sorted(status.runs.items())},
         "queue": status.queue,
+        "sending": status.sending,
         "next_due": [{"at": at.isoformat(), "subscribers": n} for at, n in status.next_due],
     }
