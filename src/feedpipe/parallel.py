@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # multiprocessing is imported by whoever starts a pool, not b
 # A single-threaded parent (the CLI) forks its workers directly: instant, and they share its
 # imported modules copy-on-write. A threaded parent (the worker, the web server) must not
 # fork, so its workers come from a clean server process that preloads the heavy modules.
-PRELOAD = ["feedpipe.source.markdown", "feedpipe.feeds.build"]
+PRELOAD = ["feedpipe.source.markdown", "feedpipe.source.fields", "feedpipe.feeds.build"]
 
 
 def worker_count(jobs: int, threshold: int) -> int:
