@@ -1,10 +1,25 @@
 """feedpipe: turn a post store into feeds and digest emails."""
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("feedpipe")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
+from functools import cache
 
 __all__ = ["__version__"]
+
+
+@cache
+def _version() -> str:
+    # importlib.metadata costs tens of milliseconds: only when someone asks for the version.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("feedpipe")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "0.0.0"
+
+
+def __getattr__(name: str) -> str:
+    """`feedpipe.__version__`, looked up on first use (PEP 562)."""
+    if name == "__version__":
+        return _version()
+    raise AttributeError(f"module 'feedpipe' has no attribute {name!r}")

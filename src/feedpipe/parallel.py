@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # multiprocessing is imported by whoever starts a pool, not by every command
+    from concurrent.futures import ProcessPoolExecutor
 
 # A single-threaded parent (the CLI) forks its workers directly: instant, and they share its
 # imported modules copy-on-write. A threaded parent (the worker, the web server) must not
 # fork, so its workers come from a clean server process that preloads the heavy modules.
-PRELOAD = ["feedpipe.source.markdown", "feedpipe.feeds.build"]
+PRELOAD = ["feedpipe.source.markdown", "feedpipe.source.fields", "feedpipe.feeds.build"]
 
 
 def worker_count(jobs: int, threshold: int) -> int:
@@ -20,6 +22,9 @@ def worker_count(jobs: int, threshold: int) -> int:
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     if threading.active_count() == 1:
         return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     context = multiprocessing.get_context("forkserver")

@@ -1,4 +1,9 @@
-"""The one service object: wires settings, store, source and clock; CLI, worker and web use it."""
+"""The one service object: wires settings, store, source and clock; CLI, worker and web use it.
+
+Each stage is imported when first used (the feed renderers by a build, the digests and email
+renderer by what plans or sends, the mail transports by a send), so that a command pays only
+for what it runs: `feedpipe status` never loads Jinja2, a no-change build never loads lxml.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from feedpipe import __version__
 from feedpipe.clock import Clock, SystemClock
-from feedpipe.digests.service import DigestService
-from feedpipe.feeds.build import BuildOptions, build_feeds
-from feedpipe.feeds.render import FeedContext
-from feedpipe.model import BuildReport, RunRecord, SyncReport
-from feedpipe.settings import Settings
-from feedpipe.source import Source, open_source
-from feedpipe.store import LeaderLock, Store, open_store
-from feedpipe.subscriptions.service import SubscriptionService
-from feedpipe.sync.run import run_sync
 
 if TYPE_CHECKING:
+    from feedpipe.digests.service import DigestService
+    from feedpipe.model import BuildReport, RunRecord, SyncReport
     from feedpipe.outbox.service import OutboxService
+    from feedpipe.settings import Settings
+    from feedpipe.source import Source
+    from feedpipe.store import LeaderLock, Store
+    from feedpipe.subscriptions.service import SubscriptionService
 
 
 @dataclass
@@ -31,24 +32,32 @@ class Feedpipe:
 
     settings: Settings
     store: Store
-    source: Source
     clock: Clock
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Feedpipe:
         """The one place where parts are wired together."""
-        store = open_store(settings.store.url)
-        try:
-            source = open_source(settings)
-        except BaseException:
-            store.close()
-            raise
-        return cls(settings, store, source, clock or SystemClock())
+        from feedpipe.store import open_store
+
+        return cls(settings, open_store(settings.store.url), clock or SystemClock())
+
+    @cached_property
+    def source(self) -> Source:
+        """The configured source (its parser loads at the first sync, not for every command)."""
+        from feedpipe.source import open_source
+
+        return open_source(self.settings)
 
     def sync(self) -> SyncReport:
+        from feedpipe.sync.run import run_sync
+
         return run_sync(self.source, self.store, self.clock.now, self.settings.site.post_url)
 
     def build(self, *, sync: bool = True, full: bool = False) -> BuildReport:
+        from feedpipe import __version__
+        from feedpipe.feeds.build import BuildOptions, build_feeds
+        from feedpipe.feeds.render import FeedContext
+
         sync_report = self.sync() if sync else None
         ctx = FeedContext.from_settings(self.settings, f"feedpipe {__version__}")
         opts = BuildOptions.from_settings(self.settings.feeds, ctx)
@@ -58,6 +67,8 @@ class Feedpipe:
     @cached_property
     def digests(self) -> DigestService:
         """Subscribers and digest planning."""
+        from feedpipe.digests.service import DigestService
+
         return DigestService(self.settings, self.store, self.clock)
 
     @cached_property

@@ -21,12 +21,12 @@ from pydantic import (
     model_validator,
 )
 
+from feedpipe.envnames import CONFIG_ENV as CONFIG_ENV
+from feedpipe.envnames import SECRET_KEY_ENV as SECRET_KEY_ENV
+from feedpipe.envnames import SMTP_PASSWORD_ENV as SMTP_PASSWORD_ENV
+from feedpipe.envnames import STORE_URL_ENV as STORE_URL_ENV
 from feedpipe.errors import ConfigError
 
-CONFIG_ENV = "FEEDPIPE_CONFIG"
-STORE_URL_ENV = "FEEDPIPE_STORE_URL"
-SECRET_KEY_ENV = "FEEDPIPE_SECRET_KEY"
-SMTP_PASSWORD_ENV = "FEEDPIPE_SMTP_PASSWORD"
 FeedFormat = Literal["rss", "atom", "json"]
 
 # How to fix each key, shown with its validation error.

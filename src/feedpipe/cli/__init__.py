@@ -1,22 +1,27 @@
-"""Command line: a thin shell over the Feedpipe service (click)."""
+"""Command line: a thin shell over the Feedpipe service (click).
+
+Loading it stays cheap (`--help` and `--version` import no database, template, web or mail
+library; tests/test_startup.py checks): every command imports what it needs when it runs.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from feedpipe import __version__
 from feedpipe.cli.common import CliState, now_option, pass_state
 from feedpipe.cli.outbox import dkim_record, outbox, send
 from feedpipe.cli.subscribers import digest, subscribers
 from feedpipe.cli.web import inbound, serve
 from feedpipe.cli.worker import run, status
+from feedpipe.envnames import CONFIG_ENV
 from feedpipe.errors import ConfigError, FeedpipeError
-from feedpipe.model import BuildReport, SyncReport
-from feedpipe.settings import CONFIG_ENV
+
+if TYPE_CHECKING:
+    from feedpipe.model import BuildReport, SyncReport
 
 
 class FeedpipeGroup(click.Group):
@@ -33,8 +38,25 @@ class FeedpipeGroup(click.Group):
             sys.exit(1)
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """`feedpipe --version` (looked up only when asked: importlib.metadata is slow to load)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from feedpipe import __version__
+
+    click.echo(f"feedpipe, version {__version__}")
+    ctx.exit()
+
+
 @click.group(cls=FeedpipeGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="feedpipe")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 @click.option(
     "--config",
     "-c",

@@ -7,14 +7,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from feedpipe.clock import Clock, FixedClock, SystemClock, parse_now
 from feedpipe.errors import ValidationError
-from feedpipe.service import Feedpipe
-from feedpipe.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # settings load pydantic and the service the store: only when a command runs
+    from feedpipe.service import Feedpipe
+    from feedpipe.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,10 +26,14 @@ class CliState:
     config: Path | None
 
     def settings(self) -> Settings:
+        from feedpipe.settings import load_settings
+
         return load_settings(self.config)
 
     @contextmanager
     def service(self, now: str | None = None) -> Iterator[Feedpipe]:
+        from feedpipe.service import Feedpipe
+
         clock: Clock = FixedClock(check_now(now)) if now else SystemClock()
         with Feedpipe.from_settings(self.settings(), clock) as service:
             yield service

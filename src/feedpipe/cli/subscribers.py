@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import sys
-import webbrowser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from feedpipe.cli.common import CliState, check_now, now_option, pass_state
 from feedpipe.cli.textgrid import table
-from feedpipe.digests.model import Plan
-from feedpipe.emails.preview import write_preview
-from feedpipe.emails.render import EmailRenderer
 from feedpipe.errors import ValidationError
 from feedpipe.model import Frequency, Subscriber, SubscriberStatus
-from feedpipe.subscriptions.fields import CategoryIndex
-from feedpipe.subscriptions.service import SubscriptionService
+
+if TYPE_CHECKING:  # the digests and emails load the store and Jinja2: only when a command runs
+    from feedpipe.digests.model import Plan
+    from feedpipe.subscriptions.fields import CategoryIndex
+    from feedpipe.subscriptions.service import SubscriptionService
 
 SAMPLE_SIZE = 3
 
@@ -201,6 +201,11 @@ def preview(
 ) -> None:
     """Write the next digest as .html, .txt and a complete .eml, without sending or changing
     anything. Without --email or --categories: every category, posts of the last 7 days."""
+    import webbrowser
+
+    from feedpipe.emails.preview import write_preview
+    from feedpipe.emails.render import EmailRenderer
+
     if now:
         check_now(now)
     if address and categories:

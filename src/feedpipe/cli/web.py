@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import email
 import os
 import sys
-from email import policy
-from email.utils import getaddresses
 
 import click
 
 from feedpipe.cli.common import CliState, pass_state
+from feedpipe.envnames import SECRET_KEY_ENV
 from feedpipe.errors import ValidationError
-from feedpipe.settings import SECRET_KEY_ENV
 
 MAX_INBOUND = 1 << 20
 
@@ -52,6 +49,10 @@ def _warnings() -> list[str]:
 
 def sender(raw: bytes) -> str:
     """The From address of an RFC 5322 message; ValidationError if there is none."""
+    import email
+    from email import policy
+    from email.utils import getaddresses
+
     message = email.message_from_bytes(raw, policy=policy.compat32)
     found = [addr for _, addr in getaddresses(message.get_all("From", [])) if "@" in addr]
     if len(found) != 1:

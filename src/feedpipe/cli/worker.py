@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -12,8 +11,6 @@ import click
 
 from feedpipe.cli.common import CliState, now_option, pass_state
 from feedpipe.cli.textgrid import align
-from feedpipe.store import safe_url
-from feedpipe.worker.logs import configure_logging, event
 
 if TYPE_CHECKING:
     from feedpipe.model import RunRecord
@@ -28,7 +25,11 @@ if TYPE_CHECKING:
 @pass_state
 def run(state: CliState, once: bool, now: str | None) -> None:
     """Run the worker: keep feeds fresh and send digests on time (SIGTERM stops it gracefully)."""
+    import logging
+
+    from feedpipe.store import safe_url
     from feedpipe.worker.assemble import assemble
+    from feedpipe.worker.logs import configure_logging, event
 
     if now and not once:
         raise click.UsageError("--now needs --once (a running worker follows the real clock)")

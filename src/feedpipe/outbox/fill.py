@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from feedpipe.digests.model import Plan, PlannedEdition
-from feedpipe.digests.service import DigestService
-from feedpipe.emails.render import EmailRenderer
 from feedpipe.model import FillReport, NewEdition, NewMessage, OutboxFill, Recipient
 from feedpipe.outbox.policy import message_id
+
+if TYPE_CHECKING:  # the renderer (Jinja2) is built only when a new edition is due
+    from feedpipe.digests.model import Plan, PlannedEdition
+    from feedpipe.digests.service import DigestService
+    from feedpipe.emails.render import EmailRenderer
 
 
 def new_edition(renderer: EmailRenderer, edition: PlannedEdition, now: datetime) -> NewEdition:
@@ -30,23 +33,27 @@ def new_messages(
 
 def outbox_fill(
     digests: DigestService,
-    renderer: EmailRenderer,
+    renderer: Callable[[], EmailRenderer],
     now: datetime,
     stored_keys: Callable[[Sequence[str]], set[str]],
 ) -> OutboxFill:
-    """The rows for every digest due at `now`; editions already stored are not rendered again."""
+    """The rows for every digest due at `now`; editions already stored are not rendered again
+    (`renderer()` is called only when one is new)."""
     plan: Plan = digests.plan(now)
     recipients = digests.recipients(plan)
     stored = stored_keys([e.key for e in plan.editions])
     sender = digests.settings.email.from_address
-    editions = tuple(new_edition(renderer, e, now) for e in plan.editions if e.key not in stored)
+    fresh = [e for e in plan.editions if e.key not in stored]
+    editions = tuple(new_edition(renderer(), e, now) for e in fresh) if fresh else ()
     messages = tuple(
         m for e in plan.editions for m in new_messages(e.key, recipients.get(e.key, ()), sender)
     )
     return OutboxFill(plan.now, editions, messages, plan.watermarks)
 
 
-def fill(digests: DigestService, renderer: EmailRenderer, now: datetime) -> FillReport:
+def fill(
+    digests: DigestService, renderer: Callable[[], EmailRenderer], now: datetime
+) -> FillReport:
     """Plan, render and write one transaction (under the fill lock) that also moves watermarks.
 
     A crash before the commit leaves the watermarks where they were (planned again next time);

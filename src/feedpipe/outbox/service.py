@@ -8,11 +8,9 @@ import random
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from feedpipe.clock import Clock
-from feedpipe.digests.service import DigestService
-from feedpipe.emails.render import EmailRenderer
-from feedpipe.mail import Transport, open_transport
 from feedpipe.model import (
     DispatchReport,
     Failure,
@@ -27,11 +25,18 @@ from feedpipe.model import (
     SentEdition,
 )
 from feedpipe.outbox.breaker import Breaker, BreakerLimits, meta_key
-from feedpipe.outbox.dispatch import Dispatcher, DispatchOptions, Latency, Progress, Stop
 from feedpipe.outbox.fill import fill
 from feedpipe.outbox.policy import message_id
-from feedpipe.settings import Settings
-from feedpipe.store import Store
+
+if TYPE_CHECKING:  # Jinja2, the mail transports and the dispatcher load when first needed
+    from feedpipe.digests.service import DigestService
+    from feedpipe.emails.render import EmailRenderer
+    from feedpipe.mail import Transport
+    from feedpipe.outbox.dispatch import DispatchOptions, Latency, Progress, Stop
+    from feedpipe.settings import Settings
+    from feedpipe.store import Store
+
+WAITING = (OutboxState.QUEUED, OutboxState.RETRY, OutboxState.SENDING)
 
 
 @dataclass
@@ -47,9 +52,13 @@ class OutboxService:
     @cached_property
     def renderer(self) -> EmailRenderer:
         """One Jinja2 environment and post-text cache for every fill and message of a process."""
+        from feedpipe.emails.render import EmailRenderer
+
         return EmailRenderer(self.settings)
 
     def options(self) -> DispatchOptions:
+        from feedpipe.outbox.dispatch import DispatchOptions
+
         email = self.settings.email
         return DispatchOptions(
             sender=email.from_address,
@@ -80,7 +89,7 @@ class OutboxService:
 
     def fill(self, now: datetime | None = None) -> FillReport:
         """Plan what is due and write it to the outbox (and move watermarks) in one transaction."""
-        return fill(self.digests, self.renderer, now or self.clock.now())
+        return fill(self.digests, lambda: self.renderer, now or self.clock.now())
 
     async def dispatch(
         self,
@@ -92,6 +101,9 @@ class OutboxService:
     ) -> DispatchReport:
         """Send what is due until nothing is (or `stop()`, checked before each batch); the
         transport defaults to the configured one, the lease to the dispatcher's default."""
+        from feedpipe.mail import open_transport
+        from feedpipe.outbox.dispatch import Dispatcher
+
         own = transport is None
         used = open_transport(self.settings) if transport is None else transport
         options = self.options() if lease is None else replace(self.options(), lease=lease)
@@ -116,7 +128,11 @@ class OutboxService:
         progress: Progress | None = None,
         transport: Transport | None = None,
     ) -> SendReport:
-        """Dispatch after `filled` until nothing is due (sync wrapper for the CLI)."""
+        """Dispatch after `filled` until nothing is due (sync wrapper for the CLI); with nothing
+        queued, retrying or leased there is nothing to send: no transport is opened."""
+        counts = self.counts()
+        if not any(counts[state] for state in WAITING):
+            return SendReport(filled, DispatchReport(), counts)
         dispatched = asyncio.run(self.dispatch(transport, progress))
         return SendReport(filled, dispatched, self.counts())
 

@@ -29,14 +29,13 @@ class Source(Protocol):
 
 
 def open_source(settings: Settings) -> Source:
-    """The source configured in `[source]`: kind picks the class, path and site URL configure it."""
-    from feedpipe.source.feedfile import FeedFileSource
-    from feedpipe.source.jsonfile import JsonSource
-    from feedpipe.source.markdown import MarkdownSource
-
-    constructors: dict[str, Callable[[Path, str], Source]] = {
-        "markdown": MarkdownSource,
-        "json": JsonSource,
-        "feed": FeedFileSource,
-    }
-    return constructors[settings.source.kind](settings.source.path, settings.site.url)
+    """The source configured in `[source]`: kind picks the class, path and site URL configure it
+    (only that kind's parser is imported)."""
+    constructor: Callable[[Path, str], Source]
+    if settings.source.kind == "json":
+        from feedpipe.source.jsonfile import JsonSource as constructor
+    elif settings.source.kind == "feed":
+        from feedpipe.source.feedfile import FeedFileSource as constructor
+    else:
+        from feedpipe.source.markdown import MarkdownSource as constructor
+    return constructor(settings.source.path, settings.site.url)

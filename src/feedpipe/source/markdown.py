@@ -10,8 +10,6 @@ from pathlib import Path, PurePosixPath
 
 from feedpipe.errors import PostError, SourceError
 from feedpipe.model import Document, Entry, ParsedDocument, Skip
-from feedpipe.source import frontmatter
-from feedpipe.source.fields import RawPost, build_entry
 from feedpipe.source.text import decode
 
 SUFFIXES = (".md", ".markdown")
@@ -50,6 +48,11 @@ class MarkdownSource:
         return ParsedDocument(doc, sha, entries=(entry,))
 
     def _entry(self, doc: Document, data: bytes) -> Entry:
+        # The parsers (YAML, markdown-it, nh3) load at the first parse: a sync that finds nothing
+        # new or changed (one stat pass, one indexed read) never imports them.
+        from feedpipe.source import frontmatter
+        from feedpipe.source.fields import RawPost, build_entry
+
         text, warning = decode(data)
         meta, body = frontmatter.split(text, doc.key)
         raw = RawPost(

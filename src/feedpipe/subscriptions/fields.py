@@ -9,8 +9,6 @@ from datetime import datetime, time
 from typing import IO, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
-
 from feedpipe.errors import ValidationError
 from feedpipe.model import (
     WEEKDAYS,
@@ -120,6 +118,8 @@ class CategoryIndex:
 
 def normalise_email(text: str) -> str:
     """The address as email-validator normalises it (domain lower-cased); ValidationError if bad."""
+    from email_validator import EmailNotValidError, validate_email  # ~40 ms: only when checking
+
     try:
         return validate_email(text.strip(), check_deliverability=False).normalized
     except EmailNotValidError as exc:

@@ -1,0 +1,8 @@
+"""The environment variables feedpipe reads, by name (importable without loading pydantic)."""
+
+from __future__ import annotations
+
+CONFIG_ENV = "FEEDPIPE_CONFIG"
+STORE_URL_ENV = "FEEDPIPE_STORE_URL"
+SECRET_KEY_ENV = "FEEDPIPE_SECRET_KEY"
+SMTP_PASSWORD_ENV = "FEEDPIPE_SMTP_PASSWORD"

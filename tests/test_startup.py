@@ -1,0 +1,98 @@
+"""Start-up costs only what the command uses: help and version load no heavy library."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# The database, XML, template, web, mail and validation stacks: each command loads its own.
+HEAVY = [
+    "sqlalchemy",
+    "alembic",
+    "lxml",
+    "jinja2",
+    "starlette",
+    "uvicorn",
+    "aiosmtplib",
+    "pydantic",
+]
+
+# Run the console script's `main` in a fresh interpreter, then report which HEAVY packages
+# ended up in sys.modules (on stderr, after whatever the command printed).
+PROBE = """
+import json, sys
+sys.argv = ["feedpipe", *sys.argv[1:]]
+from feedpipe.cli import main
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+heavy = sorted({name.partition(".")[0] for name in sys.modules} & set(HEAVY))
+print("\\nPROBE " + json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
+"""
+
+
+def loaded(*args: str, cwd: Path) -> tuple[str, list[str]]:
+    """Run `feedpipe ARGS` in a subprocess; its stdout and the heavy packages it imported."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("FEEDPIPE_CONFIG", None)
+    code = f"HEAVY = {HEAVY!r}\n{PROBE}"
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=cwd,
+        env=env,
+    )
+    report = json.loads(done.stderr.rpartition("PROBE ")[2])
+    assert report["code"] in (0, None), done.stderr
+    return done.stdout, report["heavy"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["--version"],
+        ["sync", "--help"],
+        ["build", "--help"],
+        ["status", "--help"],
+        ["send", "--help"],
+        ["run", "--help"],
+        ["serve", "--help"],
+        ["outbox", "retry", "--help"],
+        ["subscribers", "add", "--help"],
+        ["digest", "preview", "--help"],
+    ],
+    ids=" ".join,
+)
+def test_help_and_version_import_nothing_heavy(args: list[str], tmp_path: Path) -> None:
+    out, heavy = loaded(*args, cwd=tmp_path)
+    assert heavy == []
+    assert ("version" in out) if args == ["--version"] else ("Usage: feedpipe" in out)
+
+
+def test_help_still_lists_every_command(tmp_path: Path) -> None:
+    out, _ = loaded("--help", cwd=tmp_path)
+    commands = out.partition("Commands:")[2].split()
+    for name in ("build", "check-config", "digest", "inbound", "outbox", "run", "send"):
+        assert name in commands
+    for name in ("serve", "status", "subscribers", "sync"):
+        assert name in commands
+
+
+def test_a_command_that_runs_loads_what_it_needs(tmp_path: Path) -> None:
+    """The laziness is per command: `check-config` does validate with pydantic."""
+    config = tmp_path / "config.toml"
+    config.write_text('[site]\ntitle = "T"\nurl = "https://example.org/"\n', encoding="utf-8")
+    out, heavy = loaded("--config", str(config), "check-config", cwd=tmp_path)
+    assert "site:   T <https://example.org>" in out
+    assert heavy == ["pydantic"]
