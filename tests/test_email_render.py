@@ -101,7 +101,8 @@ def test_corpus_digest_has_text_then_html(corpus_message: bytes) -> None:
     assert "ClickHouse: Columnar OLAP" in text
     assert "ClickHouse: Columnar OLAP" in html
     assert "Hi Ann Example," in text
-    assert "FFmpeg.wasm" in text and "](" not in text  # Markdown link in a summary unwrapped
+    # A summary is plain text (summary_format "text"): the Markdown link is shown as written.
+    assert "[FFmpeg.wasm](https://ffmpegwasm.netlify.app/)" in text.replace("\n   ", " ")
 
 
 def test_every_required_header(corpus_message: bytes) -> None:
@@ -152,8 +153,10 @@ def test_escaping_in_text_and_html() -> None:
     post = make_post(1, title, ("A & B",), summary="Tom &amp; Jerry <b>bold</b> **strong**")
     text, html = parts(parse(send(edition([post]))))
     assert title in text
-    assert "Tom & Jerry bold strong" in text
+    assert "Tom &amp; Jerry <b>bold</b> **strong**" in text  # plain text, as written
     assert "5 &lt; 6 &amp;&amp;" in html and "<b>" not in html
+    assert "Tom &amp;amp; Jerry &lt;b&gt;bold&lt;/b&gt; **strong**" in html
+    assert "Tom &amp; Jerry <b>bold</b> **strong**" in strings(html, "//p[@class='summary']/text()")
     assert title in strings(html, "//a/text()")
     assert "A & B" in strings(html, "//h2/text()")
 

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from feedpipe.model.text import html_text
+
 
 class TermKind(enum.StrEnum):
     """What a term classifies: categories get feeds and digests; tags get feeds."""
@@ -44,10 +46,11 @@ class Entry:
     slug: str
     published: datetime  # aware UTC
     updated: datetime | None
-    summary: str  # plain text
+    summary: str  # plain text, literal (docs/content.md)
     content_html: str  # sanitised, absolute links
     categories: tuple[str, ...]  # cleaned display names, first spelling wins
     tags: tuple[str, ...]
+    summary_html: str | None = None  # sanitised HTML of a Markdown summary (summary_format)
     draft: bool = False
     author: str | None = None
     image: str | None = None  # absolute URL
@@ -99,6 +102,12 @@ class Post:
     content_hash: str
     first_seen_at: datetime
     removed_at: datetime | None = None
+    summary_html: str | None = None  # sanitised HTML of a Markdown summary, else None
+
+    @property
+    def summary_for_html(self) -> str:
+        """The summary for an HTML context: its own HTML, else the plain text escaped."""
+        return self.summary_html if self.summary_html is not None else html_text(self.summary)
 
     @property
     def modified(self) -> datetime:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from feedpipe.model import Document, ParsedDocument
@@ -29,14 +27,15 @@ class Source(Protocol):
 
 
 def open_source(settings: Settings) -> Source:
-    """The source configured in `[source]`: kind picks the class, path and site URL configure it."""
+    """The source configured in `[source]`: kind picks the class; path, site URL and
+    summary_format configure it."""
     from feedpipe.source.feedfile import FeedFileSource
     from feedpipe.source.jsonfile import JsonSource
     from feedpipe.source.markdown import MarkdownSource
 
-    constructors: dict[str, Callable[[Path, str], Source]] = {
-        "markdown": MarkdownSource,
-        "json": JsonSource,
-        "feed": FeedFileSource,
-    }
-    return constructors[settings.source.kind](settings.source.path, settings.site.url)
+    source, site_url = settings.source, settings.site.url
+    if source.kind == "feed":  # a feed file says itself whether a summary is HTML or text
+        return FeedFileSource(source.path, site_url)
+    if source.kind == "json":
+        return JsonSource(source.path, site_url, source.summary_format)
+    return MarkdownSource(source.path, site_url, source.summary_format)

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from feedpipe.errors import PostError, SourceError
 from feedpipe.model import Document, Entry, ParsedDocument, Skip
 from feedpipe.source import frontmatter
-from feedpipe.source.fields import RawPost, build_entry
+from feedpipe.source.fields import RawPost, SummaryFormat, build_entry
 from feedpipe.source.text import decode
 
 SUFFIXES = (".md", ".markdown")
@@ -23,6 +23,7 @@ class MarkdownSource:
 
     root: Path
     site_url: str
+    summary_format: SummaryFormat = "text"
 
     def scan(self) -> list[Document]:
         """Documents sorted by key ('/'-separated path relative to root); stat only."""
@@ -58,6 +59,7 @@ class MarkdownSource:
             meta=meta,
             body=body,
             default_slug=PurePosixPath(doc.key).stem,
+            summary_format=self.summary_format,
             warnings=(f"{doc.key}: {warning}",) if warning else (),
         )
         return build_entry(raw, self.site_url)

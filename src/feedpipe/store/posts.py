@@ -31,6 +31,7 @@ def _entry_values(entry: Entry, url: str) -> dict[str, Any]:
         "url": url,
         "title": entry.title,
         "summary": entry.summary,
+        "summary_html": entry.summary_html,
         "content_html": entry.content_html,
         "published_at": entry.published,
         "updated_at": entry.updated,
@@ -191,6 +192,7 @@ def _post_from_row(row: Any, term_list: list[Term]) -> Post:
         content_hash=row.content_hash,
         first_seen_at=row.first_seen_at,
         removed_at=row.removed_at,
+        summary_html=row.summary_html,
     )
 
 
