@@ -371,3 +371,19 @@ def test_write_preview(tmp_path: Path, corpus_edition: EditionContent) -> None:
     assert paths[0].read_text(encoding="utf-8") == html
     assert paths[1].read_text(encoding="utf-8") == text
     assert message["Message-ID"].endswith("@blog.example.com>")
+
+
+def test_fingerprint_follows_templates_and_render_settings(tmp_path: Path) -> None:
+    """What renders an edition: the effective templates (read at once) and its settings."""
+    renderer = EmailRenderer(settings(templates_dir=str(tmp_path)))
+    base = renderer.fingerprint()
+    assert EmailRenderer(settings(templates_dir=str(tmp_path))).fingerprint() == base
+    override = tmp_path / "subject.txt.j2"
+    override.write_text("{{ site.title }}\n", encoding="utf-8")
+    first = renderer.fingerprint()
+    override.write_text("{{ site.title }}!\n", encoding="utf-8")
+    assert len({base, first, renderer.fingerprint()}) == 3
+    assert (
+        EmailRenderer(settings(max_bytes=50_000)).fingerprint()
+        != EmailRenderer(settings()).fingerprint()
+    )

@@ -34,8 +34,10 @@ def outbox_fill(
     now: datetime,
     stored_keys: Callable[[Sequence[str]], set[str]],
 ) -> OutboxFill:
-    """The rows for every digest due at `now`; editions already stored are not rendered again."""
-    plan: Plan = digests.plan(now)
+    """The rows for every digest due at `now`; editions already stored are not rendered again
+    (an edition's key includes the renderer's fingerprint: after a template or setting change
+    the same posts make a new edition; messages already queued keep theirs)."""
+    plan: Plan = digests.plan(now, renderer.fingerprint())
     recipients = digests.recipients(plan)
     stored = stored_keys([e.key for e in plan.editions])
     sender = digests.settings.email.from_address
