@@ -106,8 +106,10 @@ def test_markdown_summary_format_gives_html_to_html_contexts() -> None:
     out = outputs(post_of(found))
     (description,) = xpath_text(xml(out.rss), "//item/description")
     assert html_elements(description) == {"div": 1, "a": 1, "a@href": 1, "em": 1}
-    (summary,) = xml(out.atom).xpath("//atom:entry/atom:summary", namespaces=NS)
-    assert summary.get("type") == "html" and "<script" not in (summary.text or "")
+    atom = xml(out.atom)
+    assert atom.xpath("//atom:entry/atom:summary/@type", namespaces=NS) == ["html"]
+    (summary,) = xpath_text(atom, "//atom:entry/atom:summary", NS)
+    assert "<script" not in summary and '<a href="https://ffmpegwasm.netlify.app/">' in summary
     (item,) = json.loads(out.json)["items"]
     assert item["summary"] == found.summary
     text, page = text_parts(out.message)
