@@ -117,7 +117,14 @@ class Post:
 
 @dataclass(frozen=True, slots=True)
 class SyncReport:
-    """What one sync (or one batch of it) did; `total` adds the batches of a sync up."""
+    """What one sync (or one batch of it) did; `total` adds the batches of a sync up.
+
+    Every post or part of a document the sync saw is counted once: `seen` = added + drafts +
+    scheduled + updated + removed + unchanged + skipped + merged. `added` holds new posts that
+    are published now; new drafts and new future-dated posts are `drafts` and `scheduled`;
+    `merged` counts entries that are the same post as another file's (see `duplicates`).
+    `warnings` are the current warnings of every document, parsed again or not.
+    """
 
     added: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
@@ -127,6 +134,15 @@ class SyncReport:
     warnings: tuple[Skip, ...] = ()
     duplicates: tuple[Skip, ...] = ()
     seconds: float = 0.0
+    drafts: tuple[str, ...] = ()
+    scheduled: tuple[str, ...] = ()
+    merged: int = 0
+
+    @property
+    def seen(self) -> int:
+        """Posts and skipped parts counted, each in exactly one bucket."""
+        written = len(self.added) + len(self.drafts) + len(self.scheduled) + len(self.updated)
+        return written + len(self.removed) + self.unchanged + len(self.skipped) + self.merged
 
     @classmethod
     def total(cls, parts: Sequence[SyncReport], seconds: float) -> SyncReport:
@@ -140,6 +156,9 @@ class SyncReport:
             warnings=tuple(skip for p in parts for skip in p.warnings),
             duplicates=tuple(skip for p in parts for skip in p.duplicates),
             seconds=seconds,
+            drafts=tuple(name for p in parts for name in p.drafts),
+            scheduled=tuple(name for p in parts for name in p.scheduled),
+            merged=sum(p.merged for p in parts),
         )
 
 
