@@ -42,7 +42,8 @@ def test_build_reports_counts_and_writes_feeds(tmp_path: Path) -> None:
     code, out, err = run("--config", str(config), "build")
     assert code == 0
     assert "sync: 1 added, 0 updated, 0 removed, 0 unchanged, 1 skipped" in out
-    assert "skipped broken.md:" in err and "never closed" in err
+    assert "skipped: broken.md: front matter never closed" in err
+    assert err.count("broken.md") == 1  # each file named once
     assert (tmp_path / "out" / "category" / "rust" / "atom.xml").is_file()
     code, out, _ = run("--config", str(config), "build", "--no-sync")
     assert code == 0 and "sync:" not in out and "0 files written" in out

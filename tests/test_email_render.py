@@ -101,7 +101,8 @@ def test_corpus_digest_has_text_then_html(corpus_message: bytes) -> None:
     assert "ClickHouse: Columnar OLAP" in text
     assert "ClickHouse: Columnar OLAP" in html
     assert "Hi Ann Example," in text
-    assert "FFmpeg.wasm" in text and "](" not in text  # Markdown link in a summary unwrapped
+    # A summary is plain text (summary_format "text"): the Markdown link is shown as written.
+    assert "[FFmpeg.wasm](https://ffmpegwasm.netlify.app/)" in text.replace("\n   ", " ")
 
 
 def test_every_required_header(corpus_message: bytes) -> None:
@@ -152,8 +153,10 @@ def test_escaping_in_text_and_html() -> None:
     post = make_post(1, title, ("A & B",), summary="Tom &amp; Jerry <b>bold</b> **strong**")
     text, html = parts(parse(send(edition([post]))))
     assert title in text
-    assert "Tom & Jerry bold strong" in text
+    assert "Tom &amp; Jerry <b>bold</b> **strong**" in text  # plain text, as written
     assert "5 &lt; 6 &amp;&amp;" in html and "<b>" not in html
+    assert "Tom &amp;amp; Jerry &lt;b&gt;bold&lt;/b&gt; **strong**" in html
+    assert "Tom &amp; Jerry <b>bold</b> **strong**" in strings(html, "//p[@class='summary']/text()")
     assert title in strings(html, "//a/text()")
     assert "A & B" in strings(html, "//h2/text()")
 
@@ -368,3 +371,19 @@ def test_write_preview(tmp_path: Path, corpus_edition: EditionContent) -> None:
     assert paths[0].read_text(encoding="utf-8") == html
     assert paths[1].read_text(encoding="utf-8") == text
     assert message["Message-ID"].endswith("@blog.example.com>")
+
+
+def test_fingerprint_follows_templates_and_render_settings(tmp_path: Path) -> None:
+    """What renders an edition: the effective templates (read at once) and its settings."""
+    renderer = EmailRenderer(settings(templates_dir=str(tmp_path)))
+    base = renderer.fingerprint()
+    assert EmailRenderer(settings(templates_dir=str(tmp_path))).fingerprint() == base
+    override = tmp_path / "subject.txt.j2"
+    override.write_text("{{ site.title }}\n", encoding="utf-8")
+    first = renderer.fingerprint()
+    override.write_text("{{ site.title }}!\n", encoding="utf-8")
+    assert len({base, first, renderer.fingerprint()}) == 3
+    assert (
+        EmailRenderer(settings(max_bytes=50_000)).fingerprint()
+        != EmailRenderer(settings()).fingerprint()
+    )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from feedpipe.emails.text import one_line, strip_markup, summary_text, truncate, wrap
+from feedpipe.emails.text import html_to_text, one_line, summary_text, truncate, wrap
 
 
 def test_one_line_removes_controls_and_breaks() -> None:
-    assert one_line(" a\r\nb\tc\x00d\x85e\u2028f ") == "a b c d e f"
+    assert one_line(" a\r\nb\tc\x00d\x85e\u2028f\ufffe ") == "a b cd e f"
 
 
 def test_truncate_keeps_whole_characters() -> None:
@@ -18,13 +18,20 @@ def test_truncate_keeps_whole_characters() -> None:
     assert truncate("one two three four five", 15) == "one two three…"
 
 
-def test_strip_markup() -> None:
-    assert strip_markup("See [FFmpeg.wasm](https://ffmpegwasm.netlify.app/) now") == (
-        "See FFmpeg.wasm now"
-    )
-    assert strip_markup("**bold**, *em*, `code`, ![alt](x.png)") == "bold, em, code, alt"
-    assert strip_markup("<p>Tom &amp; Jerry &lt;3</p>") == "Tom & Jerry <3"
-    assert strip_markup("2 * 3 * 4") == "2 * 3 * 4"
+def test_html_to_text_is_for_bodies() -> None:
+    assert html_to_text("<p>Tom &amp; Jerry &lt;3</p>") == "Tom & Jerry <3"
+    assert html_to_text("2 * 3 * 4") == "2 * 3 * 4"
+
+
+def test_summary_is_literal() -> None:
+    """A summary is plain text: never unwrapped as Markdown, decoded or stripped of tags."""
+    for text in ("See [FFmpeg.wasm](https://x/) now", "&lt;b&gt; <T> **x**", "a <![CDATA[ b"):
+        assert summary_text(text, "<p>body</p>") == text
+
+
+def test_truncate_keeps_flags_whole() -> None:
+    cut = truncate("ab " + "🇩🇪" * 10, 8, words=False)
+    assert cut == "ab 🇩🇪🇩🇪…"
 
 
 def test_summary_from_body_when_missing() -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import email
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email import policy
 from pathlib import Path
 
 import pytest
 
 from feedpipe.clock import FixedClock
 from feedpipe.digests.model import PlannedEdition
+from feedpipe.emails.mime import MimeTemplate
 from feedpipe.emails.render import EmailRenderer
 from feedpipe.model import NewEdition, OutboxState
 from feedpipe.outbox import fill as fill_module
@@ -91,3 +94,46 @@ def test_a_crash_before_the_commit_loses_nothing(
     assert fp.outbox.counts()[OutboxState.QUEUED] == 0
     assert all(s.watermark < DUE for s in fp.store.subscribers())
     assert fp.outbox.fill(DUE).queued == 4
+
+
+def test_a_template_change_makes_new_editions_and_keeps_queued_ones(
+    store_url: str, tmp_path: Path
+) -> None:
+    """An edition is keyed by what renders it: after editing the site's subject template the
+    same posts render anew (new key, new Subject) for the next subscriber due; the message
+    already queued keeps its edition and Subject."""
+    posts, templates = tmp_path / "posts", tmp_path / "templates"
+    posts.mkdir()
+    templates.mkdir()
+    subject = templates / "subject.txt.j2"
+    subject.write_text("Old: {{ site.title }}\n", encoding="utf-8")
+    data = {
+        "site": {"title": "Blog", "url": "https://blog.example.com"},
+        "source": {"path": str(posts)},
+        "store": {"url": store_url},
+        "digest": {"timezone": "UTC", "send_time": "08:00", "templates_dir": str(templates)},
+        "web": {"base_url": "https://news.example.com"},
+    }
+    clock = FixedClock(T0)
+    with Feedpipe.from_settings(settings_from_mapping(data, tmp_path, "t", {}), clock) as fp:
+        for address, at in (("a@example.com", "08:00"), ("b@example.com", "12:00")):
+            fp.subscriptions.add({"email": address, "status": "active", "time": at})
+        clock.set(T0 + timedelta(hours=10))
+        write_post(posts, "new", '["Rust"]')
+        fp.sync()
+        assert fp.outbox.fill(T0 + timedelta(hours=11)).queued == 1  # a, old template
+        (first,) = fp.store.outbox_messages(1)
+        subject.write_text("New: {{ site.title }}\n", encoding="utf-8")
+        assert fp.outbox.fill(T0 + timedelta(hours=12)).editions == 1  # b: same posts
+        (second,) = fp.store.outbox_messages(2)
+        assert fp.store.outbox_messages(1) == [first]  # queued: not rewritten
+        templates_by_key = fp.store.edition_templates([first[0], second[0]])
+    assert first[0] != second[0]
+    subjects = {k: parse_subject(v) for k, v in templates_by_key.items()}
+    assert (subjects[first[0]], subjects[second[0]]) == ("Old: Blog", "New: Blog")
+
+
+def parse_subject(dumped: bytes) -> str:
+    data = MimeTemplate.load(dumped).data
+    message = email.message_from_bytes(data, policy=policy.default)
+    return str(message["Subject"])

@@ -12,7 +12,7 @@ from feedpipe.errors import PostError
 from feedpipe.model import Entry
 from feedpipe.model.text import clean_line, truncate
 from feedpipe.source.fields import RawPost, build_entry, content_hash, is_safe_slug, parse_instant
-from feedpipe.source.html import markdown_plain_text, render_markdown, sanitize
+from feedpipe.source.html import render_inline_markdown, render_markdown, sanitize
 from feedpipe.source.text import decode
 
 SITE = "https://blog.example.com"
@@ -93,14 +93,63 @@ def test_numeric_title_is_text() -> None:
     assert build(title=2026).title == "2026"
 
 
-def test_summary_markdown_and_html_become_plain_text() -> None:
+def test_summary_is_literal_text() -> None:
+    """The default summary_format is "text": nothing is parsed, decoded or dropped."""
     entry = build(summary="Use [nh3](https://x.example/) with **care** & <em>joy</em>\r\nnow")
+    assert entry.summary == "Use [nh3](https://x.example/) with **care** & <em>joy</em> now"
+    assert entry.summary_html is None
+    assert build(description="From *description*").summary == "From *description*"
+    assert build(summary="Compare <T> and <U>").summary == "Compare <T> and <U>"
+    assert build(summary="&lt;script&gt; &amp;").summary == "&lt;script&gt; &amp;"
+
+
+def test_summary_script_text_kept_as_text() -> None:
+    assert build(summary="Hi <script>alert(1)</script>there").summary == (
+        "Hi <script>alert(1)</script>there"
+    )
+
+
+def build_markdown_summary(summary: str) -> Entry:
+    fields = {"title": "T", "date": "2026-01-02T03:04:05Z", "summary": summary}
+    raw = RawPost("p.md", "p.md", fields, body="Body.", summary_format="markdown")
+    return build_entry(raw, SITE)
+
+
+def test_markdown_summary_has_html_and_text() -> None:
+    entry = build_markdown_summary("Use [nh3](/nh3) with **care** & <em>joy</em>\r\nnow")
     assert entry.summary == "Use nh3 with care & joy now"
-    assert build(description="From *description*").summary == "From description"
+    assert entry.summary_html == (
+        'Use <a href="https://blog.example.com/nh3">nh3</a> with <strong>care</strong>'
+        " &amp; <em>joy</em> now"
+    )
 
 
-def test_summary_script_content_dropped() -> None:
-    assert build(summary="Hi <script>alert(1)</script>there").summary == "Hi there"
+def test_markdown_summary_script_dropped() -> None:
+    entry = build_markdown_summary("Hi <script>alert(1)</script>there")
+    assert entry.summary == "Hi there"
+    assert entry.summary_html is not None and "<script" not in entry.summary_html
+
+
+def test_html_summary_of_a_feed_file_becomes_text() -> None:
+    fields = {"title": "T", "date": "2026-01-02", "summary": "<p>Tom &amp; <b>Jerry</b></p>"}
+    raw = RawPost("f.xml", "f.xml item 0", fields, html="<p>x</p>", summary_format="html")
+    entry = build_entry(raw, SITE)
+    assert entry.summary == "Tom & Jerry"
+    assert entry.summary_html is None
+
+
+def test_summary_html_absent_keeps_the_content_hash() -> None:
+    """Posts stored before summary_html existed keep their hash (no mass update)."""
+    entry = build(summary="s")
+    visible = {
+        f.name: getattr(entry, f.name)
+        for f in dataclasses.fields(entry)
+        if f.name not in {"key", "doc_key", "content_hash", "warnings", "summary_html"}
+    }
+    assert content_hash(entry) == content_hash(dataclasses.replace(entry, summary_html=None))
+    assert "summary_html" not in visible and content_hash(entry) != content_hash(
+        dataclasses.replace(entry, summary_html="<b>s</b>")
+    )
 
 
 def test_summary_from_first_paragraph_capped() -> None:
@@ -252,10 +301,12 @@ def test_sanitize_keeps_allowed_structure() -> None:
     )
 
 
-def test_markdown_plain_text() -> None:
-    assert markdown_plain_text("[FFmpeg.wasm](https://x/) — *fast*") == "FFmpeg.wasm — fast"
-    assert markdown_plain_text('5 < 6 && "x"') == '5 < 6 && "x"'
-    assert markdown_plain_text("plain") == "plain"
+def test_render_inline_markdown() -> None:
+    assert render_inline_markdown("[FFmpeg.wasm](https://x/) — *fast*", SITE) == (
+        '<a href="https://x/">FFmpeg.wasm</a> — <em>fast</em>'
+    )
+    assert render_inline_markdown('5 < 6 && "x"', SITE) == '5 &lt; 6 &amp;&amp; "x"'
+    assert render_inline_markdown("plain", SITE) == "plain"
 
 
 # --- text helpers ----------------------------------------------------------------------------

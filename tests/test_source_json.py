@@ -40,7 +40,7 @@ def test_array_entries() -> None:
     one, two = parsed.entries
     assert one.key == "posts.json#array-one"
     assert one.doc_key == "posts.json"
-    assert one.summary == "See the docs for details."
+    assert one.summary == "See [the docs](https://docs.example.com/) for *details*."  # literal
     assert one.content_html.rstrip() == (
         '<p>Hello <strong>world</strong>. <a href="https://blog.example.com/about/">Relative</a></p>'
     )

@@ -219,7 +219,7 @@ def test_cdata_and_control_characters() -> None:
 def test_html_in_title_is_kept_as_text() -> None:
     post = entry("html-in-title.md")
     assert post.title == '5 < 6 && "x"'
-    assert post.summary == 'Bold claim: 5 < 6 && "x".'
+    assert post.summary == '<b>Bold</b> claim: 5 < 6 && "x".'  # plain text: literal
 
 
 def test_crlf_in_title_and_summary_become_spaces() -> None:
@@ -364,7 +364,8 @@ def test_corpus_speculation_rules_script_shown_as_code(corpus_dir: Path) -> None
     assert "<script" not in post.content_html
 
 
-def test_corpus_markdown_link_summary_is_plain_text(corpus_dir: Path) -> None:
+def test_corpus_markdown_link_summary_is_literal_text(corpus_dir: Path) -> None:
+    """summary_format "text" (the default): the Markdown link is the author's literal text."""
     folder = corpus_dir / "blog-002"
     name = next(p.name for p in folder.glob("webcodecs-*.md"))
     (post,) = (
@@ -373,9 +374,26 @@ def test_corpus_markdown_link_summary_is_plain_text(corpus_dir: Path) -> None:
         .entries
     )
     assert post.summary.startswith(
+        "Low-level video encoding and decoding without "
+        "[FFmpeg.wasm](https://ffmpegwasm.netlify.app/) — VideoEncoder,"
+    )
+    assert post.summary_html is None
+
+
+def test_corpus_markdown_link_summary_as_markdown(corpus_dir: Path) -> None:
+    """summary_format "markdown": HTML with the link for HTML contexts, its text for the rest."""
+    folder = corpus_dir / "blog-002"
+    name = next(p.name for p in folder.glob("webcodecs-*.md"))
+    (post,) = (
+        MarkdownSource(folder, SITE, "markdown")
+        .parse(Document(name, 0, 0), (folder / name).read_bytes())
+        .entries
+    )
+    assert post.summary.startswith(
         "Low-level video encoding and decoding without FFmpeg.wasm — VideoEncoder,"
     )
-    assert "](" not in post.summary and "[" not in post.summary
+    assert post.summary_html is not None
+    assert '<a href="https://ffmpegwasm.netlify.app/">FFmpeg.wasm</a>' in post.summary_html
 
 
 def test_corpus_categories_keep_slashes(corpus_dir: Path) -> None:

@@ -87,6 +87,9 @@ class SiteSettings(_Section):
 class SourceSettings(_Section):
     kind: Literal["markdown", "json", "feed"] = "markdown"
     path: Path = Path("posts")
+    # How front-matter/JSON summaries are written: plain text (literal), or inline Markdown
+    # (its HTML goes to HTML contexts, its text to text contexts); docs/content.md.
+    summary_format: Literal["text", "markdown"] = "text"
 
 
 class StoreSettings(_Section):

@@ -71,17 +71,27 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 
 
 def _echo_sync(report: SyncReport, verbose: bool) -> None:
+    extra = "".join(
+        f", {n} {what}"
+        for n, what in (
+            (len(report.drafts), "drafts"),
+            (len(report.scheduled), "scheduled"),
+            (report.merged, "merged duplicates"),
+        )
+        if n
+    )
     click.echo(
         f"sync: {len(report.added)} added, {len(report.updated)} updated, "
         f"{len(report.removed)} removed, {report.unchanged} unchanged, "
-        f"{len(report.skipped)} skipped ({report.seconds:.2f} s)"
+        f"{len(report.skipped)} skipped{extra} ({report.seconds:.2f} s)"
     )
+    # Skip and warning reasons start with the file (and line or item) they concern.
     for skip in report.skipped:
-        click.echo(f"  skipped {skip.key}: {skip.reason}", err=True)
+        click.echo(f"  skipped: {skip.reason}", err=True)
     for dup in report.duplicates:
         click.echo(f"  duplicate {dup.key}: {dup.reason}", err=True)
     for warning in report.warnings if verbose else ():
-        click.echo(f"  warning {warning.key}: {warning.reason}", err=True)
+        click.echo(f"  warning: {warning.reason}", err=True)
     if report.warnings and not verbose:
         click.echo(f"  {len(report.warnings)} warnings (use -v to list them)", err=True)
 

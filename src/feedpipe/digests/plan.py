@@ -87,9 +87,13 @@ def section_layout(categories: tuple[str, ...], posts: Sequence[DigestPost]) -> 
     return tuple((k, tuple(p.id for p in newest_first[k])) for k in order if k in newest_first)
 
 
-def layout_key(layout: Layout) -> str:
-    """Edition key: sha256 of the section layout."""
-    return hashlib.sha256(json.dumps(layout, separators=(",", ":")).encode()).hexdigest()
+def layout_key(layout: Layout, render_key: str = "") -> str:
+    """Edition key: sha256 of the section layout and of what renders it (`render_key`, the
+    renderer's fingerprint of templates and settings): a template change makes new editions."""
+    data = json.dumps(layout, separators=(",", ":")).encode()
+    if render_key:
+        data += b"\0" + render_key.encode()
+    return hashlib.sha256(data).hexdigest()
 
 
 def group_due(
@@ -133,7 +137,9 @@ def plan_layouts(
     return by_layout, watermarks
 
 
-def edition_content(layout: Layout, posts: Mapping[int, Post]) -> EditionContent:
+def edition_content(
+    layout: Layout, posts: Mapping[int, Post], render_key: str = ""
+) -> EditionContent:
     """The edition of a layout, with full posts and category names taken from the posts."""
     sections = []
     for key, ids in layout:
@@ -143,7 +149,7 @@ def edition_content(layout: Layout, posts: Mapping[int, Post]) -> EditionContent
             title, slug = term.name, term.slug
             break
         sections.append(DigestSection(title=title, slug=slug, posts=full))
-    return EditionContent(key=layout_key(layout), sections=tuple(sections))
+    return EditionContent(key=layout_key(layout, render_key), sections=tuple(sections))
 
 
 def plan(
@@ -151,17 +157,19 @@ def plan(
     posts: Iterable[DigestPost],
     now: datetime,
     load_posts: PostLoader,
+    render_key: str = "",
 ) -> Plan:
     """Plan one run at `now`: editions (shared by identical layouts) and new watermarks.
 
     Every due active subscriber's watermark moves to `now`, also when nothing is new for
-    them (then they get no edition). `load_posts` is called once, with the posts editions use.
+    them (then they get no edition). `load_posts` is called once, with the posts editions use;
+    `render_key` (the renderer's fingerprint) is part of every edition key.
     """
     by_layout, watermarks = plan_layouts(subscribers, posts, now)
     wanted = sorted({i for layout in by_layout for _, ids in layout for i in ids})
     full = load_posts(wanted) if wanted else {}
     editions = [
-        PlannedEdition(edition_content(layout, full), tuple(sorted(ids)))
+        PlannedEdition(edition_content(layout, full, render_key), tuple(sorted(ids)))
         for layout, ids in by_layout.items()
     ]
     editions.sort(key=lambda e: (-len(e.subscriber_ids), e.key))

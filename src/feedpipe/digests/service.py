@@ -33,15 +33,16 @@ class DigestService:
     def __post_init__(self) -> None:
         self.subscriptions = SubscriptionService(self.settings, self.store, self.clock)
 
-    def plan(self, now: datetime | None = None) -> Plan:
-        """Who is due at `now` (default: the clock) and which edition each gets; sends nothing."""
+    def plan(self, now: datetime | None = None, render_key: str = "") -> Plan:
+        """Who is due at `now` (default: the clock) and which edition each gets; sends nothing.
+        `render_key` (EmailRenderer.fingerprint) goes into every edition key."""
         now = now or self.clock.now()
         subs = self.store.subscribers(SubscriberStatus.ACTIVE)
         if not subs:
             return Plan(now=now)
         since = min(s.watermark for s in subs)
         posts = self.store.digest_posts(since, now)
-        return plan_digests(subs, posts, now, self.store.posts_by_ids)
+        return plan_digests(subs, posts, now, self.store.posts_by_ids, render_key)
 
     def recipients(self, plan: Plan) -> dict[str, tuple[Recipient, ...]]:
         """Per edition key, who gets it with their personal unsubscribe and preference links."""

@@ -137,12 +137,23 @@ def fold(name: str, value: str) -> str:
     return str(policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP))
 
 
+def subject_header(subject: str) -> str:
+    """The Subject line: plain ASCII folded as it is; anything else (and ASCII that looks like
+    an RFC 2047 encoded word, `=?…?=`) as UTF-8 encoded words split between characters, so a
+    reader shows exactly the characters written (the stdlib folder can drop the space between
+    two encoded words, and would let `=?…?=` text be decoded)."""
+    text = one_line(subject)
+    if text.isascii() and "=?" not in text:
+        return fold("Subject", text)
+    return "Subject: " + "\r\n ".join(_encoded_words(text, 39)) + "\r\n"
+
+
 def _header_block(h: EditionHeaders, marker: str) -> str:
     slot = "@@fp-" + marker + "-h:{}@@"
     lines = [
         fold("From", str(Address(one_line(h.from_name), addr_spec=h.from_address))),
         f"To: {slot.format('to')}\r\n",
-        fold("Subject", one_line(h.subject)),
+        subject_header(h.subject),
         f"Date: {slot.format('date')}\r\n",
         f"Message-ID: {slot.format('message_id')}\r\n",
         "MIME-Version: 1.0\r\n",
@@ -283,12 +294,12 @@ def format_to(name: str, address: str) -> str:
     return " ".join(_encoded_words(name)) + f" <{address}>"
 
 
-def _encoded_words(text: str) -> Iterator[str]:
-    """`=?utf-8?b?...?=` words of at most 45 UTF-8 bytes each, split between characters."""
+def _encoded_words(text: str, size: int = 45) -> Iterator[str]:
+    """`=?utf-8?b?...?=` words of at most `size` UTF-8 bytes each, split between characters."""
     chunk = b""
     for char in text:
         data = char.encode("utf-8")
-        if len(chunk) + len(data) > 45:
+        if len(chunk) + len(data) > size:
             yield _b_word(chunk)
             chunk = b""
         chunk += data

@@ -113,6 +113,20 @@ class EmailRenderer:
         self.headers = self._edition_headers("")
         self._posts: dict[tuple[int, str], PostText] = {}
 
+    def fingerprint(self) -> str:
+        """sha256 of what renders an edition besides its posts: the name and source of every
+        template of the effective loader chain (read now: an edit counts at once) and the
+        settings the output depends on (site, headers, size limit, inliner)."""
+        digest = hashlib.sha256()
+        settings = (self.site, self.headers, self.settings.digest.max_bytes, self.inliner)
+        digest.update(repr(settings).encode())
+        loader = self.env.loader
+        assert loader is not None
+        for name in sorted(self.env.list_templates()):
+            source, _, _ = loader.get_source(self.env, name)
+            digest.update(b"\0" + name.encode() + b"\0" + source.encode())
+        return digest.hexdigest()
+
     def _edition_headers(self, subject: str) -> EditionHeaders:
         email = self.settings.email
         return EditionHeaders(

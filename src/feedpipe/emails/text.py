@@ -1,62 +1,38 @@
-"""Plain-text helpers for emails: markup-free summaries, one-line cleaning, 72-column wrapping."""
+"""Plain-text helpers for emails: summaries, one-line cleaning, grapheme-aware cutting, wrapping."""
 
 from __future__ import annotations
 
 import html
 import re
 import textwrap
-import unicodedata
 
 import nh3
+
+from feedpipe.model.text import clean_line
+from feedpipe.model.text import truncate as cut_text
 
 WIDTH = 72
 SUMMARY_CHARS = 300
 BODY_SCAN_CHARS = 20_000  # an empty summary is derived from at most this much of the body
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff]")
-_SPACES = re.compile(r"\s+")
-_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)\s]*(?:\s+\"[^\"]*\")?\)")
-_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)\s]*(?:\s+\"[^\"]*\")?\)")
-_MD_EMPHASIS = re.compile(r"(\*\*|__|~~)(?=\S)(.+?)(?<=\S)\1|`([^`]+)`")
-_MD_SINGLE = re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])")
-_TRAILING = " ,;:-—–"
 
 
 def one_line(text: str) -> str:
-    """Control characters (CR, LF, tabs, C1, separators) removed, whitespace runs → one space."""
-    return _SPACES.sub(" ", _CONTROLS.sub(" ", text)).strip()
+    """One line for a subject, a title or a name: the plain-text rule of model.text.clean_line
+    (XML-illegal and control characters removed, CR/LF/tab/separator runs → one space)."""
+    return clean_line(text)
 
 
 def truncate(text: str, limit: int, *, words: bool = True) -> str:
-    """`text` cut so that it plus "…" fits in `limit` characters, never inside a code point."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if words and space > limit * 2 // 3:
-        cut = cut[:space]
-    while cut and _dangling(cut[-1]):
-        cut = cut[:-1]
-    return cut.rstrip(_TRAILING) + "…"
+    """`text` cut so that it plus "…" fits in `limit` characters, between grapheme clusters
+    (a flag, a ZWJ emoji or a letter with its marks stays whole)."""
+    return cut_text(text, limit, words=words, min_fraction=2 / 3)
 
 
-def _dangling(char: str) -> bool:
-    """A code point that only makes sense attached to the one after or before it."""
-    return (
-        unicodedata.combining(char) > 0
-        or char in "\u200d\ufe0e\ufe0f"
-        or 0xD800 <= ord(char) <= 0xDFFF
-        or 0x1F3FB <= ord(char) <= 0x1F3FF
-    )
-
-
-def strip_markup(text: str) -> str:
-    """HTML tags dropped, entities decoded, inline Markdown (links, emphasis, code) unwrapped."""
-    if "<" in text or "&" in text:
-        text = html.unescape(nh3.clean(_cut_tag(text), tags=set()))
-    text = _MD_IMAGE.sub(r"\1", text)
-    text = _MD_LINK.sub(r"\1", text)
-    text = _MD_EMPHASIS.sub(lambda m: m.group(2) or m.group(3) or "", text)
-    return _MD_SINGLE.sub(r"\1", text)
+def html_to_text(fragment: str) -> str:
+    """Sanitised HTML → its text: tags dropped, entities decoded (for a body, never a summary)."""
+    if "<" in fragment or "&" in fragment:
+        return html.unescape(nh3.clean(_cut_tag(fragment), tags=set()))
+    return fragment
 
 
 def _cut_tag(text: str) -> str:
@@ -66,9 +42,11 @@ def _cut_tag(text: str) -> str:
 
 
 def summary_text(summary: str, content_html: str, limit: int = SUMMARY_CHARS) -> str:
-    """Plain-text summary: the post's summary, else the start of its body; never the whole body."""
-    source = summary if summary.strip() else _body_start(content_html)
-    return truncate(one_line(strip_markup(source[:BODY_SCAN_CHARS])), limit)
+    """Plain-text summary: the post's summary as written (plain text is never parsed as
+    markup, docs/content.md), else the text of the start of its body; never the whole body."""
+    if summary.strip():
+        return truncate(one_line(summary), limit)
+    return truncate(one_line(html_to_text(_body_start(content_html))), limit)
 
 
 def _body_start(content_html: str) -> str:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urljoin
 
+from markupsafe import Markup
+
 from feedpipe.emails.text import one_line, summary_text, truncate, wrap
 from feedpipe.model import DigestSection, EditionContent, Post
 
@@ -37,6 +39,7 @@ class PostText:
     summary_wrapped: str  # the summary wrapped at 72 columns, indented
     date: str  # "Oct 23, 2026"
     image: str | None  # absolute URL
+    summary_html: Markup | None = None  # a Markdown summary's sanitised HTML (summary_format)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,7 @@ class PostView:
     image_alt: str
     ref: int  # number of the post's link in the text part's references
     title_wrapped: str  # "Title [ref]" wrapped at 72 columns
+    summary_html: Markup | None = None  # sanitised HTML (HTML part only); else use `summary`
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,7 @@ def post_text(post: Post, site_url: str) -> PostText:
         summary_wrapped=wrap(summary, TEXT_INDENT),
         date=format_date(post.published),
         image=absolute(post.image, site_url) if post.image else None,
+        summary_html=Markup(post.summary_html) if post.summary_html else None,  # sanitised at sync
     )
 
 
@@ -186,6 +191,7 @@ def _post_view(post: Post, text: PostText, ref: int) -> PostView:
         image_alt=one_line(post.image_alt or post.title),
         ref=ref,
         title_wrapped=wrap(f"{text.title} [{ref}]"),
+        summary_html=text.summary_html,
     )
 
 

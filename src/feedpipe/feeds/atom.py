@@ -87,8 +87,10 @@ def _entry(entry: etree._Element, post: Post, ctx: FeedContext) -> None:
     sub(entry, _NS + "updated", rfc3339(post.modified))
     if post.author:
         _author(entry, post.author, None, None)
-    if post.summary.strip():
-        sub(entry, _NS + "summary", post.summary, type="text")
+    if post.summary_html:
+        sub(entry, _NS + "summary", post.summary_html, type="html")
+    elif post.summary.strip():
+        sub(entry, _NS + "summary", line(post.summary), type="text")
     sub(entry, _NS + "content", post.content_html, type="html")
     for term in post_terms(post):
         url = term_url(term, ctx)

@@ -66,9 +66,9 @@ def _item(post: Post) -> dict[str, Any]:
     if post.content_html or not post.summary:
         item["content_html"] = clean(post.content_html)
     else:
-        item["content_text"] = clean(post.summary)
+        item["content_text"] = line(post.summary)
     if post.summary.strip():
-        item["summary"] = clean(post.summary)
+        item["summary"] = line(post.summary)  # plain text, as JSON Feed defines it
     if post.image:
         item["image"] = clean(post.image)
     item["date_published"] = rfc3339(post.published)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from lxml import etree
 
 from feedpipe.clock import ensure_utc
 from feedpipe.model import FeedSpec, Post, Term
+from feedpipe.model.text import clean_block, clean_line
 
 if TYPE_CHECKING:
     from feedpipe.settings import FeedFormat, Settings
@@ -26,9 +26,6 @@ XSLT_NAME = "feed.xsl"  # the browser stylesheet, next to the site feeds
 # Feed-level Atom <updated> of a feed with no posts: a fixed instant, never the clock.
 EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
 
-# Characters XML 1.0 forbids (C0 controls but tab/LF/CR, surrogates, U+FFFE/U+FFFF).
-_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_SPACE = re.compile(r"\s+")
 _IMAGE_TYPES = {
     "jpg": "image/jpeg",
     "jpeg": "image/jpeg",
@@ -99,12 +96,12 @@ def feed_dir(spec: FeedSpec) -> str:
 
 def clean(text: str) -> str:
     """Drop characters XML cannot carry (defensive: sources should not have them)."""
-    return _ILLEGAL.sub("", text)
+    return clean_block(text)
 
 
 def line(text: str) -> str:
     """A single-line, XML-safe text: any run of whitespace (CR/LF too) becomes one space."""
-    return _SPACE.sub(" ", clean(text)).strip()
+    return clean_line(text)
 
 
 def rfc822(when: datetime) -> str:

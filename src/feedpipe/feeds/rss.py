@@ -84,7 +84,7 @@ def _item(item: etree._Element, post: Post, ctx: FeedContext) -> None:
     author = post.author or ctx.author
     if author:
         sub(item, f"{{{DC}}}creator", line(author))
-    sub(item, "description", post.summary)
+    sub(item, "description", post.summary_for_html)  # HTML: the text escaped (content.md)
     sub(item, f"{{{CONTENT}}}encoded", post.content_html)
     for term in post_terms(post):
         sub(item, "category", line(term.name), domain=term_url(term, ctx))

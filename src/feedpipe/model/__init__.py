@@ -49,7 +49,15 @@ from feedpipe.model.subscribers import (
     moves,
     transition,
 )
-from feedpipe.model.sync import DocState, EntryLink, LinkWrite, PostRef, PostWrite, SyncChanges
+from feedpipe.model.sync import (
+    DocState,
+    DocWrite,
+    EntryLink,
+    LinkWrite,
+    PostRef,
+    PostWrite,
+    SyncChanges,
+)
 
 __all__ = [
     "CLAIMABLE",
@@ -67,6 +75,7 @@ __all__ = [
     "DigestSection",
     "DispatchReport",
     "DocState",
+    "DocWrite",
     "Document",
     "EditionContent",
     "Entry",

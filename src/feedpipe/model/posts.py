@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from feedpipe.model.text import html_text
+
 
 class TermKind(enum.StrEnum):
     """What a term classifies: categories get feeds and digests; tags get feeds."""
@@ -44,10 +46,11 @@ class Entry:
     slug: str
     published: datetime  # aware UTC
     updated: datetime | None
-    summary: str  # plain text
+    summary: str  # plain text, literal (docs/content.md)
     content_html: str  # sanitised, absolute links
     categories: tuple[str, ...]  # cleaned display names, first spelling wins
     tags: tuple[str, ...]
+    summary_html: str | None = None  # sanitised HTML of a Markdown summary (summary_format)
     draft: bool = False
     author: str | None = None
     image: str | None = None  # absolute URL
@@ -99,6 +102,12 @@ class Post:
     content_hash: str
     first_seen_at: datetime
     removed_at: datetime | None = None
+    summary_html: str | None = None  # sanitised HTML of a Markdown summary, else None
+
+    @property
+    def summary_for_html(self) -> str:
+        """The summary for an HTML context: its own HTML, else the plain text escaped."""
+        return self.summary_html if self.summary_html is not None else html_text(self.summary)
 
     @property
     def modified(self) -> datetime:
@@ -108,7 +117,14 @@ class Post:
 
 @dataclass(frozen=True, slots=True)
 class SyncReport:
-    """What one sync (or one batch of it) did; `total` adds the batches of a sync up."""
+    """What one sync (or one batch of it) did; `total` adds the batches of a sync up.
+
+    Every post or part of a document the sync saw is counted once: `seen` = added + drafts +
+    scheduled + updated + removed + unchanged + skipped + merged. `added` holds new posts that
+    are published now; new drafts and new future-dated posts are `drafts` and `scheduled`;
+    `merged` counts entries that are the same post as another file's (see `duplicates`).
+    `warnings` are the current warnings of every document, parsed again or not.
+    """
 
     added: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
@@ -118,6 +134,15 @@ class SyncReport:
     warnings: tuple[Skip, ...] = ()
     duplicates: tuple[Skip, ...] = ()
     seconds: float = 0.0
+    drafts: tuple[str, ...] = ()
+    scheduled: tuple[str, ...] = ()
+    merged: int = 0
+
+    @property
+    def seen(self) -> int:
+        """Posts and skipped parts counted, each in exactly one bucket."""
+        written = len(self.added) + len(self.drafts) + len(self.scheduled) + len(self.updated)
+        return written + len(self.removed) + self.unchanged + len(self.skipped) + self.merged
 
     @classmethod
     def total(cls, parts: Sequence[SyncReport], seconds: float) -> SyncReport:
@@ -131,6 +156,9 @@ class SyncReport:
             warnings=tuple(skip for p in parts for skip in p.warnings),
             duplicates=tuple(skip for p in parts for skip in p.duplicates),
             seconds=seconds,
+            drafts=tuple(name for p in parts for name in p.drafts),
+            scheduled=tuple(name for p in parts for name in p.scheduled),
+            merged=sum(p.merged for p in parts),
         )
 
 

@@ -9,12 +9,27 @@ from feedpipe.model.posts import Document, Entry, Skip
 
 @dataclass(frozen=True, slots=True)
 class DocState:
-    """What the store remembers of a document: its stat, hash and why parts of it were skipped."""
+    """What the store remembers of a document: its stat, hash, why parts of it were skipped,
+    its posts' warnings and how many posts it gave (so a sync that does not parse it again
+    still reports all of them; `entries` None: stored before the count was kept)."""
 
     size: int
     mtime_ns: int
     sha256: str
     skips: tuple[Skip, ...] = ()
+    warnings: tuple[Skip, ...] = ()
+    entries: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DocWrite:
+    """A document parsed again: its stat and hash, and what parsing it reported."""
+
+    doc: Document
+    sha256: str
+    skips: tuple[Skip, ...] = ()
+    warnings: tuple[Skip, ...] = ()
+    entries: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +73,7 @@ class SyncChanges:
     """The decider's write set: everything one sync batch writes to the store, in one
     transaction (what it means for the report is a `SyncReport`)."""
 
-    docs_upsert: list[tuple[Document, str, tuple[Skip, ...]]] = field(default_factory=list)
+    docs_upsert: list[DocWrite] = field(default_factory=list)
     docs_delete: list[str] = field(default_factory=list)
     links_delete: list[str] = field(default_factory=list)
     links_upsert: list[LinkWrite] = field(default_factory=list)

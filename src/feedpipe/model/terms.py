@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from collections.abc import Iterable
 
 from slugify import slugify
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_SPACES = re.compile(r"\s+")
+from feedpipe.model.text import clean_line
+
 # Characters that carry meaning in technical names and would vanish in a plain slug.
 _SLUG_REPLACEMENTS = [["++", "-plus-plus-"], ["+", "-plus-"], ["#", "-sharp-"], ["&", "-and-"]]
 
 
 def clean_name(raw: str) -> str:
-    """Display form: NFC, control characters (CR/LF too) become spaces, spaces collapsed."""
-    text = unicodedata.normalize("NFC", raw)
-    text = _CONTROL.sub(" ", text)
-    return _SPACES.sub(" ", text).strip()
+    """Display form: NFC, then the one-line text rule (`clean_line`: illegal and control
+    characters removed, CR/LF and space runs → one space)."""
+    return clean_line(unicodedata.normalize("NFC", raw))
 
 
 def term_key(name: str) -> str:

@@ -3,6 +3,8 @@ grapheme-aware shortening (never inside a user-perceived character: flags, ZWJ e
 
 from __future__ import annotations
 
+import html
+
 import regex
 
 # XML 1.0 forbids C0 controls except \t \n \r, lone surrogates and U+FFFE/U+FFFF; C1 controls
@@ -22,6 +24,17 @@ def clean_block(text: str) -> str:
 def clean_line(text: str) -> str:
     """One-line text: illegal characters removed, line breaks and runs of space → one space."""
     return _WHITESPACE.sub(" ", _ILLEGAL.sub("", text)).strip()
+
+
+def html_text(text: str) -> str:
+    """Plain text placed in an HTML context: illegal characters removed, then `& < > " '`
+    escaped, so a reader shows exactly the characters written (docs/content.md)."""
+    return html.escape(clean_block(text), quote=True)
+
+
+def html_line(text: str) -> str:
+    """One-line plain text placed in an HTML context (`clean_line`, then escaped)."""
+    return html.escape(clean_line(text), quote=True)
 
 
 def graphemes(text: str) -> list[str]:

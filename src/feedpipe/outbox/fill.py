@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from feedpipe.model import FillReport, NewEdition, NewMessage, OutboxFill, Recipient
 from feedpipe.outbox.policy import message_id
 
-if TYPE_CHECKING:  # the renderer (Jinja2) is built only when a new edition is due
+if TYPE_CHECKING:  # the renderer (Jinja2) is built only when a fill plans
     from feedpipe.digests.model import Plan, PlannedEdition
     from feedpipe.digests.service import DigestService
     from feedpipe.emails.render import EmailRenderer
@@ -38,8 +38,9 @@ def outbox_fill(
     stored_keys: Callable[[Sequence[str]], set[str]],
 ) -> OutboxFill:
     """The rows for every digest due at `now`; editions already stored are not rendered again
-    (`renderer()` is called only when one is new)."""
-    plan: Plan = digests.plan(now)
+    (an edition's key includes the renderer's fingerprint: after a template or setting change
+    the same posts make a new edition; messages already queued keep theirs)."""
+    plan: Plan = digests.plan(now, renderer().fingerprint())
     recipients = digests.recipients(plan)
     stored = stored_keys([e.key for e in plan.editions])
     sender = digests.settings.email.from_address

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from feedpipe.model import Document, ParsedDocument
@@ -29,13 +27,17 @@ class Source(Protocol):
 
 
 def open_source(settings: Settings) -> Source:
-    """The source configured in `[source]`: kind picks the class, path and site URL configure it
-    (only that kind's parser is imported)."""
-    constructor: Callable[[Path, str], Source]
-    if settings.source.kind == "json":
-        from feedpipe.source.jsonfile import JsonSource as constructor
-    elif settings.source.kind == "feed":
-        from feedpipe.source.feedfile import FeedFileSource as constructor
-    else:
-        from feedpipe.source.markdown import MarkdownSource as constructor
-    return constructor(settings.source.path, settings.site.url)
+    """The source configured in `[source]`: kind picks the class; path, site URL and
+    summary_format configure it (only that kind's parser is imported)."""
+    source, site_url = settings.source, settings.site.url
+    if source.kind == "feed":  # a feed file says itself whether a summary is HTML or text
+        from feedpipe.source.feedfile import FeedFileSource
+
+        return FeedFileSource(source.path, site_url)
+    if source.kind == "json":
+        from feedpipe.source.jsonfile import JsonSource
+
+        return JsonSource(source.path, site_url, source.summary_format)
+    from feedpipe.source.markdown import MarkdownSource
+
+    return MarkdownSource(source.path, site_url, source.summary_format)

@@ -138,7 +138,7 @@ def _xml_item(name: str, index: int, entry: dict[str, Any]) -> RawPost:
         html=_xml_content(entry),
         default_slug=slug_from_link(entry.get("link")),
         keyed=True,
-        summary_is_html=summary_detail.get("type") != "text/plain",
+        summary_format="text" if summary_detail.get("type") == "text/plain" else "html",
         skip_key=f"{name}#item {index}",
     )
 

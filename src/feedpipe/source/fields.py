@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from slugify import slugify
@@ -21,8 +21,8 @@ from feedpipe.model.text import clean_line, truncate
 from feedpipe.source.html import (
     absolute_url,
     first_paragraph,
-    markdown_plain_text,
     plain_text,
+    render_inline_markdown,
     render_markdown,
     sanitize,
 )
@@ -33,6 +33,9 @@ _SAFE_SLUG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._~-]*")
 _TRUE = frozenset({"true", "yes", "1", "on"})
 _FALSE = frozenset({"false", "no", "0", "off", ""})
 _NOT_HASHED = frozenset({"key", "doc_key", "content_hash", "warnings"})
+# How a source's `summary` field is written: plain text (the default; literal everywhere),
+# inline Markdown (`[source] summary_format = "markdown"`), or HTML (a feed file said so).
+SummaryFormat = Literal["text", "markdown", "html"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -40,7 +43,8 @@ class RawPost:
     """One post's raw fields as a source found them, before coercion.
 
     `label` names the post in messages (file, and line or index for multi-post files); `body`
-    is Markdown unless `html` is given; `keyed` makes the entry key `doc_key#slug`.
+    is Markdown unless `html` is given; `keyed` makes the entry key `doc_key#slug`;
+    `summary_format` says how the summary field is written (docs/content.md).
     """
 
     doc_key: str
@@ -50,7 +54,7 @@ class RawPost:
     html: str | None = None
     default_slug: str | None = None
     keyed: bool = False
-    summary_is_html: bool = False
+    summary_format: SummaryFormat = "text"
     skip_key: str | None = None
     warnings: tuple[str, ...] = ()
 
@@ -62,7 +66,7 @@ def build_entry(raw: RawPost, site_url: str) -> Entry:
     content = sanitize(raw.html, site_url) if raw.html is not None else None
     content_html = content if content is not None else render_markdown(raw.body, site_url)
     published = _published(meta, raw)
-    summary = _summary(meta, raw, content_html)
+    summary = _summary(meta, raw, content_html, site_url)
     title = _title(meta, summary, notes, raw)
     updated = _optional_date(meta.get("updated"), "updated", notes)
     if updated is not None and updated < published:
@@ -75,10 +79,11 @@ def build_entry(raw: RawPost, site_url: str) -> Entry:
         slug=slug,
         published=published,
         updated=updated,
-        summary=summary[0],
+        summary=summary.text,
         content_html=content_html,
         categories=_names(meta, ("categories", "category"), notes),
         tags=_names(meta, ("tags", "tag"), notes),
+        summary_html=summary.html,
         draft=_draft(meta.get("draft"), notes),
         author=_author(meta.get("author"), notes),
         image=_url(meta.get("image"), "image", site_url, notes),
@@ -97,6 +102,8 @@ def content_hash(entry: Entry) -> str:
         for f in dataclasses.fields(entry)
         if f.name not in _NOT_HASHED
     }
+    if visible["summary_html"] is None:  # absent: hashes of posts stored before it stay
+        del visible["summary_html"]
     canonical = json.dumps(visible, sort_keys=True, ensure_ascii=False, default=_iso)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -200,25 +207,43 @@ def _text(value: object, field: str, notes: _Notes) -> str | None:
     return clean_line(text) or None
 
 
-def _summary(meta: Mapping[str, Any], raw: RawPost, content_html: str) -> tuple[str, str]:
-    """(summary, where it came from: the field's name, or "body")."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Summary:
+    """A post's summary: plain text, its HTML when written as Markdown, and where it came from
+    (the field's name, or "body")."""
+
+    text: str
+    html: str | None
+    origin: str
+
+
+def _summary(meta: Mapping[str, Any], raw: RawPost, content_html: str, site_url: str) -> _Summary:
+    """The summary as written (plain text: literal; Markdown: rendered and sanitised; HTML from
+    a feed file: its text), else the plain text of the body's first paragraph."""
     field = "summary" if meta.get("summary") else "description"
     value = meta.get(field)
     text = _as_text(value) if value is not None else None
     if text:
-        summary = plain_text(text) if raw.summary_is_html else markdown_plain_text(text)
+        html: str | None = None
+        if raw.summary_format == "html":
+            summary = plain_text(text)
+        elif raw.summary_format == "markdown":
+            html = render_inline_markdown(text, site_url) or None
+            summary = plain_text(html) if html else ""
+        else:
+            summary = clean_line(text)
         if summary:
-            return summary, field
-    return first_paragraph(content_html), "body"
+            return _Summary(summary, html, field)
+    return _Summary(first_paragraph(content_html), None, "body")
 
 
-def _title(meta: Mapping[str, Any], summary: tuple[str, str], notes: _Notes, raw: RawPost) -> str:
+def _title(meta: Mapping[str, Any], summary: _Summary, notes: _Notes, raw: RawPost) -> str:
     value = meta.get("title")
     text = _as_text(value) if value is not None else None
     title = clean_line(text) if text else ""
     if title:
         return title
-    derived, origin = summary
+    derived, origin = summary.text, summary.origin
     if not derived:
         raise _fail(raw, "title", "missing, and no summary or body to derive one from")
     reason = "missing" if value is None else f"empty ({_show(value)})"

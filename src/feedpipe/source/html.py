@@ -37,7 +37,6 @@ ALLOWED_ATTRIBUTES: tuple[tuple[str, frozenset[str]], ...] = (
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 SUMMARY_LIMIT = 300
 _FIRST_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.DOTALL)
-_MARKUP = re.compile(r"[\[\]*_`<>&\\!~]")
 
 
 @functools.cache
@@ -50,7 +49,7 @@ def _markdown() -> markdown_it_pyrs.MarkdownIt:
 
 @functools.cache
 def _inline_markdown() -> MarkdownIt:
-    """Summaries: markdown-it-py, for its inline-only renderer."""
+    """Markdown summaries (summary_format = "markdown"): markdown-it-py's inline renderer."""
     return MarkdownIt("commonmark", {"html": True})
 
 
@@ -103,11 +102,11 @@ def plain_text(fragment: str) -> str:
     return clean_line(html.unescape(text))
 
 
-def markdown_plain_text(text: str) -> str:
-    """Inline Markdown (links, emphasis, raw HTML) → one line of plain text."""
-    if not _MARKUP.search(text):
-        return clean_line(text)
-    return plain_text(_inline_markdown().renderInline(clean_block(text)))
+def render_inline_markdown(text: str, site_url: str) -> str:
+    """An inline Markdown summary (links, emphasis, code) → sanitised HTML on one line."""
+    rendered = _inline_markdown().renderInline(clean_line(text))
+    cleaned: str = _cleaner(site_url).clean(rendered)
+    return cleaned.strip()
 
 
 def first_paragraph(body_html: str, limit: int = SUMMARY_LIMIT) -> str:

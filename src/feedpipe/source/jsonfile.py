@@ -10,7 +10,7 @@ from typing import Any
 
 from feedpipe.errors import PostError
 from feedpipe.model import Document, ParsedDocument, Skip
-from feedpipe.source.fields import RawPost
+from feedpipe.source.fields import RawPost, SummaryFormat
 from feedpipe.source.records import file_document, guarded_parse, read_file
 from feedpipe.source.text import decode
 
@@ -22,6 +22,7 @@ class JsonSource:
 
     path: Path
     site_url: str
+    summary_format: SummaryFormat = "text"
 
     def scan(self) -> list[Document]:
         return [file_document(self.path, "JSON export")]
@@ -31,10 +32,12 @@ class JsonSource:
 
     def parse(self, doc: Document, data: bytes) -> ParsedDocument:
         """Accepted posts and one Skip per bad record (naming line or index); never raises."""
-        return guarded_parse(doc, data, lambda: _records(doc, data), self.site_url)
+        return guarded_parse(
+            doc, data, lambda: _records(doc, data, self.summary_format), self.site_url
+        )
 
 
-def _records(doc: Document, data: bytes) -> Iterator[RawPost | Skip]:
+def _records(doc: Document, data: bytes, summary: SummaryFormat) -> Iterator[RawPost | Skip]:
     text, warning = decode(data)
     notes = (f"{doc.key}: {warning}",) if warning else ()
     for label, item in _items(doc.key, text):
@@ -44,7 +47,7 @@ def _records(doc: Document, data: bytes) -> Iterator[RawPost | Skip]:
             reason = f"{label}: expected an object, got {_json_type(item)}"
             yield Skip(_skip_key(doc.key, label), reason)
         else:
-            yield _raw_post(doc.key, label, item, notes)
+            yield _raw_post(doc.key, label, item, notes, summary)
 
 
 def _items(name: str, text: str) -> Iterator[tuple[str, Any]]:
@@ -88,7 +91,9 @@ def _json_line(name: str, number: int, line: str) -> Any:
         return Skip(f"{name}#line {number}", reason)
 
 
-def _raw_post(name: str, label: str, item: dict[str, Any], notes: tuple[str, ...]) -> RawPost:
+def _raw_post(
+    name: str, label: str, item: dict[str, Any], notes: tuple[str, ...], summary: SummaryFormat
+) -> RawPost:
     body = item.get("body")
     html = item.get("content_html")
     warnings = list(notes)
@@ -105,6 +110,7 @@ def _raw_post(name: str, label: str, item: dict[str, Any], notes: tuple[str, ...
         body=body or "",
         html=html if body is None else None,
         keyed=True,
+        summary_format=summary,
         skip_key=_skip_key(name, label),
         warnings=tuple(warnings),
     )

@@ -7,10 +7,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from feedpipe.errors import PostError, SourceError
 from feedpipe.model import Document, Entry, ParsedDocument, Skip
 from feedpipe.source.text import decode
+
+if TYPE_CHECKING:  # the parsers (YAML, markdown-it, nh3) load at the first parse
+    from feedpipe.source.fields import SummaryFormat
 
 SUFFIXES = (".md", ".markdown")
 
@@ -21,6 +25,7 @@ class MarkdownSource:
 
     root: Path
     site_url: str
+    summary_format: SummaryFormat = "text"
 
     def scan(self) -> list[Document]:
         """Documents sorted by key ('/'-separated path relative to root); stat only."""
@@ -61,6 +66,7 @@ class MarkdownSource:
             meta=meta,
             body=body,
             default_slug=PurePosixPath(doc.key).stem,
+            summary_format=self.summary_format,
             warnings=(f"{doc.key}: {warning}",) if warning else (),
         )
         return build_entry(raw, self.site_url)

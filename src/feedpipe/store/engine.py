@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from feedpipe.errors import StoreError
 
 # Bump together with a new file in feedpipe/migrations/versions/.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 _URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/\s:@]*:)[^@\s/]+@")
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from feedpipe.model import Entry, FeedSpec, Post, PostRef, SyncChanges, Term, TermKind
 from feedpipe.store.schema import dirty_feeds, post_terms, posts, source_docs, source_entries, terms
-from feedpipe.store.sources import dump_skips
+from feedpipe.store.sources import dump_report
 from feedpipe.store.sqlutil import chunked, delete_in
 from feedpipe.store.terms import TermCache
 
@@ -31,6 +31,7 @@ def _entry_values(entry: Entry, url: str) -> dict[str, Any]:
         "url": url,
         "title": entry.title,
         "summary": entry.summary,
+        "summary_html": entry.summary_html,
         "content_html": entry.content_html,
         "published_at": entry.published,
         "updated_at": entry.updated,
@@ -191,24 +192,25 @@ def _post_from_row(row: Any, term_list: list[Term]) -> Post:
         content_hash=row.content_hash,
         first_seen_at=row.first_seen_at,
         removed_at=row.removed_at,
+        summary_html=row.summary_html,
     )
 
 
 def _write_docs(conn: Connection, changes: SyncChanges) -> None:
-    keys: list[Any] = [d.key for d, _, _ in changes.docs_upsert] + list(changes.docs_delete)
+    keys: list[Any] = [w.doc.key for w in changes.docs_upsert] + list(changes.docs_delete)
     delete_in(conn, source_docs.c.key, keys)
     if changes.docs_upsert:
         conn.execute(
             sa.insert(source_docs),
             [
                 {
-                    "key": d.key,
-                    "size": d.size,
-                    "mtime_ns": d.mtime_ns,
-                    "sha256": h,
-                    "skips": dump_skips(s),
+                    "key": w.doc.key,
+                    "size": w.doc.size,
+                    "mtime_ns": w.doc.mtime_ns,
+                    "sha256": w.sha256,
+                    "skips": dump_report(w.skips, w.warnings, w.entries),
                 }
-                for d, h, s in changes.docs_upsert
+                for w in changes.docs_upsert
             ],
         )
 

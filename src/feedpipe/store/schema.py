@@ -43,6 +43,7 @@ posts = Table(
     Column("url", Text, nullable=False),
     Column("title", Text, nullable=False),
     Column("summary", Text, nullable=False),
+    Column("summary_html", Text),  # a Markdown summary's sanitised HTML (summary_format)
     Column("content_html", Text, nullable=False),
     Column("published_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime),

@@ -1,4 +1,4 @@
-"""Store mixin for source bookkeeping: document stats and entry-to-post links."""
+"""Store mixin for source bookkeeping: document stats and reports, entry-to-post links."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class SourcesMixin:
     def source_docs(self) -> dict[str, DocState]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(source_docs)).all()
-        return {r.key: DocState(r.size, r.mtime_ns, r.sha256, _load_skips(r.skips)) for r in rows}
+        return {r.key: _doc_state(r.size, r.mtime_ns, r.sha256, r.skips) for r in rows}
 
     def source_links_of(
         self, doc_keys: Sequence[str] = (), post_ids: Sequence[int] = ()
@@ -51,11 +51,33 @@ class SourcesMixin:
             conn.execute(stmt, [{"k": k, "s": s, "m": m} for k, s, m in docs])
 
 
-def _load_skips(text: str) -> tuple[Skip, ...]:
-    if not text or text == "[]":  # nearly every document: skip the JSON parser
-        return ()
-    return tuple(Skip(k, r) for k, r in json.loads(text))
+# The `skips` column holds a document's report: "[]" for one clean post (nearly every
+# document: no JSON parsed), else {"skips": [[key, reason]], "warnings": [...], "entries": n}.
+# A bare list is the form stored before warnings and counts were kept (entries unknown).
+_CLEAN = "[]"
 
 
-def dump_skips(skips: tuple[Skip, ...]) -> str:
-    return json.dumps([[s.key, s.reason] for s in skips], ensure_ascii=False)
+def _doc_state(size: int, mtime_ns: int, sha256: str, text: str) -> DocState:
+    if not text or text == _CLEAN:
+        return DocState(size, mtime_ns, sha256, entries=1 if text == _CLEAN else None)
+    data = json.loads(text)
+    if isinstance(data, list):
+        return DocState(size, mtime_ns, sha256, _skips(data))
+    skips, warnings = _skips(data["skips"]), _skips(data["warnings"])
+    return DocState(size, mtime_ns, sha256, skips, warnings, int(data["entries"]))
+
+
+def _skips(pairs: list[list[str]]) -> tuple[Skip, ...]:
+    return tuple(Skip(k, r) for k, r in pairs)
+
+
+def dump_report(skips: tuple[Skip, ...], warnings: tuple[Skip, ...], entries: int) -> str:
+    """The stored report of a parsed document (see `_doc_state`)."""
+    if not skips and not warnings and entries == 1:
+        return _CLEAN
+    data = {
+        "skips": [[s.key, s.reason] for s in skips],
+        "warnings": [[w.key, w.reason] for w in warnings],
+        "entries": entries,
+    }
+    return json.dumps(data, ensure_ascii=False)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from feedpipe.model import (
     DocState,
     Document,
+    DocWrite,
     Entry,
     EntryLink,
     LinkWrite,
@@ -56,13 +58,15 @@ def decide(
     gone: Collection[str],
     links: Mapping[str, EntryLink],
     posts: Mapping[str, PostRef],
+    now: datetime | None = None,
 ) -> tuple[SyncChanges, SyncReport]:
     """Decide the writes for documents parsed again and documents that are gone, and what
     they mean (the batch's report).
 
     `links` and `posts` need only cover those documents' links, the posts they link to, the
     posts holding `candidate_slugs(parsed)`, and all those posts' links. The report's
-    `unchanged` counts the entries parsed again whose content had not changed.
+    `unchanged` counts the entries parsed again whose content had not changed; a new post
+    that is a draft, or dated after `now`, counts as a draft or scheduled, not as added.
     """
     changes = SyncChanges()
     reparsed = {p.doc.key for p in parsed}
@@ -75,7 +79,7 @@ def decide(
             live_hashes[link.post_id].add(link.entry_hash)
     claims = _Claims()
     entries = sorted((e for p in parsed for e in p.entries), key=lambda e: e.key)
-    changes.docs_upsert = [(p.doc, p.sha256, p.skips) for p in parsed]
+    changes.docs_upsert = [_doc_write(p) for p in parsed]
     duplicates = [
         d for entry in entries for d in _place(entry, changes, claims, posts, live_hashes)
     ]
@@ -83,20 +87,37 @@ def decide(
     for ref in posts.values():
         if not ref.removed and ref.id not in live_hashes and ref.slug not in claimed:
             changes.posts_remove.append(ref)
-    added: list[str] = []
-    updated: list[str] = []
+    buckets: dict[str, list[str]] = defaultdict(list)
     for w in changes.posts_write:  # a write to a missing or removed post adds it
-        (added if w.post_id is None or posts[w.slug].removed else updated).append(w.slug)
+        buckets[_bucket(w, posts, now)].append(w.slug)
     report = SyncReport(
-        added=tuple(added),
-        updated=tuple(updated),
+        added=tuple(buckets["added"]),
+        updated=tuple(buckets["updated"]),
         removed=tuple(r.slug for r in changes.posts_remove),
         unchanged=len(claimed) - len(changes.posts_write),  # each claim is written or unchanged
         skipped=tuple(s for p in parsed for s in p.skips),
-        warnings=tuple(Skip(e.key, w) for e in entries for w in e.warnings),
+        warnings=tuple(w for write in changes.docs_upsert for w in write.warnings),
         duplicates=tuple(duplicates),
+        drafts=tuple(buckets["drafts"]),
+        scheduled=tuple(buckets["scheduled"]),
+        merged=len(entries) - len(claimed),  # the same post as another file's
     )
     return changes, report
+
+
+def _doc_write(parsed: ParsedDocument) -> DocWrite:
+    warnings = tuple(Skip(e.key, w) for e in parsed.entries for w in e.warnings)
+    return DocWrite(parsed.doc, parsed.sha256, parsed.skips, warnings, len(parsed.entries))
+
+
+def _bucket(write: PostWrite, posts: Mapping[str, PostRef], now: datetime | None) -> str:
+    if write.post_id is not None and not posts[write.slug].removed:
+        return "updated"
+    if write.entry.draft:
+        return "drafts"
+    if now is not None and write.entry.published > now:
+        return "scheduled"
+    return "added"
 
 
 def _slug_taken(

@@ -109,6 +109,17 @@ def _store_view(
     return links, refs
 
 
+def _not_parsed_report(states: Sequence[DocState]) -> SyncReport:
+    """The documents not parsed again: their posts unchanged, their skips and warnings as
+    stored (a document stored before counts were kept counts one post unless skipped)."""
+    unchanged = sum(s.entries if s.entries is not None else (0 if s.skips else 1) for s in states)
+    return SyncReport(
+        unchanged=unchanged,
+        skipped=tuple(skip for s in states for skip in s.skips),
+        warnings=tuple(w for s in states for w in s.warnings),
+    )
+
+
 def run_sync(
     source: Source, store: Store, now: Callable[[], datetime], url_for: Callable[[str], str]
 ) -> SyncReport:
@@ -127,18 +138,13 @@ def run_sync(
     )
     again = {doc.key for doc, _ in items}
     not_parsed = [d for d in scanned if d.key not in again]
-    parts = [  # the documents not parsed again, then one report per batch
-        SyncReport(
-            unchanged=len(not_parsed),
-            skipped=tuple(s for d in not_parsed for s in known[d.key].skips),
-        )
-    ]
+    parts = [_not_parsed_report([known[d.key] for d in not_parsed])]  # then one per batch
     gone = sorted(known.keys() - {d.key for d in scanned})
     batches = parse_batches(source, items) if items else iter([[]] if gone else [])
     for index, parsed in enumerate(batches):
         dropped = gone if index == 0 else []
         links, refs = _store_view(store, {p.doc.key for p in parsed} | set(dropped), parsed)
-        changes, report = decide(parsed, dropped, links, refs)
+        changes, report = decide(parsed, dropped, links, refs, now())
         store.apply_sync(changes, now(), url_for)
         parts.append(report)
     return SyncReport.total(parts, time.perf_counter() - started)
