@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from feedpipe.feeds.render import Paging
-from feedpipe.model import Post
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +55,11 @@ def layout(ids_newest_first: Sequence[int], max_items: int, size: int | None) ->
     return Layout(current, tuple(pages))
 
 
-def page_digest(posts: Sequence[Post], paging: Paging) -> str:
-    """What an archive page's bytes depend on besides the build options: its posts' versions
-    and its links. Unchanged digest, unchanged file: the page is not rendered again."""
+def page_digest(versions: Sequence[tuple[int, str]], paging: Paging) -> str:
+    """What an archive page's bytes depend on besides the build options: its posts' (id,
+    content hash) and its links. Unchanged digest, unchanged file: the page is not rendered."""
     h = hashlib.blake2b(digest_size=12)
     h.update(f"{paging.page}:{paging.prev}:{paging.next}".encode())
-    for p in posts:
-        h.update(f"|{p.id}:{p.content_hash}:{p.modified.isoformat()}".encode())
+    for post_id, content_hash in versions:
+        h.update(f"|{post_id}:{content_hash}".encode())
     return h.hexdigest()

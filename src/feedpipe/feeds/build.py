@@ -194,20 +194,26 @@ def _write_page(opts: BuildOptions, spec: FeedSpec, items: Sequence[Post], done:
 def _render_archive(
     store: Store, spec: FeedSpec, lay: Layout, opts: BuildOptions, old: list[str], done: Rendered
 ) -> list[str]:
-    """Render the archive pages whose posts or links changed (or whose file is missing)."""
+    """Render the archive pages whose posts or links changed (or whose file is missing).
+
+    Whether a page changed is told from its posts' content hashes (a light query); only the
+    pages to render load their posts.
+    """
+    archived = [i for ids in lay.pages for i in ids]
+    hashes = {r.id: r.content_hash for r in store.post_refs_of((), archived).values()}
     digests = []
-    fragments = Fragments()  # per feed: archived items are many, keep memory bounded
     for number, ids in enumerate(lay.pages, start=1):
         paging = lay.paging(number)
-        by_id = store.posts_by_ids(list(ids))
-        items = [by_id[i] for i in ids]
-        digest = page_digest(items, paging)
+        digest = page_digest([(i, hashes[i]) for i in ids], paging)
         digests.append(digest)
         paths = [FORMATS[fmt].path(spec, number) for fmt in opts.formats]
         same = number <= len(old) and old[number - 1] == digest
         if same and all((opts.output_dir / p).is_file() for p in paths):
             done.unchanged += len(paths)
             continue
+        by_id = store.posts_by_ids(list(ids))
+        items = [by_id[i] for i in ids]
+        fragments = Fragments()  # one per page: archived items are many, memory stays bounded
         for fmt, path in zip(opts.formats, paths, strict=True):
             data = render_feed(fmt, spec, items, opts.ctx, fragments, paging)
             _write(opts, path, data, done)

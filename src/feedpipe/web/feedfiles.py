@@ -36,9 +36,18 @@ IMMUTABLE = b"public, max-age=31536000, immutable"
 PAGE_CSP = b"default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; base-uri 'none'"
 
 
+def archived_feed(name: str) -> tuple[str, int]:
+    """('feed.xml', 3) for an RFC 5005 archive page named 'feed-3.xml'; ('', 0) otherwise."""
+    stem, _, ext = name.rpartition(".")
+    base, _, number = stem.rpartition("-")
+    if number.isdigit() and f"{base}.{ext}" in FEED_NAMES:
+        return f"{base}.{ext}", int(number)
+    return "", 0
+
+
 def media_type(name: str) -> str:
     """Content-Type of a file under output_dir: the feed types by name, else by extension."""
-    known = BY_NAME.get(name)
+    known = BY_NAME.get(name) or BY_NAME.get(archived_feed(name)[0])
     if known:
         return known
     guessed = mimetypes.guess_type(name)[0] or "application/octet-stream"
@@ -170,13 +179,11 @@ class FeedFiles:
     def _full_archive(real: str) -> bool:
         """An RFC 5005 archive page is full (never changes) once the next page exists."""
         folder, name = os.path.split(real)
-        if os.path.basename(folder) != ARCHIVE_DIR:
+        feed, number = archived_feed(name)
+        if os.path.basename(folder) != ARCHIVE_DIR or not number:
             return False
-        stem, _, ext = name.rpartition(".")
-        base, _, number = stem.rpartition("-")
-        if not number.isdigit() or f"{base}.{ext}" not in FEED_NAMES:
-            return False
-        return os.path.isfile(os.path.join(folder, f"{base}-{int(number) + 1}.{ext}"))
+        stem, _, ext = feed.rpartition(".")
+        return os.path.isfile(os.path.join(folder, f"{stem}-{number + 1}.{ext}"))
 
     def _remember(self, url_path: str, real: str, cached: CachedFile) -> None:
         with self._lock:
