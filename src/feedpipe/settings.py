@@ -93,6 +93,7 @@ class FeedsSettings(_Section):
     archive: bool = True  # RFC 5005 archive documents of every post beyond max_items
     archive_size: int = Field(default=50, ge=1, le=1000)  # posts per archive document
     pages: bool = True  # index.html for people in each feed's folder (never over a foreign one)
+    tombstone_days: int = Field(default=30, ge=0, le=3650)  # RFC 6721 tombstones of retractions
 
     @field_validator("formats")
     @classmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from feedpipe.feeds.render import Paging
 
@@ -23,10 +24,10 @@ class Layout:
     current: tuple[int, ...]
     pages: tuple[tuple[int, ...], ...]  # pages[0] is archive page 1 (the oldest posts)
 
-    def paging(self, page: int) -> Paging:
-        """Links of one document: 0 is the subscription document."""
+    def paging(self, page: int, deleted: tuple[tuple[str, datetime], ...] = ()) -> Paging:
+        """Links of one document: 0 is the subscription document (which carries `deleted`)."""
         if page == 0:
-            return Paging(prev=self.newest_filled)
+            return Paging(prev=self.newest_filled, deleted=deleted)
         return Paging(page, prev=page - 1, next=page + 1 if page < len(self.pages) else 0)
 
     @property

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from lxml import etree
 
 from feedpipe.feeds.render import (
+    AT,
     EMPTY_FEED_UPDATED,
     FH,
     FeedContext,
@@ -69,6 +70,10 @@ def _feed_head(
     sub(feed, _NS + "updated", rfc3339(newest(posts) or EMPTY_FEED_UPDATED))
     _author(feed, ctx.author or ctx.site_title, ctx.author_email, f"{ctx.site_url}/")
     sub(feed, _NS + "generator", line(ctx.generator))
+    for guid, when in paging.deleted:  # RFC 6721: readers drop entries that were retracted
+        tomb = etree.SubElement(feed, f"{{{AT}}}deleted-entry", nsmap={"at": AT})
+        tomb.set("ref", guid)
+        tomb.set("when", rfc3339(when))
 
 
 def _archive_links(feed: etree._Element, spec: FeedSpec, ctx: FeedContext, paging: Paging) -> None:

@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from feedpipe.feeds.archive import Layout, layout, page_digest
@@ -41,12 +41,20 @@ class BuildOptions:
     output_dir: Path
     archive_size: int | None = None  # posts per RFC 5005 archive page; None: no archives
     pages: bool = False  # write the human index.html of each feed
+    tombstone_days: int = 0  # how long a retracted post's Atom tombstone stays in its feeds
 
     @classmethod
     def from_settings(cls, feeds: FeedsSettings, ctx: FeedContext) -> BuildOptions:
         size = feeds.archive_size if feeds.archive else None
         return cls(
-            ctx, feeds.formats, feeds.max_items, feeds.tags, feeds.output_dir, size, feeds.pages
+            ctx,
+            feeds.formats,
+            feeds.max_items,
+            feeds.tags,
+            feeds.output_dir,
+            size,
+            feeds.pages,
+            feeds.tombstone_days,
         )
 
     def fingerprint(self) -> str:
@@ -57,6 +65,7 @@ class BuildOptions:
             "tags": self.tags,
             "archive_size": self.archive_size,
             "pages": self.pages,
+            "tombstone_days": self.tombstone_days,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -165,6 +174,7 @@ def _render_targets(
     done = Rendered([], 0, {})
     fragments = Fragments()
     known = {} if full else store.meta_with_prefix(ARCHIVE_META)
+    tombstones = _tombstones(store, opts, now)
     for start in range(0, len(targets), 100):
         batch = targets[start : start + 100]
         layouts, posts = _load_posts(store, batch, opts, now)
@@ -172,7 +182,8 @@ def _render_targets(
             lay = layouts[spec.key]
             items = [posts[i] for i in lay.current]
             for fmt in opts.formats:
-                data = render_feed(fmt, spec, items, opts.ctx, fragments, lay.paging(0))
+                paging = lay.paging(0, tombstones.get(spec.key, ()))
+                data = render_feed(fmt, spec, items, opts.ctx, fragments, paging)
                 _write(opts, FORMATS[fmt].path(spec), data, done)
             if opts.pages:
                 _write_page(opts, spec, items, done)
@@ -180,6 +191,19 @@ def _render_targets(
             assert done.digests is not None
             done.digests[spec.key] = _render_archive(store, spec, lay, opts, old, done)
     return done
+
+
+def _tombstones(
+    store: Store, opts: BuildOptions, now: datetime
+) -> dict[str, tuple[tuple[str, datetime], ...]]:
+    """(guid, when) of the posts retracted within tombstone_days, by feed key."""
+    if not opts.tombstone_days:
+        return {}
+    out: dict[str, list[tuple[str, datetime]]] = {}
+    for guid, when, keys in store.retractions(now - timedelta(days=opts.tombstone_days), now):
+        for key in keys:
+            out.setdefault(key, []).append((guid, when))
+    return {key: tuple(found) for key, found in out.items()}
 
 
 def _write_page(opts: BuildOptions, spec: FeedSpec, items: Sequence[Post], done: Rendered) -> None:
@@ -282,6 +306,9 @@ def build_feeds(
     built_at = store.get_meta(BUILT_AT)
     since = datetime.fromisoformat(built_at) if built_at else EPOCH
     dirty = store.dirty_feed_keys() | store.newly_due_feed_keys(since, now)
+    if opts.tombstone_days:  # tombstones that expired since the last build leave their feeds
+        window = timedelta(days=opts.tombstone_days)
+        dirty |= {k for _, _, keys in store.retractions(since - window, now - window) for k in keys}
     kinds = [TermKind.CATEGORY, TermKind.TAG] if opts.tags else [TermKind.CATEGORY]
     specs = feed_specs(opts.ctx.site_title, store.feed_terms(now, kinds))
     targets = choose_targets(specs, dirty, _missing_files(specs, opts), full)

@@ -24,6 +24,7 @@ Renderer = Callable[[FeedSpec, Sequence[Post], "FeedContext", "Fragments", "Pagi
 XSLT_NAME = "feed.xsl"  # the browser stylesheet, next to the site feeds
 ARCHIVE_DIR = "history"  # RFC 5005 archive documents live in this folder of each feed
 FH = "http://purl.org/syndication/history/1.0"  # RFC 5005 namespace (fh:archive)
+AT = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721 namespace (at:deleted-entry)
 
 # Feed-level Atom <updated> of a feed with no posts: a fixed instant, never the clock.
 EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
@@ -107,6 +108,8 @@ class Paging:
     page: int = 0  # 0: the subscription document; n ≥ 1: archive document n (1 = oldest)
     prev: int = 0  # the next older archive document (prev-archive / JSON next_url)
     next: int = 0  # the next newer archive document (next-archive), archives only
+    # Posts that left the feed lately, (guid, when): RFC 6721 tombstones (Atom), page 0 only.
+    deleted: tuple[tuple[str, datetime], ...] = ()
 
 
 NO_PAGING = Paging()
