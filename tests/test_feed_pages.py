@@ -82,6 +82,18 @@ def test_text_is_escaped_and_a_foreign_page_is_never_replaced(tmp_path: Path) ->
     assert _text(html.fromstring(site).cssselect("article h3 a")[0]).startswith("<script>")
 
 
+def test_a_deleted_page_comes_back_on_the_next_build(tmp_path: Path) -> None:
+    posts = tmp_path / "posts"
+    post(posts, "a", categories="[Rust]")
+    with service(tmp_path, posts) as fp:
+        fp.build()
+        page = tmp_path / "out" / "category" / "rust" / "index.html"
+        data = page.read_bytes()
+        page.unlink()
+        assert fp.build().written == ("category/rust/index.html",)
+    assert page.read_bytes() == data
+
+
 def test_pages_can_be_turned_off_and_are_then_removed(tmp_path: Path) -> None:
     posts = tmp_path / "posts"
     post(posts, "a", categories="[Rust]")

@@ -88,9 +88,12 @@ def choose_targets(
 
 def _missing_files(specs: Sequence[FeedSpec], opts: BuildOptions) -> set[str]:
     root = opts.output_dir
-    return {
+    missing = {
         s.key for s in specs for fmt in opts.formats if not (root / FORMATS[fmt].path(s)).is_file()
     }
+    if opts.pages:
+        missing |= {s.key for s in specs if not (root / page_path(s)).is_file()}
+    return missing
 
 
 def _stale_files(
