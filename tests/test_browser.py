@@ -13,6 +13,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import feedparser
+import httpx
 import pytest
 import uvicorn
 
@@ -21,6 +23,8 @@ from feedpipe.emails.render import EmailRenderer, personalize
 from feedpipe.model import SubscriberStatus
 from feedpipe.web.mailer import ArchivedEdition
 from tests.test_web_helpers import Web, make_web
+
+SITE = "https://blog.example.com"  # feeds are linked at the site URL, served here on 127.0.0.1
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -115,6 +119,47 @@ def test_form_works_without_javascript(served: tuple[Web, str]) -> None:
         page.wait_for_selector("text=Check your inbox")
         browser.close()
     assert w.fp.subscriptions.get("nojs@example.com").timezone == "UTC"
+
+
+def test_a_person_opening_a_feed_url_sees_its_page(served: tuple[Web, str]) -> None:
+    """Chromium navigating to a category's feed.xml gets the page; readers get the XML."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    w, base = served
+    rss = sorted(w.out.glob("category/*/feed.xml"))[0]
+    url = f"{base}/{rss.relative_to(w.out).as_posix()}"
+    feed = feedparser.parse(rss.read_bytes())
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "feed-page.png"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 900, "height": 1000})
+        response = page.goto(url)
+        assert response is not None and response.headers["content-type"].startswith("text/html")
+        assert page.locator("h1").inner_text() == feed.feed.title
+        assert page.get_by_role("heading", name="Subscribe to this feed").is_visible()
+        assert page.get_by_label("Feed address").input_value() == url.replace(base, SITE)
+        titles = page.locator("article h3 a").all_inner_texts()
+        assert titles == [e.title for e in feed.entries]
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    print(f"\nfeed page screenshot: {shot}")
+    assert shot.stat().st_size > 10_000
+    with httpx.Client() as client:
+        tags = set()
+        for headers in (
+            {"accept": feedparser.http.ACCEPT_HEADER, "user-agent": feedparser.USER_AGENT},
+            {"accept": "*/*", "user-agent": "curl/8.5.0"},
+        ):
+            r = client.get(url, headers=headers)
+            assert r.headers["content-type"].startswith("application/rss+xml")
+            assert r.content == rss.read_bytes()
+            tags.add(r.headers["etag"])
+            again = client.get(url, headers={**headers, "if-none-match": r.headers["etag"]})
+            assert again.status_code == 304
+        assert len(tags) == 1  # both got the same (gzip) representation
+    parsed = feedparser.parse(url)  # feedparser's own HTTP fetch
+    assert parsed.status == 200 and not parsed.bozo and parsed.version == "rss20"
+    assert feedparser.parse(url, etag=parsed.etag).status == 304
 
 
 def _rendered_edition(w: Web) -> ArchivedEdition:

@@ -37,6 +37,7 @@ HINTS: dict[str, str] = {
     "source.path": "point it at the folder of posts (markdown) or the export/feed file",
     "store.url": 'a SQLAlchemy URL, e.g. "sqlite:///feedpipe.db" or "postgresql+psycopg://host/db"',
     "feeds.max_items": "a whole number from 1 to 1000",
+    "feeds.archive_size": "a whole number from 1 to 1000",
     "feeds.formats": 'a list drawn from "rss", "atom", "json"',
     "feeds.output_dir": "a folder feedpipe may write feeds into",
     "digest.timezone": 'an IANA zone name, e.g. "Europe/Berlin" or "UTC"',
@@ -104,6 +105,10 @@ class FeedsSettings(_Section):
     tags: bool = True
     xslt: bool = True
     websub_hub: str | None = None
+    archive: bool = True  # RFC 5005 archive documents of every post beyond max_items
+    archive_size: int = Field(default=50, ge=1, le=1000)  # posts per archive document
+    pages: bool = True  # index.html for people in each feed's folder (never over a foreign one)
+    tombstone_days: int = Field(default=30, ge=0, le=3650)  # RFC 6721 tombstones of retractions
 
     @field_validator("formats")
     @classmethod

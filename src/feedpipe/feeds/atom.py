@@ -7,10 +7,13 @@ from collections.abc import Sequence
 from lxml import etree
 
 from feedpipe.feeds.render import (
+    AT,
     EMPTY_FEED_UPDATED,
+    FH,
     FeedContext,
     FeedFormatSpec,
     Fragments,
+    Paging,
     element_bytes,
     html_url,
     image_type,
@@ -30,12 +33,12 @@ _NS = f"{{{ATOM}}}"
 
 
 def render_atom(
-    spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, fragments: Fragments
+    spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, fragments: Fragments, paging: Paging
 ) -> bytes:
     """One Atom document; feed <updated> is the newest post's modification time."""
     feed = _root()
     feed.set("{http://www.w3.org/XML/1998/namespace}lang", ctx.language)
-    _feed_head(feed, spec, posts, ctx)
+    _feed_head(feed, spec, posts, ctx, paging)
     entries = [fragments.get("atom", post, lambda p: _entry_bytes(p, ctx)) for post in posts]
     return splice(xml_bytes(feed, ctx), b"</feed>\n", entries)
 
@@ -51,20 +54,40 @@ def _entry_bytes(post: Post, ctx: FeedContext) -> bytes:
 
 
 def _feed_head(
-    feed: etree._Element, spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext
+    feed: etree._Element, spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, paging: Paging
 ) -> None:
     own = ATOM_FORMAT.url(spec, ctx)
-    sub(feed, _NS + "id", own)
+    sub(feed, _NS + "id", own)  # archive documents share the subscription document's id
     sub(feed, _NS + "title", line(spec.title), type="text")
     if ctx.description.strip():
         sub(feed, _NS + "subtitle", line(ctx.description), type="text")
-    sub(feed, _NS + "link", href=own, rel="self", type=ATOM_FORMAT.media_type)
+    self_url = ATOM_FORMAT.url(spec, ctx, paging.page)
+    sub(feed, _NS + "link", href=self_url, rel="self", type=ATOM_FORMAT.media_type)
+    _archive_links(feed, spec, ctx, paging)
     sub(feed, _NS + "link", href=html_url(spec, ctx), rel="alternate", type="text/html")
     if ctx.websub_hub:
         sub(feed, _NS + "link", href=ctx.websub_hub, rel="hub")
     sub(feed, _NS + "updated", rfc3339(newest(posts) or EMPTY_FEED_UPDATED))
     _author(feed, ctx.author or ctx.site_title, ctx.author_email, f"{ctx.site_url}/")
     sub(feed, _NS + "generator", line(ctx.generator))
+    for guid, when in paging.deleted:  # RFC 6721: readers drop entries that were retracted
+        tomb = etree.SubElement(feed, f"{{{AT}}}deleted-entry", nsmap={"at": AT})
+        tomb.set("ref", guid)
+        tomb.set("when", rfc3339(when))
+
+
+def _archive_links(feed: etree._Element, spec: FeedSpec, ctx: FeedContext, paging: Paging) -> None:
+    """RFC 5005: fh:archive, current, prev-archive and next-archive, as they apply."""
+    kind = ATOM_FORMAT.media_type
+    if paging.page:
+        etree.SubElement(feed, f"{{{FH}}}archive", nsmap={"fh": FH})
+        sub(feed, _NS + "link", href=ATOM_FORMAT.url(spec, ctx), rel="current", type=kind)
+    if paging.prev:
+        href = ATOM_FORMAT.url(spec, ctx, paging.prev)
+        sub(feed, _NS + "link", href=href, rel="prev-archive", type=kind)
+    if paging.next:
+        href = ATOM_FORMAT.url(spec, ctx, paging.next)
+        sub(feed, _NS + "link", href=href, rel="next-archive", type=kind)
 
 
 def _author(parent: etree._Element, name: str, email: str | None, uri: str | None) -> None:

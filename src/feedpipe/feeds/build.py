@@ -7,13 +7,15 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from feedpipe.feeds.archive import Layout, layout, page_digest
 from feedpipe.feeds.formats import FORMATS, OPML_NAME, XSLT_NAME, render_feed
 from feedpipe.feeds.opml import render_opml
-from feedpipe.feeds.render import FeedContext, Fragments, xslt_stylesheet
-from feedpipe.feeds.writer import remove_file, write_if_changed
+from feedpipe.feeds.page import PAGE_NAME, page_path, render_page, written_by_us
+from feedpipe.feeds.render import ARCHIVE_DIR, FeedContext, Fragments, xslt_stylesheet
+from feedpipe.feeds.writer import read_file, remove_file, write_if_changed
 from feedpipe.model import BuildReport, FeedSpec, Post, Term, TermKind
 from feedpipe.parallel import process_pool, worker_count
 from feedpipe.settings import FeedFormat, FeedsSettings
@@ -21,6 +23,8 @@ from feedpipe.store import Store
 
 BUILT_AT = "feeds.built_at"
 FINGERPRINT = "feeds.fingerprint"
+ARCHIVE_META = "feeds.archive."  # + feed key: JSON list of its archive pages' digests
+ALL_POSTS = 2**31 - 1  # visible_post_ids limit meaning "every post" (archives need them all)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Below this many feeds to render, starting worker processes costs more than it saves.
 PARALLEL_FEEDS = 60
@@ -35,10 +39,23 @@ class BuildOptions:
     max_items: int
     tags: bool
     output_dir: Path
+    archive_size: int | None = None  # posts per RFC 5005 archive page; None: no archives
+    pages: bool = False  # write the human index.html of each feed
+    tombstone_days: int = 0  # how long a retracted post's Atom tombstone stays in its feeds
 
     @classmethod
     def from_settings(cls, feeds: FeedsSettings, ctx: FeedContext) -> BuildOptions:
-        return cls(ctx, feeds.formats, feeds.max_items, feeds.tags, feeds.output_dir)
+        size = feeds.archive_size if feeds.archive else None
+        return cls(
+            ctx,
+            feeds.formats,
+            feeds.max_items,
+            feeds.tags,
+            feeds.output_dir,
+            size,
+            feeds.pages,
+            feeds.tombstone_days,
+        )
 
     def fingerprint(self) -> str:
         data = {
@@ -46,6 +63,9 @@ class BuildOptions:
             "formats": self.formats,
             "max_items": self.max_items,
             "tags": self.tags,
+            "archive_size": self.archive_size,
+            "pages": self.pages,
+            "tombstone_days": self.tombstone_days,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -68,84 +88,205 @@ def choose_targets(
 
 def _missing_files(specs: Sequence[FeedSpec], opts: BuildOptions) -> set[str]:
     root = opts.output_dir
-    return {
+    missing = {
         s.key for s in specs for fmt in opts.formats if not (root / FORMATS[fmt].path(s)).is_file()
     }
+    if opts.pages:
+        missing |= {s.key for s in specs if not (root / page_path(s)).is_file()}
+    return missing
 
 
-def _stale_files(specs: Sequence[FeedSpec], opts: BuildOptions) -> list[str]:
-    """Generated files of feeds (or formats) that no longer exist."""
+def _stale_files(
+    specs: Sequence[FeedSpec], opts: BuildOptions, archives: dict[str, int]
+) -> list[str]:
+    """Generated files of feeds (or formats, archive pages, pages) that no longer exist.
+
+    `archives` is the archive page count of every feed rendered in this build; the archive
+    files of the feeds not rendered are left alone.
+    """
     wanted = {FORMATS[f].path(s) for s in specs for f in opts.formats}
+    wanted |= {
+        FORMATS[f].path(s, n)
+        for s in specs
+        for f in opts.formats
+        for n in range(1, archives.get(s.key, 0) + 1)
+    }
+    if opts.pages:
+        wanted |= {page_path(s) for s in specs}
     names = {f.file_name for f in FORMATS.values()}
-    found: list[str] = [n for n in names if (opts.output_dir / n).is_file()]
-    for kind in ("category", "tag"):
-        folder = opts.output_dir / kind
-        if folder.is_dir():
-            found += [
-                f"{kind}/{d.name}/{f.name}"
-                for d in folder.iterdir()
-                if d.is_dir()
-                for f in d.iterdir()
-                if f.name in names
-            ]
+    folders = [""] + [
+        f"{kind}/{d.name}/"
+        for kind in ("category", "tag")
+        if (opts.output_dir / kind).is_dir()
+        for d in (opts.output_dir / kind).iterdir()
+        if d.is_dir()
+    ]
+    keys = {s.key: s for s in specs}
+    found: list[str] = []
+    for folder in folders:
+        here = opts.output_dir / folder
+        found += [folder + n for n in names if (here / n).is_file()]
+        page = here / PAGE_NAME
+        if page.is_file() and written_by_us(read_file(page)):
+            found.append(folder + PAGE_NAME)
+        key = folder.rstrip("/") or "site"
+        history = here / ARCHIVE_DIR
+        if history.is_dir() and (key not in keys or key in archives):
+            found += [f"{folder}{ARCHIVE_DIR}/{f.name}" for f in history.iterdir() if f.is_file()]
     return sorted(set(found) - wanted)
 
 
+@dataclass(slots=True)
+class Rendered:
+    """What rendering a share of the feeds did: files written, files unchanged, and the
+    archive page digests of each feed (stored in meta so unchanged pages are skipped)."""
+
+    written: list[str]
+    unchanged: int = 0
+    digests: dict[str, list[str]] | None = None
+
+    def add(self, other: Rendered) -> None:
+        self.written += other.written
+        self.unchanged += other.unchanged
+        self.digests = {**(self.digests or {}), **(other.digests or {})}
+
+
 def _load_posts(
-    store: Store, targets: Sequence[FeedSpec], limit: int, now: datetime
-) -> tuple[dict[str, list[int]], dict[int, Post]]:
-    ids = {s.key: store.visible_post_ids(s, limit, now) for s in targets}
-    wanted = sorted({i for lst in ids.values() for i in lst})
-    return ids, store.posts_by_ids(wanted)
+    store: Store, targets: Sequence[FeedSpec], opts: BuildOptions, now: datetime
+) -> tuple[dict[str, Layout], dict[int, Post]]:
+    """Each feed's layout and the posts of its subscription document."""
+    limit = opts.max_items if opts.archive_size is None else ALL_POSTS
+    layouts = {
+        s.key: layout(store.visible_post_ids(s, limit, now), opts.max_items, opts.archive_size)
+        for s in targets
+    }
+    wanted = sorted({i for lay in layouts.values() for i in lay.current})
+    return layouts, store.posts_by_ids(wanted)
+
+
+def _write(opts: BuildOptions, path: str, data: bytes, done: Rendered) -> None:
+    if write_if_changed(opts.output_dir, path, data):
+        done.written.append(path)
+    else:
+        done.unchanged += 1
 
 
 def _render_targets(
-    store: Store, targets: Sequence[FeedSpec], opts: BuildOptions, now: datetime
-) -> tuple[list[str], int]:
-    written: list[str] = []
-    unchanged = 0
+    store: Store, targets: Sequence[FeedSpec], opts: BuildOptions, now: datetime, full: bool
+) -> Rendered:
+    done = Rendered([], 0, {})
     fragments = Fragments()
+    known = {} if full else store.meta_with_prefix(ARCHIVE_META)
+    tombstones = _tombstones(store, opts, now)
     for start in range(0, len(targets), 100):
         batch = targets[start : start + 100]
-        ids, posts = _load_posts(store, batch, opts.max_items, now)
+        layouts, posts = _load_posts(store, batch, opts, now)
         for spec in batch:
-            items = [posts[i] for i in ids[spec.key]]
+            lay = layouts[spec.key]
+            items = [posts[i] for i in lay.current]
             for fmt in opts.formats:
-                path = FORMATS[fmt].path(spec)
-                data = render_feed(fmt, spec, items, opts.ctx, fragments)
-                if write_if_changed(opts.output_dir, path, data):
-                    written.append(path)
-                else:
-                    unchanged += 1
-    return written, unchanged
+                paging = lay.paging(0, tombstones.get(spec.key, ()))
+                data = render_feed(fmt, spec, items, opts.ctx, fragments, paging)
+                _write(opts, FORMATS[fmt].path(spec), data, done)
+            if opts.pages:
+                _write_page(opts, spec, items, done)
+            old = json.loads(known.get(ARCHIVE_META + spec.key, "[]"))
+            assert done.digests is not None
+            done.digests[spec.key] = _render_archive(store, spec, lay, opts, old, done)
+    return done
+
+
+def _tombstones(
+    store: Store, opts: BuildOptions, now: datetime
+) -> dict[str, tuple[tuple[str, datetime], ...]]:
+    """(guid, when) of the posts retracted within tombstone_days, by feed key."""
+    if not opts.tombstone_days:
+        return {}
+    out: dict[str, list[tuple[str, datetime]]] = {}
+    for guid, when, keys in store.retractions(now - timedelta(days=opts.tombstone_days), now):
+        for key in keys:
+            out.setdefault(key, []).append((guid, when))
+    return {key: tuple(found) for key, found in out.items()}
+
+
+def _write_page(opts: BuildOptions, spec: FeedSpec, items: Sequence[Post], done: Rendered) -> None:
+    """The human page, unless a page feedpipe did not write is in the way."""
+    path = page_path(spec)
+    target = opts.output_dir / path
+    if target.is_file() and not written_by_us(read_file(target)):
+        return
+    _write(opts, path, render_page(spec, items, opts.ctx, opts.formats), done)
+
+
+def _render_archive(
+    store: Store, spec: FeedSpec, lay: Layout, opts: BuildOptions, old: list[str], done: Rendered
+) -> list[str]:
+    """Render the archive pages whose posts or links changed (or whose file is missing).
+
+    Whether a page changed is told from its posts' content hashes (a light query); only the
+    pages to render load their posts.
+    """
+    archived = [i for ids in lay.pages for i in ids]
+    hashes = {r.id: r.content_hash for r in store.post_refs_of((), archived).values()}
+    digests = []
+    for number, ids in enumerate(lay.pages, start=1):
+        paging = lay.paging(number)
+        digest = page_digest([(i, hashes[i]) for i in ids], paging)
+        digests.append(digest)
+        paths = [FORMATS[fmt].path(spec, number) for fmt in opts.formats]
+        same = number <= len(old) and old[number - 1] == digest
+        if same and all((opts.output_dir / p).is_file() for p in paths):
+            done.unchanged += len(paths)
+            continue
+        by_id = store.posts_by_ids(list(ids))
+        items = [by_id[i] for i in ids]
+        fragments = Fragments()  # one per page: archived items are many, memory stays bounded
+        for fmt, path in zip(opts.formats, paths, strict=True):
+            data = render_feed(fmt, spec, items, opts.ctx, fragments, paging)
+            _write(opts, path, data, done)
+    return digests
 
 
 def _render_share(
-    opener: Callable[[], Store], targets: Sequence[FeedSpec], opts: BuildOptions, now: datetime
-) -> tuple[list[str], int]:
+    opener: Callable[[], Store],
+    targets: Sequence[FeedSpec],
+    opts: BuildOptions,
+    now: datetime,
+    full: bool,
+) -> Rendered:
     """Worker process: render a share of the feeds with a store handle of its own."""
     store = opener()
     try:
-        return _render_targets(store, targets, opts, now)
+        return _render_targets(store, targets, opts, now, full)
     finally:
         store.close()
 
 
 def _render_all(
-    store: Store, targets: Sequence[FeedSpec], opts: BuildOptions, now: datetime
-) -> tuple[list[str], int]:
+    store: Store, targets: Sequence[FeedSpec], opts: BuildOptions, now: datetime, full: bool
+) -> Rendered:
     """Render on every core when there are many feeds (cold builds), else in this process."""
     opener = store.opener()
     workers = worker_count(len(targets), PARALLEL_FEEDS)
     if workers == 1 or opener is None:
-        return _render_targets(store, targets, opts, now)
+        return _render_targets(store, targets, opts, now, full)
     shares = [targets[i::workers] for i in range(workers)]
     with process_pool(workers) as pool:
         results = list(
-            pool.map(_render_share, [opener] * workers, shares, [opts] * workers, [now] * workers)
+            pool.map(
+                _render_share,
+                [opener] * workers,
+                shares,
+                [opts] * workers,
+                [now] * workers,
+                [full] * workers,
+            )
         )
-    written = sorted(p for w, _ in results for p in w)
-    return written, sum(u for _, u in results)
+    done = Rendered([], 0, {})
+    for result in results:
+        done.add(result)
+    done.written.sort()
+    return done
 
 
 def _write_extras(specs: Sequence[FeedSpec], opts: BuildOptions) -> list[str]:
@@ -168,16 +309,24 @@ def build_feeds(
     built_at = store.get_meta(BUILT_AT)
     since = datetime.fromisoformat(built_at) if built_at else EPOCH
     dirty = store.dirty_feed_keys() | store.newly_due_feed_keys(since, now)
+    if opts.tombstone_days:  # tombstones that expired since the last build leave their feeds
+        window = timedelta(days=opts.tombstone_days)
+        dirty |= {k for _, _, keys in store.retractions(since - window, now - window) for k in keys}
     kinds = [TermKind.CATEGORY, TermKind.TAG] if opts.tags else [TermKind.CATEGORY]
     specs = feed_specs(opts.ctx.site_title, store.feed_terms(now, kinds))
     targets = choose_targets(specs, dirty, _missing_files(specs, opts), full)
-    written, unchanged = _render_all(store, targets, opts, now)
+    done = _render_all(store, targets, opts, now, full)
+    written, unchanged, digests = done.written, done.unchanged, done.digests or {}
     written += _write_extras(specs, opts)
-    removed = [p for p in _stale_files(specs, opts) if remove_file(opts.output_dir, p)]
+    archives = {key: len(pages) for key, pages in digests.items()}
+    stale = _stale_files(specs, opts, archives)
+    removed = [p for p in stale if remove_file(opts.output_dir, p)]
+    for key, pages in digests.items():
+        store.set_meta(ARCHIVE_META + key, json.dumps(pages))
     store.clear_dirty(dirty)
     store.set_meta(BUILT_AT, now.isoformat())
     store.set_meta(FINGERPRINT, fingerprint)
-    unchanged += (len(specs) - len(targets)) * len(opts.formats)
+    unchanged += (len(specs) - len(targets)) * (len(opts.formats) + opts.pages)
     return BuildReport(
         written=tuple(written),
         unchanged=unchanged,

@@ -7,7 +7,14 @@ from types import MappingProxyType
 
 from feedpipe.feeds.atom import ATOM_FORMAT
 from feedpipe.feeds.jsonfeed import JSON_FORMAT
-from feedpipe.feeds.render import XSLT_NAME, FeedContext, FeedFormatSpec, Fragments
+from feedpipe.feeds.render import (
+    NO_PAGING,
+    XSLT_NAME,
+    FeedContext,
+    FeedFormatSpec,
+    Fragments,
+    Paging,
+)
 from feedpipe.feeds.rss import RSS_FORMAT
 from feedpipe.model import FeedSpec, Post
 from feedpipe.settings import FeedFormat
@@ -30,12 +37,14 @@ def render_feed(
     posts: Sequence[Post],
     ctx: FeedContext,
     fragments: Fragments | None = None,
+    paging: Paging = NO_PAGING,
 ) -> bytes:
     """One feed file in one format; `posts` are newest first and already selected.
 
-    Pass one `Fragments` to every call of a build so shared posts are serialised once.
+    Pass one `Fragments` to every call of a build so shared posts are serialised once;
+    `paging` places the document in the feed's RFC 5005 archive (feeds.archive).
     """
-    return FORMATS[fmt].render(spec, posts, ctx, fragments or Fragments())
+    return FORMATS[fmt].render(spec, posts, ctx, fragments or Fragments(), paging)
 
 
 __all__ = [
@@ -45,5 +54,6 @@ __all__ = [
     "OPML_NAME",
     "XSLT_NAME",
     "FeedFormatSpec",
+    "Paging",
     "render_feed",
 ]

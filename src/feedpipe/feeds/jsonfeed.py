@@ -10,6 +10,7 @@ from feedpipe.feeds.render import (
     FeedContext,
     FeedFormatSpec,
     Fragments,
+    Paging,
     clean,
     html_url,
     line,
@@ -22,14 +23,17 @@ VERSION = "https://jsonfeed.org/version/1.1"
 
 
 def render_json(
-    spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, fragments: Fragments
+    spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, fragments: Fragments, paging: Paging
 ) -> bytes:
     """One JSON Feed document, UTF-8, one item per line, ending in a newline.
 
     Items are serialised once per build by the C encoder (indent= would force the slow
     pure-Python one) and joined; the head's keys come first, "items" last.
     """
-    head = _dumps(_feed(spec, ctx)).encode("utf-8")
+    head_fields = _feed(spec, ctx)
+    if paging.prev:  # JSON Feed pagination: next_url names the next (older) items
+        head_fields["next_url"] = JSON_FORMAT.url(spec, ctx, paging.prev)
+    head = _dumps(head_fields).encode("utf-8")
     items = [fragments.get("json", post, _item_bytes) for post in posts]
     body = b"[\n" + b",\n".join(items) + b"\n]" if items else b"[]"
     return head[:-1] + b',"items":' + body + b"}\n"

@@ -19,9 +19,12 @@ from feedpipe.model.text import clean_block, clean_line
 if TYPE_CHECKING:
     from feedpipe.settings import FeedFormat, Settings
 
-Renderer = Callable[[FeedSpec, Sequence[Post], "FeedContext", "Fragments"], bytes]
+Renderer = Callable[[FeedSpec, Sequence[Post], "FeedContext", "Fragments", "Paging"], bytes]
 
 XSLT_NAME = "feed.xsl"  # the browser stylesheet, next to the site feeds
+ARCHIVE_DIR = "history"  # RFC 5005 archive documents live in this folder of each feed
+FH = "http://purl.org/syndication/history/1.0"  # RFC 5005 namespace (fh:archive)
+AT = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721 namespace (at:deleted-entry)
 
 # Feed-level Atom <updated> of a feed with no posts: a fixed instant, never the clock.
 EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
@@ -79,14 +82,34 @@ class FeedFormatSpec:
     media_type: str
     render: Renderer
 
-    def path(self, spec: FeedSpec) -> str:
-        """File path of this format of a feed relative to output_dir, '/'-separated."""
+    def path(self, spec: FeedSpec, page: int = 0) -> str:
+        """File path of this format of a feed relative to output_dir, '/'-separated;
+        page n ≥ 1 is its RFC 5005 archive document n (1 = the oldest)."""
+        name = self.file_name
+        if page:
+            stem, dot, ext = name.rpartition(".")
+            name = f"{ARCHIVE_DIR}/{stem}-{page}{dot}{ext}"
         folder = feed_dir(spec)
-        return f"{folder}/{self.file_name}" if folder else self.file_name
+        return f"{folder}/{name}" if folder else name
 
-    def url(self, spec: FeedSpec, ctx: FeedContext) -> str:
-        """Public URL of this format of a feed, given where output_dir is served."""
-        return f"{ctx.feeds_base_url.rstrip('/')}/{self.path(spec)}"
+    def url(self, spec: FeedSpec, ctx: FeedContext, page: int = 0) -> str:
+        """Public URL of this format of a feed (or of its archive page), given where
+        output_dir is served."""
+        return f"{ctx.feeds_base_url.rstrip('/')}/{self.path(spec, page)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """Where one document sits in its feed's RFC 5005 archive (0 means none)."""
+
+    page: int = 0  # 0: the subscription document; n ≥ 1: archive document n (1 = oldest)
+    prev: int = 0  # the next older archive document (prev-archive / JSON next_url)
+    next: int = 0  # the next newer archive document (next-archive), archives only
+    # Posts that left the feed lately, (guid, when): RFC 6721 tombstones (Atom), page 0 only.
+    deleted: tuple[tuple[str, datetime], ...] = ()
+
+
+NO_PAGING = Paging()
 
 
 def feed_dir(spec: FeedSpec) -> str:

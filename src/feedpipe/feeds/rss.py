@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from lxml import etree
 
 from feedpipe.feeds.render import (
+    FH,
     FeedContext,
     FeedFormatSpec,
     Fragments,
+    Paging,
     element_bytes,
     html_url,
     image_type,
@@ -32,12 +34,12 @@ NSMAP = {"atom": ATOM, "content": CONTENT, "dc": DC, "media": MEDIA}
 
 
 def render_rss(
-    spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, fragments: Fragments
+    spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, fragments: Fragments, paging: Paging
 ) -> bytes:
     """One RSS 2.0 document; lastBuildDate is the newest post's modification time."""
     root = etree.Element("rss", {"version": "2.0"}, nsmap=NSMAP)
     channel = sub(root, "channel")
-    _channel_head(channel, spec, posts, ctx)
+    _channel_head(channel, spec, posts, ctx, paging)
     items = [fragments.get("rss", post, lambda p: _item_bytes(p, ctx)) for post in posts]
     return splice(xml_bytes(root, ctx), b"</channel></rss>\n", items)
 
@@ -49,7 +51,7 @@ def _item_bytes(post: Post, ctx: FeedContext) -> bytes:
 
 
 def _channel_head(
-    channel: etree._Element, spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext
+    channel: etree._Element, spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, paging: Paging
 ) -> None:
     sub(channel, "title", line(spec.title))
     sub(channel, "link", html_url(spec, ctx))
@@ -57,10 +59,11 @@ def _channel_head(
     sub(
         channel,
         f"{{{ATOM}}}link",
-        href=RSS_FORMAT.url(spec, ctx),
+        href=RSS_FORMAT.url(spec, ctx, paging.page),
         rel="self",
         type=RSS_FORMAT.media_type,
     )
+    _archive_links(channel, spec, ctx, paging)
     if ctx.websub_hub:
         sub(channel, f"{{{ATOM}}}link", href=ctx.websub_hub, rel="hub")
     sub(channel, "language", ctx.language)
@@ -70,6 +73,22 @@ def _channel_head(
     built = newest(posts)
     if built is not None:
         sub(channel, "lastBuildDate", rfc822(built))
+
+
+def _archive_links(
+    channel: etree._Element, spec: FeedSpec, ctx: FeedContext, paging: Paging
+) -> None:
+    """RFC 5005: fh:archive, current, prev-archive and next-archive, as they apply."""
+    kind = RSS_FORMAT.media_type
+    if paging.page:
+        etree.SubElement(channel, f"{{{FH}}}archive", nsmap={"fh": FH})
+        sub(channel, f"{{{ATOM}}}link", href=RSS_FORMAT.url(spec, ctx), rel="current", type=kind)
+    if paging.prev:
+        href = RSS_FORMAT.url(spec, ctx, paging.prev)
+        sub(channel, f"{{{ATOM}}}link", href=href, rel="prev-archive", type=kind)
+    if paging.next:
+        href = RSS_FORMAT.url(spec, ctx, paging.next)
+        sub(channel, f"{{{ATOM}}}link", href=href, rel="next-archive", type=kind)
 
 
 def _mailbox(email: str, name: str | None) -> str:

@@ -44,13 +44,28 @@ def write_if_changed(root: Path, relative: str, data: bytes) -> bool:
     return True
 
 
+def read_file(path: Path) -> bytes:
+    """The bytes of a file feedpipe may replace (to check it is one of its own)."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise FeedWriteError(f"cannot read {path}: {exc.strerror}") from exc
+
+
 def remove_file(root: Path, relative: str) -> bool:
-    """Remove one generated file (and its folder when empty); False if it was not there."""
+    """Remove one generated file (and its folders, when left empty, up to `root`);
+    False if it was not there."""
     target = confined(root, relative)
     try:
         target.unlink()
     except FileNotFoundError:
         return False
-    with contextlib.suppress(OSError):
-        target.parent.rmdir()
+    base = root.resolve()
+    folder = target.parent
+    while folder != base and base in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+        folder = folder.parent
     return True

@@ -137,6 +137,33 @@ class PostsMixin:
             ids = list(conn.execute(due).scalars())
             return feed_keys_of(_term_slugs_of(conn, ids)) if ids else set()
 
+    def retractions(self, since: datetime, until: datetime) -> list[tuple[str, datetime, set[str]]]:
+        """Posts that left their feeds in (since, until]: (guid, when, feed keys), newest first.
+
+        A post leaves when its file is removed (when = removed_at) or when it becomes a draft
+        after it was published (when = its last change); one never published never left.
+        """
+        names = ("id", "guid", "draft", "published_at", "first_seen_at", "changed_at", "removed_at")
+        cols = [posts.c[name] for name in names]
+        near = sa.or_(
+            sa.and_(posts.c.removed_at > since, posts.c.removed_at <= until),
+            sa.and_(posts.c.draft.is_(True), posts.c.changed_at > since),
+        )
+        found: list[tuple[int, str, datetime]] = []
+        with self.engine.connect() as conn:
+            for r in conn.execute(sa.select(*cols).where(near)):
+                if r.draft and r.changed_at > r.first_seen_at:
+                    when = r.changed_at
+                elif r.removed_at is not None and not r.draft:
+                    when = r.removed_at
+                else:
+                    continue
+                if since < when <= until and r.published_at <= when:
+                    found.append((r.id, r.guid, when))
+            keys = {i: feed_keys_of(_term_slugs_of(conn, [i])) for i, _, _ in found}
+        found.sort(key=lambda f: (f[2], f[0]), reverse=True)
+        return [(guid, when, keys[i]) for i, guid, when in found]
+
     def dirty_feed_keys(self) -> set[str]:
         with self.engine.connect() as conn:
             return set(conn.execute(sa.select(dirty_feeds.c.feed_key)).scalars())

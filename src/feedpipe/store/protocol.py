@@ -63,6 +63,10 @@ class PostsStore(Protocol):
     def newly_due_feed_keys(self, since: datetime, now: datetime) -> set[str]:
         """Feeds of posts whose publication time fell in (since, now]: future posts come due."""
 
+    def retractions(self, since: datetime, until: datetime) -> list[tuple[str, datetime, set[str]]]:
+        """Posts that left their feeds in (since, until] (removed, or drafts again after they
+        were published): (guid, when, feed keys), newest first; for RFC 6721 tombstones."""
+
     def dirty_feed_keys(self) -> set[str]: ...
 
     def clear_dirty(self, keys: Iterable[str]) -> None: ...

@@ -1,4 +1,8 @@
-"""Feed files over HTTP: a raw ASGI app with cached strong ETags, gzip and 304s, no traversal."""
+"""Feed files over HTTP: a raw ASGI app with cached strong ETags, gzip and 304s, no traversal.
+
+A browser navigating to a feed URL gets the feed's human page (index.html beside it) instead;
+a feed reader gets the feed's bytes as ever. Full RFC 5005 archive pages are immutable.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from typing import Any
 import anyio.to_thread
 
 from feedpipe.feeds.formats import FILE_NAMES, MEDIA_TYPES, OPML_NAME, XSLT_NAME
+from feedpipe.feeds.page import PAGE_NAME
+from feedpipe.feeds.render import ARCHIVE_DIR
 
 Scope = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]
@@ -23,11 +29,25 @@ UTF8 = "; charset=utf-8"
 BY_NAME: dict[str, str] = {FILE_NAMES[f]: MEDIA_TYPES[f] + UTF8 for f in FILE_NAMES}
 BY_NAME |= {OPML_NAME: "text/x-opml" + UTF8, XSLT_NAME: "text/xsl" + UTF8}
 GZIP_MIN = 256  # smaller bodies are sent as they are
+FEED_NAMES = frozenset(FILE_NAMES.values())  # URLs that answer people with the feed's page
+VARY_PLAIN = b"Accept-Encoding"
+VARY_FEED = b"Accept-Encoding, Accept, Sec-Fetch-Dest, Sec-Fetch-Mode"
+IMMUTABLE = b"public, max-age=31536000, immutable"
+PAGE_CSP = b"default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; base-uri 'none'"
+
+
+def archived_feed(name: str) -> tuple[str, int]:
+    """('feed.xml', 3) for an RFC 5005 archive page named 'feed-3.xml'; ('', 0) otherwise."""
+    stem, _, ext = name.rpartition(".")
+    base, _, number = stem.rpartition("-")
+    if number.isdigit() and f"{base}.{ext}" in FEED_NAMES:
+        return f"{base}.{ext}", int(number)
+    return "", 0
 
 
 def media_type(name: str) -> str:
     """Content-Type of a file under output_dir: the feed types by name, else by extension."""
-    known = BY_NAME.get(name)
+    known = BY_NAME.get(name) or BY_NAME.get(archived_feed(name)[0])
     if known:
         return known
     guessed = mimetypes.guess_type(name)[0] or "application/octet-stream"
@@ -55,7 +75,9 @@ class CachedFile:
     gzipped: Variant | None
 
 
-def _build(path: str, name: str, stamp: tuple[int, int], cache_control: bytes) -> CachedFile:
+def _build(
+    path: str, name: str, stamp: tuple[int, int], cache_control: bytes, vary: bytes
+) -> CachedFile:
     with open(path, "rb") as handle:
         body = handle.read()
     digest = hashlib.blake2b(body, digest_size=16).hexdigest()
@@ -63,9 +85,11 @@ def _build(path: str, name: str, stamp: tuple[int, int], cache_control: bytes) -
     common = [
         (b"last-modified", formatdate(mtime, usegmt=True).encode()),
         (b"cache-control", cache_control),
-        (b"vary", b"Accept-Encoding"),
+        (b"vary", vary),
     ]
     kind = media_type(name).encode()
+    if name.endswith(".html"):
+        common.append((b"content-security-policy", PAGE_CSP))
     plain = _variant(body, digest, kind, common, None)
     packed = gzip.compress(body, 6, mtime=0) if len(body) >= GZIP_MIN else None
     gz = _variant(packed, digest + "-gz", kind, common, b"gzip") if packed else None
@@ -123,9 +147,11 @@ class FeedFiles:
             return None
         return real
 
-    async def get(self, url_path: str) -> CachedFile | None:
-        """Cached content for a URL path; re-read (in a thread) when the file changed."""
-        hit = self._files.get(url_path)
+    async def get(self, url_path: str, key: str | None = None) -> CachedFile | None:
+        """Cached content for a URL path (cached under `key`, default the path); re-read (in
+        a thread) when the file changed."""
+        key = key or url_path
+        hit = self._files.get(key)
         if hit is not None:
             try:
                 st = os.stat(hit[0])
@@ -133,18 +159,31 @@ class FeedFiles:
                 st = None
             if st is not None and (st.st_mtime_ns, st.st_size) == hit[1].stamp:
                 return hit[1]
-        return await anyio.to_thread.run_sync(self._load, url_path)
+        return await anyio.to_thread.run_sync(self._load, url_path, key)
 
-    def _load(self, url_path: str) -> CachedFile | None:
+    def _load(self, url_path: str, key: str) -> CachedFile | None:
         real = self.locate(url_path)
         if real is None:
-            self._forget(url_path)
+            self._forget(key)
             return None
         st = os.stat(real)
         name = real.rsplit(os.sep, 1)[-1]
-        cached = _build(real, name, (st.st_mtime_ns, st.st_size), self.cache_control)
-        self._remember(url_path, real, cached)
+        negotiated = key != url_path or name in FEED_NAMES
+        vary = VARY_FEED if negotiated else VARY_PLAIN
+        cache_control = IMMUTABLE if self._full_archive(real) else self.cache_control
+        cached = _build(real, name, (st.st_mtime_ns, st.st_size), cache_control, vary)
+        self._remember(key, real, cached)
         return cached
+
+    @staticmethod
+    def _full_archive(real: str) -> bool:
+        """An RFC 5005 archive page is full (never changes) once the next page exists."""
+        folder, name = os.path.split(real)
+        feed, number = archived_feed(name)
+        if os.path.basename(folder) != ARCHIVE_DIR or not number:
+            return False
+        stem, _, ext = feed.rpartition(".")
+        return os.path.isfile(os.path.join(folder, f"{stem}-{number + 1}.{ext}"))
 
     def _remember(self, url_path: str, real: str, cached: CachedFile) -> None:
         with self._lock:
@@ -169,11 +208,19 @@ class FeedFiles:
         if method not in ("GET", "HEAD"):
             await _plain(send, 405, b"Method Not Allowed\n", [(b"allow", b"GET, HEAD")])
             return
-        cached = await self.get(scope["path"])
+        path: str = scope["path"]
+        if path.endswith("/") and path != "/":  # a feed's folder: its page ("/" is the app's)
+            path += PAGE_NAME
+        headers = _request_headers(scope)
+        cached = None
+        if _names_feed(path) and wants_page(headers) and b"raw" not in scope["query_string"]:
+            page = path.rsplit("/", 1)[0] + "/" + PAGE_NAME
+            cached = await self.get(page, key=path + "#page")
+        if cached is None:
+            cached = await self.get(path)
         if cached is None:
             await _plain(send, 404, b"Not Found\n", [])
             return
-        headers = _request_headers(scope)
         variant = cached.gzipped if cached.gzipped and _wants_gzip(headers) else cached.plain
         if _not_modified(cached, headers):
             await send(
@@ -191,9 +238,39 @@ def _size(cached: CachedFile) -> int:
     return len(cached.plain.body) + (len(cached.gzipped.body) if cached.gzipped else 0)
 
 
+_WANTED = frozenset(
+    {
+        b"if-none-match",
+        b"if-modified-since",
+        b"accept-encoding",
+        b"accept",
+        b"sec-fetch-dest",
+        b"sec-fetch-mode",
+    }
+)
+
+
 def _request_headers(scope: Scope) -> dict[bytes, bytes]:
-    wanted = (b"if-none-match", b"if-modified-since", b"accept-encoding")
-    return {k: v for k, v in scope["headers"] if k in wanted}
+    return {k: v for k, v in scope["headers"] if k in _WANTED}
+
+
+def _names_feed(path: str) -> bool:
+    return path.rsplit("/", 1)[-1] in FEED_NAMES and f"/{ARCHIVE_DIR}/" not in path
+
+
+def wants_page(headers: dict[bytes, bytes]) -> bool:
+    """A browser navigating to the URL (a person), not a feed reader fetching it.
+
+    With Fetch Metadata: a navigation of a document that accepts HTML; without (older
+    browsers): an Accept header that lists text/html first, as browsers send it.
+    """
+    accept = headers.get(b"accept", b"").lower()
+    dest = headers.get(b"sec-fetch-dest")
+    if dest is not None:
+        mode = headers.get(b"sec-fetch-mode", b"")
+        return dest == b"document" and mode == b"navigate" and b"text/html" in accept
+    first = accept.split(b",", 1)[0].split(b";", 1)[0].strip()
+    return first in (b"text/html", b"application/xhtml+xml")
 
 
 def _wants_gzip(headers: dict[bytes, bytes]) -> bool:
