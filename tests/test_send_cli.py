@@ -47,7 +47,7 @@ def test_send_writes_one_eml_per_subscriber_into_the_outbox_folder(
 ) -> None:
     result = run("send", "--now", "2026-03-02T08:00:00Z")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("send: 3 due, 3 queued in 1 new editions; 3 sent")
+    assert result.stdout.startswith("send: 3 due, 3 queued in 1 new edition; 3 sent")
     files = sorted((tmp_path / "outbox").glob("*.eml"))
     assert len(files) == 3
     parsed = [message_from_bytes(f.read_bytes()) for f in files]
@@ -76,7 +76,7 @@ def test_outbox_shows_counts_and_failures_and_retry_requeues(run: Run) -> None:
     assert "ñandú@example.com" in shown.stdout.splitlines()[-1]
     assert "not sent:" in shown.stdout.splitlines()[-1]
     retried = run("outbox", "retry", "--now", "2026-03-02T09:00:00Z")
-    assert retried.stdout == "re-queued 1 failed messages\n"
+    assert retried.stdout == "re-queued 1 failed message\n"
     again = run("send", "--now", "2026-03-02T09:00:00Z")
     assert "0 sent, 0 to retry, 1 failed" in again.stdout
 

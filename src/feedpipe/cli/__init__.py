@@ -12,6 +12,7 @@ from feedpipe import __version__
 from feedpipe.cli.common import CliState, now_option, pass_state
 from feedpipe.cli.outbox import outbox, send
 from feedpipe.cli.subscribers import digest, subscribers
+from feedpipe.cli.textgrid import plural
 from feedpipe.cli.web import inbound, serve
 from feedpipe.cli.worker import run, status
 from feedpipe.errors import ConfigError, FeedpipeError
@@ -61,12 +62,12 @@ def _echo_sync(report: SyncReport, verbose: bool) -> None:
     for warning in report.warnings if verbose else ():
         click.echo(f"  warning {warning.key}: {warning.reason}", err=True)
     if report.warnings and not verbose:
-        click.echo(f"  {len(report.warnings)} warnings (use -v to list them)", err=True)
+        click.echo(f"  {plural(len(report.warnings), 'warning')} (use -v to list them)", err=True)
 
 
 def _echo_build(report: BuildReport) -> None:
     click.echo(
-        f"build: {report.feeds} feeds; {len(report.written)} files written, "
+        f"build: {plural(report.feeds, 'feed')}; {plural(len(report.written), 'file')} written, "
         f"{report.unchanged} unchanged, {len(report.removed)} removed "
         f"({report.seconds:.2f} s)"
     )

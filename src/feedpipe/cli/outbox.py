@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from feedpipe.cli.common import CliState, check_now, now_option, pass_state
-from feedpipe.cli.textgrid import table
+from feedpipe.cli.textgrid import plural, table
 from feedpipe.model import DispatchReport, Failure, OutboxState, SendReport
 
 if TYPE_CHECKING:  # the dispatcher loads the mail transports: only when sending
@@ -39,7 +39,7 @@ def progress_bar(total: int) -> Iterator[Progress | None]:
 def summary(report: SendReport) -> str:
     d, f = report.dispatch, report.fill
     line = (
-        f"send: {f.due} due, {f.queued} queued in {f.editions} new editions; "
+        f"send: {f.due} due, {f.queued} queued in {plural(f.editions, 'new edition')}; "
         f"{d.sent} sent, {d.retry + d.throttled} to retry, {d.failed} failed, "
         f"{d.cancelled} cancelled ({d.seconds:.2f} s)"
     )
@@ -112,4 +112,4 @@ def retry(state: CliState, now: str | None) -> None:
         check_now(now)
     with state.service(now) as service:
         count = service.outbox.retry_failed()
-    click.echo(f"re-queued {count} failed messages")
+    click.echo(f"re-queued {plural(count, 'failed message')}")
