@@ -68,11 +68,14 @@ def test_outbox_shows_counts_and_failures_and_retry_requeues(run: Run) -> None:
     assert added.exit_code == 0, added.output
     sent = run("send", "--now", "2026-03-02T08:00:00Z")
     assert "3 sent, 0 to retry, 1 failed" in sent.stdout
+    assert sent.exit_code == 1  # partly failed
+    assert "1 message not sent (1 failed, 0 to retry)" in sent.stderr
     shown = run("outbox")
     assert shown.exit_code == 0, shown.output
     rows = [line.split() for line in shown.stdout.splitlines()]
     assert ["queued", "0"] in rows and ["sent", "3"] in rows and ["failed", "1"] in rows
-    assert "most recent failures:" in shown.stdout
+    assert "failing messages by reason:" in shown.stdout
+    assert "most recent failing messages:" in shown.stdout
     assert "ñandú@example.com" in shown.stdout.splitlines()[-1]
     assert "not sent:" in shown.stdout.splitlines()[-1]
     retried = run("outbox", "retry", "--now", "2026-03-02T09:00:00Z")

@@ -151,6 +151,7 @@ class SmtpSettings(_Section):
     username: str | None = None
     password: SecretStr | None = None  # only from the environment
     timeout_seconds: float = Field(default=30.0, gt=0)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)  # TCP connect + the greeting
     concurrency: int = Field(default=8, ge=1, le=256)
     max_per_second: float | None = Field(default=None, gt=0)
     max_per_hour: int | None = Field(default=None, gt=0)

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import sys
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from feedpipe import __version__
-from feedpipe.cli.common import CliState, now_option, pass_state
+from feedpipe.cli.common import CliState, Exit, fail, now_option, pass_state
 from feedpipe.cli.outbox import outbox, send
 from feedpipe.cli.subscribers import digest, subscribers
 from feedpipe.cli.textgrid import plural
 from feedpipe.cli.web import inbound, serve
 from feedpipe.cli.worker import run, status
 from feedpipe.errors import ConfigError, FeedpipeError
-from feedpipe.model import BuildReport, SyncReport
+from feedpipe.model import BuildReport, RunRecord, SyncReport
 from feedpipe.settings import CONFIG_ENV
+
+if TYPE_CHECKING:
+    from feedpipe.service import Feedpipe
 
 
 class FeedpipeGroup(click.Group):
@@ -27,11 +30,9 @@ class FeedpipeGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
-            click.echo(f"feedpipe: configuration error: {exc}", err=True)
-            sys.exit(2)
+            fail(Exit.CONFIG, f"configuration error: {exc}")
         except FeedpipeError as exc:
-            click.echo(f"feedpipe: error: {exc}", err=True)
-            sys.exit(1)
+            fail(Exit.PARTLY, f"error: {exc}")
 
 
 @click.group(cls=FeedpipeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,6 +74,25 @@ def _echo_build(report: BuildReport) -> None:
     )
 
 
+def _record(
+    service: Feedpipe,
+    command: str,
+    started_at: datetime,
+    synced: SyncReport | None,
+    built: BuildReport | None,
+) -> None:
+    """Record the runs of `feedpipe sync|build` as the worker records its own (`status`)."""
+    from feedpipe.worker.runs import RunLog, build_counts, cli_identity, sync_counts
+
+    runs, who = RunLog(service), cli_identity(command)
+    if synced is not None:
+        counts = sync_counts(synced, service.post_count())
+        runs.record(RunRecord("sync", who, started_at, synced.seconds, "ok", counts))
+    if built is not None:
+        counts = build_counts(built)
+        runs.record(RunRecord("build", who, started_at, built.seconds, "ok", counts))
+
+
 @cli.command()
 @click.option("-v", "--verbose", is_flag=True, help="List every warning.")
 @now_option
@@ -80,7 +100,10 @@ def _echo_build(report: BuildReport) -> None:
 def sync(state: CliState, verbose: bool, now: str | None) -> None:
     """Ingest the source (posts folder, export or feed) into the store."""
     with state.service(now) as service:
-        _echo_sync(service.sync(), verbose)
+        started_at = service.clock.now()
+        report = service.sync()
+        _record(service, "sync", started_at, report, None)
+    _echo_sync(report, verbose)
 
 
 @cli.command()
@@ -92,7 +115,9 @@ def sync(state: CliState, verbose: bool, now: str | None) -> None:
 def build(state: CliState, no_sync: bool, full: bool, verbose: bool, now: str | None) -> None:
     """Sync, then write the feeds that changed (RSS, Atom, JSON Feed, OPML)."""
     with state.service(now) as service:
+        started_at = service.clock.now()
         report = service.build(sync=not no_sync, full=full)
+        _record(service, "build", started_at, report.sync, report)
     if report.sync:
         _echo_sync(report.sync, verbose)
     _echo_build(report)

@@ -16,6 +16,7 @@ from feedpipe.mail import Transport, open_transport
 from feedpipe.model import (
     DispatchReport,
     Failure,
+    FailureGroup,
     FillReport,
     MessageKind,
     NewEdition,
@@ -121,7 +122,12 @@ class OutboxService:
         return self.store.outbox_counts()
 
     def failures(self, limit: int = 10) -> list[Failure]:
+        """The most recent failing messages with their last reply."""
         return self.store.outbox_failures(limit)
+
+    def failure_groups(self, limit: int = 10) -> list[FailureGroup]:
+        """Failing messages grouped by their last reply."""
+        return self.store.outbox_failure_groups(limit)
 
     def retry_failed(self) -> int:
         """Queue failed messages again (attempts start over)."""
