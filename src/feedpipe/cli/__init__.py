@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from feedpipe import __version__
+from feedpipe.cli.checkconfig import check_config
 from feedpipe.cli.common import CliState, Exit, fail, now_option, pass_state
 from feedpipe.cli.outbox import outbox, send
 from feedpipe.cli.subscribers import digest, subscribers
@@ -125,18 +126,7 @@ def build(state: CliState, no_sync: bool, full: bool, verbose: bool, now: str | 
         click.echo(f"  wrote {path}")
 
 
-@cli.command("check-config")
-@pass_state
-def check_config(state: CliState) -> None:
-    """Validate the configuration and print where things go."""
-    settings = state.settings()
-    click.echo(f"site:   {settings.site.title} <{settings.site.url}>")
-    click.echo(f"source: {settings.source.kind} {settings.source.path}")
-    click.echo(f"store:  {settings.store.url}")
-    click.echo(f"feeds:  {settings.feeds.output_dir} ({', '.join(settings.feeds.formats)})")
-
-
-for command in (subscribers, digest, send, outbox, run, status, serve, inbound):
+for command in (check_config, subscribers, digest, send, outbox, run, status, serve, inbound):
     cli.add_command(command)
 
 
