@@ -90,3 +90,24 @@ def test_quick_start_runs_verbatim_and_prints_what_the_readme_says(sample: Path)
     previews = sorted(p.suffix for p in (sample / "preview").iterdir())
     assert previews == [".eml", ".html", ".txt"]
     assert (sample / "public" / "feed.xml").is_file()
+
+
+def test_make_clean_removes_everything_make_demo_made(sample: Path) -> None:
+    """`make demo` (the venv taken as built, its feedpipe this checkout's), the Quick start's
+    preview, then `make clean`: only what was there before is left."""
+    shutil.copy(REPO / "Makefile", sample)
+    before = {p.relative_to(sample) for p in sample.rglob("*") if ".venv" not in p.parts}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDPIPE_")}
+    env["PYTHONPATH"] = str(REPO / "src")
+    make = ["make", "--no-print-directory", "-o", ".venv/.installed"]
+    demo = subprocess.run(
+        [*make, "demo"], cwd=sample, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    preview = [".venv/bin/feedpipe", "digest", "preview"]
+    assert subprocess.run(preview, cwd=sample, env=env, capture_output=True).returncode == 0
+    made = {p.relative_to(sample) for p in sample.rglob("*")} - before
+    assert {Path("public"), Path("outbox"), Path("preview"), Path("feedpipe.db")} <= made
+    clean = subprocess.run([*make, "clean"], cwd=sample, capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr
+    assert {p.relative_to(sample) for p in sample.rglob("*")} == before

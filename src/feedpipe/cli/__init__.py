@@ -37,7 +37,14 @@ class FeedpipeGroup(click.Group):
 
 
 @click.group(cls=FeedpipeGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="feedpipe")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: _version(ctx) if value else None,
+    help="Show the version and the store migration it runs on, then exit.",
+)
 @click.option(
     "--config",
     "-c",
@@ -49,6 +56,27 @@ class FeedpipeGroup(click.Group):
 def cli(ctx: click.Context, config: Path | None) -> None:
     """feedpipe: turn a folder of posts into feeds and digest emails."""
     ctx.obj = CliState(config)
+
+
+def _version(ctx: click.Context) -> None:
+    from feedpipe.store import HEAD_REVISION
+
+    click.echo(f"feedpipe {__version__} (store schema: migration {HEAD_REVISION})")
+    ctx.exit()
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (click's), e.g. for bash:
+    `feedpipe completion bash > ~/.local/share/bash-completion/completions/feedpipe`;
+    zsh: `feedpipe completion zsh > "${fpath[1]}/_feedpipe"`;
+    fish: `feedpipe completion fish > ~/.config/fish/completions/feedpipe.fish`."""
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # the three choices are click's own
+    click.echo(completer(cli, {}, "feedpipe", "_FEEDPIPE_COMPLETE").source())
 
 
 def _echo_sync(report: SyncReport, verbose: bool) -> None:
