@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,13 @@ class FeedpipeGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while leaving
+            fail(
+                Exit.INTERRUPTED,
+                "interrupted: nothing lost — what was committed stays (sync, imports and sends "
+                "commit batch by batch); the next run does the rest",
+            )
         except ConfigError as exc:
             fail(Exit.CONFIG, f"configuration error: {exc}")
         except FeedpipeError as exc:
