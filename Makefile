@@ -43,5 +43,9 @@ test: $(STAMP) system-deps lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/feeds.py
 
+# Everything `make demo` and the Quick start made (feeds, digests, previews, the SQLite store
+# with its WAL side files), the venv and the tools' caches (tests/test_readme.py checks it).
 clean:
-	rm -rf $(VENV) public feedpipe.db .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) public outbox preview feedpipe.db feedpipe.db-wal feedpipe.db-shm \
+	  feedpipe.db.worker.lock \
+	  .pytest_cache .mypy_cache .ruff_cache

@@ -47,7 +47,7 @@ def test_send_writes_one_eml_per_subscriber_into_the_outbox_folder(
 ) -> None:
     result = run("send", "--now", "2026-03-02T08:00:00Z")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("send: 3 due, 3 queued in 1 new editions; 3 sent")
+    assert result.stdout.startswith("send: 3 due, 3 queued in 1 new edition; 3 sent")
     files = sorted((tmp_path / "outbox").glob("*.eml"))
     assert len(files) == 3
     parsed = [message_from_bytes(f.read_bytes()) for f in files]
@@ -68,15 +68,18 @@ def test_outbox_shows_counts_and_failures_and_retry_requeues(run: Run) -> None:
     assert added.exit_code == 0, added.output
     sent = run("send", "--now", "2026-03-02T08:00:00Z")
     assert "3 sent, 0 to retry, 1 failed" in sent.stdout
+    assert sent.exit_code == 1  # partly failed
+    assert "1 message not sent (1 failed, 0 to retry)" in sent.stderr
     shown = run("outbox")
     assert shown.exit_code == 0, shown.output
     rows = [line.split() for line in shown.stdout.splitlines()]
     assert ["queued", "0"] in rows and ["sent", "3"] in rows and ["failed", "1"] in rows
-    assert "most recent failures:" in shown.stdout
+    assert "failing messages by reason:" in shown.stdout
+    assert "most recent failing messages:" in shown.stdout
     assert "ñandú@example.com" in shown.stdout.splitlines()[-1]
     assert "not sent:" in shown.stdout.splitlines()[-1]
     retried = run("outbox", "retry", "--now", "2026-03-02T09:00:00Z")
-    assert retried.stdout == "re-queued 1 failed messages\n"
+    assert retried.stdout == "re-queued 1 failed message\n"
     again = run("send", "--now", "2026-03-02T09:00:00Z")
     assert "0 sent, 0 to retry, 1 failed" in again.stdout
 

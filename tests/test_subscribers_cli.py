@@ -41,7 +41,7 @@ def test_add_with_defaults_and_options(run: Run) -> None:
     result = run("subscribers", "add", "Ada@Example.COM", "--name", "Ada")
     assert result.exit_code == 0, result.output
     assert (
-        "added Ada@example.com (pending; daily 07:30 Europe/Berlin; categories: all)"
+        "added Ada@example.com (pending; daily at 07:30 Europe/Berlin; categories: all)"
         in result.output
     )
     result = run(
@@ -50,7 +50,9 @@ def test_add_with_defaults_and_options(run: Run) -> None:
         "--timezone", "Asia/Kolkata", "--confirmed",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "(active; weekly fri 18:05 Asia/Kolkata; categories: Rust,Python)" in result.output
+    assert (
+        "(active; weekly on Friday at 18:05 Asia/Kolkata; categories: Rust,Python)" in result.output
+    )
 
 
 def test_duplicate_add_is_case_insensitive(run: Run) -> None:
@@ -181,11 +183,11 @@ def test_digest_plan_shows_editions_without_sending(run: Run, tmp_path: Path) ->
     first = run("digest", "plan", "--now", "2026-03-02T08:00:00Z")
     assert first.exit_code == 0, first.output
     rows = first.stdout.splitlines()
-    assert rows[0] == "plan at 2026-03-02T08:00:00+00:00"
+    assert rows[0] == "plan at 2026-03-02 08:00:00 UTC"
     assert rows[1].split() == ["EDITION", "POSTS", "SUBSCRIBERS", "SAMPLE"]
     # Both get one section "Rust" holding gamma: one shared edition.
     assert rows[3].split()[1:] == ["1", "2", "rust@example.com,", "all@example.com"]
-    assert rows[-1] == "2 due: 2 emails in 1 editions; 0 with nothing new"
+    assert rows[-1] == "2 due: 2 emails in 1 edition; 0 with nothing new"
     assert run("digest", "plan", "--now", "2026-03-02T08:00:00Z").stdout == first.stdout
     early = run("digest", "plan", "--now", "2026-03-01T07:59:00Z").stdout
     assert early.splitlines()[-1] == "0 due: 0 emails in 0 editions; 0 with nothing new"
@@ -209,5 +211,5 @@ def test_large_import_is_validated_in_parallel_with_the_same_result(
                         + "\n".join(rows) + "\n", encoding="utf-8")  # fmt: skip
     result = run("subscribers", "import", str(csv_file))
     assert result.exit_code == 0, result.output
-    assert "imported 10 subscribers; 1 rows skipped" in result.stdout
+    assert "imported 10 subscribers; 1 row skipped" in result.stdout
     assert result.stderr.strip().startswith("line 6:")

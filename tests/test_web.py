@@ -346,7 +346,7 @@ def test_preferences_change_categories_and_schedule(web: Web) -> None:
     assert r.status_code == 200 and "Saved." in r.text
     sub = web.subscriber("p@example.com")
     assert sub.categories == ("rust", "python")
-    assert sub.schedule.describe() == "weekly fri 07:30 Europe/Berlin"
+    assert sub.schedule.describe() == "weekly on Friday at 07:30 Europe/Berlin"
     r = web.client.post(url, data={"csrf": csrf, "time": "25:00"})
     assert r.status_code == 422 and "is not a time of day" in r.text
     r = web.client.post(url, data={"csrf": csrf, "categories": "Knitting"})

@@ -1,5 +1,25 @@
-"""Entry point for `python -m feedpipe`."""
+"""Entry point for `python -m feedpipe` and the `feedpipe` script: Ctrl-C is one clean line
+from the first instant (also while the command line's modules are still loading)."""
 
-from feedpipe.cli import main
+from __future__ import annotations
 
-main()
+import signal
+import sys
+from types import FrameType
+
+
+def _interrupted(_signum: int, _frame: FrameType | None) -> None:
+    sys.stderr.write("feedpipe: interrupted: nothing lost (nothing had started)\n")
+    sys.exit(130)
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, _interrupted)
+    from feedpipe.cli import main as cli_main
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from typing import TYPE_CHECKING
 
@@ -21,12 +22,19 @@ def worker_count(jobs: int, threshold: int) -> int:
     return 1 if jobs < threshold or cores < 2 else cores
 
 
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to their parent (a terminal signals the whole process group):
+    the parent stops the pool; no worker prints a traceback or outlives it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def process_pool(workers: int) -> ProcessPoolExecutor:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     if threading.active_count() == 1:
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        fork = multiprocessing.get_context("fork")
+        return ProcessPoolExecutor(workers, mp_context=fork, initializer=_ignore_sigint)
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
-    return ProcessPoolExecutor(workers, mp_context=context)
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_sigint)

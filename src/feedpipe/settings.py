@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -186,6 +188,7 @@ class SmtpSettings(_Section):
     username: str | None = None
     password: SecretStr | None = None  # only from the environment
     timeout_seconds: float = Field(default=30.0, gt=0)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)  # TCP connect + the greeting
     concurrency: int = Field(default=8, ge=1, le=256)
     max_per_second: float | None = Field(default=None, gt=0)
     max_per_hour: int | None = Field(default=None, gt=0)
@@ -392,3 +395,99 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return settings_from_mapping(data, path.resolve().parent, str(path), env)
+
+
+# --- what `feedpipe check-config` checks without leaving this machine ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One check-config result: `level` is "ok", "warn" (works, but look) or "error"."""
+
+    level: Literal["ok", "warn", "error"]
+    key: str  # the setting it is about, e.g. "[source] path"
+    text: str
+
+
+def check_paths(settings: Settings) -> list[Finding]:
+    """The source is there and readable; output, outbox and templates folders are usable."""
+    found = [_check_source(settings.source)]
+    found.append(_check_writable("[feeds] output_dir", settings.feeds.output_dir))
+    if settings.email.transport == "outbox":
+        found.append(_check_writable("[email] outbox_dir", settings.email.outbox_dir))
+    templates = settings.digest.templates_dir
+    if templates is not None:
+        ok = templates.is_dir() and os.access(templates, os.R_OK | os.X_OK)
+        text = f"{templates} is readable" if ok else f"{templates} is not a readable folder"
+        found.append(Finding("ok" if ok else "error", "[digest] templates_dir", text))
+    return found
+
+
+def _check_source(source: SourceSettings) -> Finding:
+    key, path = "[source] path", source.path
+    if not path.exists():
+        return Finding("error", key, f"{path} does not exist; {HINTS['source.path']}")
+    if source.kind == "markdown":
+        if not path.is_dir():
+            return Finding("error", key, f'{path} is not a folder (kind = "markdown")')
+        if not os.access(path, os.R_OK | os.X_OK):
+            return Finding("error", key, f"{path} is not readable by this user")
+        count = sum(1 for p in path.rglob("*") if p.suffix in (".md", ".markdown"))
+        return Finding("ok", key, f"{path}: {count} Markdown file{'' if count == 1 else 's'}")
+    if not path.is_file() or not os.access(path, os.R_OK):
+        return Finding("error", key, f'{path} is not a readable file (kind = "{source.kind}")')
+    return Finding("ok", key, f"{path} is readable")
+
+
+def _check_writable(key: str, path: Path) -> Finding:
+    if path.exists():
+        if not path.is_dir():
+            return Finding("error", key, f"{path} exists and is not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            return Finding("error", key, f"{path} is not writable by this user")
+        return Finding("ok", key, f"{path} is writable")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return Finding("error", key, f"{path} does not exist and {parent} is not writable")
+    return Finding("ok", key, f"{path} will be created (in {parent}, writable)")
+
+
+def check_base_url(settings: Settings) -> Finding:
+    """[web] base_url goes into every unsubscribe and preferences link: public when mail is real."""
+    url = settings.web.base_url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    private = _private_host(host)
+    problems = [f"{host} is {private}"] if private else []
+    if parts.scheme == "http":
+        problems.append("it is http:, not https:")
+    if not problems:
+        return Finding("ok", "[web] base_url", f"{url} is public")
+    why = " and ".join(problems)
+    if settings.email.transport == "outbox":
+        text = f'{url}: {why}; fine while transport = "outbox" writes local .eml files'
+        return Finding("ok", "[web] base_url", text)
+    return Finding(
+        "warn",
+        "[web] base_url",
+        f"{url}: {why}, yet every email's unsubscribe and preferences links point there; "
+        + HINTS["web.base_url"],
+    )
+
+
+def _private_host(host: str) -> str | None:
+    """Why readers elsewhere cannot reach `host` ("loopback", "a private address"), or None."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith((".localhost", ".local", ".internal", ".lan")):
+        return "a local name"
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return None
+    if address.is_loopback:
+        return "loopback"
+    if address.is_private or address.is_link_local or address.is_unspecified:
+        return "a private address"
+    return None

@@ -6,22 +6,26 @@ library; tests/test_startup.py checks): every command imports what it needs when
 
 from __future__ import annotations
 
-import sys
+import signal
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from feedpipe.cli.common import CliState, now_option, pass_state
+from feedpipe.cli.checkconfig import check_config
+from feedpipe.cli.common import CliState, Exit, fail, now_option, pass_state
 from feedpipe.cli.outbox import dkim_record, outbox, send
 from feedpipe.cli.subscribers import digest, subscribers
+from feedpipe.cli.textgrid import plural
 from feedpipe.cli.web import inbound, serve
 from feedpipe.cli.worker import run, status
 from feedpipe.envnames import CONFIG_ENV
 from feedpipe.errors import ConfigError, FeedpipeError
+from feedpipe.model import BuildReport, RunRecord, SyncReport
 
 if TYPE_CHECKING:
-    from feedpipe.model import BuildReport, SyncReport
+    from feedpipe.service import Feedpipe
 
 
 class FeedpipeGroup(click.Group):
@@ -30,22 +34,17 @@ class FeedpipeGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while leaving
+            fail(
+                Exit.INTERRUPTED,
+                "interrupted: nothing lost — what was committed stays (sync, imports and sends "
+                "commit batch by batch); the next run does the rest",
+            )
         except ConfigError as exc:
-            click.echo(f"feedpipe: configuration error: {exc}", err=True)
-            sys.exit(2)
+            fail(Exit.CONFIG, f"configuration error: {exc}")
         except FeedpipeError as exc:
-            click.echo(f"feedpipe: error: {exc}", err=True)
-            sys.exit(1)
-
-
-def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    """`feedpipe --version` (looked up only when asked: importlib.metadata is slow to load)."""
-    if not value or ctx.resilient_parsing:
-        return
-    from feedpipe import __version__
-
-    click.echo(f"feedpipe, version {__version__}")
-    ctx.exit()
+            fail(Exit.PARTLY, f"error: {exc}")
 
 
 @click.group(cls=FeedpipeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,8 +53,10 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     is_flag=True,
     expose_value=False,
     is_eager=True,
-    callback=_print_version,
-    help="Show the version and exit.",
+    callback=lambda ctx, _param, value: (
+        _version(ctx) if value and not ctx.resilient_parsing else None
+    ),
+    help="Show the version and the store migration it runs on, then exit.",
 )
 @click.option(
     "--config",
@@ -70,13 +71,46 @@ def cli(ctx: click.Context, config: Path | None) -> None:
     ctx.obj = CliState(config)
 
 
+def _version(ctx: click.Context) -> None:
+    """`feedpipe --version` (looked up only when asked: importlib.metadata is slow to load)."""
+    if ctx.resilient_parsing:  # shell completion
+        return
+    from feedpipe import __version__
+
+    click.echo(f"feedpipe {__version__} (store schema: migration {schema_revision()})")
+    ctx.exit()
+
+
+def schema_revision() -> str:
+    """The newest migration this version ships (`migrations/versions/NNNN_*.py`), read without
+    importing the store and SQLAlchemy; equal to `store.engine.HEAD_REVISION` (tested)."""
+    from importlib import resources
+
+    versions = resources.files("feedpipe.migrations").joinpath("versions")
+    return max(p.name[:4] for p in versions.iterdir() if p.name[:4].isdigit())
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (click's), e.g. for bash:
+    `feedpipe completion bash > ~/.local/share/bash-completion/completions/feedpipe`;
+    zsh: `feedpipe completion zsh > "${fpath[1]}/_feedpipe"`;
+    fish: `feedpipe completion fish > ~/.config/fish/completions/feedpipe.fish`."""
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # the three choices are click's own
+    click.echo(completer(cli, {}, "feedpipe", "_FEEDPIPE_COMPLETE").source())
+
+
 def _echo_sync(report: SyncReport, verbose: bool) -> None:
     extra = "".join(
         f", {n} {what}"
         for n, what in (
-            (len(report.drafts), "drafts"),
+            (len(report.drafts), "drafts" if len(report.drafts) != 1 else "draft"),
             (len(report.scheduled), "scheduled"),
-            (report.merged, "merged duplicates"),
+            (report.merged, "merged duplicates" if report.merged != 1 else "merged duplicate"),
         )
         if n
     )
@@ -93,15 +127,34 @@ def _echo_sync(report: SyncReport, verbose: bool) -> None:
     for warning in report.warnings if verbose else ():
         click.echo(f"  warning: {warning.reason}", err=True)
     if report.warnings and not verbose:
-        click.echo(f"  {len(report.warnings)} warnings (use -v to list them)", err=True)
+        click.echo(f"  {plural(len(report.warnings), 'warning')} (use -v to list them)", err=True)
 
 
 def _echo_build(report: BuildReport) -> None:
     click.echo(
-        f"build: {report.feeds} feeds; {len(report.written)} files written, "
+        f"build: {plural(report.feeds, 'feed')}; {plural(len(report.written), 'file')} written, "
         f"{report.unchanged} unchanged, {len(report.removed)} removed "
         f"({report.seconds:.2f} s)"
     )
+
+
+def _record(
+    service: Feedpipe,
+    command: str,
+    started_at: datetime,
+    synced: SyncReport | None,
+    built: BuildReport | None,
+) -> None:
+    """Record the runs of `feedpipe sync|build` as the worker records its own (`status`)."""
+    from feedpipe.worker.runs import RunLog, build_counts, cli_identity, sync_counts
+
+    runs, who = RunLog(service), cli_identity(command)
+    if synced is not None:
+        counts = sync_counts(synced, service.post_count())
+        runs.record(RunRecord("sync", who, started_at, synced.seconds, "ok", counts))
+    if built is not None:
+        counts = build_counts(built)
+        runs.record(RunRecord("build", who, started_at, built.seconds, "ok", counts))
 
 
 @cli.command()
@@ -111,7 +164,10 @@ def _echo_build(report: BuildReport) -> None:
 def sync(state: CliState, verbose: bool, now: str | None) -> None:
     """Ingest the source (posts folder, export or feed) into the store."""
     with state.service(now) as service:
-        _echo_sync(service.sync(), verbose)
+        started_at = service.clock.now()
+        report = service.sync()
+        _record(service, "sync", started_at, report, None)
+    _echo_sync(report, verbose)
 
 
 @cli.command()
@@ -123,7 +179,9 @@ def sync(state: CliState, verbose: bool, now: str | None) -> None:
 def build(state: CliState, no_sync: bool, full: bool, verbose: bool, now: str | None) -> None:
     """Sync, then write the feeds that changed (RSS, Atom, JSON Feed, OPML)."""
     with state.service(now) as service:
+        started_at = service.clock.now()
         report = service.build(sync=not no_sync, full=full)
+        _record(service, "build", started_at, report.sync, report)
     if report.sync:
         _echo_sync(report.sync, verbose)
     _echo_build(report)
@@ -131,22 +189,18 @@ def build(state: CliState, no_sync: bool, full: bool, verbose: bool, now: str | 
         click.echo(f"  wrote {path}")
 
 
-@cli.command("check-config")
-@pass_state
-def check_config(state: CliState) -> None:
-    """Validate the configuration and print where things go."""
-    settings = state.settings()
-    click.echo(f"site:   {settings.site.title} <{settings.site.url}>")
-    click.echo(f"source: {settings.source.kind} {settings.source.path}")
-    click.echo(f"store:  {settings.store.url}")
-    click.echo(f"feeds:  {settings.feeds.output_dir} ({', '.join(settings.feeds.formats)})")
-    from feedpipe.mail import describe_setup  # loads the DKIM key: a bad one exits 2
-
-    for line in describe_setup(settings):
-        click.echo(line)
-
-
-for command in (subscribers, digest, send, outbox, dkim_record, run, status, serve, inbound):
+for command in (
+    check_config,
+    subscribers,
+    digest,
+    send,
+    outbox,
+    dkim_record,
+    run,
+    status,
+    serve,
+    inbound,
+):
     cli.add_command(command)
 
 

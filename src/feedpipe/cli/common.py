@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -19,6 +21,22 @@ if TYPE_CHECKING:  # settings load pydantic and the service the store: only when
     from feedpipe.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Exit(enum.IntEnum):
+    """Exit statuses of every command (README "Exit statuses")."""
+
+    DONE = 0  # the command did all of its job
+    PARTLY = 1  # it failed, or did part of its job (some messages not sent, a bad argument)
+    CONFIG = 2  # configuration, environment or usage error: nothing was done
+    UNREACHABLE = 3  # the mail server could not be reached: nothing sent, messages kept queued
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
+
+
+def fail(code: Exit, message: str) -> NoReturn:
+    """One line on standard error, then exit with `code`."""
+    click.echo(f"feedpipe: {message}", err=True)
+    sys.exit(code)
 
 
 @dataclass

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
 
-from feedpipe.cli.common import CliState, check_now, now_option, pass_state
-from feedpipe.cli.textgrid import table
-from feedpipe.model import DispatchReport, Failure, OutboxState, SendReport
+from feedpipe.cli.common import CliState, Exit, check_now, fail, now_option, pass_state
+from feedpipe.cli.textgrid import plural, table
+from feedpipe.model import (
+    DispatchReport,
+    Failure,
+    FailureGroup,
+    OutboxState,
+    RunRecord,
+    SendReport,
+)
 
 if TYPE_CHECKING:  # the dispatcher loads the mail transports: only when sending
     from feedpipe.outbox.dispatch import Progress
@@ -39,31 +47,66 @@ def progress_bar(total: int) -> Iterator[Progress | None]:
 def summary(report: SendReport) -> str:
     d, f = report.dispatch, report.fill
     line = (
-        f"send: {f.due} due, {f.queued} queued in {f.editions} new editions; "
+        f"send: {f.due} due, {f.queued} queued in {plural(f.editions, 'new edition')}; "
         f"{d.sent} sent, {d.retry + d.throttled} to retry, {d.failed} failed, "
         f"{d.cancelled} cancelled ({d.seconds:.2f} s)"
     )
     waiting = report.counts[OutboxState.QUEUED] + report.counts[OutboxState.RETRY]
     if waiting:
         line += f"; {waiting} waiting"
-    if d.server_down:
-        line += " — the mail server could not be reached; messages stay queued"
     if d.paused:
         line += f" — sending paused: {d.paused} (fix it, then `feedpipe outbox resume`)"
     return line
 
 
+def verdict(report: SendReport) -> tuple[Exit, str | None]:
+    """The exit status of a send and the one line that says why it is not 0."""
+    d = report.dispatch
+    waiting = report.counts[OutboxState.QUEUED] + report.counts[OutboxState.RETRY]
+    if d.server_down:
+        return Exit.UNREACHABLE, (
+            f"mail server unreachable: {d.down_reason}. Nothing more was sent; queued for "
+            f"the next `feedpipe send` or worker: {plural(waiting, 'message')}"
+        )
+    if d.paused:
+        return Exit.PARTLY, (
+            f"sending paused: {d.paused}; fix it, then `feedpipe outbox resume` "
+            f"(nothing is lost: {plural(waiting, 'message')} waiting)"
+        )
+    unsent = d.retry + d.throttled + d.failed
+    if unsent:
+        return Exit.PARTLY, (
+            f"{plural(unsent, 'message')} not sent ({d.failed} failed, "
+            f"{d.retry + d.throttled} to retry): `feedpipe outbox` shows the replies"
+        )
+    return Exit.DONE, None
+
+
 def _send(state: CliState, now: str | None) -> None:
-    """Plan the digests that are due, queue them in the outbox, and send until nothing is due."""
+    """Plan the digests that are due, queue them in the outbox, and send until nothing is due.
+
+    Exit status 0 when everything due was sent, 1 when some messages were not (see
+    `feedpipe outbox`), 3 when the mail server could not be reached (the messages stay queued).
+    """
+    from feedpipe.worker.runs import RunLog, cli_identity, dispatch_run, fill_counts
+
     if now:
         check_now(now)
     with state.service(now) as service:
-        outbox = service.outbox
+        outbox, runs, who = service.outbox, RunLog(service), cli_identity("send")
+        started_at, started = service.clock.now(), time.perf_counter()
         filled = outbox.fill()
+        seconds = time.perf_counter() - started
+        runs.record(RunRecord("plan", who, started_at, seconds, "ok", fill_counts(filled)))
         due = sum(outbox.counts()[s] for s in (OutboxState.QUEUED, OutboxState.RETRY))
+        started_at = service.clock.now()
         with progress_bar(due) as progress:
             report = outbox.send_filled(filled, progress)
+        runs.record(dispatch_run(who, started_at, report.dispatch))
     click.echo(summary(report))
+    code, why = verdict(report)
+    if why:
+        fail(code, why)
 
 
 # Annotated (not decorated) so that cli.py sees the types through the import cycle.
@@ -76,27 +119,43 @@ def failure_rows(failures: list[Failure]) -> list[list[str]]:
             str(f.outbox_id),
             f.at.strftime("%Y-%m-%d %H:%M") if f.at else "",
             f.recipient,
+            f.state.value,
             str(f.attempts),
             str(f.code or ""),
-            f.reply[:60],
+            one_line(f.reply, 70),
         ]
         for f in failures
     ]
 
 
+def group_rows(groups: list[FailureGroup]) -> list[list[str]]:
+    return [
+        [str(g.messages), g.state.value, str(g.code or ""), one_line(g.reply, 90)] for g in groups
+    ]
+
+
+def one_line(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
 def _outbox(ctx: click.Context) -> None:
-    """Show the outbox: messages by state and the 10 most recent failures."""
+    """Show the outbox: messages by state, failing messages grouped by their last reply, and
+    the 10 most recent failing messages (failed, or waiting to retry) with their last reply."""
     if ctx.invoked_subcommand is not None:
         return
     state = ctx.find_object(CliState)
     assert state is not None
     with state.service() as service:
         counts = service.outbox.counts()
+        groups = service.outbox.failure_groups(10)
         failures = service.outbox.failures(10)
     click.echo(table(["STATE", "MESSAGES"], [[s.value, str(n)] for s, n in counts.items()]))
-    if failures:
-        click.echo("\nmost recent failures:")
-        headers = ["ID", "AT (UTC)", "RECIPIENT", "ATTEMPTS", "CODE", "REPLY"]
+    if groups:
+        click.echo("\nfailing messages by reason:")
+        click.echo(table(["MESSAGES", "STATE", "CODE", "LAST REPLY"], group_rows(groups)))
+        click.echo("\nmost recent failing messages:")
+        headers = ["ID", "AT (UTC)", "RECIPIENT", "STATE", "ATTEMPTS", "CODE", "LAST REPLY"]
         click.echo(table(headers, failure_rows(failures)))
 
 
@@ -114,7 +173,7 @@ def retry(state: CliState, now: str | None) -> None:
         check_now(now)
     with state.service(now) as service:
         count = service.outbox.retry_failed()
-    click.echo(f"re-queued {count} failed messages")
+    click.echo(f"re-queued {plural(count, 'failed message')}")
 
 
 @outbox.command("resume")

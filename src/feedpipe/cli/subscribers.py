@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from feedpipe.cli.common import CliState, check_now, now_option, pass_state
-from feedpipe.cli.textgrid import table
+from feedpipe.cli.textgrid import plural, table
 from feedpipe.errors import ValidationError
 from feedpipe.model import Frequency, Subscriber, SubscriberStatus
 
@@ -85,7 +85,10 @@ def import_(state: CliState, file: Path, now: str | None) -> None:
         report = service.subscriptions.import_csv(stream)
     for error in report.errors:
         click.echo(f"  line {error.line}: {error.reason}", err=True)
-    click.echo(f"imported {report.added} subscribers; {len(report.errors)} rows skipped")
+    click.echo(
+        f"imported {plural(report.added, 'subscriber')}; "
+        f"{plural(len(report.errors), 'row')} skipped"
+    )
 
 
 @subscribers.command("list")
@@ -115,7 +118,7 @@ def list_(state: CliState, status: str | None, category: str | None, frequency: 
         for s in found
     ]
     click.echo(table(["ID", "EMAIL", "NAME", "STATUS", "SCHEDULE", "CATEGORIES"], rows))
-    click.echo(f"{len(rows)} subscribers")
+    click.echo(plural(len(rows), "subscriber"))
 
 
 @subscribers.command("remove")
@@ -169,12 +172,12 @@ def plan_(state: CliState, now: str | None) -> None:
     with state.service(now) as service:
         plan = service.digests.plan()
         rows = plan_rows(service.subscriptions, plan)
-    click.echo(f"plan at {plan.now.isoformat()}")
+    click.echo(f"plan at {plan.now:%Y-%m-%d %H:%M:%S} UTC")
     click.echo(table(["EDITION", "POSTS", "SUBSCRIBERS", "SAMPLE"], rows))
     quiet = len(plan.watermarks) - plan.recipient_count
     click.echo(
-        f"{len(plan.watermarks)} due: {plan.recipient_count} emails in {len(plan.editions)} "
-        f"editions; {quiet} with nothing new"
+        f"{len(plan.watermarks)} due: {plural(plan.recipient_count, 'email')} in "
+        f"{plural(len(plan.editions), 'edition')}; {quiet} with nothing new"
     )
 
 
@@ -200,7 +203,12 @@ def preview(
     now: str | None,
 ) -> None:
     """Write the next digest as .html, .txt and a complete .eml, without sending or changing
-    anything. Without --email or --categories: every category, posts of the last 7 days."""
+    anything.
+
+    It holds the posts that are new to the subscriber the way real digests count them: posts
+    feedpipe first saw (or that were published, if later) after the subscriber's last digest or
+    subscription. Without --email: a subscriber of one week to --categories (default: every
+    category), so the posts that became new in the last 7 days."""
     import webbrowser
 
     from feedpipe.emails.preview import write_preview
@@ -213,12 +221,20 @@ def preview(
     with state.service(now) as service:
         content, recipient = service.digests.preview(address, categories)
         if content is None:
-            click.echo(f"nothing new for {recipient.email}: no digest would be sent")
+            since = (
+                f"since {service.subscriptions.get(address).watermark:%Y-%m-%d %H:%M} UTC"
+                " (their last digest or subscription)"
+                if address
+                else "in the last 7 days"
+            )
+            click.echo(
+                f"nothing new for {recipient.email} {since}: no digest would be sent,"
+                " nothing written"
+            )
             return
         renderer = EmailRenderer(service.settings)
         paths = write_preview(renderer, content, recipient, out, service.clock.now())
-    noun = "post" if content.post_count == 1 else "posts"
-    click.echo(f"{content.post_count} {noun} for {recipient.email}:")
+    click.echo(f"{plural(content.post_count, 'post')} for {recipient.email}:")
     for path in paths:
         click.echo(f"  {path}")
     if open_browser:

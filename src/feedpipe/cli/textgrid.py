@@ -17,3 +17,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A header row, a rule of dashes under it, then the rows."""
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     return "\n".join(align([headers, ["-" * w for w in widths], *rows]))
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """ "1 subscriber", "2 subscribers", "0 entries" (with `many` for irregular plurals)."""
+    return f"{count} {noun if count == 1 else many or noun + 's'}"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from feedpipe.cli.common import CliState, now_option, pass_state
-from feedpipe.cli.textgrid import align
+from feedpipe.cli.textgrid import align, plural
 
 if TYPE_CHECKING:
     from feedpipe.model import RunRecord
@@ -50,14 +50,24 @@ def run(state: CliState, once: bool, now: str | None) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option(
+    "--digests",
+    "shown",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    metavar="N",
+    help="How many upcoming digest send times to list.",
+)
 @now_option
 @pass_state
-def status(state: CliState, as_json: bool, now: str | None) -> None:
-    """Last worker runs, outbox queue by state, next due digests and the leader."""
+def status(state: CliState, as_json: bool, shown: int, now: str | None) -> None:
+    """Last runs of each job (worker or command line), outbox queue by state, the next digest
+    send times and the leader."""
     from feedpipe.worker.status import collect, to_json
 
     with state.service(now) as service:
-        found = collect(service)
+        found = collect(service, shown)
     if as_json:
         click.echo(json.dumps(to_json(found), indent=2))
     else:
@@ -113,4 +123,9 @@ def table(status: WorkerStatus) -> str:
         lines += ["", *align([("outbox", "messages"), *queue])]
     due = [(at.strftime("%Y-%m-%d %H:%M UTC"), str(n)) for at, n in status.next_due]
     lines += ["", *align([("next digests", "subscribers"), *due])]
+    if len(due) < status.due_instants:
+        lines.append(
+            f"({len(due)} of {plural(status.due_instants, 'send time')} shown; "
+            "--digests N for more)"
+        )
     return "\n".join(lines)

@@ -62,8 +62,12 @@ class DigestService:
     def preview(
         self, email: str | None = None, categories: str | None = None, now: datetime | None = None
     ) -> tuple[EditionContent | None, Recipient]:
-        """The digest a subscriber (or a made-up one with `categories`, new for a week) would
-        get if it were due now; None when nothing is new to them. Changes nothing."""
+        """The digest a subscriber (or a made-up one with `categories`, subscribed a week ago)
+        would get if it were due now; None when nothing is new to them. Changes nothing.
+
+        Posts are selected as real digests select them: those that became available (first
+        seen by feedpipe, or published if that is later) after the subscriber's watermark (their
+        last digest, or when they subscribed)."""
         now = now or self.clock.now()
         subs = self.subscriptions
         sub = subs.get(email) if email else self._sample_subscriber(categories or "", now)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import socket
 import ssl
 from collections import deque
 from dataclasses import dataclass
@@ -82,6 +84,11 @@ class SessionConfig:
     password: str | None
     timeout: float
     tls_context: ssl.SSLContext | None = None
+    connect_timeout: float = 10.0  # TCP connect and the server's greeting
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
 
     @classmethod
     def from_settings(
@@ -98,6 +105,7 @@ class SessionConfig:
             password,
             smtp.timeout_seconds,
             tls_context,
+            smtp.connect_timeout_seconds,
         )
 
 
@@ -200,6 +208,56 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def os_error(exc: OSError) -> str:
+    """ "Connection refused [errno 111]" rather than asyncio's "Connect call failed (...)"."""
+    return f"{os.strerror(exc.errno)} [errno {exc.errno}]" if exc.errno else str(exc)
+
+
+CHECK_ADDRESS = "check [email.smtp] host and port"
+SECURITY_HINT = '"starttls" for port 587, "tls" for 465'
+CHECK_SECURITY = f"check [email.smtp] security ({SECURITY_HINT})"
+
+
+def connect_failure(config: SessionConfig, exc: BaseException) -> str:
+    """Why a session could not be opened, naming host:port, the reply or OS error, and what
+    to check (one line)."""
+    at, cause = config.address, exc.__cause__
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return (
+            f"{at} refused AUTH as {config.username!r}: {exc.code} {exc.message}; "
+            "check [email.smtp] username and $FEEDPIPE_SMTP_PASSWORD"
+        )
+    if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
+        return f"{at} refused the session: {exc.code} {exc.message}; is this machine allowed?"
+    if isinstance(exc, aiosmtplib.SMTPHeloError):
+        return f"{at} refused EHLO: {exc.code} {exc.message}"
+    if isinstance(exc, aiosmtplib.SMTPConnectTimeoutError):
+        if isinstance(cause, aiosmtplib.SMTPTimeoutError):  # connected, then silence
+            return (
+                f"no SMTP greeting from {at} within {config.connect_timeout:g} s: is it an SMTP "
+                f"server? {CHECK_ADDRESS} (and security: {SECURITY_HINT})"
+            )
+        return f"no answer from {at} within {config.connect_timeout:g} s; {CHECK_ADDRESS}"
+    if isinstance(exc, aiosmtplib.SMTPConnectError) and isinstance(
+        cause, aiosmtplib.SMTPServerDisconnected
+    ):
+        return f"no SMTP greeting from {at}: it closed the connection; {CHECK_ADDRESS}"
+    if isinstance(cause, socket.gaierror):
+        return f"cannot resolve {config.host!r} ({cause.strerror}); check [email.smtp] host"
+    if isinstance(cause, ConnectionRefusedError):
+        return (
+            f"{at} refused the connection ({os_error(cause)}): is the mail server running? "
+            + CHECK_ADDRESS
+        )
+    if isinstance(cause, OSError):
+        return f"cannot connect to {at} ({os_error(cause)}); {CHECK_ADDRESS}"
+    if isinstance(exc, ssl.SSLError) or "TLS" in str(exc):
+        return f"TLS with {at} failed: {describe(exc)}; {CHECK_SECURITY}"
+    if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code < 0:
+        return f"no SMTP greeting from {at}: {exc.message}; {CHECK_ADDRESS}"
+    return f"cannot open an SMTP session with {at}: {describe(exc)}"
+
+
 async def open_client(config: SessionConfig, local_hostname: str) -> aiosmtplib.SMTP:
     """Connect, TLS or STARTTLS, EHLO and AUTH with aiosmtplib; ConnectError on failure."""
     client = aiosmtplib.SMTP(
@@ -214,12 +272,12 @@ async def open_client(config: SessionConfig, local_hostname: str) -> aiosmtplib.
         tls_context=config.tls_context,
     )
     try:
-        await client.connect()
+        await client.connect(timeout=config.connect_timeout)
         if client.is_ehlo_or_helo_needed:
             await client.ehlo()
     except _CONNECT_ERRORS as exc:
         client.close()
-        reason = f"cannot open an SMTP session: {describe(exc)}"
+        reason = connect_failure(config, exc)
         if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 500:
             raise ConnectError(reason, exc.code, exc.message) from exc
         raise ConnectError(reason) from exc

@@ -127,6 +127,18 @@ class Failure:
     code: int | None
     reply: str
     at: datetime | None
+    state: OutboxState = OutboxState.FAILED  # FAILED (given up) or RETRY (will be tried again)
+
+
+@dataclass(frozen=True, slots=True)
+class FailureGroup:
+    """Failing messages (failed or waiting to retry) that share one last reply."""
+
+    state: OutboxState
+    code: int | None
+    reply: str
+    messages: int
+    last_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +157,7 @@ class DispatchReport:
     soft: int = 0  # recipient soft replies (mailbox full, greylisted): retried
     blocked: int = 0  # sender or policy replies: kept, nobody penalised
     paused: str | None = None  # the reply that paused sending (the breaker is open)
+    down_reason: str | None = None  # why the server could not be reached (host:port, error)
 
     @property
     def attempted(self) -> int:

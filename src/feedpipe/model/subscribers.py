@@ -11,6 +11,7 @@ from types import MappingProxyType
 from feedpipe.errors import InvalidTransitionError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 class SubscriberStatus(enum.StrEnum):
@@ -107,8 +108,9 @@ class Schedule:
     timezone: str  # IANA name
 
     def describe(self) -> str:
-        day = f" {WEEKDAYS[self.weekday]}" if self.frequency is Frequency.WEEKLY else ""
-        return f"{self.frequency}{day} {self.send_time:%H:%M} {self.timezone}"
+        """For people: "daily at 07:30 Europe/Berlin", "weekly on Monday at 08:00 UTC"."""
+        day = f" on {DAY_NAMES[self.weekday]}" if self.frequency is Frequency.WEEKLY else ""
+        return f"{self.frequency}{day} at {self.send_time:%H:%M} {self.timezone}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,7 +246,8 @@ class Dispatcher:
         outage = is_outage(deliveries)
         if outage:
             self._stop = True
-            self.report = replace(self.report, server_down=True)
+            reason = deliveries[0].reply.removeprefix("not sent: ")
+            self.report = replace(self.report, server_down=True, down_reason=reason)
         now = self.clock.now()
         return [self.policy.decide(by_id[d.outbox_id], d, now, outage) for d in deliveries]
 

@@ -14,6 +14,7 @@ from feedpipe.clock import Clock
 from feedpipe.model import (
     DispatchReport,
     Failure,
+    FailureGroup,
     FillReport,
     MessageKind,
     NewEdition,
@@ -163,7 +164,12 @@ class OutboxService:
         return self.store.sent_editions(limit, key)
 
     def failures(self, limit: int = 10) -> list[Failure]:
+        """The most recent failing messages with their last reply."""
         return self.store.outbox_failures(limit)
+
+    def failure_groups(self, limit: int = 10) -> list[FailureGroup]:
+        """Failing messages grouped by their last reply."""
+        return self.store.outbox_failure_groups(limit)
 
     def retry_failed(self) -> int:
         """Queue failed messages again (attempts start over)."""

@@ -5,7 +5,7 @@ Callers type against the `Store` protocol; `open_store` (or `Store.open`) return
 
 from __future__ import annotations
 
-from feedpipe.store.engine import mask, safe_url
+from feedpipe.store.engine import HEAD_REVISION, mask, safe_url, store_revision
 from feedpipe.store.protocol import (
     LeaderLock,
     LeasesStore,
@@ -27,6 +27,7 @@ def open_store(url: str) -> Store:
 
 
 __all__ = [
+    "HEAD_REVISION",
     "LeaderLock",
     "LeasesStore",
     "MetaStore",
@@ -41,4 +42,5 @@ __all__ = [
     "mask",
     "open_store",
     "safe_url",
+    "store_revision",
 ]

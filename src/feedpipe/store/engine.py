@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,3 +84,20 @@ def migrate(engine: Engine) -> None:
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot open the store at {engine.url!r}: {first_line(exc)}") from exc
+
+
+def store_revision(url: str) -> str | None:
+    """The schema revision of the store at `url`, read without migrating or creating anything
+    (None: no schema yet); StoreError when the store cannot be reached."""
+    parsed = make_url(url) if "://" in url else None
+    if parsed is not None and parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or not Path(database).exists():
+            return None
+    engine = create_engine(url)
+    try:
+        return current_revision(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot reach the store at {safe_url(url)}: {first_line(exc)}") from exc
+    finally:
+        engine.dispose()

@@ -18,6 +18,7 @@ from feedpipe.model import (
     ClaimedMessage,
     Decision,
     Failure,
+    FailureGroup,
     MessageKind,
     NewMessage,
     OutboxFill,
@@ -133,16 +134,39 @@ class OutboxMixin:
         return {s: found.get(s, 0) for s in OutboxState}
 
     def outbox_failures(self, limit: int = 10) -> list[Failure]:
-        """The most recent failed messages, newest first."""
+        """The most recent failing messages (failed, or retry with a reply), newest first."""
         cols = (outbox.c.id, outbox.c.recipient, outbox.c.edition_key, outbox.c.attempts)
         stmt = (
-            sa.select(*cols, outbox.c.last_code, outbox.c.last_reply, outbox.c.updated_at)
-            .where(outbox.c.state == OutboxState.FAILED.value)
+            sa.select(
+                *cols, outbox.c.last_code, outbox.c.last_reply, outbox.c.updated_at, outbox.c.state
+            )
+            .where(_failing())
             .order_by(outbox.c.updated_at.desc(), outbox.c.id.desc())
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [Failure(*r[:5], r.last_reply or "", r.updated_at) for r in conn.execute(stmt)]
+            return [
+                Failure(*r[:5], r.last_reply or "", r.updated_at, OutboxState(r.state))
+                for r in conn.execute(stmt)
+            ]
+
+    def outbox_failure_groups(self, limit: int = 10) -> list[FailureGroup]:
+        """Failing messages grouped by state and last reply, the largest groups first."""
+        count = sa.func.count().label("messages")
+        last = sa.func.max(outbox.c.updated_at).label("last_at")
+        keys = (outbox.c.state, outbox.c.last_code, outbox.c.last_reply)
+        stmt = (
+            sa.select(*keys, count, last)
+            .where(_failing())
+            .group_by(*keys)
+            .order_by(count.desc(), last.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [
+                FailureGroup(OutboxState(r.state), r.last_code, r.last_reply or "", r[3], r[4])
+                for r in conn.execute(stmt)
+            ]
 
     def retry_failed_outbox(self, now: datetime) -> int:
         """Queue every failed message again with a fresh attempt count; returns how many."""
@@ -336,3 +360,9 @@ def _claimed(row: Any) -> ClaimedMessage:
         personal["preferences_url"],
     )
     return ClaimedMessage(row.id, row.edition_key, recipient, row.message_id, row.attempts)
+
+
+def _failing() -> sa.ColumnElement[bool]:
+    """Rows whose last attempt failed: given up, or waiting to retry after a reply or error."""
+    retry = sa.and_(outbox.c.state == OutboxState.RETRY.value, outbox.c.last_reply.is_not(None))
+    return sa.or_(outbox.c.state == OutboxState.FAILED.value, retry)

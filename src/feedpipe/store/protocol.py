@@ -19,6 +19,7 @@ from feedpipe.model import (
     DocState,
     EntryLink,
     Failure,
+    FailureGroup,
     FeedSpec,
     Frequency,
     NewSubscriber,
@@ -159,7 +160,11 @@ class OutboxStore(Protocol):
     def outbox_counts(self) -> dict[OutboxState, int]: ...
 
     def outbox_failures(self, limit: int = 10) -> list[Failure]:
-        """The most recent failed messages, newest first."""
+        """The most recent failing messages (failed, or waiting to retry after a failed
+        attempt), newest first, each with its last reply."""
+
+    def outbox_failure_groups(self, limit: int = 10) -> list[FailureGroup]:
+        """Failing messages grouped by state and last reply, the largest groups first."""
 
     def retry_failed_outbox(self, now: datetime) -> int:
         """Queue every failed message again with a fresh attempt count; returns how many."""

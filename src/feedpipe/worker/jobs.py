@@ -11,6 +11,7 @@ from typing import Protocol
 
 from feedpipe.outbox.dispatch import Latency, Stop, process_owner
 from feedpipe.service import Feedpipe
+from feedpipe.worker.runs import build_counts, dispatch_counts, fill_counts, sync_counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,7 @@ class StepResult:
     job: str  # "sync" | "build" | "plan" | "dispatch"
     seconds: float
     counts: Mapping[str, int | float]
+    error: str | None = None  # the job ran but did not do its work (mail server unreachable)
 
 
 class Jobs(Protocol):
@@ -52,56 +54,24 @@ class ServiceJobs:
 
     def sync_build(self) -> Sequence[StepResult]:
         report = self.service.build(sync=True)
-        sync = report.sync
         results = []
-        if sync is not None:
-            results.append(
-                StepResult(
-                    "sync",
-                    sync.seconds,
-                    {
-                        "added": len(sync.added),
-                        "updated": len(sync.updated),
-                        "removed": len(sync.removed),
-                        "unchanged": sync.unchanged,
-                        "skipped": len(sync.skipped),
-                        "posts": self.service.post_count(),
-                    },
-                )
-            )
-        build = {
-            "feeds": report.feeds,
-            "written": len(report.written),
-            "unchanged": report.unchanged,
-            "removed": len(report.removed),
-        }
-        return [*results, StepResult("build", report.seconds, build)]
+        if report.sync is not None:
+            counts = sync_counts(report.sync, self.service.post_count())
+            results.append(StepResult("sync", report.sync.seconds, counts))
+        return [*results, StepResult("build", report.seconds, build_counts(report))]
 
     def plan_fill(self) -> Sequence[StepResult]:
         started = time.perf_counter()
         report = self.service.outbox.fill(self.service.clock.now())
-        counts = {"due": report.due, "editions": report.editions, "queued": report.queued}
-        return [StepResult("plan", time.perf_counter() - started, counts)]
+        return [StepResult("plan", time.perf_counter() - started, fill_counts(report))]
 
     def dispatch_some(self, stop: Stop) -> Sequence[StepResult]:
         dispatch = self.service.outbox.dispatch(
             stop=stop, lease=self.lease, on_latency=self.on_latency
         )
         report = asyncio.run(dispatch)
-        counts = {
-            "sent": report.sent,
-            "retry": report.retry,
-            "soft": report.soft,
-            "throttled": report.throttled,
-            "blocked": report.blocked,
-            "failed": report.failed,
-            "cancelled": report.cancelled,
-            "bounced_subscribers": report.bounced_subscribers,
-            "batches": report.batches,
-            "server_down": int(report.server_down),
-            "paused": int(report.paused is not None),
-        }
-        return [StepResult("dispatch", report.seconds, counts)]
+        error = f"mail server unreachable: {report.down_reason}" if report.server_down else None
+        return [StepResult("dispatch", report.seconds, dispatch_counts(report), error)]
 
     def release(self) -> int:
         return self.service.release_outbox(process_owner())

@@ -91,6 +91,9 @@ class Worker:
         return results
 
     def _succeeded(self, result: StepResult, started_at: datetime) -> None:
+        if result.error:  # ran, but did not do its work (the mail server was unreachable)
+            self.failures += 1
+            event(self.log, f"{result.job}.failed", logging.ERROR, error=result.error)
         idle = result.job == "dispatch" and not result.counts.get("batches")
         if not idle:
             log_fields(self.log, result.job, {"seconds": result.seconds, **result.counts})
@@ -104,8 +107,9 @@ class Worker:
                 self.leadership.identity,
                 started_at,
                 result.seconds,
-                "ok",
+                "error" if result.error else "ok",
                 result.counts,
+                result.error,
             )
             self._record(run)
 

@@ -1,12 +1,16 @@
-"""Run records of the worker's jobs: each run replaces its job's record, carrying the last
-success forward (the records themselves live in the store)."""
+"""Run records of the jobs, whoever ran them (the worker, `feedpipe sync|build|send`): each run
+replaces its job's record, carrying the last success forward (the records live in the store)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
+from datetime import datetime
 
-from feedpipe.model import RunRecord
+from feedpipe.model import BuildReport, DispatchReport, FillReport, RunRecord, SyncReport
 from feedpipe.store import RunsStore
+
+Counts = dict[str, int | float]
 
 
 class RunLog:
@@ -28,3 +32,57 @@ class RunLog:
     def last(self) -> dict[str, RunRecord]:
         """The last run of each job, by job name."""
         return self.store.last_runs()
+
+
+def cli_identity(command: str) -> str:
+    """Who ran a job from the command line: `cli send@host:pid`."""
+    return f"cli {command}@{os.uname().nodename[:30]}:{os.getpid()}"
+
+
+def sync_counts(report: SyncReport, posts: int) -> Counts:
+    return {
+        "added": len(report.added),
+        "updated": len(report.updated),
+        "removed": len(report.removed),
+        "unchanged": report.unchanged,
+        "skipped": len(report.skipped),
+        "posts": posts,
+    }
+
+
+def build_counts(report: BuildReport) -> Counts:
+    return {
+        "feeds": report.feeds,
+        "written": len(report.written),
+        "unchanged": report.unchanged,
+        "removed": len(report.removed),
+    }
+
+
+def fill_counts(report: FillReport) -> Counts:
+    return {"due": report.due, "editions": report.editions, "queued": report.queued}
+
+
+def dispatch_counts(report: DispatchReport) -> Counts:
+    return {
+        "sent": report.sent,
+        "retry": report.retry,
+        "soft": report.soft,
+        "throttled": report.throttled,
+        "blocked": report.blocked,
+        "failed": report.failed,
+        "cancelled": report.cancelled,
+        "bounced_subscribers": report.bounced_subscribers,
+        "batches": report.batches,
+        "server_down": int(report.server_down),
+        "paused": int(report.paused is not None),
+    }
+
+
+def dispatch_run(worker: str, started_at: datetime, report: DispatchReport) -> RunRecord:
+    """A dispatch run: an error (with the reason) when the mail server could not be reached."""
+    counts = dispatch_counts(report)
+    if report.server_down:
+        error = f"mail server unreachable: {report.down_reason}"
+        return RunRecord("dispatch", worker, started_at, report.seconds, "error", counts, error)
+    return RunRecord("dispatch", worker, started_at, report.seconds, "ok", counts)

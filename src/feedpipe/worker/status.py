@@ -25,24 +25,27 @@ class WorkerStatus:
     now: datetime
     runs: dict[str, RunRecord]
     queue: dict[str, int] | None  # None: the outbox is not available
-    next_due: list[tuple[datetime, int]]
+    next_due: list[tuple[datetime, int]]  # the first few send instants
     leader: str | None  # the live leader (lock holder), None when no worker runs
     last_leader: dict[str, Any] = field(default_factory=dict)
     sending: dict[str, Any] = field(default_factory=dict)  # the transport's circuit breaker
+    due_instants: int = 0  # send instants in all (next_due lists the first of them)
 
 
-def collect(service: Feedpipe) -> WorkerStatus:
-    """Read the status from the store (changes nothing)."""
+def collect(service: Feedpipe, digests: int = NEXT_DUE) -> WorkerStatus:
+    """Read the status from the store (changes nothing); the first `digests` send instants."""
     now = service.clock.now()
+    due = next_due(service, now, None)
     return WorkerStatus(
         store=service.store_url,
         now=now,
         runs=service.last_runs(),
         queue=_queue(service),
-        next_due=next_due(service, now),
+        next_due=due[:digests],
         leader=live_leader(service),
         last_leader=service.last_leader(),
         sending=sending(service),
+        due_instants=len(due),
     )
 
 
@@ -79,8 +82,10 @@ def _queue(service: Feedpipe) -> dict[str, int] | None:
         return None
 
 
-def next_due(service: Feedpipe, now: datetime, limit: int = NEXT_DUE) -> list[tuple[datetime, int]]:
-    """The next `limit` send instants of active subscribers and how many are due at each
+def next_due(
+    service: Feedpipe, now: datetime, limit: int | None = NEXT_DUE
+) -> list[tuple[datetime, int]]:
+    """The next `limit` (None: all) send instants of active subscribers and how many are due at each
     (an instant already past means: due at the next plan)."""
     counts: Counter[datetime] = Counter()
     for sub in service.subscriptions.subscribers(SubscriberStatus.ACTIVE):
@@ -106,4 +111,5 @@ def to_json(status: WorkerStatus) -> dict[str, Any]:
         "queue": status.queue,
         "sending": status.sending,
         "next_due": [{"at": at.isoformat(), "subscribers": n} for at, n in status.next_due],
+        "due_instants": status.due_instants,
     }
