@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from feedpipe.cli import cli
+from feedpipe.store.engine import HEAD_REVISION
 from tests.helpers import post
 from tests.smtp_servers import RecordingHandler, serve
 
@@ -59,7 +60,7 @@ def test_a_good_config_passes_and_prints_every_section(tmp_path: Path) -> None:
         assert section in result.stdout.splitlines()
     assert CliRunner().invoke(cli, ["--config", str(path), "sync"]).exit_code == 0
     migrated = finding(check(path), "[store] url")
-    assert migrated[0] == "ok" and "at migration 0003 (current)" in migrated[1]
+    assert migrated[0] == "ok" and f"at migration {HEAD_REVISION} (current)" in migrated[1]
 
 
 def test_a_missing_source_folder_is_an_error_with_exit_2(tmp_path: Path) -> None:

@@ -234,9 +234,9 @@ def test_cli_status_metrics_and_resume(tmp_path: Path, sqlite_url: str) -> None:
             encoding="utf-8",
         )
 
-        def run(*args: str) -> str:
+        def run(*args: str, code: int = 0) -> str:
             result = CliRunner().invoke(cli, ["--config", str(config), *args])
-            assert result.exit_code == 0, result.output
+            assert result.exit_code == code, result.output
             return result.output
 
         run("sync", "--now", "2026-03-01T00:00:00Z")
@@ -251,7 +251,7 @@ def test_cli_status_metrics_and_resume(tmp_path: Path, sqlite_url: str) -> None:
             )
         write_post(posts, "beta", "2026-03-01T10:00:00Z", '["Rust"]')
         run("sync", "--now", "2026-03-01T10:00:00Z")
-        sent = run("send", "--now", "2026-03-02T08:00:00Z")
+        sent = run("send", "--now", "2026-03-02T08:00:00Z", code=1)  # paused: not its job done
         assert "sending paused: 530 5.7.0 Authentication required" in sent
         assert handler.refused == 5 and "0 failed" in sent
 
@@ -270,7 +270,7 @@ def test_cli_status_metrics_and_resume(tmp_path: Path, sqlite_url: str) -> None:
             )
         assert paused == 1.0
 
-        assert "paused" in run("send", "--now", "2026-03-02T08:00:20Z")  # no probe yet
+        assert "paused" in run("send", "--now", "2026-03-02T08:00:20Z", code=1)  # no probe yet
         assert handler.refused == 5
         handler.fixed = True
         assert "sending resumed" in run("outbox", "resume")

@@ -220,6 +220,7 @@ def test_check_config_loads_the_key_and_dkim_record_prints_it(
 
     path, record = keys
     config = tmp_path / "config.toml"
+    (tmp_path / "posts").mkdir()  # check-config also checks that the source exists
 
     def write(key: Path) -> None:
         config.write_text(
@@ -232,9 +233,8 @@ def test_check_config_loads_the_key_and_dkim_record_prints_it(
     write(path)
     checked = CliRunner().invoke(cli, ["--config", str(config), "check-config"])
     assert checked.exit_code == 0, checked.output
-    assert (
-        f"dkim:   rsa-sha256, 2048-bit key, publish TXT at {SELECTOR}._domainkey." in checked.output
-    )
+    assert "rsa-sha256, 2048-bit key, signs a test message" in checked.output
+    assert f"publish TXT at {SELECTOR}._domainkey.{DOMAIN}" in checked.output
     printed = CliRunner().invoke(cli, ["--config", str(config), "dkim-record"])
     assert printed.exit_code == 0, printed.output
     name, _, rest = printed.output.strip().partition(" IN TXT ")

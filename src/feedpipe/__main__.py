@@ -18,7 +18,10 @@ def main() -> None:
     from feedpipe.cli import main as cli_main
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    cli_main()
+    try:
+        cli_main()
+    finally:  # the command is over (click exits by SystemExit): a late Ctrl-C changes nothing
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,30 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+_SIGINT = {signal.SIGINT}
+
+
+def _block_sigint() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGINT)
+
+
+def _unblock_sigint() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGINT)
+
+
+def _child_ignores_sigint() -> None:
+    _ignore_sigint()
+    _unblock_sigint()  # a Ctrl-C that came during the fork is pending: ignored, not raised
+
+
+# A Ctrl-C that lands while a worker is being forked would otherwise hit the child before its
+# initializer runs (in an at-fork handler, with the parent's handler): SIGINT is blocked from
+# just before each fork until the child ignores it (the parent gets its own Ctrl-C after).
+os.register_at_fork(
+    before=_block_sigint, after_in_parent=_unblock_sigint, after_in_child=_child_ignores_sigint
+)
+
+
 def process_pool(workers: int) -> ProcessPoolExecutor:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

@@ -74,7 +74,12 @@ def _check_mail(settings: Settings, connect: bool) -> list[Finding]:
     found = []
     try:
         signer = DkimSigner.from_settings(settings.email)
-        text = "not configured" if signer is None else "the key signs a test message"
+        text = (
+            "not configured"
+            if signer is None
+            else f"rsa-sha256, {signer.private.key_size}-bit key, signs a test message; publish "
+            f"TXT at {signer.record_name} (`feedpipe dkim-record` prints it)"
+        )
         found.append(Finding("ok", "[email] dkim_key_path", text))
     except ConfigError as exc:
         found.append(Finding("error", "[email] dkim_key_path", str(exc)))

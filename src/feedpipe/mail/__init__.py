@@ -31,23 +31,6 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'feedpipe.mail' has no attribute {name!r}")
 
 
-def describe_setup(settings: Settings) -> list[str]:
-    """What `feedpipe check-config` says about delivery; loads the DKIM key (ConfigError if it
-    cannot sign)."""
-    from feedpipe.mail.signing import DkimSigner
-
-    email = settings.email
-    lines = [f"email:  {email.transport} from {email.from_address}"]
-    if email.transport == "smtp":
-        smtp = email.smtp
-        lines.append(f"smtp:   {smtp.host}:{smtp.port} ({smtp.security}), HELO {email.helo_name}")
-    signer = DkimSigner.from_settings(email)
-    if signer is not None:
-        bits = signer.private.key_size
-        lines.append(f"dkim:   rsa-sha256, {bits}-bit key, publish TXT at {signer.record_name}")
-    return lines
-
-
 def open_transport(settings: Settings) -> Transport:
     """The transport `[email] transport` names (ConfigError for a bad DKIM or AUTH setup)."""
     if settings.email.transport == "smtp":
@@ -72,7 +55,6 @@ __all__ = [
     "Stage",
     "Transport",
     "classify",
-    "describe_setup",
     "enhanced_code",
     "fix_for",
     "open_transport",
