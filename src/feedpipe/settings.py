@@ -107,7 +107,7 @@ class FeedsSettings(_Section):
     tags: bool = True
     xslt: bool = True
     websub_hub: str | None = None
-    archive: bool = True  # RFC 5005 archive documents of every post beyond max_items
+    archive: bool = False  # RFC 5005 archives of every post beyond max_items (opt-in: see docs)
     archive_size: int = Field(default=50, ge=1, le=1000)  # posts per archive document
     pages: bool = True  # index.html for people in each feed's folder (never over a foreign one)
     tombstone_days: int = Field(default=30, ge=0, le=3650)  # RFC 6721 tombstones of retractions
