@@ -11,8 +11,8 @@ from email.utils import format_datetime
 
 from feedpipe.emails.mime import check_message_id, clean_name
 from feedpipe.emails.render import EmailRenderer, default_list_id
-from feedpipe.emails.text import one_line
 from feedpipe.model import EditionContent, Recipient
+from feedpipe.model.text import clean_line
 
 
 def render_message(
@@ -50,7 +50,7 @@ def _headers(
 ) -> None:
     email = renderer.settings.email
     message["From"] = Address(
-        one_line(email.from_name or renderer.site.title), addr_spec=email.from_address
+        clean_line(email.from_name or renderer.site.title), addr_spec=email.from_address
     )
     message["To"] = Address(name, addr_spec=recipient.email)
     message["Subject"] = subject

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from feedpipe.emails.text import html_to_text, one_line, summary_text, truncate, wrap
+from feedpipe.emails.text import html_to_text, summary_text, truncate, wrap
+from feedpipe.model.text import clean_line
 
 
 def test_one_line_removes_controls_and_breaks() -> None:
-    assert one_line(" a\r\nb\tc\x00d\x85e\u2028f\ufffe ") == "a b cd e f"
+    assert clean_line(" a\r\nb\tc\x00d\x85e\u2028f\ufffe ") == "a b cd e f"
 
 
 def test_truncate_keeps_whole_characters() -> None:

@@ -22,9 +22,9 @@ from feedpipe.cli.web import inbound, serve
 from feedpipe.cli.worker import run, status
 from feedpipe.envnames import CONFIG_ENV
 from feedpipe.errors import ConfigError, FeedpipeError
-from feedpipe.model import BuildReport, RunRecord, SyncReport
 
 if TYPE_CHECKING:
+    from feedpipe.model import BuildReport, SyncReport
     from feedpipe.service import Feedpipe
 
 
@@ -146,6 +146,7 @@ def _record(
     built: BuildReport | None,
 ) -> None:
     """Record the runs of `feedpipe sync|build` as the worker records its own (`status`)."""
+    from feedpipe.model import RunRecord
     from feedpipe.worker.runs import RunLog, build_counts, cli_identity, sync_counts
 
     runs, who = RunLog(service), cli_identity(command)

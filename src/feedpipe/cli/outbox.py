@@ -12,16 +12,10 @@ import click
 
 from feedpipe.cli.common import CliState, Exit, check_now, fail, now_option, pass_state
 from feedpipe.cli.textgrid import plural, table
-from feedpipe.model import (
-    DispatchReport,
-    Failure,
-    FailureGroup,
-    OutboxState,
-    RunRecord,
-    SendReport,
-)
+from feedpipe.model.outbox import OutboxState
 
 if TYPE_CHECKING:  # the dispatcher loads the mail transports: only when sending
+    from feedpipe.model import DispatchReport, Failure, FailureGroup, SendReport
     from feedpipe.outbox.dispatch import Progress
 
 
@@ -88,6 +82,7 @@ def _send(state: CliState, now: str | None) -> None:
     Exit status 0 when everything due was sent, 1 when some messages were not (see
     `feedpipe outbox`), 3 when the mail server could not be reached (the messages stay queued).
     """
+    from feedpipe.model import RunRecord
     from feedpipe.worker.runs import RunLog, cli_identity, dispatch_run, fill_counts
 
     if now:
@@ -135,8 +130,10 @@ def group_rows(groups: list[FailureGroup]) -> list[list[str]]:
 
 
 def one_line(text: str, width: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+    """A reply on one line of at most `width` characters (the one text rule, model.text)."""
+    from feedpipe.model.text import clean_line, truncate
+
+    return truncate(clean_line(text), width, words=False)
 
 
 def _outbox(ctx: click.Context) -> None:

@@ -11,10 +11,11 @@ import click
 from feedpipe.cli.common import CliState, check_now, now_option, pass_state
 from feedpipe.cli.textgrid import plural, table
 from feedpipe.errors import ValidationError
-from feedpipe.model import Frequency, Subscriber, SubscriberStatus
+from feedpipe.model.subscribers import Frequency, SubscriberStatus
 
 if TYPE_CHECKING:  # the digests and emails load the store and Jinja2: only when a command runs
     from feedpipe.digests.model import Plan
+    from feedpipe.model import Subscriber
     from feedpipe.subscriptions.fields import CategoryIndex
     from feedpipe.subscriptions.service import SubscriptionService
 

@@ -13,9 +13,10 @@ from email import policy
 from email.headerregistry import Address
 from email.utils import format_datetime
 
-from feedpipe.emails.text import one_line, truncate
+from feedpipe.emails.text import truncate
 from feedpipe.errors import ValidationError
 from feedpipe.model import Recipient
+from feedpipe.model.text import clean_line
 
 BODY_FIELDS = ("name", "greeting", "email", "unsubscribe_url", "preferences_url")
 NAME_MARK = "\ue000"  # private-use character standing for the name inside the greeting
@@ -142,7 +143,7 @@ def subject_header(subject: str) -> str:
     an RFC 2047 encoded word, `=?…?=`) as UTF-8 encoded words split between characters, so a
     reader shows exactly the characters written (the stdlib folder can drop the space between
     two encoded words, and would let `=?…?=` text be decoded)."""
-    text = one_line(subject)
+    text = clean_line(subject)
     if text.isascii() and "=?" not in text:
         return fold("Subject", text)
     return "Subject: " + "\r\n ".join(_encoded_words(text, 39)) + "\r\n"
@@ -151,7 +152,7 @@ def subject_header(subject: str) -> str:
 def _header_block(h: EditionHeaders, marker: str) -> str:
     slot = "@@fp-" + marker + "-h:{}@@"
     lines = [
-        fold("From", str(Address(one_line(h.from_name), addr_spec=h.from_address))),
+        fold("From", str(Address(clean_line(h.from_name), addr_spec=h.from_address))),
         f"To: {slot.format('to')}\r\n",
         subject_header(h.subject),
         f"Date: {slot.format('date')}\r\n",
@@ -168,13 +169,13 @@ def _header_block(h: EditionHeaders, marker: str) -> str:
         "Auto-Submitted: auto-generated\r\n",
     ]
     if h.feedback_id:
-        lines.append(fold("Feedback-ID", one_line(h.feedback_id)))
+        lines.append(fold("Feedback-ID", clean_line(h.feedback_id)))
     return "".join(lines)
 
 
 def _phrase(text: str) -> str:
     """A display phrase: plain ASCII words as they are, anything else quoted."""
-    text = one_line(text)
+    text = clean_line(text)
     if _ATOM_PHRASE.fullmatch(text) or not text.isascii():
         return text  # non-ASCII phrases become encoded words when folded
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -260,7 +261,7 @@ def recipient_values(template: MimeTemplate, recipient: Recipient) -> RecipientV
 
 def clean_name(name: str | None) -> str:
     """A display name on one line, without control characters, at most 80 characters."""
-    return truncate(one_line((name or "").replace(NAME_MARK, "")), NAME_CHARS)
+    return truncate(clean_line((name or "").replace(NAME_MARK, "")), NAME_CHARS)
 
 
 def check_address(address: str) -> str:

@@ -28,7 +28,7 @@ from feedpipe.emails.mime import (
     personalize_template,
     token,
 )
-from feedpipe.emails.text import one_line, truncate
+from feedpipe.emails.text import truncate
 from feedpipe.emails.views import (
     TEXT_INDENT,
     EditionView,
@@ -40,6 +40,7 @@ from feedpipe.emails.views import (
 )
 from feedpipe.errors import ValidationError
 from feedpipe.model import EditionContent, Recipient
+from feedpipe.model.text import clean_line
 from feedpipe.settings import Settings
 
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -88,7 +89,7 @@ def make_environment(templates_dir: Path | None) -> Environment:
 
 def clean_subject(subject: str) -> str:
     """One line without control characters, at most 120 characters (cut with "…")."""
-    return truncate(one_line(subject), SUBJECT_CHARS) or "Digest"
+    return truncate(clean_line(subject), SUBJECT_CHARS) or "Digest"
 
 
 def default_list_id(settings: Settings) -> str:
@@ -105,9 +106,9 @@ class EmailRenderer:
         self.inliner: Inliner = inliner
         self.env = make_environment(settings.digest.templates_dir)
         self.site = SiteView(
-            title=one_line(settings.site.title),
+            title=clean_line(settings.site.title),
             url=settings.site.url,
-            description=one_line(settings.site.description),
+            description=clean_line(settings.site.description),
             language=settings.site.language,
         )
         self.headers = self._edition_headers("")
@@ -170,7 +171,7 @@ class EmailRenderer:
     def greeting(self, name: str | None) -> str:
         """The greeting line for a recipient with this name (None: without a name)."""
         recipient = {"name": name}
-        return one_line(self.env.get_template("greeting.txt.j2").render(recipient=recipient))
+        return clean_line(self.env.get_template("greeting.txt.j2").render(recipient=recipient))
 
     def real_recipient(self, recipient: Recipient, name: str) -> RecipientView:
         """A recipient's actual values (for previews and the per-recipient reference path)."""
@@ -202,7 +203,7 @@ class EmailRenderer:
     def single_template(self, key: str, subject: str, text: str, html: str) -> MimeTemplate:
         """A one-off message (e.g. a confirmation) in the same format as an edition, so the
         outbox stores and dispatches it like one; `text`/`html` may use no recipient fields."""
-        headers = self._edition_headers(one_line(subject))
+        headers = self._edition_headers(clean_line(subject))
         return build_template(headers, text, html, secrets.token_hex(6), boundary(key), ("", ""))
 
     def _render(self, content: EditionContent, shown: int) -> RenderedEdition:

@@ -16,12 +16,6 @@ SUMMARY_CHARS = 300
 BODY_SCAN_CHARS = 20_000  # an empty summary is derived from at most this much of the body
 
 
-def one_line(text: str) -> str:
-    """One line for a subject, a title or a name: the plain-text rule of model.text.clean_line
-    (XML-illegal and control characters removed, CR/LF/tab/separator runs → one space)."""
-    return clean_line(text)
-
-
 def truncate(text: str, limit: int, *, words: bool = True) -> str:
     """`text` cut so that it plus "…" fits in `limit` characters, between grapheme clusters
     (a flag, a ZWJ emoji or a letter with its marks stays whole)."""
@@ -45,8 +39,8 @@ def summary_text(summary: str, content_html: str, limit: int = SUMMARY_CHARS) ->
     """Plain-text summary: the post's summary as written (plain text is never parsed as
     markup, docs/content.md), else the text of the start of its body; never the whole body."""
     if summary.strip():
-        return truncate(one_line(summary), limit)
-    return truncate(one_line(html_to_text(_body_start(content_html))), limit)
+        return truncate(clean_line(summary), limit)
+    return truncate(clean_line(html_to_text(_body_start(content_html))), limit)
 
 
 def _body_start(content_html: str) -> str:

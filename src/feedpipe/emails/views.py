@@ -9,8 +9,9 @@ from urllib.parse import urljoin
 
 from markupsafe import Markup
 
-from feedpipe.emails.text import one_line, summary_text, truncate, wrap
+from feedpipe.emails.text import summary_text, truncate, wrap
 from feedpipe.model import DigestSection, EditionContent, Post
+from feedpipe.model.text import clean_line
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 TITLE_CHARS = 200
@@ -115,7 +116,7 @@ def post_text(post: Post, site_url: str) -> PostText:
     """The parts of a post that do not depend on its edition."""
     summary = summary_text(post.summary, post.content_html)
     return PostText(
-        title=truncate(one_line(post.title), TITLE_CHARS) or "(untitled)",
+        title=truncate(clean_line(post.title), TITLE_CHARS) or "(untitled)",
         url=absolute(post.url, site_url),
         summary=summary,
         summary_wrapped=wrap(summary, TEXT_INDENT),
@@ -151,7 +152,7 @@ def edition_view(
     counter = iter(range(1, content.post_count + 2))
     views = tuple(
         SectionView(
-            truncate(one_line(s.title), SECTION_CHARS),
+            truncate(clean_line(s.title), SECTION_CHARS),
             s.slug,
             tuple(_post_view(p, texts[p.id], next(counter)) for p in s.posts),
         )
@@ -170,7 +171,7 @@ def edition_view(
         more_url=site.url,
         more_ref=more_ref,
         sections=views,
-        section_titles=tuple(one_line(s.title) for s in content.sections),
+        section_titles=tuple(clean_line(s.title) for s in content.sections),
         preheader=_preheader(views),
         references=tuple(refs),
     )
@@ -184,11 +185,11 @@ def _post_view(post: Post, text: PostText, ref: int) -> PostView:
         summary_wrapped=text.summary_wrapped,
         date=text.date,
         published=post.published,
-        categories=tuple(one_line(t.name) for t in post.categories),
-        author=one_line(post.author) if post.author else None,
+        categories=tuple(clean_line(t.name) for t in post.categories),
+        author=clean_line(post.author) if post.author else None,
         reading_time=post.reading_time,
         image=text.image,
-        image_alt=one_line(post.image_alt or post.title),
+        image_alt=clean_line(post.image_alt or post.title),
         ref=ref,
         title_wrapped=wrap(f"{text.title} [{ref}]"),
         summary_html=text.summary_html,

@@ -6,8 +6,10 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from feedpipe.model.emails import Recipient
+if TYPE_CHECKING:  # annotations only: the outbox states load without the post types
+    from feedpipe.model.emails import Recipient
 
 
 class OutboxState(enum.StrEnum):
