@@ -75,7 +75,7 @@ class WebsubMixin(MetaMixin):
         stmt = (
             sa.select(_t)
             .where(_t.c.topic_key == _digest(topic), _t.c.expires_at > now)
-            .order_by(_t.c.created_at, _t.c.key)
+            .order_by(_t.c.created_at, _t.c.callback)
         )
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(stmt)]

@@ -94,15 +94,15 @@ def callback_refusal(addresses: Iterable[str]) -> str | None:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
             address = address.ipv4_mapped
         for kind, flag in (
-            ("loopback", address.is_loopback),
-            ("link-local", address.is_link_local),
-            ("private", address.is_private),
-            ("unspecified", address.is_unspecified),
-            ("multicast", address.is_multicast),
-            ("reserved", address.is_reserved),
+            ("an unspecified", address.is_unspecified),
+            ("a loopback", address.is_loopback),
+            ("a link-local", address.is_link_local),
+            ("a private", address.is_private),
+            ("a multicast", address.is_multicast),
+            ("a reserved", address.is_reserved),
         ):
             if flag:
-                return f"hub.callback resolves to a {kind} address ({address}): refused"
+                return f"hub.callback resolves to {kind} address ({address}): refused"
     return None
 
 
