@@ -431,3 +431,33 @@ def test_topics_that_are_not_ours_are_refused(hub_site: HubSite) -> None:
     form = {"hub.mode": "subscribe", "hub.topic": "https://other.example/feed.xml"}
     with pytest.raises(ValidationError, match="not a feed of this site"):
         hub_site.hub.accept({**form, "hub.callback": "http://127.0.0.1:9/"})
+
+
+def test_settings_name_the_bad_key(tmp_path: Path) -> None:
+    from feedpipe.errors import ConfigError
+
+    for extra, text in (
+        ('[feeds]\nwebsub_hubs = ["ftp://x"]\n', "[feeds] websub_hubs"),
+        ("[websub]\nlease_seconds = 100\nmax_lease_seconds = 90\n", "[websub] lease_seconds"),
+        ("[websub]\nattempts = 0\n", "[websub] attempts"),
+    ):
+        path = tmp_path / "c.toml"
+        path.write_text(f'[site]\ntitle = "x"\nurl = "https://a.example"\n{extra}')
+        with pytest.raises(ConfigError, match=text.replace("[", r"\[").replace("]", r"\]")):
+            load_settings(path, env={})
+
+
+def test_the_single_hub_key_still_works_beside_the_list(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[site]\ntitle = "x"\nurl = "https://a.example"\n[feeds]\n'
+        'websub_hub = "https://one.example/"\nwebsub_hubs = ["https://two.example", '
+        '"https://one.example"]\n[web]\nbase_url = "https://news.example"\n'
+        "[websub]\nserve = true\n"
+    )
+    settings = load_settings(path, env={})
+    assert settings.websub_hubs == (
+        "https://one.example",
+        "https://two.example",
+        "https://news.example/websub",
+    )

@@ -31,16 +31,17 @@ SITE = "https://blog.example.com"
 TOPIC = f"{SITE}/category/rust/feed.xml"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 SECRET = "callback-secret"
+ADMIN = "websub-admin"
 SAVES = 20  # saves measured end to end (the latency median is printed)
 
 
-def _config(root: Path, port: int, websub: str) -> Path:
+def _config(root: Path, port: int, websub: str, feeds: str = "") -> Path:
     posts = root / "posts"
     post(posts, "first", categories="[Rust]")
     text = (
         f'[site]\ntitle = "Test Blog"\nurl = "{SITE}"\n'
         f'[source]\npath = "{posts}"\n[store]\nurl = "{sqlite_file_url(root)}"\n'
-        f'[feeds]\noutput_dir = "{root / "out"}"\ntags = false\n'
+        f'[feeds]\noutput_dir = "{root / "out"}"\ntags = false\n{feeds}'
         f'[web]\nbase_url = "http://127.0.0.1:{port}"\nport = {port}\n'
         f'[email]\noutbox_dir = "{root / "eml"}"\n'
         "[worker]\npoll_seconds = 60\ndebounce_seconds = 0.05\nplan_seconds = 60\n"
@@ -51,10 +52,11 @@ def _config(root: Path, port: int, websub: str) -> Path:
     return path
 
 
-def _client(root: Path, websub: str) -> tuple[TestClient, Feedpipe]:
-    service = Feedpipe.from_settings(load_settings(_config(root, 8080, websub), env={}))
+def _client(root: Path, websub: str, feeds: str = "") -> tuple[TestClient, Feedpipe]:
+    service = Feedpipe.from_settings(load_settings(_config(root, 8080, websub, feeds), env={}))
     service.build()
-    return TestClient(create_app(service, MemoryMailer(), WebConfig())), service
+    app = create_app(service, MemoryMailer(), WebConfig(admin_token=ADMIN))
+    return TestClient(app), service
 
 
 def _subscribe_form(callback: str, **extra: str) -> str:
@@ -89,6 +91,20 @@ def test_without_serve_there_is_no_hub(tmp_path: Path) -> None:
     with client:
         answer = client.post("/websub", content=_subscribe_form("http://a.example/"), headers=FORM)
         assert answer.status_code == 404
+    service.close()
+
+
+def test_an_admin_build_publishes_after_answering(tmp_path: Path) -> None:
+    with http_server(Behaviour(), "/hub") as hub:
+        client, service = _client(tmp_path, "serve = false", f'websub_hubs = ["{hub.url}"]\n')
+        post(tmp_path / "posts", "second", categories="[Rust]")
+        with client:
+            auth = {"authorization": f"Bearer {ADMIN}"}
+            answer = client.post("/api/admin/build", headers=auth)
+            assert answer.status_code == 200 and answer.json()["written"] > 0
+        published = {s.form()["hub.url"][0] for s in hub.posts()}
+    assert TOPIC in published and f"{SITE}/feed.xml" in published
+    assert service.publish_states()[hub.url].result == "ok"
     service.close()
 
 

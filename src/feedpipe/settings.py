@@ -291,6 +291,15 @@ class WebsubSettings(_Section):
     attempts: int = Field(default=4, ge=1, le=10)  # tries per request (backoff 1 s, 2 s, 4 s …)
     backoff_seconds: float = Field(default=1.0, ge=0, le=60)  # the first retry's wait
 
+    @model_validator(mode="after")
+    def _lease_within_most(self) -> WebsubSettings:
+        if self.lease_seconds > self.max_lease_seconds:
+            raise ValueError(
+                f"[websub] lease_seconds ({self.lease_seconds}) must not exceed "
+                f"max_lease_seconds ({self.max_lease_seconds})"
+            )
+        return self
+
 
 class Settings(_Section):
     site: SiteSettings

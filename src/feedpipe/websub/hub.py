@@ -167,7 +167,12 @@ class Hub:
         return len(subs)
 
     def deliver(self, sub: HubSubscription, body: bytes, content_type: str) -> Reply:
-        """One distribution to one subscriber; a 410 Gone ends the subscription."""
+        """One distribution to one subscriber; a 410 Gone ends the subscription. The callback's
+        host is checked again: its name may resolve elsewhere since it subscribed."""
+        try:
+            self._check_callback(sub.callback)
+        except ValidationError as exc:
+            return Reply(0, error=str(exc))
         headers = delivery_headers(content_type, self.url, sub.topic, sub.secret, body)
         reply, attempts = with_retries(
             lambda: self.send(
