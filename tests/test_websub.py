@@ -461,3 +461,21 @@ def test_the_single_hub_key_still_works_beside_the_list(tmp_path: Path) -> None:
         "https://two.example",
         "https://news.example/websub",
     )
+
+
+def test_subscriptions_survive_a_restart(hub_site: HubSite) -> None:
+    with http_server(Behaviour(), "/cb") as cb:
+        _subscribe(hub_site.hub, cb.url, **{"hub.secret": "k"})
+        hub_site.hub.close()
+        settings = hub_site.service.settings
+        hub_site.service.close()
+        again = Feedpipe.from_settings(settings, hub_site.clock)  # a new process, same store
+        hub = again.hub()
+        try:
+            assert hub.distribute(TOPIC) == 1
+            assert hub.wait(10)
+            [delivery] = cb.posts()
+            assert delivery.headers["x-hub-signature"].startswith("sha256=")
+        finally:
+            hub.close()
+            again.close()
