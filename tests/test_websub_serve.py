@@ -174,14 +174,16 @@ def test_a_saved_post_reaches_the_subscriber_signed(
     with http_server(Behaviour(), "/callback") as cb:
         assert _hub_post(hub, _subscribe_form(cb.url, **{"hub.secret": SECRET})) == 202
         assert cb.wait("GET", 1, 10)[0].query["hub.topic"] == [TOPIC]
-        latencies = []
+        latencies: list[float] = []
+        written: list[float] = []  # the baseline: save → the feed file written (its mtime)
         for n in range(SAVES):
             slug = f"saved-{n}"
-            saved = time.monotonic()
+            saved, saved_wall = time.monotonic(), time.time()
             post(tmp_path / "posts", slug, date=f"2026-02-{n + 1:02d}T09:00:00Z")
             # generous and bounded: fails only if nothing arrives (the issue asks for < 2 s)
             found: Seen = wait_for(partial(_delivery_of, cb, slug), 30, 0.005)
             latencies.append(found.at - saved)
+            written.append((tmp_path / "out/category/rust/feed.xml").stat().st_mtime - saved_wall)
             mac = hmac.new(SECRET.encode(), found.body, hashlib.sha256).hexdigest()
             assert found.headers["x-hub-signature"] == f"sha256={mac}"
             assert found.headers["content-type"].startswith("application/rss+xml")
@@ -192,7 +194,8 @@ def test_a_saved_post_reaches_the_subscriber_signed(
     print(
         f"\nwebsub save→callback: median {median * 1000:.0f} ms of {SAVES}, "
         f"min {min(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms; "
-        f"within 2 s: {sum(t < 2 for t in latencies)}/{SAVES}"
+        f"within 2 s: {sum(t < 2 for t in latencies)}/{SAVES}; "
+        f"baseline save→feed file written: median {statistics.median(written) * 1000:.0f} ms"
     )
     serve, worker = procs
     assert stop(worker) == 0
