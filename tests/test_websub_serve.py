@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import socket
 import statistics
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlencode
@@ -23,9 +21,13 @@ from feedpipe.service import Feedpipe
 from feedpipe.settings import load_settings
 from feedpipe.web import MemoryMailer, WebConfig, create_app
 from tests.helpers import post, sqlite_file_url
+from tests.test_cli_failures import free_port
 from tests.test_web_helpers import TestClient
+from tests.test_worker_procs import procs
 from tests.websub_servers import Behaviour, Running, Seen, http_server
 from tests.worker_helpers import FEEDPIPE, REPO, env_for, start_worker, stop, wait_for
+
+__all__ = ["procs"]
 
 SITE = "https://blog.example.com"
 TOPIC = f"{SITE}/category/rust/feed.xml"
@@ -111,22 +113,6 @@ def test_an_admin_build_publishes_after_answering(tmp_path: Path) -> None:
 # --- end to end: feedpipe serve + feedpipe run, real sockets -------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 def _up(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as answer:
@@ -154,7 +140,7 @@ def _delivery_of(cb: Running, slug: str) -> Seen | None:
 def test_a_saved_post_reaches_the_subscriber_signed(
     tmp_path: Path, procs: list[subprocess.Popen[bytes]]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     config = _config(tmp_path, port, "serve = true\nallow_private = true\nbackoff_seconds = 0.2")
     log = tmp_path / "serve.log"
     with log.open("ab") as handle:
