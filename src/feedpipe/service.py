@@ -18,11 +18,14 @@ from feedpipe.clock import Clock, SystemClock
 if TYPE_CHECKING:
     from feedpipe.digests.service import DigestService
     from feedpipe.model import BuildReport, RunRecord, SyncReport
+    from feedpipe.model.websub import PublishState
     from feedpipe.outbox.service import OutboxService
     from feedpipe.settings import Settings
     from feedpipe.source import Source
     from feedpipe.store import LeaderLock, Store
     from feedpipe.subscriptions.service import SubscriptionService
+    from feedpipe.websub.hub import Hub
+    from feedpipe.websub.publish import Publisher, PublishReport
 
 
 @dataclass
@@ -63,6 +66,37 @@ class Feedpipe:
         opts = BuildOptions.from_settings(self.settings.feeds, ctx)
         report = build_feeds(self.store, opts, self.clock.now(), full=full)
         return replace(report, sync=sync_report)
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        """WebSub publish notifications to every configured hub (ours included)."""
+        from feedpipe.websub.client import Retry
+        from feedpipe.websub.publish import Publisher
+
+        ws = self.settings.websub
+        retry = Retry(ws.attempts, ws.backoff_seconds, ws.timeout_seconds)
+        return Publisher(self.settings.websub_hubs, self.store, self.clock, retry)
+
+    def changed_feed_urls(self, report: BuildReport) -> list[str]:
+        """The feed URLs a build changed: what hubs are told of."""
+        from feedpipe.websub.publish import feed_urls
+
+        return feed_urls(report.written, self.settings.feeds_url)
+
+    def publish(self, urls: list[str]) -> PublishReport:
+        """Tell every hub that these feed URLs changed (retried, bounded; never raises for a
+        hub's failure); each hub's last result is kept for `feedpipe status`."""
+        return self.publisher.publish(urls)
+
+    def publish_states(self) -> dict[str, PublishState]:
+        """The last publish to each hub, by hub URL."""
+        return self.store.publish_states()
+
+    def hub(self) -> Hub:
+        """The WebSub hub over this store ([websub] serve); the caller closes it."""
+        from feedpipe.websub.hub import Hub
+
+        return Hub(self.settings, self.store, self.clock)
 
     @cached_property
     def digests(self) -> DigestService:

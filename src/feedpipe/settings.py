@@ -30,6 +30,7 @@ from feedpipe.envnames import STORE_URL_ENV as STORE_URL_ENV
 from feedpipe.errors import ConfigError
 
 FeedFormat = Literal["rss", "atom", "json"]
+HUB_PATH = "/websub"  # where `feedpipe serve` answers as a WebSub hub ([websub] serve)
 
 # How to fix each key, shown with its validation error.
 HINTS: dict[str, str] = {
@@ -44,6 +45,7 @@ HINTS: dict[str, str] = {
     "feeds.output_dir": "a folder feedpipe may write feeds into",
     "digest.timezone": 'an IANA zone name, e.g. "Europe/Berlin" or "UTC"',
     "digest.send_time": 'a local time as HH:MM, e.g. "08:00"',
+    "feeds.websub_hubs": 'a list of hub URLs, e.g. ["https://pubsubhubbub.appspot.com/"]',
     "web.base_url": 'the public address of `feedpipe serve`, e.g. "https://news.example.com"',
     "email.smtp.helo_name": 'this host\'s fully-qualified name, e.g. "mail.blog.example.com"',
 }
@@ -106,7 +108,8 @@ class FeedsSettings(_Section):
     formats: tuple[FeedFormat, ...] = ("rss", "atom", "json")
     tags: bool = True
     xslt: bool = True
-    websub_hub: str | None = None
+    websub_hub: str | None = None  # one hub (kept); websub_hubs lists any number
+    websub_hubs: tuple[str, ...] = ()
     archive: bool = False  # RFC 5005 archives of every post beyond max_items (opt-in: see docs)
     archive_size: int = Field(default=50, ge=1, le=1000)  # posts per archive document
     pages: bool = True  # index.html for people in each feed's folder (never over a foreign one)
@@ -123,6 +126,11 @@ class FeedsSettings(_Section):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else _check_http_url(value)
+
+    @field_validator("websub_hubs")
+    @classmethod
+    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(_check_http_url(v) for v in value))
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -272,6 +280,27 @@ class WorkerSettings(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class WebsubSettings(_Section):
+    """WebSub: publishing to hubs after builds, and `feedpipe serve` as a hub (serve = true)."""
+
+    serve: bool = False  # `feedpipe serve` is a hub at <[web] base_url>/websub
+    allow_private: bool = False  # accept callbacks on private/loopback/link-local addresses
+    lease_seconds: int = Field(default=864_000, ge=60)  # granted when none is asked (10 days)
+    max_lease_seconds: int = Field(default=2_592_000, ge=60)  # at most (30 days)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)  # each HTTP request to a hub/callback
+    attempts: int = Field(default=4, ge=1, le=10)  # tries per request (backoff 1 s, 2 s, 4 s …)
+    backoff_seconds: float = Field(default=1.0, ge=0, le=60)  # the first retry's wait
+
+    @model_validator(mode="after")
+    def _lease_within_most(self) -> WebsubSettings:
+        if self.lease_seconds > self.max_lease_seconds:
+            raise ValueError(
+                f"[websub] lease_seconds ({self.lease_seconds}) must not exceed "
+                f"max_lease_seconds ({self.max_lease_seconds})"
+            )
+        return self
+
+
 class Settings(_Section):
     site: SiteSettings
     source: SourceSettings = SourceSettings()
@@ -281,12 +310,24 @@ class Settings(_Section):
     email: EmailSettings = EmailSettings()
     web: WebSettings = WebSettings()
     worker: WorkerSettings = WorkerSettings()
+    websub: WebsubSettings = WebsubSettings()
     base_dir: Path = Path()
     secret_key: SecretStr | None = None  # only from $FEEDPIPE_SECRET_KEY
 
     @property
     def feeds_url(self) -> str:
         return self.feeds.base_url or self.site.url
+
+    @property
+    def own_hub(self) -> str | None:
+        """This site's hub (`feedpipe serve` with [websub] serve = true), or None."""
+        return self.web.base_url + HUB_PATH if self.websub.serve else None
+
+    @property
+    def websub_hubs(self) -> tuple[str, ...]:
+        """Every hub the feeds advertise and builds notify: websub_hub, websub_hubs, our own."""
+        hubs = [self.feeds.websub_hub, *self.feeds.websub_hubs, self.own_hub]
+        return tuple(dict.fromkeys(h for h in hubs if h))
 
 
 def _describe(error: Mapping[str, Any]) -> str:

@@ -103,6 +103,8 @@ def table(status: WorkerStatus) -> str:
     ]
     for job in JOBS:
         run = status.runs.get(job)
+        if run is None and job == "publish":  # WebSub: shown once a hub was notified
+            continue
         if run is None:
             rows.append((job, "never", "", "", "", ""))
             continue
@@ -121,6 +123,13 @@ def table(status: WorkerStatus) -> str:
     if status.queue is not None:
         queue = [(state, str(n)) for state, n in status.queue.items()]
         lines += ["", *align([("outbox", "messages"), *queue])]
+    if status.publishes:
+        hubs = [
+            (s.hub, _ago(status.now, s.at), s.result, s.detail, str(s.ok), str(s.failed))
+            for s in status.publishes.values()
+        ]
+        header = ("websub hub", "last publish", "result", "detail", "ok", "failed")
+        lines += ["", *align([header, *hubs])]
     due = [(at.strftime("%Y-%m-%d %H:%M UTC"), str(n)) for at, n in status.next_due]
     lines += ["", *align([("next digests", "subscribers"), *due])]
     if len(due) < status.due_instants:

@@ -59,8 +59,8 @@ def _feed(spec: FeedSpec, ctx: FeedContext) -> dict[str, Any]:
     feed["language"] = ctx.language
     if ctx.author:
         feed["authors"] = [{"name": line(ctx.author), "url": f"{ctx.site_url}/"}]
-    if ctx.websub_hub:
-        feed["hubs"] = [{"type": "WebSub", "url": ctx.websub_hub}]
+    if ctx.websub_hubs:
+        feed["hubs"] = [{"type": "WebSub", "url": hub} for hub in ctx.websub_hubs]
     return feed
 
 

@@ -51,7 +51,7 @@ class FeedContext:
     author: str | None
     author_email: str | None
     feeds_base_url: str  # where output_dir is served (FeedFormatSpec.url uses it)
-    websub_hub: str | None
+    websub_hubs: tuple[str, ...]  # every hub, advertised with rel="hub"
     xslt: bool
     generator: str  # e.g. "feedpipe 0.1.0"
 
@@ -67,7 +67,7 @@ class FeedContext:
             author=site.author,
             author_email=site.author_email,
             feeds_base_url=settings.feeds_url.rstrip("/"),
-            websub_hub=settings.feeds.websub_hub,
+            websub_hubs=settings.websub_hubs,
             xslt=settings.feeds.xslt,
             generator=generator,
         )

@@ -64,8 +64,8 @@ def _channel_head(
         type=RSS_FORMAT.media_type,
     )
     _archive_links(channel, spec, ctx, paging)
-    if ctx.websub_hub:
-        sub(channel, f"{{{ATOM}}}link", href=ctx.websub_hub, rel="hub")
+    for hub in ctx.websub_hubs:
+        sub(channel, f"{{{ATOM}}}link", href=hub, rel="hub")
     sub(channel, "language", ctx.language)
     if ctx.author_email:
         sub(channel, "managingEditor", _mailbox(ctx.author_email, ctx.author))

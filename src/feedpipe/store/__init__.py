@@ -17,6 +17,7 @@ from feedpipe.store.protocol import (
     Store,
     SubscribersStore,
     TermsStore,
+    WebsubStore,
 )
 from feedpipe.store.sql import SqlStore
 
@@ -39,6 +40,7 @@ __all__ = [
     "Store",
     "SubscribersStore",
     "TermsStore",
+    "WebsubStore",
     "mask",
     "open_store",
     "safe_url",

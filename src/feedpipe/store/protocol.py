@@ -37,6 +37,7 @@ from feedpipe.model import (
     Term,
     TermKind,
 )
+from feedpipe.model.websub import HubSubscription, PublishState
 
 
 class PostsStore(Protocol):
@@ -248,6 +249,28 @@ class LeasesStore(Protocol):
         """The last leader recorded ({} when none was)."""
 
 
+class WebsubStore(Protocol):
+    """The WebSub hub's subscriptions and each hub's last publish."""
+
+    def save_hub_subscription(self, sub: HubSubscription) -> None:
+        """Insert the subscription, or renew it (lease, secret) when it exists."""
+
+    def remove_hub_subscription(self, topic: str, callback: str) -> bool:
+        """Forget one subscription; False if there was none."""
+
+    def hub_subscriptions(self, topic: str, now: datetime) -> list[HubSubscription]:
+        """The subscriptions of `topic` whose lease has not run out at `now`."""
+
+    def expire_hub_subscriptions(self, now: datetime) -> int:
+        """Delete every subscription whose lease ran out by `now`; how many."""
+
+    def put_publish_state(self, state: PublishState) -> None:
+        """Record the last publish to `state.hub`."""
+
+    def publish_states(self) -> dict[str, PublishState]:
+        """The last publish to each hub, by hub URL."""
+
+
 class Store(
     PostsStore,
     TermsStore,
@@ -257,6 +280,7 @@ class Store(
     MetaStore,
     RunsStore,
     LeasesStore,
+    WebsubStore,
     Protocol,
 ):
     """One database: every record kind, plus opening, describing and closing it."""

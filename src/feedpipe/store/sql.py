@@ -14,12 +14,20 @@ from feedpipe.store.runs import RunsMixin
 from feedpipe.store.sources import SourcesMixin
 from feedpipe.store.subscribers import SubscribersMixin
 from feedpipe.store.terms import TermsMixin
+from feedpipe.store.websub import WebsubMixin
 from feedpipe.store.wrap import wrap_errors
 
 
 @wrap_errors
 class SqlStore(
-    PostsMixin, TermsMixin, SourcesMixin, SubscribersMixin, OutboxMixin, RunsMixin, LeasesMixin
+    PostsMixin,
+    TermsMixin,
+    SourcesMixin,
+    SubscribersMixin,
+    OutboxMixin,
+    RunsMixin,
+    LeasesMixin,
+    WebsubMixin,
 ):
     """One database; every public method raises StoreError instead of SQLAlchemy's errors."""
 

@@ -7,6 +7,7 @@ import threading
 from functools import cache
 
 import pydantic
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -106,10 +107,12 @@ async def admin_outbox(request: Request) -> Response:
 async def admin_build(request: Request) -> Response:
     _authorise(request)
     service: Feedpipe = request.app.state.service
+    changed: list[str] = []
 
     def build() -> BuildResult:
         with _BUILD_LOCK:
             report = service.build()
+        changed.extend(service.changed_feed_urls(report) if service.settings.websub_hubs else ())
         return BuildResult(
             feeds=report.feeds,
             written=len(report.written),
@@ -118,7 +121,10 @@ async def admin_build(request: Request) -> Response:
             seconds=round(report.seconds, 3),
         )
 
-    return json_model(await run_in_threadpool(build))
+    response = json_model(await run_in_threadpool(build))
+    if changed:  # WebSub: the hubs hear of the changed feeds after the answer is sent
+        response.background = BackgroundTask(service.publish, changed)
+    return response
 
 
 @cache

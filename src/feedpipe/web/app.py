@@ -6,7 +6,8 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -21,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from feedpipe.errors import FeedpipeError, NotFoundError, ValidationError
 from feedpipe.service import Feedpipe
 from feedpipe.subscriptions.tokens import InvalidTokenError
-from feedpipe.web import api, pages
+from feedpipe.web import api, pages, websub
 from feedpipe.web.errors import CsrfError, RateLimitedError
 from feedpipe.web.feedfiles import FeedFiles
 from feedpipe.web.guard import Guard, Limits, ThrottledMailer
@@ -31,7 +32,9 @@ from feedpipe.web.render import message, problem, validation_problem
 
 ADMIN_TOKEN_ENV = "FEEDPIPE_ADMIN_TOKEN"
 # Paths the pages app answers; every other path is a file under feeds.output_dir.
-APP_PREFIXES = ("/subscribe", "/api/", "/u/", "/p/", "/c/", "/archive", "/static/", "/openapi")
+APP_PREFIXES = (
+    "/subscribe", "/api/", "/u/", "/p/", "/c/", "/archive", "/static/", "/openapi", "/websub",
+)  # fmt: skip
 log = logging.getLogger("feedpipe.web")
 
 
@@ -71,11 +74,22 @@ def create_app(service: Feedpipe, mailer: Mailer, config: WebConfig | None = Non
     """The whole web surface over one Feedpipe service and a Mailer."""
     config = config or WebConfig()
     static = StaticFiles(directory=str(resources.files("feedpipe.web") / "static"))
+    hub = service.hub() if service.settings.websub.serve else None
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        if hub is not None:
+            hub.close()
+
+    routes = [*pages.ROUTES, *api.ROUTES, *websub.ROUTES]
     app = Starlette(
-        routes=[*pages.ROUTES, *api.ROUTES, Mount("/static", static, name="static")],
+        routes=[*routes, Mount("/static", static, name="static")],
         exception_handlers={FeedpipeError: _feedpipe_error, HTTPException: _http_error},
         max_body_size=config.max_body,
+        lifespan=lifespan,
     )
+    app.state.hub = hub
     app.state.service = service
     app.state.settings = service.settings
     app.state.mailer = mailer

@@ -95,6 +95,12 @@ class WorkerMetrics:
         )
         self.runs = Counter("feedpipe_job_runs", "Job runs.", ["job", "outcome"], registry=reg)
         self.leader = Gauge("feedpipe_leader", "1 while this process leads.", registry=reg)
+        self.publishes = Counter(
+            "feedpipe_websub_publishes",
+            "WebSub publish notifications (one feed URL to one hub) by outcome.",
+            ["outcome"],
+            registry=reg,
+        )
         if state_counts is not None:
             reg.register(_OutboxStates(state_counts))
         if sending is not None:
@@ -113,6 +119,9 @@ class WorkerMetrics:
             self.feeds_written.inc(counts.get("written", 0))
         if result.job == "plan":
             self.digests_planned.inc(counts.get("due", 0))
+        if result.job == "publish":
+            for outcome in ("ok", "failed"):
+                self.publishes.labels(outcome).inc(counts.get(outcome, 0))
         if result.job == "dispatch":
             for outcome in ("sent", "retry", "soft", "throttled", "blocked", "failed", "cancelled"):
                 self.messages.labels(outcome).inc(counts.get(outcome, 0))

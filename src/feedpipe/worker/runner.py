@@ -34,7 +34,7 @@ from feedpipe.worker.runs import RunLog
 from feedpipe.worker.watch import SourceWatch
 
 ELECT_SECONDS = 2.0  # how often a follower tries to become the leader (and a leader checks)
-SYNC, PLAN, DISPATCH = "sync_build", "plan_fill", "dispatch"
+SYNC, PLAN, DISPATCH, PUBLISH = "sync_build", "plan_fill", "dispatch", "publish"
 # A job missed while the process was busy or suspended runs once when it can (coalesced).
 JOB_DEFAULTS = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
 
@@ -67,8 +67,8 @@ class Worker:
         self._wake = threading.Event()
         self._leader_lock = threading.Lock()  # sync and plan never overlap each other
         self._state = threading.Lock()
-        self._pending = {SYNC: False, PLAN: False, DISPATCH: False}
-        self._running = {SYNC: False, PLAN: False, DISPATCH: False}
+        self._pending = {SYNC: False, PLAN: False, DISPATCH: False, PUBLISH: False}
+        self._running = {SYNC: False, PLAN: False, DISPATCH: False, PUBLISH: False}
         self._active = 0
         self._idle = threading.Condition(self._state)
         self.scheduler: BackgroundScheduler | None = None
@@ -137,7 +137,14 @@ class Worker:
         with self._job(SYNC):
             if self.leadership.is_leader and not self.stopping.is_set():
                 with self._leader_lock:
-                    self.step(SYNC, self.jobs.sync_build)
+                    results = self.step(SYNC, self.jobs.sync_build)
+                if any(r.job == "build" and r.counts.get("written") for r in results):
+                    self.kick(PUBLISH)  # in its own thread: a slow hub never holds up a build
+
+    def publish_job(self) -> None:
+        with self._job(PUBLISH):
+            if not self.stopping.is_set():
+                self.step(PUBLISH, self.jobs.publish)
 
     def plan_job(self) -> None:
         with self._job(PLAN):
@@ -196,6 +203,7 @@ class Worker:
         """One full cycle (sync, build, plan when leading; dispatch until nothing is due)."""
         if self.leadership.poll(self.parts.clock.now()):
             self.sync_job()
+            self.publish_job()
             self.plan_job()
         else:
             event(self.log, "leader.other", note="another worker leads: dispatch only")
@@ -231,6 +239,7 @@ class Worker:
             (SYNC, self.sync_job, s.poll_seconds, now),
             (PLAN, self.plan_job, s.plan_seconds, now + timedelta(milliseconds=200)),
             (DISPATCH, self.dispatch_job, s.dispatch_seconds, now + timedelta(milliseconds=400)),
+            (PUBLISH, self.publish_job, s.poll_seconds, now + timedelta(milliseconds=600)),
         ):
             trigger = IntervalTrigger(seconds=seconds, timezone=UTC)
             scheduler.add_job(func, trigger, id=name, name=name, next_run_time=first)

@@ -11,6 +11,7 @@ from typing import Any
 
 from feedpipe.digests.plan import next_send_after
 from feedpipe.model import RunRecord, SubscriberStatus
+from feedpipe.model.websub import PublishState
 from feedpipe.service import Feedpipe
 from feedpipe.worker.leader import file_lock_holder, lock_path
 
@@ -30,6 +31,7 @@ class WorkerStatus:
     last_leader: dict[str, Any] = field(default_factory=dict)
     sending: dict[str, Any] = field(default_factory=dict)  # the transport's circuit breaker
     due_instants: int = 0  # send instants in all (next_due lists the first of them)
+    publishes: dict[str, PublishState] = field(default_factory=dict)  # WebSub, by hub
 
 
 def collect(service: Feedpipe, digests: int = NEXT_DUE) -> WorkerStatus:
@@ -46,6 +48,7 @@ def collect(service: Feedpipe, digests: int = NEXT_DUE) -> WorkerStatus:
         last_leader=service.last_leader(),
         sending=sending(service),
         due_instants=len(due),
+        publishes=service.publish_states(),
     )
 
 
@@ -112,4 +115,5 @@ def to_json(status: WorkerStatus) -> dict[str, Any]:
         "sending": status.sending,
         "next_due": [{"at": at.isoformat(), "subscribers": n} for at, n in status.next_due],
         "due_instants": status.due_instants,
+        "websub": [json.loads(state.to_json()) for state in status.publishes.values()],
     }
