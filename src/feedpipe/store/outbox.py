@@ -286,6 +286,8 @@ def _message_values(message: NewMessage, now: datetime) -> dict[str, Any]:
     r = message.recipient
     personal = {"name": r.name, "unsubscribe_url": r.unsubscribe_url}
     personal["preferences_url"] = r.preferences_url
+    if r.first:
+        personal["first"] = True
     return {
         "subscriber_id": r.subscriber_id,
         "edition_key": message.edition_key,
@@ -358,6 +360,7 @@ def _claimed(row: Any) -> ClaimedMessage:
         personal.get("name"),
         personal["unsubscribe_url"],
         personal["preferences_url"],
+        bool(personal.get("first", False)),
     )
     return ClaimedMessage(row.id, row.edition_key, recipient, row.message_id, row.attempts)
 
