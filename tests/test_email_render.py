@@ -156,7 +156,9 @@ def test_escaping_in_text_and_html() -> None:
     assert "Tom &amp; Jerry <b>bold</b> **strong**" in text  # plain text, as written
     assert "5 &lt; 6 &amp;&amp;" in html and "<b>" not in html
     assert "Tom &amp;amp; Jerry &lt;b&gt;bold&lt;/b&gt; **strong**" in html
-    assert "Tom &amp; Jerry <b>bold</b> **strong**" in strings(html, "//p[contains(@class, 'excerpt')]/text()")
+    assert "Tom &amp; Jerry <b>bold</b> **strong**" in strings(
+        html, "//p[contains(@class, 'excerpt')]/text()"
+    )
     assert title in strings(html, "//a/text()")
     assert "A & B" in strings(html, "//h2/text()")
 

@@ -6,7 +6,7 @@ import functools
 import hashlib
 import io
 from dataclasses import dataclass
-from datetime import datetime
+import datetime as dt
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
@@ -32,12 +32,16 @@ class Language:
 
     @property
     def direction(self) -> str:
-        """"rtl" for right-to-left scripts (Arabic, Hebrew, Persian…), else "ltr"."""
+        """ "rtl" for right-to-left scripts (Arabic, Hebrew, Persian…), else "ltr"."""
         return "rtl" if self.locale.text_direction == "rtl" else "ltr"
 
-    def date(self, moment: datetime) -> str:
+    def date(self, moment: dt.datetime) -> str:
         """The locale's medium date: "Oct 23, 2026" (en), "23.10.2026" (de)."""
         return format_date(moment.date(), "medium", locale=self.locale)
+
+    def long_date(self, day: dt.date) -> str:
+        """The locale's long date: "November 21, 2026" (en), "21. November 2026" (de)."""
+        return format_date(day, "long", locale=self.locale)
 
 
 @functools.cache

@@ -268,7 +268,9 @@ def recipient_values(template: MimeTemplate, recipient: Recipient) -> RecipientV
     """Clean the name, check the address and URLs; raise ValidationError for unsafe values."""
     name = clean_name(recipient.name)
     called = greeting_name(name)
-    greeting = template.greeting_named.replace(NAME_MARK, called) if called else template.greeting_anon
+    greeting = (
+        template.greeting_named.replace(NAME_MARK, called) if called else template.greeting_anon
+    )
     return RecipientValues(
         name=name,
         greeting=greeting,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -239,6 +239,14 @@ class EmailRenderer:
         if best is None:
             raise ValidationError(f"even an empty digest exceeds max_bytes = {limit}")
         return best
+
+    def web_page(self, content: EditionContent, reader: Recipient) -> str:
+        """`content` as a web page (the archive): the inlined HTML part for `reader`, without
+        a name, introduced as a first digest, without the "view in your browser" link."""
+        view = self.view(content, web=True)
+        return self.render_parts(
+            view, self.real_recipient(replace(reader, first=True), "", view)
+        ).html
 
     def single_template(self, key: str, subject: str, text: str, html: str) -> MimeTemplate:
         """A one-off message (e.g. a confirmation) in the same format as an edition, so the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from feedpipe.model import Subscriber
@@ -19,8 +19,9 @@ class ArchivedEdition:
     key: str
     subject: str
     sent_at: datetime
-    html: str  # the edition's web version, a whole HTML document
+    html: str  # the edition's web version, a whole HTML document ("" in listings)
     post_count: int = 0
+    day: date | None = None  # an issue's send day (site time zone); None: the sent date
 
 
 class Mailer(SubscriberMailer, Protocol):

@@ -194,6 +194,27 @@ async def unsubscribe_submit(request: Request) -> Response:
     )
 
 
+async def unsubscribe_help(request: Request) -> Response:
+    """Where the archive's Unsubscribe and Change preferences lead: links in mail are
+    personal (signed), so a public page says where each reader's own links are."""
+    mailto = request.app.state.settings.email.unsubscribe_mailto
+    lines = [
+        "Every digest ends with your own Unsubscribe and Change preferences links: open one "
+        "from any digest you received. Unsubscribing takes one button and no password.",
+    ]
+    links = [{"url": "/subscribe", "label": "Not subscribed? Subscribe"}]
+    if mailto:
+        address = mailto.removeprefix("mailto:")
+        lines.append(
+            f"Or send an email from the subscribed address to {address}: it stops "
+            "the digest for that address."
+        )
+        links.insert(
+            0, {"url": f"mailto:{address}?subject=unsubscribe", "label": "Email to unsubscribe"}
+        )
+    return message(request, "Unsubscribe or change your digest", *lines, links=links)
+
+
 def _unsubscribe(subs: SubscriptionService, token: str) -> Subscriber:
     """Always succeeds (RFC 8058 one-click may repeat); queued mail is cancelled."""
     return subs.apply(subs.by_token(TokenPurpose.UNSUBSCRIBE, token).id, Action.UNSUBSCRIBE)
@@ -342,6 +363,7 @@ ROUTES = [
     Route("/subscribe", subscribe_submit, methods=["POST"]),
     Route("/c/{token}", confirm_page, methods=["GET"]),
     Route("/c/{token}", confirm_submit, methods=["POST"]),
+    Route("/unsubscribe", unsubscribe_help, methods=["GET"]),
     Route("/u/{token}", unsubscribe_page, methods=["GET"]),
     Route("/u/{token}", unsubscribe_submit, methods=["POST"]),
     Route("/p/{token}", preferences_page, methods=["GET"]),
