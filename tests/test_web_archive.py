@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -54,6 +55,13 @@ def send_day(w: Web, transport: MemoryTransport, *posts: tuple[str, str]) -> Non
     asyncio.run(w.fp.outbox.dispatch(transport))
 
 
+def nodes(tree: Any, path: str) -> list[Any]:
+    """An XPath over an element, or over an HTML document given as text."""
+    found = (lxml_html.fromstring(tree) if isinstance(tree, str) else tree).xpath(path)
+    assert isinstance(found, list)
+    return found
+
+
 def html_of(data: bytes) -> str:
     message = email.message_from_bytes(data, policy=policy.default)
     assert isinstance(message, EmailMessage)
@@ -77,12 +85,12 @@ def test_one_issue_per_send_day_and_view_in_browser_per_edition(
     assert len(transport.sent) == 3  # three readers, three category mixes: three editions
 
     index = client.get("/archive/")
-    entries = lxml_html.fromstring(index.text).xpath("//ol[@class='archive']/li")
+    entries = nodes(index.text, "//ol[@class='archive']/li")
     assert len(entries) == 1  # …and one issue
-    (href,) = entries[0].xpath("a/@href")
+    (href,) = nodes(entries[0], "a/@href")
     day = clock.now().date().isoformat()  # [digest] timezone is UTC here
     assert href == f"/archive/{day}/"
-    assert entries[0].xpath("time/@datetime") == [day]
+    assert nodes(entries[0], "time/@datetime") == [day]
     assert "2 posts" in entries[0].text_content()
 
     issue = client.get(href)
@@ -90,9 +98,9 @@ def test_one_issue_per_send_day_and_view_in_browser_per_edition(
     assert "Title rusty" in issue.text and "Title spread" in issue.text
     for address in (*READERS, "archive@"):
         assert address not in issue.text
-    page = lxml_html.fromstring(issue.text)
+    page: Any = lxml_html.fromstring(issue.text)
     assert "View in your browser" not in page.text_content()
-    (unsubscribe,) = page.xpath("//a[normalize-space()='Unsubscribe']/@href")
+    (unsubscribe,) = nodes(page, "//a[normalize-space()='Unsubscribe']/@href")
     assert urlsplit(unsubscribe).path == "/unsubscribe"
     helped = client.get("/unsubscribe")
     assert helped.status_code == 200 and "own Unsubscribe" in helped.text
@@ -100,9 +108,7 @@ def test_one_issue_per_send_day_and_view_in_browser_per_edition(
 
     for envelope in transport.sent:
         html = html_of(envelope.data)
-        (link,) = set(
-            lxml_html.fromstring(html).xpath("//a[normalize-space()='View in your browser']/@href")
-        )
+        (link,) = set(nodes(html, "//a[normalize-space()='View in your browser']/@href"))
         path = urlsplit(link).path
         assert re.fullmatch(r"/archive/[0-9a-f]{64}/", path)
         web = client.get(path)
@@ -113,8 +119,8 @@ def test_one_issue_per_send_day_and_view_in_browser_per_edition(
             assert f"Title {shown}" in web.text and f"Title {hidden}" not in web.text
 
     send_day(w, transport, ("later", "Rust"))
-    entries = lxml_html.fromstring(client.get("/archive/").text).xpath("//ol[@class='archive']/li")
-    assert [e.xpath("a/@href")[0] for e in entries] == [
+    entries = nodes(client.get("/archive/").text, "//ol[@class='archive']/li")
+    assert [nodes(e, "a/@href")[0] for e in entries] == [
         f"/archive/{clock.now().date().isoformat()}/",
         href,
     ]
@@ -143,3 +149,39 @@ def test_issues_group_editions_by_the_sites_local_send_day() -> None:
     assert end - start == timedelta(hours=23) and start <= late < end
     assert parse_day("2026-03-29") == date(2026, 3, 29)
     assert parse_day("2026-02-30") is None and parse_day("a" * 64) is None
+
+
+def test_unsubscribe_page_mails_a_subscriber_their_own_links(
+    tmp_path: Path, corpus_dir: Path, clock: FixedClock
+) -> None:
+    w = make_web(tmp_path, corpus_dir, clock)
+    client = TestClient(
+        create_app(w.fp, OutboxMailer(w.fp), WebConfig()), base_url=w.fp.settings.web.base_url
+    )
+    w.fp.subscriptions.add({"email": "keep@example.com", "status": "active"})
+    w.fp.subscriptions.add({"email": "waiting@example.com"})  # pending: gets no links
+    form = client.get("/unsubscribe")
+    assert form.status_code == 200 and 'action="/unsubscribe"' in form.text
+    answers = {
+        address: client.post("/unsubscribe", data={"email": address})
+        for address in ("keep@example.com", "nobody@example.com", "waiting@example.com")
+    }
+    assert {r.status_code for r in answers.values()} == {200}
+    assert len({r.text for r in answers.values()}) == 1  # nothing tells who is subscribed
+    bad = client.post("/unsubscribe", data={"email": "not an address"})
+    assert bad.status_code == 422 and 'aria-invalid="true"' in bad.text
+
+    transport = MemoryTransport()
+    asyncio.run(w.fp.outbox.dispatch(transport))
+    (envelope,) = transport.sent
+    assert envelope.recipient == "keep@example.com"
+    message = email.message_from_bytes(envelope.data, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    text = message.get_body(("plain",))
+    assert text is not None
+    found = re.search(r"https?://\S+/u/\S+", str(text.get_content()))
+    assert found is not None
+    done = client.post(urlsplit(found.group(0)).path)
+    assert done.status_code == 200
+    assert w.fp.subscriptions.get("keep@example.com").status.value == "unsubscribed"
+    w.fp.close()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import io
 from dataclasses import dataclass
-import datetime as dt
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError

@@ -35,6 +35,7 @@ class MessageKind(enum.StrEnum):
 
     DIGEST = "digest"
     CONFIRM = "confirm"
+    LINKS = "links"  # a subscriber's own unsubscribe and preferences links, on request
 
 
 @dataclass(frozen=True, slots=True)

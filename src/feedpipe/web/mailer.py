@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
-from feedpipe.model import Subscriber
+from feedpipe.model import Recipient, Subscriber
 from feedpipe.subscriptions.mailer import SubscriberMailer
 
 
@@ -44,9 +44,9 @@ class QueuedMessage:
     """A message held by MemoryMailer."""
 
     subscriber_id: int
-    kind: str  # "confirmation" or "digest"
+    kind: str  # "confirmation", "links" or "digest"
     to: str
-    body: str  # the confirmation URL, or the digest's edition key
+    body: str  # the confirmation URL, the unsubscribe URL, or the digest's edition key
     state: str = "queued"
 
 
@@ -60,6 +60,9 @@ class MemoryMailer:
 
     def queue_confirmation(self, subscriber: Subscriber, confirm_url: str) -> None:
         self._add(QueuedMessage(subscriber.id, "confirmation", subscriber.email, confirm_url))
+
+    def queue_links(self, subscriber: Subscriber, links: Recipient) -> None:
+        self._add(QueuedMessage(subscriber.id, "links", subscriber.email, links.unsubscribe_url))
 
     def queue_digest(self, subscriber_id: int, email: str, edition_key: str) -> None:
         self._add(QueuedMessage(subscriber_id, "digest", email, edition_key))

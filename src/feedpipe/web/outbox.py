@@ -14,7 +14,7 @@ from feedpipe.emails.mime import MimeTemplate, personalize_template
 from feedpipe.model import MessageKind, Recipient, SentEdition, Subscriber
 from feedpipe.outbox.archive import Issue, parse_day
 from feedpipe.service import Feedpipe
-from feedpipe.web.confirmation import render_confirmation
+from feedpipe.web.confirmation import render_confirmation, render_links
 from feedpipe.web.mailer import ArchivedEdition
 
 
@@ -30,6 +30,13 @@ class OutboxMailer:
         recipient = self.service.subscriptions.links.recipient(subscriber)
         self.service.outbox.queue_message(
             recipient, mail.subject, mail.text, mail.html, MessageKind.CONFIRM
+        )
+
+    def queue_links(self, subscriber: Subscriber, links: Recipient) -> None:
+        """One email with the subscriber's own links, stored in the outbox before sending."""
+        mail = render_links(self.service.settings, subscriber, links)
+        self.service.outbox.queue_message(
+            links, mail.subject, mail.text, mail.html, MessageKind.LINKS
         )
 
     def cancel_queued(self, subscriber_id: int) -> int:
