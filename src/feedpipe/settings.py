@@ -72,11 +72,17 @@ class SiteSettings(_Section):
     author: str | None = None
     author_email: str | None = None
     post_path: str = "/posts/{slug}/"
+    logo: str | None = None  # the site's logo: an absolute http(s) URL, or a path on `url`
 
     @field_validator("url")
     @classmethod
     def _site_url(cls, value: str) -> str:
         return _check_http_url(value)
+
+    @field_validator("logo")
+    @classmethod
+    def _logo(cls, value: str | None) -> str | None:
+        return value if value is None or value.startswith("/") else _check_http_url(value)
 
     @field_validator("post_path")
     @classmethod

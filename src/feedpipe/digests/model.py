@@ -28,6 +28,7 @@ class Plan:
     now: datetime
     editions: tuple[PlannedEdition, ...] = ()
     watermarks: Mapping[int, datetime] = field(default_factory=dict)
+    first: frozenset[int] = frozenset()  # subscribers getting their first digest
 
     @property
     def recipient_count(self) -> int:

@@ -42,7 +42,9 @@ class DigestService:
             return Plan(now=now)
         since = min(s.watermark for s in subs)
         posts = self.store.digest_posts(since, now)
-        return plan_digests(subs, posts, now, self.store.posts_by_ids, render_key)
+        planned = plan_digests(subs, posts, now, self.store.posts_by_ids, render_key)
+        first = frozenset(s.id for s in subs if s.last_digest_at is None)
+        return replace(planned, first=first & planned.watermarks.keys())
 
     def recipients(self, plan: Plan) -> dict[str, tuple[Recipient, ...]]:
         """Per edition key, who gets it with their personal unsubscribe and preference links."""
@@ -50,6 +52,8 @@ class DigestService:
             [i for e in plan.editions for i in e.subscriber_ids]
         )
         people = self.subscriptions.links.recipients(contacts)
+        for i in plan.first & people.keys():
+            people[i] = replace(people[i], first=True)
         return {
             edition.key: tuple(
                 people[i]
@@ -71,10 +75,12 @@ class DigestService:
         now = now or self.clock.now()
         subs = self.subscriptions
         sub = subs.get(email) if email else self._sample_subscriber(categories or "", now)
+        first = sub.last_digest_at is None
         sub = replace(sub, status=SubscriberStatus.ACTIVE, last_digest_at=now - timedelta(days=8))
         posts = self.store.digest_posts(sub.watermark, now)
         plan = plan_digests([sub], posts, now, self.store.posts_by_ids)
-        return (plan.editions[0].content if plan.editions else None), subs.links.recipient(sub)
+        recipient = replace(subs.links.recipient(sub), first=first)
+        return (plan.editions[0].content if plan.editions else None), recipient
 
     def _sample_subscriber(self, categories: str, now: datetime) -> Subscriber:
         week_ago = now - timedelta(days=7)

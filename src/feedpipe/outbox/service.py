@@ -6,9 +6,10 @@ import asyncio
 import hashlib
 import random
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from feedpipe.clock import Clock
 from feedpipe.model import (
@@ -25,6 +26,7 @@ from feedpipe.model import (
     SendReport,
     SentEdition,
 )
+from feedpipe.outbox.archive import ISSUE_SCAN, Issue, day_bounds, issue_content, issues
 from feedpipe.outbox.breaker import Breaker, BreakerLimits, meta_key
 from feedpipe.outbox.fill import fill
 from feedpipe.outbox.policy import message_id
@@ -162,6 +164,24 @@ class OutboxService:
     def sent_editions(self, limit: int, key: str | None = None) -> list[SentEdition]:
         """Editions the server accepted at least one message of, newest first (the archive)."""
         return self.store.sent_editions(limit, key)
+
+    def issues(self, limit: int) -> list[Issue]:
+        """The archive: one issue per send day, newest first (outbox/archive.py)."""
+        zone = ZoneInfo(self.settings.digest.timezone)
+        return issues(self.store.sent_editions(limit * ISSUE_SCAN), zone)[:limit]
+
+    def issue_page(self, day: date, reader: Recipient) -> tuple[Issue, str] | None:
+        """A send day's issue and its web page (the digest templates' HTML, for `reader`);
+        None when nothing was sent that day."""
+        zone = ZoneInfo(self.settings.digest.timezone)
+        sent = self.store.sent_editions(ISSUE_SCAN * 50, planned=day_bounds(day, zone))
+        found = issues(sent, zone)
+        if not found:
+            return None
+        content = issue_content(found[0], self.store.posts_by_ids(found[0].post_ids))
+        if not content.post_count:
+            return None
+        return found[0], self.renderer.web_page(content, reader)
 
     def failures(self, limit: int = 10) -> list[Failure]:
         """The most recent failing messages with their last reply."""

@@ -184,8 +184,14 @@ class OutboxStore(Protocol):
     def cancel_outbox(self, subscriber_id: int, now: datetime) -> int:
         """Queued and retrying messages of a subscriber become cancelled (in flight ones finish)."""
 
-    def sent_editions(self, limit: int, key: str | None = None) -> list[SentEdition]:
-        """Editions with at least one digest accepted by the server, newest send first."""
+    def sent_editions(
+        self,
+        limit: int,
+        key: str | None = None,
+        planned: tuple[datetime, datetime] | None = None,
+    ) -> list[SentEdition]:
+        """Editions with at least one digest accepted by the server, newest send first;
+        `planned`: only those rendered in [start, end)."""
 
     def subscriber_failures(self, subscriber_id: int) -> int:
         """Consecutive permanent failures counted toward the bounce limit."""

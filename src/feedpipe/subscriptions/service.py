@@ -39,6 +39,8 @@ from feedpipe.subscriptions.tokens import InvalidTokenError, TokenPurpose
 
 # After these, nothing queued for the subscriber may go out.
 _CANCELS = STOPPED | {SubscriberStatus.PAUSED}
+# Who may ask for their links by email (/unsubscribe): those who get, or paused, digests.
+LINKABLE = frozenset({SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +205,13 @@ class SubscriptionService:
         if new in _CANCELS:
             self.mailer.cancel_queued(subscriber_id)
         return self.by_id(subscriber_id)
+
+    def send_links(self, email: str) -> None:
+        """Mail an address its own unsubscribe and preferences links when it gets digests
+        (active or paused); otherwise nothing. Seen from outside, the same for any address."""
+        found = self.store.subscriber_by_email(email_field(email))
+        if found is not None and found.status in LINKABLE:
+            self.mailer.queue_links(found, self.links.recipient(found))
 
     def unsubscribe_address(self, email: str) -> Subscriber | None:
         """A `mailto:` unsubscribe: the sender's address, if it is a subscriber."""

@@ -33,8 +33,17 @@ from feedpipe.web.render import message, problem, validation_problem
 ADMIN_TOKEN_ENV = "FEEDPIPE_ADMIN_TOKEN"
 # Paths the pages app answers; every other path is a file under feeds.output_dir.
 APP_PREFIXES = (
-    "/subscribe", "/api/", "/u/", "/p/", "/c/", "/archive", "/static/", "/openapi", "/websub",
-)  # fmt: skip
+    "/subscribe",
+    "/unsubscribe",
+    "/api/",
+    "/u/",
+    "/p/",
+    "/c/",
+    "/archive",
+    "/static/",
+    "/openapi",
+    "/websub",
+)
 log = logging.getLogger("feedpipe.web")
 
 

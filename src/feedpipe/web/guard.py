@@ -7,8 +7,8 @@ import hmac
 import time
 from dataclasses import dataclass, field
 
-from feedpipe.model import Subscriber
-from feedpipe.subscriptions.fields import SubscribeInput
+from feedpipe.model import Recipient, Subscriber
+from feedpipe.subscriptions.fields import SubscribeInput, email_field
 from feedpipe.subscriptions.mailer import SubscriberMailer
 from feedpipe.subscriptions.service import SubscriptionService
 from feedpipe.subscriptions.tokens import TokenPurpose
@@ -41,6 +41,10 @@ class ThrottledMailer:
     def cancel_queued(self, subscriber_id: int) -> int:
         return self.mailer.cancel_queued(subscriber_id)
 
+    def queue_links(self, subscriber: Subscriber, links: Recipient) -> None:
+        if self.limiter.hit("links\0" + subscriber.email.casefold()) is None:
+            self.mailer.queue_links(subscriber, links)
+
 
 @dataclass
 class Guard:
@@ -62,6 +66,13 @@ class Guard:
         email = self.subscriptions.check_request(wanted)
         _limit(self._per_address, email.casefold(), "too many requests for this address")
         self.subscriptions.request(wanted)
+
+    def send_links(self, email: str, client: str) -> None:
+        """Mail a subscriber their own links (/unsubscribe), within the same limits."""
+        _limit(self._per_ip, client, "too many requests from your network")
+        address = email_field(email)
+        _limit(self._per_address, address.casefold(), "too many requests for this address")
+        self.subscriptions.send_links(address)
 
     def csrf(self, token: str) -> str:
         """The signed value a preferences form must post back (bound to its token)."""

@@ -194,6 +194,46 @@ async def unsubscribe_submit(request: Request) -> Response:
     )
 
 
+LINKS_SENT = (
+    "If this address gets the digest, an email with its own links is on its way to it.",
+    "Open it and use Unsubscribe or Change preferences; nothing changes until you do.",
+)
+
+
+def _unsubscribe_form(
+    request: Request,
+    email: str = "",
+    problems: list[tuple[str, str]] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    mailto = request.app.state.settings.email.unsubscribe_mailto
+    return page(
+        request,
+        "unsubscribe.html.j2",
+        status,
+        title="Unsubscribe",
+        email=email,
+        problems=problems or [],
+        mailto=mailto.removeprefix("mailto:") if mailto else "",
+    )
+
+
+async def unsubscribe_help(request: Request) -> Response:
+    """Where the archive's Unsubscribe and Change preferences lead: links in mail are personal
+    (signed), so this page mails a reader their own links (or names the mailto address)."""
+    return _unsubscribe_form(request)
+
+
+async def unsubscribe_request(request: Request) -> Response:
+    """Mail the address its links; the same answer whether or not it is a subscriber."""
+    email = first(form_fields(await request.body()), "email")
+    try:
+        await run_in_threadpool(_guard(request).send_links, email, client_key(request))
+    except ValidationError as exc:
+        return _unsubscribe_form(request, email, [("email", str(exc))], 422)
+    return message(request, "Check your inbox", *LINKS_SENT)
+
+
 def _unsubscribe(subs: SubscriptionService, token: str) -> Subscriber:
     """Always succeeds (RFC 8058 one-click may repeat); queued mail is cancelled."""
     return subs.apply(subs.by_token(TokenPurpose.UNSUBSCRIBE, token).id, Action.UNSUBSCRIBE)
@@ -342,6 +382,8 @@ ROUTES = [
     Route("/subscribe", subscribe_submit, methods=["POST"]),
     Route("/c/{token}", confirm_page, methods=["GET"]),
     Route("/c/{token}", confirm_submit, methods=["POST"]),
+    Route("/unsubscribe", unsubscribe_help, methods=["GET"]),
+    Route("/unsubscribe", unsubscribe_request, methods=["POST"]),
     Route("/u/{token}", unsubscribe_page, methods=["GET"]),
     Route("/u/{token}", unsubscribe_submit, methods=["POST"]),
     Route("/p/{token}", preferences_page, methods=["GET"]),
