@@ -86,7 +86,7 @@ def test_feedpipe_run_exits_on_sigterm_every_time(tmp_path: Path) -> None:
         logs = [tmp_path / f"worker-{cycle + n}.log" for n in range(SLOTS)]
         procs = [start_worker(c, log) for c, log in zip(configs, logs, strict=True)]
         try:
-            for proc, log in zip(procs, logs, strict=True):
+            for log in logs:
                 wait_for(started(log), 60)
             for proc in procs:
                 time.sleep(rng.uniform(0.0, 0.5))

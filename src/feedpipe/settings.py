@@ -97,6 +97,9 @@ class SourceSettings(_Section):
 
 class StoreSettings(_Section):
     url: str = "sqlite:///feedpipe.db"
+    # How long a write waits for another process's lock (retries included), then the command
+    # says "the store is locked by another process" and exits 4 (store/engine.py: same default).
+    busy_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
 
 class FeedsSettings(_Section):

@@ -23,7 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from feedpipe.clock import Clock
-from feedpipe.errors import FeedpipeError
+from feedpipe.errors import FeedpipeError, StoreLockedError
 from feedpipe.model import RunRecord
 from feedpipe.settings import WorkerSettings
 from feedpipe.store import mask
@@ -148,7 +148,7 @@ class Worker:
     def _failed(self, name: str, started_at: datetime, seconds: float, exc: Exception) -> None:
         self.failures += 1
         job = {SYNC: "sync", PLAN: "plan"}.get(name, name)
-        error = mask(f"{type(exc).__name__}: {exc}")[:500]
+        error = mask(describe(exc))[:500]
         event(self.log, f"{job}.failed", logging.ERROR, seconds=seconds, error=error)
         if self.parts.metrics is not None:
             self.parts.metrics.failed(job)
@@ -357,6 +357,14 @@ class Worker:
             self.jobs.close()
         if self.parts.on_close is not None:
             self.parts.on_close()
+
+
+def describe(exc: Exception) -> str:
+    """What a failed job logs: a lock wait that ran out says only its sentence (not the driver's
+    error); anything else is named by its type."""
+    if isinstance(exc, StoreLockedError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _flush_logs() -> None:
