@@ -63,16 +63,30 @@ class BudgetedMailer:
     clock: Clock
     per_hour: int
     per_domain: int
+    dropped: int = 0
+    _warned_at: float = field(default=-1e9, init=False, repr=False)
 
     def queue_confirmation(self, subscriber: Subscriber, confirm_url: str) -> None:
         domain = subscriber.email.rpartition("@")[2]
         since = self.clock.now() - timedelta(hours=1)
         total, same = self.store.confirmations_since(since, domain)
         if total >= self.per_hour or same >= self.per_domain:
-            which = "site" if total >= self.per_hour else f"domain {domain}"
-            LOG.warning("confirmation not queued: the hourly budget of the %s is spent", which)
+            self._dropped(total >= self.per_hour, domain)
             return
         self.mailer.queue_confirmation(subscriber, confirm_url)
+
+    def _dropped(self, site: bool, domain: str) -> None:
+        """Log a spent budget at most once a minute (a flood must not flood the log)."""
+        self.dropped += 1
+        now = time.monotonic()
+        if now - self._warned_at >= 60:
+            self._warned_at = now
+            which = "the site's" if site else f"{domain}'s"
+            LOG.warning(
+                "confirmation emails not queued: %s hourly budget is spent (%d dropped so far)",
+                which,
+                self.dropped,
+            )
 
     def cancel_queued(self, subscriber_id: int) -> int:
         return self.mailer.cancel_queued(subscriber_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -14,6 +15,9 @@ from feedpipe.subscriptions.fields import SubscribeInput
 
 LOG = logging.getLogger("feedpipe.web")
 MAX_WAITING = 10_000  # requests waiting at most; past it a request is refused like a rate limit
+# A request that arrives at an idle queue is handled this long after it was queued: by then its
+# reply is out, so the work its address needs never slows (and so never times) its own reply.
+SETTLE_SECONDS = 0.01
 
 
 @dataclass
@@ -65,7 +69,11 @@ class SubscribeIntake:
 
     def _run(self) -> None:
         while True:
-            wanted = self._queue.get()
+            if self._queue.empty():
+                wanted = self._queue.get()
+                time.sleep(SETTLE_SECONDS)
+            else:
+                wanted = self._queue.get()
             try:
                 if wanted is None:
                     return
