@@ -12,13 +12,14 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.*: the set-up
-
 from feedpipe.clock import FixedClock
 from feedpipe.web import WebConfig, create_app
 from feedpipe.web.guard import Limits
 from feedpipe.web.outbox import OutboxMailer
 from feedpipe.web.ratelimit import Rate
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.*: the set-up
+
 from tests.test_web_helpers import make_web
 from tests.web_timing import measure, seed, spread
 

@@ -129,7 +129,7 @@ def test_hashcash_verifies_solutions_and_refuses_forgeries() -> None:
         ((key, 8, "9" + stamp[1:], nonce, 1000), "not valid"),  # bits edited: the mac fails
     ]:
         with pytest.raises(ProofOfWorkError, match=why):
-            verify(*args)  # type: ignore[arg-type]
+            verify(*args)
     wrong = next(str(n) for n in range(1000) if str(n) != nonce and not _solves(stamp, n))
     with pytest.raises(ProofOfWorkError, match="not solved"):
         verify(key, 8, stamp, wrong, 1000)

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from feedpipe.errors import FeedpipeError, NotFoundError, ValidationError
 from feedpipe.service import Feedpipe
@@ -78,8 +78,7 @@ def create_app(service: Feedpipe, mailer: Mailer, config: WebConfig | None = Non
     app = Starlette(
         routes=[*pages.ROUTES, *api.ROUTES, Mount("/static", static, name="static")],
         exception_handlers={FeedpipeError: _feedpipe_error, HTTPException: _http_error},
-        middleware=[Middleware(DeclaredSizeLimit, max_body=config.max_body)],
-        max_body_size=config.max_body,
+        middleware=[Middleware(BodySizeLimit, max_body=config.max_body)],
     )
     app.state.service = service
     app.state.settings = service.settings
@@ -105,27 +104,40 @@ def create_app(service: Feedpipe, mailer: Mailer, config: WebConfig | None = Non
     return FeedpipeWeb(app, feeds)
 
 
-class DeclaredSizeLimit:
-    """413 for a body whose Content-Length is over the limit, before it is read, in the
-    documented shape (a JSON problem under /api/, the message page elsewhere). Starlette's own
-    limit (max_body_size) still ends undeclared (chunked) bodies, through `_http_error`; for
-    declared ones it would answer in plain text."""
+class BodySizeLimit:
+    """413 for a body over `max_body` bytes, in the documented shape (a JSON problem under
+    /api/, the message page elsewhere): at once when its Content-Length says so, else when the
+    bytes read pass the limit (the handler's read raises; `_http_error` answers)."""
 
     def __init__(self, app: ASGIApp, max_body: int) -> None:
         self.app = app
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _declared_size(scope) > self.max_body:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        text = f"the request body is larger than {self.max_body} bytes"
+        if _declared_size(scope) > self.max_body:
             request = Request(scope)
-            text = f"the request body is larger than {self.max_body} bytes"
             if request.url.path.startswith("/api/"):
                 response: Response = problem(413, text)
             else:
                 response = message(request, TITLES[413], text, status=413)
             await response(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        read = 0
+
+        async def limited() -> Message:
+            nonlocal read
+            got = await receive()
+            if got["type"] == "http.request":
+                read += len(got.get("body", b""))
+                if read > self.max_body:
+                    raise HTTPException(413, text)
+            return got
+
+        await self.app(scope, limited, send)
 
 
 def _declared_size(scope: Scope) -> int:
