@@ -18,7 +18,8 @@ from feedpipe.store.engine import DEFAULT_BUSY_TIMEOUT, first_line, mask
 C = TypeVar("C", bound=type)
 # PostgreSQL: serialization_failure, deadlock_detected, lock_not_available (lock_timeout).
 _PG_LOCK_STATES = frozenset({"40001", "40P01", "55P03"})
-_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6  # primary result codes (extended codes share the low byte)
+# primary result codes (extended codes share the low byte)
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_FULL = 5, 6, 13
 FIRST_BACKOFF, MAX_BACKOFF = 0.02, 1.0  # seconds between retries: doubling, jittered, capped
 
 
@@ -45,10 +46,21 @@ _RNG = random.Random()
 
 
 def store_error(exc: SQLAlchemyError, where: str, owner: object = None) -> StoreError:
-    """One line: what failed, on which store (password masked), and the driver's message."""
+    """One line: what failed, on which store (password masked), and the driver's message; a
+    full disk also says that the transaction was rolled back (the store is as it was)."""
     engine = getattr(owner, "engine", None)
     on = f" on {engine.url!r}" if engine is not None else ""  # URL repr hides the password
-    return StoreError(mask(f"store {where} failed{on}: {first_line(exc)}"))
+    full = "; nothing was written: the store is as it was" if is_disk_full(exc) else ""
+    return StoreError(mask(f"store {where} failed{on}: {first_line(exc)}{full}"))
+
+
+def is_disk_full(exc: SQLAlchemyError) -> bool:
+    """SQLite's SQLITE_FULL or PostgreSQL's disk_full (53100)."""
+    cause = getattr(exc, "orig", None)
+    code = getattr(cause, "sqlite_errorcode", None)
+    return getattr(cause, "sqlstate", None) == "53100" or (
+        isinstance(code, int) and code & 0xFF == _SQLITE_FULL
+    )
 
 
 def _wrapped(func: Callable[..., Any]) -> Callable[..., Any]:
