@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +38,31 @@ def test_the_stop_flag_is_set_from_a_signal_handler_while_the_main_thread_waits(
         assert flag.wait(0)
     finally:
         signal.signal(signal.SIGUSR2, previous)
+
+
+HANDLER_IN_A_LOCK = """
+import os, signal, threading
+from feedpipe.clock import SystemClock
+from feedpipe.worker.leader import SoleLeader
+from feedpipe.worker.runner import Worker, WorkerParts
+from feedpipe.settings import WorkerSettings
+worker = Worker(WorkerParts(None, SoleLeader("t:1"), SystemClock(), WorkerSettings()))
+worker.install_signals()
+with worker._state, worker._leader_lock:  # every lock the main thread may hold
+    os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here, in this thread
+print("returned", worker.stopping.is_set())
+"""
+
+
+def test_the_handler_returns_even_when_the_signal_lands_inside_a_held_lock() -> None:
+    """The old handler called Event.set(), whose lock the interrupted main thread could hold
+    (inside Event.wait): it then waited on itself forever, and every further SIGTERM nested
+    in the same wait. The flag takes no lock, so this returns at once."""
+    run = subprocess.run(
+        [sys.executable, "-c", HANDLER_IN_A_LOCK], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["returned", "True"]
 
 
 @pytest.fixture
