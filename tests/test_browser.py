@@ -84,7 +84,7 @@ def test_subscribe_confirm_and_preferences_in_chromium(served: tuple[Web, str]) 
         page.screenshot(path=str(ARTIFACTS / "subscribe-form.png"), full_page=True)
         page.get_by_role("button", name="Subscribe").click()
         page.wait_for_selector("text=Check your inbox")
-        sub = w.fp.subscriptions.get("browser@example.com")
+        sub = w.subscriber("browser@example.com")  # handled after the reply: waits for it
         assert sub.timezone == "Europe/Berlin"  # filled by the page's script
         assert sub.status is SubscriberStatus.PENDING
         (link,) = w.confirmations("browser@example.com")
@@ -122,7 +122,7 @@ def test_form_works_without_javascript(served: tuple[Web, str]) -> None:
         page.get_by_role("button", name="Subscribe").click()
         page.wait_for_selector("text=Check your inbox")
         browser.close()
-    assert w.fp.subscriptions.get("nojs@example.com").timezone == "UTC"
+    assert w.subscriber("nojs@example.com").timezone == "UTC"
 
 
 def test_a_person_opening_a_feed_url_sees_its_page(served: tuple[Web, str]) -> None:

@@ -419,6 +419,7 @@ def test_admin_endpoints_need_the_bearer_token(web: Web) -> None:
         assert wrong.status_code == 403
     assert web.client.post("/api/admin/build").status_code == 401
     subscribe(web, "adm@example.com")
+    web.settle()  # the request is handled after its reply
     auth = {"authorization": f"Bearer {ADMIN}"}
     listed = web.client.get("/api/admin/subscribers?status=pending", headers=auth).json()
     assert listed["count"] == 1 and listed["subscribers"][0]["email"] == "adm@example.com"

@@ -42,7 +42,8 @@ class Feedpipe:
         """The one place where parts are wired together."""
         from feedpipe.store import open_store
 
-        return cls(settings, open_store(settings.store.url), clock or SystemClock())
+        store = open_store(settings.store.url, settings.store.busy_timeout_seconds)
+        return cls(settings, store, clock or SystemClock())
 
     @cached_property
     def source(self) -> Source:

@@ -105,6 +105,9 @@ class SourceSettings(_Section):
 
 class StoreSettings(_Section):
     url: str = "sqlite:///feedpipe.db"
+    # How long a write waits for another process's lock (retries included), then the command
+    # says "the store is locked by another process" and exits 4 (store/engine.py: same default).
+    busy_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
 
 class FeedsSettings(_Section):
@@ -264,6 +267,11 @@ class WebSettings(_Section):
     base_url: str = "http://127.0.0.1:8080"
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # Subscribe abuse limits (docs/web.md "Abuse"): confirmation emails queued per hour for the
+    # whole site and per recipient domain, counted in the store; hashcash bits (0: off).
+    confirmations_per_hour: int = Field(default=100, ge=1)
+    confirmations_per_domain_per_hour: int = Field(default=10, ge=1)
+    subscribe_proof_of_work: int = Field(default=0, ge=0, le=24)
 
     @field_validator("base_url")
     @classmethod

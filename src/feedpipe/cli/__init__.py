@@ -21,7 +21,7 @@ from feedpipe.cli.textgrid import plural
 from feedpipe.cli.web import inbound, serve
 from feedpipe.cli.worker import run, status
 from feedpipe.envnames import CONFIG_ENV
-from feedpipe.errors import ConfigError, FeedpipeError
+from feedpipe.errors import ConfigError, FeedpipeError, StoreLockedError
 
 if TYPE_CHECKING:
     from feedpipe.model import BuildReport, SyncReport
@@ -43,6 +43,8 @@ class FeedpipeGroup(click.Group):
             )
         except ConfigError as exc:
             fail(Exit.CONFIG, f"configuration error: {exc}")
+        except StoreLockedError as exc:
+            fail(Exit.LOCKED, str(exc))
         except FeedpipeError as exc:
             fail(Exit.PARTLY, f"error: {exc}")
 

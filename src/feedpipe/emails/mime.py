@@ -318,10 +318,12 @@ def check_message_id(message_id: str) -> str:
 
 
 def format_to(name: str, address: str) -> str:
-    """The To header value: the name as an RFC 2047 encoded word when not plain ASCII."""
+    """The To header value: the name as an RFC 2047 encoded word when not plain ASCII, or when
+    it contains "=?" (a name typed as `=?utf-8?q?Admin?=` must read as typed, not be decoded:
+    readers decode encoded words even inside quotes, so it is encoded itself)."""
     if not name:
         return address
-    if name.isascii():
+    if name.isascii() and "=?" not in name:
         return f"{_phrase(name)} <{address}>"
     return " ".join(_encoded_words(name)) + f" <{address}>"
 

@@ -42,6 +42,15 @@ if TYPE_CHECKING:  # Jinja2, the mail transports and the dispatcher load when fi
 WAITING = (OutboxState.QUEUED, OutboxState.RETRY, OutboxState.SENDING)
 
 
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """What stopped a dispatch: one line, and whether it is local (the .eml transport's folder)
+    or the mail server."""
+
+    line: str
+    local: bool = True
+
+
 @dataclass
 class OutboxService:
     """`feedpipe send` and `feedpipe outbox` over the store, with the clock injected."""
@@ -79,6 +88,15 @@ class OutboxService:
         if email.transport == "smtp":
             return f"smtp:{email.smtp.host}:{email.smtp.port}"
         return email.transport
+
+    def outage(self, report: DispatchReport) -> Outage | None:
+        """Why a dispatch delivered nothing more, naming what failed: the mail server, or the
+        outbox folder of the .eml transport (read-only, full); None when it did not stop."""
+        if not report.server_down:
+            return None
+        if self.settings.email.transport == "smtp":
+            return Outage(f"mail server unreachable: {report.down_reason}", local=False)
+        return Outage(f"nothing could be written to the outbox folder: {report.down_reason}")
 
     def breaker(self) -> Breaker:
         """The configured transport's circuit breaker as stored (closed when never opened)."""

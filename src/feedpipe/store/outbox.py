@@ -127,6 +127,20 @@ class OutboxMixin:
             bumped = [d.subscriber_id for d in decisions if d.bounce]
             return bounce(conn, bumped, now, bounce_limit) if bumped else RecordReport()
 
+    def confirmations_since(self, since: datetime, domain: str) -> tuple[int, int]:
+        """Confirmation messages queued since `since`: in all, and to addresses at `domain`
+        (the subscribe budgets: counted in the store, so they hold across processes)."""
+        recent = sa.and_(outbox.c.kind == MessageKind.CONFIRM.value, outbox.c.created_at >= since)
+        at_domain = sa.func.lower(outbox.c.recipient).endswith(
+            "@" + domain.casefold(), autoescape=True
+        )
+        stmt = sa.select(
+            sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((at_domain, 1), else_=0)), 0)
+        ).where(recent)
+        with self.engine.connect() as conn:
+            total, same = conn.execute(stmt).one()
+        return int(total), int(same)
+
     def outbox_counts(self) -> dict[OutboxState, int]:
         stmt = sa.select(outbox.c.state, sa.func.count()).group_by(outbox.c.state)
         with self.engine.connect() as conn:

@@ -196,6 +196,9 @@ class OutboxStore(Protocol):
     def subscriber_failures(self, subscriber_id: int) -> int:
         """Consecutive permanent failures counted toward the bounce limit."""
 
+    def confirmations_since(self, since: datetime, domain: str) -> tuple[int, int]:
+        """Confirmation messages queued since `since`: in all, and to addresses at `domain`."""
+
 
 class MetaStore(Protocol):
     """Small named values (last build time, settings fingerprint, token secret)."""

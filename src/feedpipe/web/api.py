@@ -17,10 +17,11 @@ from feedpipe.errors import FeedpipeError, ValidationError
 from feedpipe.model import SubscriberStatus
 from feedpipe.service import Feedpipe
 from feedpipe.subscriptions.fields import SubscribeInput
-from feedpipe.web.guard import Guard
+from feedpipe.web.guard import Guard, Proof
 from feedpipe.web.models import (
     Accepted,
     BuildResult,
+    Challenge,
     FieldProblem,
     OutboxState,
     Problem,
@@ -60,8 +61,15 @@ async def subscribe(request: Request) -> Response:
         timezone=body.timezone,
     )
     guard: Guard = request.app.state.guard
-    await run_in_threadpool(guard.subscribe, wanted, client_key(request))
+    proof = Proof(body.pow_challenge or "", body.pow_nonce or "")
+    await run_in_threadpool(guard.subscribe, wanted, client_key(request), "", proof)
     return json_model(Accepted(message=" ".join(CHECK_INBOX)), 202)
+
+
+async def subscribe_challenge(request: Request) -> Response:
+    guard: Guard = request.app.state.guard
+    found = await run_in_threadpool(guard.challenge)
+    return json_model(Challenge(challenge=found, bits=guard.pow_bits))
 
 
 def _pydantic_problem(exc: pydantic.ValidationError) -> Problem:
@@ -138,6 +146,7 @@ async def openapi_json(request: Request) -> Response:
 
 ROUTES = [
     Route("/api/subscribe", subscribe, methods=["POST"]),
+    Route("/api/subscribe/challenge", subscribe_challenge, methods=["GET"]),
     Route("/api/admin/subscribers", admin_subscribers, methods=["GET"]),
     Route("/api/admin/outbox", admin_outbox, methods=["GET"]),
     Route("/api/admin/build", admin_build, methods=["POST"]),

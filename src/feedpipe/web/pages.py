@@ -26,7 +26,7 @@ from feedpipe.subscriptions.fields import (
 )
 from feedpipe.subscriptions.service import SubscriptionService
 from feedpipe.subscriptions.tokens import InvalidTokenError, TokenPurpose
-from feedpipe.web.guard import Guard
+from feedpipe.web.guard import HONEYPOT, Guard, Proof
 from feedpipe.web.mailer import Mailer
 from feedpipe.web.render import environment, first, form_fields, message, page
 
@@ -79,6 +79,9 @@ def _subscribe_page(
         problems=problems,
         bad={field for field, _ in problems},
         default_timezone=request.app.state.settings.digest.timezone,
+        honeypot=HONEYPOT,
+        pow_bits=_guard(request).pow_bits,
+        pow_challenge=_guard(request).challenge(),
     )
 
 
@@ -106,8 +109,10 @@ async def subscribe_submit(request: Request) -> Response:
         frequency=first(fields, "frequency") or None,
         timezone=_browser_zone(first(fields, "timezone")),
     )
+    proof = Proof(first(fields, "pow_challenge"), first(fields, "pow_nonce"))
+    trap = first(fields, HONEYPOT)
     try:
-        await run_in_threadpool(_guard(request).subscribe, wanted, client_key(request))
+        await run_in_threadpool(_guard(request).subscribe, wanted, client_key(request), trap, proof)
     except ValidationError as exc:
         known = await run_in_threadpool(_known, _subs(request))
         values = {

@@ -90,7 +90,8 @@ class ServiceJobs:
             stop=stop, lease=self.lease, on_latency=self.on_latency
         )
         report = asyncio.run(dispatch)
-        error = f"mail server unreachable: {report.down_reason}" if report.server_down else None
+        outage = self.service.outbox.outage(report)
+        error = outage.line if outage else None
         return [StepResult("dispatch", report.seconds, dispatch_counts(report), error)]
 
     def release(self) -> int:
