@@ -196,6 +196,9 @@ def xml_bytes(root: etree._Element, ctx: FeedContext | None = None) -> bytes:
     return body + b"\n"
 
 
+FRAGMENT_FORMATS = ("rss", "atom", "json")  # the format keys renderers cache items under
+
+
 class Fragments:
     """Rendered items by (format, post, content): a post sits in several feeds of one build,
     and its item is serialised once per format."""
@@ -209,6 +212,11 @@ class Fragments:
         if found is None:
             found = self._items[key] = make(post)
         return found
+
+    def forget(self, post: Post) -> None:
+        """Drop a post's items (every format): no document left to render lists it."""
+        for fmt in FRAGMENT_FORMATS:
+            self._items.pop((fmt, post.id, post.content_hash), None)
 
 
 def element_bytes(wrapper: etree._Element) -> bytes:
