@@ -103,7 +103,7 @@ def test_walking_the_archive_of_every_corpus_feed_finds_every_post_once(
     tmp_path: Path, corpus_dir: Path, blog: str
 ) -> None:
     with service(
-        tmp_path, corpus_dir / blog, max_items="3", archive_size="4", archive="true"
+        tmp_path, corpus_dir / blog, max_items="3", archive_size="4"
     ) as fp:
         fp.build()
         files = snapshot(tmp_path / "out")
@@ -138,7 +138,7 @@ def test_five_thousand_posts_walk_and_incremental_archive(tmp_path: Path) -> Non
         day = (start + timedelta(hours=7 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
         write_post(posts, f"p{i:04d}", day, "[Go, Rust]" if i % 3 == 0 else "[Rust]")
     out = tmp_path / "out"
-    with service(tmp_path, posts, archive="true") as fp:
+    with service(tmp_path, posts) as fp:
         fp.build()
         ids, docs = _walk(out, "feed.xml")
         assert len(ids) == len(set(ids)) == 5000
@@ -179,7 +179,7 @@ CURRENT = ("feed.xml", "atom.xml", "feed.json", PAGE_NAME)
 
 def test_full_archive_pages_are_served_immutable(tmp_path: Path, corpus_dir: Path) -> None:
     with service(
-        tmp_path, corpus_dir / "blog-002", max_items="3", archive_size="4", archive="true"
+        tmp_path, corpus_dir / "blog-002", max_items="3", archive_size="4"
     ) as fp:
         fp.build()
     files = FeedFiles(tmp_path / "out")

@@ -56,11 +56,12 @@ class Feedpipe:
     def build(self, *, sync: bool = True, full: bool = False) -> BuildReport:
         from feedpipe import __version__
         from feedpipe.feeds.build import BuildOptions, build_feeds
+        from feedpipe.feeds.icons import site_images
         from feedpipe.feeds.render import FeedContext
 
         sync_report = self.sync() if sync else None
         ctx = FeedContext.from_settings(self.settings, f"feedpipe {__version__}")
-        opts = BuildOptions.from_settings(self.settings.feeds, ctx)
+        opts = BuildOptions.from_settings(self.settings.feeds, ctx, site_images(self.settings))
         report = build_feeds(self.store, opts, self.clock.now(), full=full)
         return replace(report, sync=sync_report)
 

@@ -62,6 +62,20 @@ def _check_http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".ico", ".avif")
+
+
+def _check_image(value: str) -> str:
+    """An image: an absolute http(s) URL, or a path (relative to the config file) of an image."""
+    if value.startswith(("http://", "https://")):
+        return _check_http_url(value)
+    if not value.lower().endswith(IMAGE_SUFFIXES):
+        raise ValueError(
+            f"{value!r} is neither an http(s) URL nor an image file ({', '.join(IMAGE_SUFFIXES)})"
+        )
+    return value
+
+
 class SiteSettings(_Section):
     title: str = Field(min_length=1)
     url: str
@@ -70,6 +84,13 @@ class SiteSettings(_Section):
     author: str | None = None
     author_email: str | None = None
     post_path: str = "/posts/{slug}/"
+    icon: str | None = None  # small square image for the feeds: an http(s) URL or a file path
+    logo: str | None = None  # larger image for the feeds: an http(s) URL or a file path
+
+    @field_validator("icon", "logo")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        return None if value is None else _check_image(value)
 
     @field_validator("url")
     @classmethod
@@ -107,7 +128,7 @@ class FeedsSettings(_Section):
     tags: bool = True
     xslt: bool = True
     websub_hub: str | None = None
-    archive: bool = False  # RFC 5005 archives of every post beyond max_items (opt-in: see docs)
+    archive: bool = True  # RFC 5005 archives of every post beyond max_items (docs/feeds.md)
     archive_size: int = Field(default=50, ge=1, le=1000)  # posts per archive document
     pages: bool = True  # index.html for people in each feed's folder (never over a foreign one)
     tombstone_days: int = Field(default=30, ge=0, le=3650)  # RFC 6721 tombstones of retractions

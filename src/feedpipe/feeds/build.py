@@ -13,6 +13,7 @@ from pathlib import Path
 from feedpipe.feeds.archive import Layout, layout
 from feedpipe.feeds.formats import FORMATS, OPML_NAME, XSLT_NAME, render_feed
 from feedpipe.feeds.history import file_exists, oldest_first, plan_archives, render_archives
+from feedpipe.feeds.icons import SiteImage, copy_images
 from feedpipe.feeds.opml import render_opml
 from feedpipe.feeds.page import PAGE_NAME, page_path, render_page, written_by_us
 from feedpipe.feeds.render import ARCHIVE_DIR, FeedContext, Fragments, xslt_stylesheet
@@ -43,9 +44,12 @@ class BuildOptions:
     archive_size: int | None = None  # posts per RFC 5005 archive page; None: no archives
     pages: bool = False  # write the human index.html of each feed
     tombstone_days: int = 0  # how long a retracted post's Atom tombstone stays in its feeds
+    images: tuple[SiteImage, ...] = ()  # [site] icon / logo; local files are copied
 
     @classmethod
-    def from_settings(cls, feeds: FeedsSettings, ctx: FeedContext) -> BuildOptions:
+    def from_settings(
+        cls, feeds: FeedsSettings, ctx: FeedContext, images: tuple[SiteImage, ...] = ()
+    ) -> BuildOptions:
         size = feeds.archive_size if feeds.archive else None
         return cls(
             ctx,
@@ -56,6 +60,7 @@ class BuildOptions:
             size,
             feeds.pages,
             feeds.tombstone_days,
+            images,
         )
 
     def fingerprint(self) -> str:
@@ -285,14 +290,15 @@ def _render_all(
     return done
 
 
-def _write_extras(specs: Sequence[FeedSpec], opts: BuildOptions) -> list[str]:
-    written = []
+def _write_extras(specs: Sequence[FeedSpec], opts: BuildOptions) -> tuple[list[str], list[str]]:
+    """The OPML, the stylesheet and the site images: (written, removed)."""
+    written, removed = copy_images(opts.images, opts.output_dir)
     opml = render_opml(specs, opts.formats, opts.ctx)
     if write_if_changed(opts.output_dir, OPML_NAME, opml):
         written.append(OPML_NAME)
     if opts.ctx.xslt and write_if_changed(opts.output_dir, XSLT_NAME, xslt_stylesheet()):
         written.append(XSLT_NAME)
-    return written
+    return written, removed
 
 
 def build_feeds(
@@ -313,10 +319,11 @@ def build_feeds(
     targets = choose_targets(specs, dirty, _missing_files(specs, opts), full)
     done = _render_all(store, targets, opts, now, full)
     written, unchanged, digests = done.written, done.unchanged, done.digests or {}
-    written += _write_extras(specs, opts)
+    extras, removed = _write_extras(specs, opts)
+    written += extras
     archives = {key: len(pages) for key, pages in digests.items()}
     stale = _stale_files(specs, opts, archives)
-    removed = [p for p in stale if remove_file(opts.output_dir, p)]
+    removed += [p for p in stale if remove_file(opts.output_dir, p)]
     for key, pages in digests.items():
         store.set_meta(ARCHIVE_META + key, json.dumps(pages))
     store.clear_dirty(dirty)

@@ -75,7 +75,7 @@ def oldest_first(jobs: Sequence[PageJob], newest_first: Sequence[int]) -> list[P
     pages that share posts are rendered close together."""
     rank = {post_id: r for r, post_id in enumerate(newest_first)}
     last = len(rank)
-    return sorted(jobs, key=lambda j: (-max((rank.get(i, last) for i in j.ids), default=-1)))
+    return sorted(jobs, key=lambda j: -max((rank.get(i, last) for i in j.ids), default=-1))
 
 
 class _Window:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from feedpipe.clock import ensure_utc
+from feedpipe.feeds.icons import image_url, site_images
 from feedpipe.model import FeedSpec, Post, Term
 from feedpipe.model.text import clean_block, clean_line
 
@@ -54,6 +55,8 @@ class FeedContext:
     websub_hub: str | None
     xslt: bool
     generator: str  # e.g. "feedpipe 0.1.0"
+    icon: str | None = None  # [site] icon's public URL (small, square)
+    logo: str | None = None  # [site] logo's public URL (larger)
 
     @classmethod
     def from_settings(cls, settings: Settings, generator: str) -> FeedContext:
@@ -70,6 +73,8 @@ class FeedContext:
             websub_hub=settings.feeds.websub_hub,
             xslt=settings.feeds.xslt,
             generator=generator,
+            icon=image_url(site_images(settings), "icon"),
+            logo=image_url(site_images(settings), "logo"),
         )
 
 
