@@ -102,9 +102,7 @@ def _check_all_documents(files: dict[str, bytes]) -> int:
 def test_walking_the_archive_of_every_corpus_feed_finds_every_post_once(
     tmp_path: Path, corpus_dir: Path, blog: str
 ) -> None:
-    with service(
-        tmp_path, corpus_dir / blog, max_items="3", archive_size="4"
-    ) as fp:
+    with service(tmp_path, corpus_dir / blog, max_items="3", archive_size="4") as fp:
         fp.build()
         files = snapshot(tmp_path / "out")
         assert fp.build(full=True).written == ()  # archives too are byte-identical on rebuild
@@ -178,9 +176,7 @@ CURRENT = ("feed.xml", "atom.xml", "feed.json", PAGE_NAME)
 
 
 def test_full_archive_pages_are_served_immutable(tmp_path: Path, corpus_dir: Path) -> None:
-    with service(
-        tmp_path, corpus_dir / "blog-002", max_items="3", archive_size="4"
-    ) as fp:
+    with service(tmp_path, corpus_dir / "blog-002", max_items="3", archive_size="4") as fp:
         fp.build()
     files = FeedFiles(tmp_path / "out")
     pages = sorted((tmp_path / "out" / "history").glob("feed-*.xml"), key=lambda p: len(p.name))

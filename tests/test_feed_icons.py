@@ -1,4 +1,4 @@
-"""[site] icon / logo: RSS <image>, Atom <icon>/<logo>, JSON Feed icon/favicon; local files copied."""
+"""[site] icon / logo: RSS <image>, Atom <icon>/<logo>, JSON Feed icon/favicon; files copied."""
 
 from __future__ import annotations
 
@@ -84,6 +84,6 @@ def test_a_value_that_is_no_image_is_refused_naming_the_key(tmp_path: Path) -> N
 
 
 def test_a_missing_icon_file_fails_the_build_naming_the_key(tmp_path: Path) -> None:
-    with _service(tmp_path, 'logo = "nowhere/logo.png"\n') as fp:
-        with pytest.raises(FeedWriteError, match=r"\[site\] logo: cannot read .*logo.png"):
-            fp.build()
+    missing = pytest.raises(FeedWriteError, match=r"\[site\] logo: cannot read .*logo.png")
+    with _service(tmp_path, 'logo = "nowhere/logo.png"\n') as fp, missing:
+        fp.build()
