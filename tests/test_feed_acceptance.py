@@ -96,8 +96,8 @@ def test_every_corpus_feed_archives_included_is_valid_stable_and_walks_once(
         assert rss_ids == atom_ids == json_ids
         rows.append((blog, feeds, counts, published, len(rss_ids), len(docs)))
     print("\nblog      feeds  rss  atom  json  archive docs  published  walked  documents")
-    for blog, feeds, c, published, walked, docs in rows:
+    for blog, feeds, c, published, walked, read in rows:
         print(
             f"{blog}  {feeds:5}  {c['rss']:3}  {c['atom']:4}  {c['json']:4}  {c['archive']:12}"
-            f"  {published:9}  {walked:6}  {docs:9}"
+            f"  {published:9}  {walked:6}  {read:9}"
         )
