@@ -51,7 +51,10 @@ class Feedpipe:
     def sync(self) -> SyncReport:
         from feedpipe.sync.run import run_sync
 
-        return run_sync(self.source, self.store, self.clock.now, self.settings.site.post_url)
+        report = run_sync(self.source, self.store, self.clock.now, self.settings.site.post_url)
+        if report.removed or report.updated or report.drafts:  # retracted posts leave digests
+            self.outbox.drop_retracted()
+        return report
 
     def build(self, *, sync: bool = True, full: bool = False) -> BuildReport:
         from feedpipe import __version__

@@ -22,6 +22,7 @@ from feedpipe.model import (
     FailureGroup,
     FeedSpec,
     Frequency,
+    NewEdition,
     NewSubscriber,
     OutboxFill,
     OutboxState,
@@ -37,6 +38,7 @@ from feedpipe.model import (
     Term,
     TermKind,
 )
+from feedpipe.model.retract import QueuedDigest, Requeue
 
 
 class PostsStore(Protocol):
@@ -248,6 +250,25 @@ class LeasesStore(Protocol):
         """The last leader recorded ({} when none was)."""
 
 
+class RetractStore(Protocol):
+    """Queued digests that carry retracted posts: found, re-rendered or cancelled."""
+
+    def queued_digests(self) -> list[QueuedDigest]:
+        """Digest rows that no dispatcher holds (queued or retry), with their edition's posts."""
+
+    def digest_posts_by_ids(self, ids: Sequence[int]) -> list[DigestPost]:
+        """The planner's view of these posts (removed ones too)."""
+
+    def requeue_digests(
+        self,
+        new: Sequence[NewEdition],
+        moves: Sequence[Requeue],
+        cancel: Sequence[int],
+        now: datetime,
+    ) -> tuple[int, int]:
+        """Store `new`, move rows to their new edition, cancel rows; still-pending rows only."""
+
+
 class Store(
     PostsStore,
     TermsStore,
@@ -257,6 +278,7 @@ class Store(
     MetaStore,
     RunsStore,
     LeasesStore,
+    RetractStore,
     Protocol,
 ):
     """One database: every record kind, plus opening, describing and closing it."""

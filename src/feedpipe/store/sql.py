@@ -10,6 +10,7 @@ from feedpipe.store.engine import create_engine, migrate
 from feedpipe.store.leases import LeasesMixin
 from feedpipe.store.outbox import OutboxMixin
 from feedpipe.store.posts import PostsMixin
+from feedpipe.store.retract import RetractMixin
 from feedpipe.store.runs import RunsMixin
 from feedpipe.store.sources import SourcesMixin
 from feedpipe.store.subscribers import SubscribersMixin
@@ -19,7 +20,14 @@ from feedpipe.store.wrap import wrap_errors
 
 @wrap_errors
 class SqlStore(
-    PostsMixin, TermsMixin, SourcesMixin, SubscribersMixin, OutboxMixin, RunsMixin, LeasesMixin
+    PostsMixin,
+    TermsMixin,
+    SourcesMixin,
+    SubscribersMixin,
+    OutboxMixin,
+    RunsMixin,
+    LeasesMixin,
+    RetractMixin,
 ):
     """One database; every public method raises StoreError instead of SQLAlchemy's errors."""
 
