@@ -18,6 +18,7 @@ from feedpipe.clock import Clock, SystemClock
 if TYPE_CHECKING:
     from feedpipe.digests.service import DigestService
     from feedpipe.model import BuildReport, RunRecord, SyncReport
+    from feedpipe.model.readers import ReaderRow
     from feedpipe.outbox.service import OutboxService
     from feedpipe.settings import Settings
     from feedpipe.source import Source
@@ -97,6 +98,10 @@ class Feedpipe:
     def post_count(self) -> int:
         """Posts in the store that are not removed."""
         return self.store.post_count()
+
+    def reader_rows(self) -> list[ReaderRow]:
+        """Feed readers counted by `feedpipe serve`, per feed and aggregator."""
+        return self.store.reader_rows()
 
     def release_outbox(self, owner_prefix: str) -> int:
         """Hand back the outbox rows a stopping process still holds; returns how many."""

@@ -271,6 +271,9 @@ class WebSettings(_Section):
     base_url: str = "http://127.0.0.1:8080"
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # 429 to a client fetching the same unchanged feed without validators more than N times
+    # an hour (None: never refused)
+    refuse_unconditional_after: int | None = Field(default=None, ge=1)
 
     @field_validator("base_url")
     @classmethod

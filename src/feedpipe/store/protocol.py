@@ -38,6 +38,7 @@ from feedpipe.model import (
     Term,
     TermKind,
 )
+from feedpipe.model.readers import ReaderRow, ReaderTally
 from feedpipe.model.retract import QueuedDigest, Requeue
 
 
@@ -269,6 +270,16 @@ class RetractStore(Protocol):
         """Store `new`, move rows to their new edition, cancel rows; still-pending rows only."""
 
 
+class ReadersStore(Protocol):
+    """Feed reader tallies from `feedpipe serve` (aggregated, no addresses)."""
+
+    def add_reader_tallies(self, tallies: Sequence[ReaderTally]) -> None:
+        """Add the counts to each (feed, client) row; the latest subscriber count wins."""
+
+    def reader_rows(self) -> list[ReaderRow]:
+        """Per feed and aggregator: the latest subscriber count, last fetch and the counts."""
+
+
 class Store(
     PostsStore,
     TermsStore,
@@ -279,6 +290,7 @@ class Store(
     RunsStore,
     LeasesStore,
     RetractStore,
+    ReadersStore,
     Protocol,
 ):
     """One database: every record kind, plus opening, describing and closing it."""

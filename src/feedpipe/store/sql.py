@@ -10,6 +10,7 @@ from feedpipe.store.engine import create_engine, migrate
 from feedpipe.store.leases import LeasesMixin
 from feedpipe.store.outbox import OutboxMixin
 from feedpipe.store.posts import PostsMixin
+from feedpipe.store.readers import ReadersMixin
 from feedpipe.store.retract import RetractMixin
 from feedpipe.store.runs import RunsMixin
 from feedpipe.store.sources import SourcesMixin
@@ -28,6 +29,7 @@ class SqlStore(
     RunsMixin,
     LeasesMixin,
     RetractMixin,
+    ReadersMixin,
 ):
     """One database; every public method raises StoreError instead of SQLAlchemy's errors."""
 

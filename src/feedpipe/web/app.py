@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -27,6 +28,7 @@ from feedpipe.web.feedfiles import FeedFiles
 from feedpipe.web.guard import Guard, Limits, ThrottledMailer
 from feedpipe.web.mailer import Mailer
 from feedpipe.web.ratelimit import Monotonic, RateLimiter
+from feedpipe.web.readers import ReaderLog
 from feedpipe.web.render import message, problem, validation_problem
 
 ADMIN_TOKEN_ENV = "FEEDPIPE_ADMIN_TOKEN"
@@ -44,6 +46,7 @@ class WebConfig:
     max_body: int = 16 * 1024
     feed_cache_control: str = "public, max-age=300"
     monotonic: Monotonic = time.monotonic
+    readers_flush_seconds: float = 10.0  # how often feed reader counts go to the store
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebConfig:
@@ -84,8 +87,28 @@ def create_app(service: Feedpipe, mailer: Mailer, config: WebConfig | None = Non
     subscriptions = service.subscriptions.with_mailer(throttled)
     app.state.subscriptions = subscriptions
     app.state.guard = Guard(subscriptions, config.limits, config.monotonic)
-    feeds = FeedFiles(service.settings.feeds.output_dir, config.feed_cache_control)
+    readers = ReaderLog(
+        service.store,
+        service.clock.now,
+        config.monotonic,
+        config.readers_flush_seconds,
+        service.settings.web.refuse_unconditional_after,
+    )
+    app.state.readers = readers
+    app.router.lifespan_context = _flushing_readers(readers)
+    feeds = FeedFiles(service.settings.feeds.output_dir, config.feed_cache_control, readers=readers)
     return FeedpipeWeb(app, feeds)
+
+
+def _flushing_readers(readers: ReaderLog) -> Any:
+    """A lifespan that writes the last reader counts when the server stops."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        readers.flush()
+
+    return lifespan
 
 
 def _status(exc: FeedpipeError) -> tuple[int, dict[str, str]]:
