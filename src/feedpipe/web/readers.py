@@ -13,6 +13,7 @@ than N times in an hour gets 429 with Retry-After until its oldest such fetch is
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import re
 import threading
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from feedpipe.errors import FeedpipeError
 from feedpipe.model.readers import ReaderTally
 from feedpipe.store import Store
 
@@ -42,6 +44,7 @@ COUNT = re.compile(r"(\d[\d,]*)\s+(subscribers?|readers?)\b", re.IGNORECASE)
 PRODUCT = re.compile(r"[^\s/;()]+")
 MAX_CLIENT = 300
 HOUR = 3600.0
+log = logging.getLogger("feedpipe.web")
 MAX_KEYS = 50_000  # tallies or refusal windows kept in memory before the oldest go
 
 
@@ -166,5 +169,22 @@ class ReaderLog:
             ]
             self.store.add_reader_tallies(rows)
             return len(rows)
+        except FeedpipeError as exc:  # the store is away: keep the counts for the next flush
+            log.warning("feed reader counts not written (kept for the next try): %s", exc)
+            with self._lock:
+                for key, t in taken.items():
+                    self._merge(key, t)
+            return 0
         finally:
             self._flushing = False
+
+    def _merge(self, key: tuple[str, str], old: _Tally) -> None:
+        now = self._tallies.get(key)
+        if now is None:
+            self._tallies[key] = old
+            return
+        now.fetches += old.fetches
+        now.not_modified += old.not_modified
+        now.conditional += old.conditional
+        if now.subscribers is None:
+            now.subscribers = old.subscribers
