@@ -47,6 +47,7 @@ class WebConfig:
     feed_cache_control: str = "public, max-age=300"
     monotonic: Monotonic = time.monotonic
     readers_flush_seconds: float = 10.0  # how often feed reader counts go to the store
+    count_readers: bool = True  # False: feed fetches are not counted (benchmarks' baseline)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebConfig:
@@ -96,7 +97,11 @@ def create_app(service: Feedpipe, mailer: Mailer, config: WebConfig | None = Non
     )
     app.state.readers = readers
     app.router.lifespan_context = _flushing_readers(readers)
-    feeds = FeedFiles(service.settings.feeds.output_dir, config.feed_cache_control, readers=readers)
+    feeds = FeedFiles(
+        service.settings.feeds.output_dir,
+        config.feed_cache_control,
+        readers=readers if config.count_readers else None,
+    )
     return FeedpipeWeb(app, feeds)
 
 
