@@ -21,7 +21,7 @@ from feedpipe.model import FeedSpec, Post
 from feedpipe.settings import FeedFormat
 from feedpipe.store import Store
 
-LOAD_AHEAD = 2000  # posts loaded per bulk query while walking the pages
+LOAD_AHEAD = 500  # posts loaded per bulk query while walking the pages
 
 
 @dataclass(frozen=True, slots=True)
