@@ -9,14 +9,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from feedpipe.model import PENDING, DigestPost, MessageKind, NewEdition, OutboxState
+from feedpipe.model import PENDING, DigestPost, MessageKind, NewEdition, OutboxFill, OutboxState
 from feedpipe.model.retract import QueuedDigest, Requeue
-from feedpipe.store.outbox import write_transaction
+from feedpipe.store.outbox import _insert_editions, write_transaction
 from feedpipe.store.outbox_record import finish_rows
 from feedpipe.store.outbox_tables import editions, outbox
 from feedpipe.store.schema import posts
-from feedpipe.store.sqlutil import chunked, dialect_insert
-from feedpipe.store.subscribers import _category_keys
+from feedpipe.store.sqlutil import chunked
+from feedpipe.store.subscribers import _category_keys, digest_post
 
 _PENDING = [s.value for s in PENDING]
 
@@ -52,17 +52,7 @@ class RetractMixin:
                     sa.select(*cols, posts.c.removed_at).where(posts.c.id.in_(chunk))
                 ).all()
                 keys = _category_keys(conn, [r.id for r in rows])
-                out += [
-                    DigestPost(
-                        r.id,
-                        r.first_seen_at,
-                        r.published_at,
-                        r.draft,
-                        r.removed_at is not None,
-                        keys.get(r.id, ()),
-                    )
-                    for r in rows
-                ]
+                out += [digest_post(r, keys) for r in rows]
         return out
 
     def requeue_digests(
@@ -77,18 +67,7 @@ class RetractMixin:
         onto an edition the subscriber already has queued cancels the row instead.
         Returns (moved, cancelled)."""
         with write_transaction(self.engine) as conn:
-            if new:
-                rows = [
-                    {
-                        "key": e.key,
-                        "created_at": e.created_at,
-                        "subject": e.subject,
-                        "post_ids": json.dumps(list(e.post_ids)),
-                        "template": e.template,
-                    }
-                    for e in new
-                ]
-                conn.execute(dialect_insert(conn, editions).on_conflict_do_nothing(), rows)
+            _insert_editions(conn, OutboxFill(now, tuple(new), (), {}))
             taken = {
                 (r.subscriber_id, r.edition_key)
                 for r in conn.execute(
