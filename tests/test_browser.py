@@ -213,7 +213,7 @@ def _digest_with_images(language: str) -> str:
     ]
     settings = Settings.model_validate(
         {
-            "site": {"title": "Blog 002", "url": SITE, "logo": "/logo.png", "language": language},
+            "site": {"title": "Blog 002", "url": SITE, "logo": "logo.png", "language": language},
             "email": {"from_address": "digest@blog.example.com"},
         }
     )
@@ -254,7 +254,7 @@ def test_digest_with_images_fits_phone_and_desktop(
     sync_api = pytest.importorskip("playwright.sync_api")
     html = _digest_with_images(language)
     images = {
-        "/logo.png": _png(160, 40, (24, 24, 27)),
+        "/feed-logo.png": _png(160, 40, (24, 24, 27)),
         "/img/1.png": _png(240, 180, (220, 38, 38)),
         "/img/4.png": _png(240, 180, (37, 99, 235)),
     }

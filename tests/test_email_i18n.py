@@ -179,7 +179,7 @@ def test_view_in_browser_links_to_the_edition_in_both_parts() -> None:
 def test_thumbnail_beside_the_summary_and_logo() -> None:
     post = make_post(1, "With image", image="/img/a.png", image_alt="A red kite")
     plain = make_post(2, "Without image")
-    _, _, html = render(edition([post, plain]), logo="/logo.png")
+    _, _, html = render(edition([post, plain]), logo="img/logo.png")
     page = root(html)
     (img,) = page.xpath("//img[contains(@class, 'thumb')]")
     assert img.get("src") == f"{SITE_URL}/img/a.png" and img.get("alt") == "A red kite"
@@ -187,7 +187,8 @@ def test_thumbnail_beside_the_summary_and_logo() -> None:
     row = img.xpath("ancestor::tr[1]")[0]
     assert "With image" in row.text_content()  # the same row as the post's text
     (logo,) = page.xpath("//img[contains(@class, 'logo')]")
-    assert logo.get("src") == f"{SITE_URL}/logo.png" and logo.get("alt") == "Blog 002"
+    assert logo.get("src") == f"{SITE_URL}/feed-logo.png"  # its copy among the feeds
+    assert logo.get("alt") == "Blog 002"
     assert logo.get("height") == "40"
     _, _, without = render(edition([plain]))
     assert not root(without).xpath("//img")

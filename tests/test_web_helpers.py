@@ -77,11 +77,12 @@ def make_web(
     clock: FixedClock,
     limits: Limits | None = None,
     blog: str = "blog-000",
+    web_extra: str = "",
 ) -> Web:
     posts = root / "posts"
     shutil.copytree(corpus / blog, posts)
     config = write_config(root, posts)
-    text = config.read_text(encoding="utf-8") + f'[web]\nbase_url = "{BASE_URL}"\n'
+    text = config.read_text(encoding="utf-8") + f'[web]\nbase_url = "{BASE_URL}"\n{web_extra}'
     config.write_text(text, encoding="utf-8")
     settings = load_settings(config, env={"FEEDPIPE_SECRET_KEY": SECRET})
     fp = Feedpipe.from_settings(settings, clock)

@@ -18,6 +18,7 @@ from feedpipe.clock import Clock, SystemClock
 if TYPE_CHECKING:
     from feedpipe.digests.service import DigestService
     from feedpipe.model import BuildReport, RunRecord, SyncReport
+    from feedpipe.model.readers import ReaderRow
     from feedpipe.model.websub import PublishState
     from feedpipe.outbox.service import OutboxService
     from feedpipe.settings import Settings
@@ -55,16 +56,20 @@ class Feedpipe:
     def sync(self) -> SyncReport:
         from feedpipe.sync.run import run_sync
 
-        return run_sync(self.source, self.store, self.clock.now, self.settings.site.post_url)
+        report = run_sync(self.source, self.store, self.clock.now, self.settings.site.post_url)
+        if report.removed or report.updated or report.drafts:  # retracted posts leave digests
+            self.outbox.drop_retracted()
+        return report
 
     def build(self, *, sync: bool = True, full: bool = False) -> BuildReport:
         from feedpipe import __version__
         from feedpipe.feeds.build import BuildOptions, build_feeds
+        from feedpipe.feeds.icons import site_images
         from feedpipe.feeds.render import FeedContext
 
         sync_report = self.sync() if sync else None
         ctx = FeedContext.from_settings(self.settings, f"feedpipe {__version__}")
-        opts = BuildOptions.from_settings(self.settings.feeds, ctx)
+        opts = BuildOptions.from_settings(self.settings.feeds, ctx, site_images(self.settings))
         report = build_feeds(self.store, opts, self.clock.now(), full=full)
         return replace(report, sync=sync_report)
 
@@ -128,6 +133,10 @@ class Feedpipe:
     def post_count(self) -> int:
         """Posts in the store that are not removed."""
         return self.store.post_count()
+
+    def reader_rows(self) -> list[ReaderRow]:
+        """Feed readers counted by `feedpipe serve`, per feed and aggregator."""
+        return self.store.reader_rows()
 
     def release_outbox(self, owner_prefix: str) -> int:
         """Hand back the outbox rows a stopping process still holds; returns how many."""

@@ -64,6 +64,23 @@ def _check_http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".ico", ".avif")
+
+
+def _check_image(value: str) -> str:
+    """An image: an absolute http(s) URL, or a path (relative to the config file) of an image."""
+    if value.startswith(("http://", "https://")):
+        return _check_http_url(value)
+    if not value.lower().endswith(IMAGE_SUFFIXES):
+        raise ValueError(
+            f"{value!r} is neither an http(s) URL nor an image file ({', '.join(IMAGE_SUFFIXES)})"
+        )
+    return value
+
+
+IMAGE_PREFIX = "feed-"  # a file icon/logo is copied to output_dir as feed-icon.png …
+
+
 class SiteSettings(_Section):
     title: str = Field(min_length=1)
     url: str
@@ -72,17 +89,18 @@ class SiteSettings(_Section):
     author: str | None = None
     author_email: str | None = None
     post_path: str = "/posts/{slug}/"
-    logo: str | None = None  # the site's logo: an absolute http(s) URL, or a path on `url`
+    icon: str | None = None  # small square image for the feeds: an http(s) URL or a file path
+    logo: str | None = None  # larger image for feeds and digests: an http(s) URL or a file path
+
+    @field_validator("icon", "logo")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        return None if value is None else _check_image(value)
 
     @field_validator("url")
     @classmethod
     def _site_url(cls, value: str) -> str:
         return _check_http_url(value)
-
-    @field_validator("logo")
-    @classmethod
-    def _logo(cls, value: str | None) -> str | None:
-        return value if value is None or value.startswith("/") else _check_http_url(value)
 
     @field_validator("post_path")
     @classmethod
@@ -119,7 +137,7 @@ class FeedsSettings(_Section):
     xslt: bool = True
     websub_hub: str | None = None  # one hub (kept); websub_hubs lists any number
     websub_hubs: tuple[str, ...] = ()
-    archive: bool = False  # RFC 5005 archives of every post beyond max_items (opt-in: see docs)
+    archive: bool = True  # RFC 5005 archives of every post beyond max_items (docs/feeds.md)
     archive_size: int = Field(default=50, ge=1, le=1000)  # posts per archive document
     pages: bool = True  # index.html for people in each feed's folder (never over a foreign one)
     tombstone_days: int = Field(default=30, ge=0, le=3650)  # RFC 6721 tombstones of retractions
@@ -272,6 +290,9 @@ class WebSettings(_Section):
     confirmations_per_hour: int = Field(default=100, ge=1)
     confirmations_per_domain_per_hour: int = Field(default=10, ge=1)
     subscribe_proof_of_work: int = Field(default=0, ge=0, le=24)
+    # 429 to a client fetching the same unchanged feed without validators more than N times
+    # an hour (None: never refused)
+    refuse_unconditional_after: int | None = Field(default=None, ge=1)
 
     @field_validator("base_url")
     @classmethod
@@ -331,6 +352,14 @@ class Settings(_Section):
     @property
     def feeds_url(self) -> str:
         return self.feeds.base_url or self.site.url
+
+    def image_url(self, role: str) -> str | None:
+        """The public URL of `[site] icon` or `logo`: the configured URL, or for a file path
+        the URL of its copy in the feeds' output (`feeds/icons.py` copies it)."""
+        value: str | None = getattr(self.site, role)
+        if not value or value.startswith(("http://", "https://")):
+            return value
+        return f"{self.feeds_url.rstrip('/')}/{IMAGE_PREFIX}{role}{Path(value).suffix.lower()}"
 
     @property
     def own_hub(self) -> str | None:

@@ -59,13 +59,23 @@ def run(state: CliState, once: bool, now: str | None) -> None:
     metavar="N",
     help="How many upcoming digest send times to list.",
 )
+@click.option(
+    "--readers", is_flag=True, help="Who fetches the feeds: aggregators, subscribers, 304s."
+)
 @now_option
 @pass_state
-def status(state: CliState, as_json: bool, shown: int, now: str | None) -> None:
+def status(state: CliState, as_json: bool, shown: int, readers: bool, now: str | None) -> None:
     """Last runs of each job (worker or command line), outbox queue by state, the next digest
-    send times and the leader."""
+    send times and the leader; with --readers, the feeds' readers instead."""
     from feedpipe.worker.status import collect, to_json
 
+    if readers:
+        from feedpipe.cli.readers import readers_json, readers_table
+
+        with state.service(now) as service:
+            rows = service.reader_rows()
+        click.echo(json.dumps(readers_json(rows), indent=2) if as_json else readers_table(rows))
+        return
     with state.service(now) as service:
         found = collect(service, shown)
     if as_json:

@@ -38,7 +38,6 @@ from feedpipe.emails.views import (
     PostText,
     RecipientView,
     SiteView,
-    absolute,
     edition_view,
     post_text,
 )
@@ -115,14 +114,13 @@ class EmailRenderer:
         self.inliner: Inliner = inliner
         self.language = language(settings.site.language)
         self.env = make_environment(settings.digest.templates_dir, self.language)
-        logo = settings.site.logo
         self.site = SiteView(
             title=clean_line(settings.site.title),
             url=settings.site.url,
             description=clean_line(settings.site.description),
             language=self.language.tag,
             direction=self.language.direction,
-            logo=absolute(logo, settings.site.url) if logo else None,
+            logo=settings.image_url("logo"),
             archive_url=f"{settings.web.base_url}/archive/",
         )
         self.headers = self._edition_headers("")

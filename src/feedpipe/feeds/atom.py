@@ -70,6 +70,10 @@ def _feed_head(
     sub(feed, _NS + "updated", rfc3339(newest(posts) or EMPTY_FEED_UPDATED))
     _author(feed, ctx.author or ctx.site_title, ctx.author_email, f"{ctx.site_url}/")
     sub(feed, _NS + "generator", line(ctx.generator))
+    if ctx.icon:
+        sub(feed, _NS + "icon", ctx.icon)
+    if ctx.logo:
+        sub(feed, _NS + "logo", ctx.logo)
     for guid, when in paging.deleted:  # RFC 6721: readers drop entries that were retracted
         tomb = etree.SubElement(feed, f"{{{AT}}}deleted-entry", nsmap={"at": AT})
         tomb.set("ref", guid)

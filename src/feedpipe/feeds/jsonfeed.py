@@ -56,6 +56,10 @@ def _feed(spec: FeedSpec, ctx: FeedContext) -> dict[str, Any]:
     }
     if ctx.description.strip():
         feed["description"] = line(ctx.description)
+    if ctx.logo or ctx.icon:
+        feed["icon"] = ctx.logo or ctx.icon  # JSON Feed: large and square, for timelines
+    if ctx.icon:
+        feed["favicon"] = ctx.icon
     feed["language"] = ctx.language
     if ctx.author:
         feed["authors"] = [{"name": line(ctx.author), "url": f"{ctx.site_url}/"}]

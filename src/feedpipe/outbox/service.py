@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # Jinja2, the mail transports and the dispatcher load when fi
     from feedpipe.digests.service import DigestService
     from feedpipe.emails.render import EmailRenderer
     from feedpipe.mail import Transport
+    from feedpipe.model.retract import RetractReport
     from feedpipe.outbox.dispatch import DispatchOptions, Latency, Progress, Stop
     from feedpipe.settings import Settings
     from feedpipe.store import Store
@@ -111,6 +112,13 @@ class OutboxService:
     def fill(self, now: datetime | None = None) -> FillReport:
         """Plan what is due and write it to the outbox (and move watermarks) in one transaction."""
         return fill(self.digests, lambda: self.renderer, now or self.clock.now())
+
+    def drop_retracted(self, now: datetime | None = None) -> RetractReport:
+        """Queued digests lose the posts retracted since they were filled (outbox/retract.py)."""
+        from feedpipe.outbox.retract import drop_retracted
+
+        sender = self.settings.email.from_address
+        return drop_retracted(self.store, lambda: self.renderer, sender, now or self.clock.now())
 
     async def dispatch(
         self,

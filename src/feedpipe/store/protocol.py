@@ -22,6 +22,7 @@ from feedpipe.model import (
     FailureGroup,
     FeedSpec,
     Frequency,
+    NewEdition,
     NewSubscriber,
     OutboxFill,
     OutboxState,
@@ -37,6 +38,8 @@ from feedpipe.model import (
     Term,
     TermKind,
 )
+from feedpipe.model.readers import ReaderRow, ReaderTally
+from feedpipe.model.retract import QueuedDigest, Requeue
 from feedpipe.model.websub import HubSubscription, PublishState
 
 
@@ -280,6 +283,35 @@ class WebsubStore(Protocol):
         """The last publish to each hub, by hub URL."""
 
 
+class RetractStore(Protocol):
+    """Queued digests that carry retracted posts: found, re-rendered or cancelled."""
+
+    def queued_digests(self) -> list[QueuedDigest]:
+        """Digest rows that no dispatcher holds (queued or retry), with their edition's posts."""
+
+    def digest_posts_by_ids(self, ids: Sequence[int]) -> list[DigestPost]:
+        """The planner's view of these posts (removed ones too)."""
+
+    def requeue_digests(
+        self,
+        new: Sequence[NewEdition],
+        moves: Sequence[Requeue],
+        cancel: Sequence[int],
+        now: datetime,
+    ) -> tuple[int, int]:
+        """Store `new`, move rows to their new edition, cancel rows; still-pending rows only."""
+
+
+class ReadersStore(Protocol):
+    """Feed reader tallies from `feedpipe serve` (aggregated, no addresses)."""
+
+    def add_reader_tallies(self, tallies: Sequence[ReaderTally]) -> None:
+        """Add the counts to each (feed, client) row; the latest subscriber count wins."""
+
+    def reader_rows(self) -> list[ReaderRow]:
+        """Per feed and aggregator: the latest subscriber count, last fetch and the counts."""
+
+
 class Store(
     PostsStore,
     TermsStore,
@@ -290,6 +322,8 @@ class Store(
     RunsStore,
     LeasesStore,
     WebsubStore,
+    RetractStore,
+    ReadersStore,
     Protocol,
 ):
     """One database: every record kind, plus opening, describing and closing it."""

@@ -10,6 +10,8 @@ from feedpipe.store.engine import DEFAULT_BUSY_TIMEOUT, create_engine, migrate
 from feedpipe.store.leases import LeasesMixin
 from feedpipe.store.outbox import OutboxMixin
 from feedpipe.store.posts import PostsMixin
+from feedpipe.store.readers import ReadersMixin
+from feedpipe.store.retract import RetractMixin
 from feedpipe.store.runs import RunsMixin
 from feedpipe.store.sources import SourcesMixin
 from feedpipe.store.subscribers import SubscribersMixin
@@ -28,6 +30,8 @@ class SqlStore(
     RunsMixin,
     LeasesMixin,
     WebsubMixin,
+    RetractMixin,
+    ReadersMixin,
 ):
     """One database; every public method raises StoreError instead of SQLAlchemy's errors, and
     waits out another process's lock for up to `busy_timeout` seconds (wrap.py)."""

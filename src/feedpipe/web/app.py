@@ -31,6 +31,7 @@ from feedpipe.web.feedfiles import FeedFiles
 from feedpipe.web.guard import BudgetedMailer, Guard, Limits, ThrottledMailer
 from feedpipe.web.mailer import Mailer
 from feedpipe.web.ratelimit import Monotonic, RateLimiter
+from feedpipe.web.readers import ReaderLog
 from feedpipe.web.render import message, problem, validation_problem
 
 if TYPE_CHECKING:
@@ -62,6 +63,8 @@ class WebConfig:
     max_body: int = 16 * 1024
     feed_cache_control: str = "public, max-age=300"
     monotonic: Monotonic = time.monotonic
+    readers_flush_seconds: float = 10.0  # how often feed reader counts go to the store
+    count_readers: bool = True  # False: feed fetches are not counted (benchmarks' baseline)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebConfig:
@@ -116,8 +119,20 @@ def create_app(service: Feedpipe, mailer: Mailer, config: WebConfig | None = Non
     app.state.subscriptions = subscriptions
     guard = Guard(subscriptions, config.limits, config.monotonic, web.subscribe_proof_of_work)
     app.state.guard = guard
-    app.router.lifespan_context = _closing(guard, hub)
-    feeds = FeedFiles(service.settings.feeds.output_dir, config.feed_cache_control)
+    readers = ReaderLog(
+        service.store,
+        service.clock.now,
+        config.monotonic,
+        config.readers_flush_seconds,
+        service.settings.web.refuse_unconditional_after,
+    )
+    app.state.readers = readers
+    app.router.lifespan_context = _closing(guard, hub, readers)
+    feeds = FeedFiles(
+        service.settings.feeds.output_dir,
+        config.feed_cache_control,
+        readers=readers if config.count_readers else None,
+    )
     return FeedpipeWeb(app, feeds)
 
 
@@ -165,10 +180,10 @@ def _declared_size(scope: Scope) -> int:
 
 
 def _closing(
-    guard: Guard, hub: Hub | None
+    guard: Guard, hub: Hub | None, readers: ReaderLog
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """The lifespan: at shutdown, handle the subscribe requests still waiting and stop the
-    WebSub hub's deliveries."""
+    """The lifespan: at shutdown, handle the subscribe requests still waiting, stop the
+    WebSub hub's deliveries and write the last reader counts."""
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -176,6 +191,7 @@ def _closing(
         await run_in_threadpool(guard.intake.close)
         if hub is not None:
             hub.close()
+        readers.flush()
 
     return lifespan
 
