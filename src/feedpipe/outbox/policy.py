@@ -59,8 +59,9 @@ class RetryPolicy:
         if delivery.outcome is Outcome.FAILED:
             bounce = code is not None  # a recipient hard reply; a local refusal is no bounce
             return Decision(ident, sub, OutboxState.FAILED, None, True, code, reply, bounce)
-        if delivery.outcome is Outcome.UNSENT:  # not attempted: due again at once
-            return Decision(ident, sub, OutboxState.RETRY, now, False, code, reply)
+        if delivery.outcome is Outcome.UNSENT:  # not attempted: due again at once, as it was
+            back = OutboxState.QUEUED if message.attempts <= 1 else OutboxState.RETRY
+            return Decision(ident, sub, back, now, False, code, reply)
         counted = delivery.outcome in COUNTED and not outage
         attempts = message.attempts if counted else message.attempts - 1
         if counted and attempts >= self.max_attempts:
