@@ -102,27 +102,33 @@ def test_backoff_bounds_double_from_30_seconds_up_to_an_hour() -> None:
     assert [backoff_bound(n) for n in (1, 2, 3, 8, 20)] == [30, 60, 120, 3600, 3600]
 
 
-def test_throttling_never_counts_toward_failure(store: Store, tmp_path: Path) -> None:
+def test_throttling_counts_toward_max_attempts_with_a_growing_backoff(
+    store: Store, tmp_path: Path
+) -> None:
     [sub] = add_subscribers(store, 1)
     queue(store, edition(make_settings(tmp_path, "sqlite://")), [sub])
     clock = FixedClock(T0)
-    transport = MemoryTransport({f"user{sub}@example.com": [Outcome.THROTTLED] * 5})
-    dispatcher = Dispatcher(
-        store,
-        transport,
-        clock,
-        DispatchOptions(sender=SENDER, max_attempts=2),
-        random.Random(1),
-    )
-    for _ in range(5):
+    transport = MemoryTransport(default=Outcome.THROTTLED)  # a relay that always says 4xx
+    options = DispatchOptions(sender=SENDER, max_attempts=4)
+    dispatcher = Dispatcher(store, transport, clock, options, random.Random(1))
+    delays = []
+    for attempt in range(1, 4):
         asyncio.run(dispatcher.run())
         [(_, state, attempts, _)] = store.outbox_messages(sub)
-        assert (state, attempts) == (OutboxState.RETRY, 0)
+        assert (state, attempts) == (OutboxState.RETRY, attempt)
+        [due] = store.outbox_next_attempts([1]).values()
+        assert due is not None
+        delays.append((due - clock.now()).total_seconds())
         clock.advance(timedelta(hours=2))
+    assert [d <= backoff_bound(n) for n, d in enumerate(delays, 1)] == [True] * 3
     assert transport.limiter.rate is not None  # the transport's limiter slowed down
     asyncio.run(dispatcher.run())
-    assert states(store, sub) == [OutboxState.SENT]
-    assert dispatcher.report.throttled == 5
+    [(_, state, attempts, _)] = store.outbox_messages(sub)
+    assert (state, attempts) == (OutboxState.FAILED, 4)  # bounded: max_attempts
+    [failure] = store.outbox_failures()
+    assert (failure.code, failure.state) == (421, OutboxState.FAILED)
+    assert "slow down" in failure.reply  # `feedpipe outbox` lists it with its reply
+    assert dispatcher.report.throttled == 4 and store.subscriber_failures(sub) == 0
 
 
 def test_a_throttling_reply_slows_sending_down_once(store: Store, tmp_path: Path) -> None:

@@ -12,9 +12,10 @@ from feedpipe.model import ClaimedMessage, Decision, OutboxState
 
 BASE_DELAY = 30.0  # seconds before the first retry (upper bound of its jitter)
 MAX_DELAY = 3600.0  # backoff cap
-# Outcomes whose attempts count toward max_attempts (then failed, never a bounce). THROTTLED and
-# BLOCKED (a sender or policy problem) do not: the message is kept until the sender is fixed.
-COUNTED = frozenset({Outcome.RETRY, Outcome.SOFT})
+# Outcomes whose attempts count toward max_attempts (then failed, never a bounce), so the backoff
+# grows and a relay that always says 451 ends in `failed` with its reply. BLOCKED (a sender or
+# policy problem) does not: the message is kept until the sender is fixed (the breaker pauses).
+COUNTED = frozenset({Outcome.RETRY, Outcome.SOFT, Outcome.THROTTLED})
 
 
 def message_id(edition_key: str, subscriber_id: int, from_address: str) -> str:
