@@ -95,6 +95,10 @@ def wait(check: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:
     return True
 
 
+def _reached(rec: Recorder, target: int, proc: subprocess.Popen[bytes]) -> Callable[[], bool]:
+    return lambda: rec.count >= target or proc.poll() is not None
+
+
 def summary(expected: set[str], recorder: Recorder, kills: int) -> Trial:
     received = recorder.counts()
     lost = len(expected - set(received))
@@ -110,10 +114,14 @@ def sqlite_trial(seed: int, messages: int) -> Trial:
         expected = fill(root, url, messages)
         config = worker_config(root, url, server.port, lease=2.0)
         kills, sending = 0, []
+        planned = rng.randint(20, 40)
         while counts(url)[OutboxState.SENT] < messages:
             proc = start_run(config, root / "run.log")
-            if kills < 40:
-                time.sleep(rng.uniform(0.8, 2.0))  # start-up takes most of a second
+            if kills < planned:
+                # kill mid-send: after a random share of what is left, then a random instant
+                target = rec.count + rng.randrange(1, max(2, 2 * messages // planned))
+                wait(_reached(rec, target, proc), 120)
+                time.sleep(rng.uniform(0, 0.05))
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
                 kills += 1

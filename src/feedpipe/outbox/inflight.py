@@ -47,9 +47,11 @@ class InFlight:
     unrecorded: int = 0  # answered, not yet committed (includes the transaction under way)
     closing: bool = False
     dead: bool = False  # the recorder has stopped (closed, or the store failed)
+    settling: int = 0  # callers of `settle` waiting: record at once
 
     def __post_init__(self) -> None:
         self.wake = asyncio.Event()
+        self.full = asyncio.Event()  # half a group is waiting: record without delay
         self.room = asyncio.Condition()
         self.renewed = self.monotonic()
 
@@ -59,8 +61,9 @@ class InFlight:
     async def take(self, outbox_id: int) -> bool:
         """A connection is about to send this row: wait for room, then mark it; False when the
         lease was lost."""
-        async with self.room:
-            await self.room.wait_for(lambda: self.dead or self.unrecorded < self.group)
+        if self.unrecorded >= self.group and not self.dead:
+            async with self.room:
+                await self.room.wait_for(lambda: self.dead or self.unrecorded < self.group)
         if self.dead or outbox_id in self.lost:
             return False
         self.taken.append(outbox_id)
@@ -68,15 +71,21 @@ class InFlight:
 
     async def settle(self) -> None:
         """Wait until every result queued so far is committed (or recording failed)."""
+        self.settling += 1
         self.wake.set()
-        async with self.room:
-            await self.room.wait_for(lambda: self.dead or self.unrecorded == 0)
+        try:
+            async with self.room:
+                await self.room.wait_for(lambda: self.dead or self.unrecorded == 0)
+        finally:
+            self.settling -= 1
 
     def answered(self, decisions: Sequence[Decision]) -> None:
         """Queue results for the next transaction (on the event loop's thread)."""
         self.results.extend(decisions)
         self.unrecorded += len(decisions)
         self.wake.set()
+        if len(self.results) >= self.group // 2:
+            self.full.set()
 
     async def run(self) -> None:
         """Record and renew until `close()` and nothing is left to record; a failure (the
@@ -93,9 +102,12 @@ class InFlight:
         while not (self.closing and not self.results and not self.taken):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), max(beat, 0.01))
-            if self.results and not self.closing and len(self.results) < self.group // 2:
-                await asyncio.sleep(self.interval)  # let others share the transaction
+            hurry = self.closing or self.settling
+            if self.results and not hurry and len(self.results) < self.group // 2:
+                with contextlib.suppress(TimeoutError):  # let others share the transaction
+                    await asyncio.wait_for(self.full.wait(), self.interval)
             self.wake.clear()
+            self.full.clear()
             if self.results or self.taken:
                 await self.flush()
             if self.monotonic() - self.renewed >= beat:
@@ -107,8 +119,10 @@ class InFlight:
 
     async def flush(self) -> None:
         """One transaction: the rows taken since the last one become `sending`, results land."""
-        taken, self.taken = self.taken, []
         results, self.results = self.results, []
+        done = {d.outbox_id for d in results}
+        taken = [i for i in self.taken if i not in done]  # finished ones skip `sending`
+        self.taken = []
         record = self.store.record_outbox
         now = self.clock.now()
         report = await asyncio.to_thread(record, self.owner, results, now, self.bounce_limit, taken)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -14,6 +15,7 @@ from feedpipe.model import CLAIMABLE, PENDING, ClaimedMessage, OutboxState, Reci
 from feedpipe.store.outbox_tables import outbox
 from feedpipe.store.sqlutil import chunked
 from feedpipe.store.subscribers import subscribers
+from feedpipe.store.types import UTCDateTime
 
 _CLAIMABLE = [s.value for s in CLAIMABLE]
 
@@ -99,11 +101,20 @@ def renew_rows(
 
 
 def mark_sending(conn: Connection, owner: str, ids: Sequence[int], now: datetime) -> None:
-    """A connection took these rows: `sending` (what a crash may have delivered)."""
-    pending = [s.value for s in PENDING]
-    for chunk in chunked(sorted(ids)):
-        where = sa.and_(_held(owner, chunk), outbox.c.state.in_(pending))
-        stmt = (
-            sa.update(outbox).where(where).values(state=OutboxState.SENDING.value, updated_at=now)
+    """A connection took these rows: `sending` (what a crash may have delivered). One statement
+    run per row (executemany; no expanding IN to render on every call)."""
+    if ids:
+        conn.execute(_mark_statement(), [{"b_id": i, "b_owner": owner, "b_now": now} for i in ids])
+
+
+@functools.cache
+def _mark_statement() -> Any:
+    pending = sa.or_(*(outbox.c.state == s.value for s in PENDING))
+    mine = outbox.c.lease_owner == sa.bindparam("b_owner")
+    return (
+        sa.update(outbox)
+        .where(outbox.c.id == sa.bindparam("b_id"), mine, pending)
+        .values(
+            state=OutboxState.SENDING.value, updated_at=sa.bindparam("b_now", type_=UTCDateTime)
         )
-        conn.execute(stmt)
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from feedpipe.model import CLAIMABLE, PENDING, Action, Decision, OutboxState, RecordReport
 from feedpipe.store.outbox_tables import outbox, subscriber_bounces
-from feedpipe.store.sqlutil import chunked, dialect_insert
+from feedpipe.store.sqlutil import dialect_insert
 from feedpipe.store.subscribers import move_subscribers
 from feedpipe.store.types import UTCDateTime
 
@@ -35,11 +36,11 @@ def finish_rows(ids: Sequence[int], state: OutboxState, now: datetime) -> Any:
     )
 
 
-def record_sent(conn: Connection, sent: Sequence[Decision], now: datetime) -> None:
-    """Sent (an attempt) is recorded even if the lease was lost meanwhile: it is true either way."""
-    if not sent:
-        return
-    stmt = (
+@functools.cache
+def _sent_statement() -> Any:
+    """Built once: results are recorded a small group at a time, so building costs."""
+    now = sa.bindparam("b_now", type_=UTCDateTime)
+    return (
         sa.update(outbox)
         .where(outbox.c.id == sa.bindparam("b_id"), _unfinished())
         .values(
@@ -54,7 +55,14 @@ def record_sent(conn: Connection, sent: Sequence[Decision], now: datetime) -> No
             last_reply=sa.bindparam("b_reply"),
         )
     )
-    conn.execute(stmt, [{"b_id": d.outbox_id, "b_code": d.code, "b_reply": d.reply} for d in sent])
+
+
+def record_sent(conn: Connection, sent: Sequence[Decision], now: datetime) -> None:
+    """Sent (an attempt) is recorded even if the lease was lost meanwhile: it is true either way."""
+    if not sent:
+        return
+    rows = [{"b_id": d.outbox_id, "b_code": d.code, "b_reply": d.reply, "b_now": now} for d in sent]
+    conn.execute(_sent_statement(), rows)
 
 
 def record_others(conn: Connection, owner: str, decided: Sequence[Decision], now: datetime) -> None:
@@ -95,10 +103,16 @@ def _other_params(d: Decision, now: datetime) -> dict[str, Any]:
 
 
 def reset_bounces(conn: Connection, subscriber_ids: Sequence[int]) -> None:
-    for chunk in chunked(sorted(set(subscriber_ids))):
-        conn.execute(
-            sa.delete(subscriber_bounces).where(subscriber_bounces.c.subscriber_id.in_(chunk))
-        )
+    """Forget the consecutive failures of these subscribers (executemany: cheap per group)."""
+    if not subscriber_ids:
+        return
+    conn.execute(_reset_statement(), [{"b_sub": i} for i in sorted(set(subscriber_ids))])
+
+
+@functools.cache
+def _reset_statement() -> Any:
+    column = subscriber_bounces.c.subscriber_id
+    return sa.delete(subscriber_bounces).where(column == sa.bindparam("b_sub"))
 
 
 def bounce(conn: Connection, bumped: Sequence[int], now: datetime, limit: int) -> RecordReport:
