@@ -235,12 +235,14 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     args = parser.parse_args()
     started = time.monotonic()
-    sqlite = [sqlite_trial(seed, args.messages) for seed in range(args.trials)]
-    for n, t in enumerate(sqlite):
-        print(f"sqlite trial {n}: {t}", flush=True)
-    pg = [pg_trial(args.messages // 2) for _ in range(args.pg_trials)]
-    for n, t in enumerate(pg):
-        print(f"pg trial {n}: {t}", flush=True)
+    sqlite: list[Trial] = []
+    pg: list[Trial] = []
+    for seed in range(args.trials):
+        sqlite.append(sqlite_trial(seed, args.messages))
+        print(f"sqlite trial {seed}: {sqlite[-1]}", flush=True)
+    for n in range(args.pg_trials):
+        pg.append(pg_trial(args.messages // 2))
+        print(f"pg trial {n}: {pg[-1]}", flush=True)
     deliveries, distinct = slow_trial()
     hourly = hourly_trial()
     window = CONNECTIONS + RECORD_GROUP - 1
