@@ -95,8 +95,11 @@ def wait(check: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:
     return True
 
 
-def _reached(rec: Recorder, target: int, proc: subprocess.Popen[bytes]) -> Callable[[], bool]:
-    return lambda: rec.count >= target or proc.poll() is not None
+def _reached(
+    rec: Recorder, target: int, proc: subprocess.Popen[bytes], total: int
+) -> Callable[[], bool]:
+    """The sink got `target` messages, or the process ended, or everything has arrived."""
+    return lambda: rec.count >= target or proc.poll() is not None or len(rec.counts()) >= total
 
 
 def summary(expected: set[str], recorder: Recorder, kills: int) -> Trial:
@@ -120,7 +123,7 @@ def sqlite_trial(seed: int, messages: int) -> Trial:
             if kills < planned:
                 # kill mid-send: after a random share of what is left, then a random instant
                 target = rec.count + rng.randrange(1, max(2, 2 * messages // planned))
-                wait(_reached(rec, target, proc), 120)
+                wait(_reached(rec, target, proc, messages), 120, 0.05)
                 time.sleep(rng.uniform(0, 0.05))
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
