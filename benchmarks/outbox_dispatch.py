@@ -84,7 +84,9 @@ def child(root: Path, port: int, count: int, key: str = "") -> None:
                 n for state, n in sent.items() if state.value == "sent"
             )}  # fmt: skip
         figures["seconds"] = time.perf_counter() - t
-    figures["rss_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    figures["rss_peak_mb"] = usage.ru_maxrss / 1024
+    figures["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # the whole child, fill included
     print(json.dumps(figures))
 
 
@@ -131,7 +133,8 @@ def dispatch_once(port: int, count: int, base: float, key: str) -> float:
     print(
         f"outbox → SMTP c=16{', DKIM' if key else ''}, {count:>6} queued × "
         f"{filled['bytes']:.0f} B: {rate:,.0f}/s ({rate / base:.0%} of baseline), "
-        f"sent {r['sent']:.0f}; dispatcher peak RSS {r['rss_peak_mb']:.0f} MB "
+        f"sent {r['sent']:.0f}; dispatcher CPU {r['cpu_seconds']:.1f} s, "
+        f"peak RSS {r['rss_peak_mb']:.0f} MB "
         f"(fill: {filled['seconds']:.1f} s, {filled['rss_peak_mb']:.0f} MB)"
     )
     return rate

@@ -102,27 +102,33 @@ def test_backoff_bounds_double_from_30_seconds_up_to_an_hour() -> None:
     assert [backoff_bound(n) for n in (1, 2, 3, 8, 20)] == [30, 60, 120, 3600, 3600]
 
 
-def test_throttling_never_counts_toward_failure(store: Store, tmp_path: Path) -> None:
+def test_throttling_counts_toward_max_attempts_with_a_growing_backoff(
+    store: Store, tmp_path: Path
+) -> None:
     [sub] = add_subscribers(store, 1)
     queue(store, edition(make_settings(tmp_path, "sqlite://")), [sub])
     clock = FixedClock(T0)
-    transport = MemoryTransport({f"user{sub}@example.com": [Outcome.THROTTLED] * 5})
-    dispatcher = Dispatcher(
-        store,
-        transport,
-        clock,
-        DispatchOptions(sender=SENDER, max_attempts=2),
-        random.Random(1),
-    )
-    for _ in range(5):
+    transport = MemoryTransport(default=Outcome.THROTTLED)  # a relay that always says 4xx
+    options = DispatchOptions(sender=SENDER, max_attempts=4)
+    dispatcher = Dispatcher(store, transport, clock, options, random.Random(1))
+    delays = []
+    for attempt in range(1, 4):
         asyncio.run(dispatcher.run())
         [(_, state, attempts, _)] = store.outbox_messages(sub)
-        assert (state, attempts) == (OutboxState.RETRY, 0)
+        assert (state, attempts) == (OutboxState.RETRY, attempt)
+        [due] = store.outbox_next_attempts([1]).values()
+        assert due is not None
+        delays.append((due - clock.now()).total_seconds())
         clock.advance(timedelta(hours=2))
+    assert [d <= backoff_bound(n) for n, d in enumerate(delays, 1)] == [True] * 3
     assert transport.limiter.rate is not None  # the transport's limiter slowed down
     asyncio.run(dispatcher.run())
-    assert states(store, sub) == [OutboxState.SENT]
-    assert dispatcher.report.throttled == 5
+    [(_, state, attempts, _)] = store.outbox_messages(sub)
+    assert (state, attempts) == (OutboxState.FAILED, 4)  # bounded: max_attempts
+    [failure] = store.outbox_failures()
+    assert (failure.code, failure.state) == (421, OutboxState.FAILED)
+    assert "slow down" in failure.reply  # `feedpipe outbox` lists it with its reply
+    assert dispatcher.report.throttled == 4 and store.subscriber_failures(sub) == 0
 
 
 def test_a_throttling_reply_slows_sending_down_once(store: Store, tmp_path: Path) -> None:
@@ -133,11 +139,11 @@ def test_a_throttling_reply_slows_sending_down_once(store: Store, tmp_path: Path
     dispatcher = Dispatcher(store, transport, FixedClock(T0), options, random.Random(1))
     asyncio.run(dispatcher.run())
     assert dispatcher.report.throttled == 1
-    assert not hasattr(dispatcher, "budget")  # the dispatcher has no pacing of its own
+    assert dispatcher.budget is None  # no limit configured: no shared budget either
     assert transport.limiter.factor == 0.5  # the transport's one limiter halved, once
 
 
-def test_stop_is_checked_before_each_batch_and_latency_hears_each_send(
+def test_stop_is_checked_before_each_message_and_latency_hears_each_send(
     sqlite_store: Store, tmp_path: Path
 ) -> None:
     subs = add_subscribers(sqlite_store, 5)
@@ -154,7 +160,9 @@ def test_stop_is_checked_before_each_batch_and_latency_hears_each_send(
         on_latency=lambda seconds, count: heard.append(count),
     )
     report = asyncio.run(dispatcher.run(stop=lambda: len(transport.batches) >= 2))
-    assert (report.batches, report.sent, heard) == (2, 4, [2, 2])
+    # the second batch was claimed, but stop() was true before a connection took anything
+    assert (report.batches, report.sent, heard) == (2, 2, [2, 2])
+    assert sqlite_store.outbox_counts()[OutboxState.SENDING] == 0
     assert asyncio.run(dispatcher.run()).sent == 5  # the rest goes out on the next run
 
 
@@ -227,9 +235,10 @@ def test_an_expired_lease_is_reclaimed_with_the_same_message_id(
     assert dispatch(store, transport, clock).sent == 2
     resent = {e.outbox_id: message_id_of(e.data) for e in transport.sent[1:]}
     assert resent == {m.outbox_id: m.message_id for m in claim.messages}
+    # the crashed claim is no delivery attempt: one attempt each
     assert [store.outbox_messages(m.recipient.subscriber_id)[0][2] for m in claim.messages] == [
-        2,
-        2,
+        1,
+        1,
     ]
 
 
@@ -258,7 +267,9 @@ def test_a_late_result_of_a_lost_lease_never_overwrites_the_new_owner(
     [new] = store.claim_outbox("new", T0 + LEASE * 2, LEASE, 10).messages
     assert old.outbox_id == new.outbox_id
     late = Decision(old.outbox_id, sub, OutboxState.RETRY, T0, True, 451, "late")
-    store.record_outbox("old", [late], T0 + LEASE * 2, 3)
+    store.record_outbox("old", [late], T0 + LEASE * 2, 3, taken=[old.outbox_id])
+    assert states(store, sub) == [OutboxState.QUEUED]  # claimed by "new", not yet taken
+    store.record_outbox("new", [], T0 + LEASE * 2, 3, taken=[new.outbox_id])
     assert states(store, sub) == [OutboxState.SENDING]
     sent = Decision(new.outbox_id, sub, OutboxState.SENT, None, True, 250, "ok")
     store.record_outbox("new", [sent], T0 + LEASE * 2, 3)
@@ -318,7 +329,7 @@ def test_two_concurrent_claimers_never_claim_the_same_row(store: Store, tmp_path
     assert not set(claimed["a"]) & set(claimed["b"])
     assert len(claimed["a"]) + len(claimed["b"]) == 300
     assert claimed["a"] and claimed["b"]
-    assert store.outbox_counts()[OutboxState.SENDING] == 300
+    assert not store.claim_outbox("c", T0, LEASE, 10).messages  # all 300 are leased
 
 
 def test_retry_failed_queues_them_again(store: Store, tmp_path: Path) -> None:

@@ -2,33 +2,31 @@
 
 A real aiosmtpd server on 127.0.0.1 records every Message-ID; a separate process sends 2,000
 queued digests through feedpipe's SMTP transport and is killed at a seeded random point.
-After a restart every subscriber has their digest, and the duplicates are at most the rows
-that were in flight (leased, `sending`) at the kill — never more than batch × concurrency.
+After a restart every subscriber has their digest, and the duplicates are at most the messages
+accepted but not yet recorded at the kill: the connections plus one recording group, never the
+claimed batches.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from feedpipe.model import OutboxState
+from feedpipe.outbox.inflight import RECORD_GROUP
 from feedpipe.store import Store
+from tests.chaos_helpers import LocalServer, Recorder, id_sink
 from tests.outbox_helpers import add_subscribers, edition, queue, settings
 
 MESSAGES = 2000
@@ -40,48 +38,10 @@ REPO = Path(__file__).resolve().parents[1]
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(<[^\r\n]*>)", re.IGNORECASE | re.MULTILINE)
 
 
-class Recorder:
-    """aiosmtpd handler: accepts everything and records each message's Message-ID."""
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        data = envelope.original_content or b""
-        head = data[: data.find(b"\r\n\r\n")]
-        match = _MESSAGE_ID.search(head)
-        with self.lock:
-            self.ids.append(match[1].decode() if match else "")
-        return "250 OK"
-
-    @property
-    def count(self) -> int:
-        with self.lock:
-            return len(self.ids)
-
-
-class LocalServer(Controller):
-    """aiosmtpd's threaded controller on a port the OS picks."""
-
-    def __init__(self, handler: Recorder, **kwargs: Any) -> None:
-        super().__init__(handler, hostname="127.0.0.1", port=0, **kwargs)
-
-    def _trigger_server(self) -> None:
-        assert isinstance(self.server, asyncio.Server)
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()  # type: ignore[no-untyped-call]
-
-
 @pytest.fixture
 def server() -> Iterator[tuple[LocalServer, Recorder]]:
-    recorder = Recorder()
-    controller = LocalServer(recorder)
-    controller.start()
-    try:
-        yield controller, recorder
-    finally:
-        controller.stop()
+    with id_sink() as sink:
+        yield sink
 
 
 def worker(url: str, port: int) -> subprocess.Popen[bytes]:
@@ -102,7 +62,7 @@ def wait_for(recorder: Recorder, count: int, proc: subprocess.Popen[bytes]) -> N
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_a_killed_dispatcher_loses_nothing_and_repeats_at_most_its_window(
+def test_a_killed_dispatcher_loses_nothing_and_repeats_at_most_what_was_in_flight(
     seed: int, tmp_path: Path, sqlite_url: str, server: tuple[LocalServer, Recorder]
 ) -> None:
     controller, recorder = server
@@ -137,4 +97,5 @@ def test_a_killed_dispatcher_loses_nothing_and_repeats_at_most_its_window(
     )
     assert set(counts) == expected  # every subscriber's digest arrived
     assert final[OutboxState.SENT] == MESSAGES
-    assert duplicates <= in_flight <= BATCH * CONCURRENCY
+    window = CONCURRENCY + RECORD_GROUP - 1  # connections + one recording group
+    assert in_flight <= window and duplicates <= window

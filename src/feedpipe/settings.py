@@ -32,6 +32,8 @@ from feedpipe.errors import ConfigError
 FeedFormat = Literal["rss", "atom", "json"]
 HUB_PATH = "/websub"  # where `feedpipe serve` answers as a WebSub hub ([websub] serve)
 
+DEFAULT_LEASE_SECONDS = 60.0  # the outbox lease when neither lease_seconds key is set
+
 # How to fix each key, shown with its validation error.
 HINTS: dict[str, str] = {
     "site.url": 'set it to the blog\'s public address, e.g. url = "https://blog.example.com"',
@@ -247,6 +249,9 @@ class EmailSettings(_Section):
     batch_size: int = Field(default=200, ge=1, le=10_000)
     max_attempts: int = Field(default=8, ge=1)
     bounce_limit: int = Field(default=3, ge=1)
+    # How long claimed messages stay leased to a dispatcher (`send` and `run` alike); renewed
+    # while it works on them, so this is how long a crashed one's messages wait. Default 60.
+    lease_seconds: float | None = Field(default=None, gt=0)
     # The circuit breaker: sending pauses after this many sender/policy replies in a row,
     # or from this many distinct recipients within an hour.
     pause_after: int = Field(default=5, ge=1)
@@ -308,7 +313,7 @@ class WorkerSettings(_Section):
     debounce_seconds: float = Field(default=0.5, ge=0)
     plan_seconds: float = Field(default=60.0, gt=0)
     dispatch_seconds: float = Field(default=2.0, gt=0)
-    lease_seconds: float = Field(default=120.0, gt=0)  # a claimed batch is taken over after this
+    lease_seconds: float | None = Field(default=None, gt=0)  # deprecated: [email] lease_seconds
     shutdown_timeout: float = Field(default=30.0, gt=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     log_format: Literal["kv", "json"] = "kv"
@@ -371,6 +376,12 @@ class Settings(_Section):
         """Every hub the feeds advertise and builds notify: websub_hub, websub_hubs, our own."""
         hubs = [self.feeds.websub_hub, *self.feeds.websub_hubs, self.own_hub]
         return tuple(dict.fromkeys(h for h in hubs if h))
+
+    @property
+    def lease_seconds(self) -> float:
+        """The outbox lease of every dispatcher: [email] lease_seconds, else the deprecated
+        [worker] lease_seconds, else DEFAULT_LEASE_SECONDS."""
+        return self.email.lease_seconds or self.worker.lease_seconds or DEFAULT_LEASE_SECONDS
 
 
 def _describe(error: Mapping[str, Any]) -> str:
@@ -536,6 +547,18 @@ def _check_writable(key: str, path: Path) -> Finding:
     if not os.access(parent, os.W_OK | os.X_OK):
         return Finding("error", key, f"{path} does not exist and {parent} is not writable")
     return Finding("ok", key, f"{path} will be created (in {parent}, writable)")
+
+
+def check_deprecated(settings: Settings) -> list[Finding]:
+    """Keys that still work but have moved."""
+    if settings.worker.lease_seconds is None:
+        return []
+    used = "ignored: [email] lease_seconds is set" if settings.email.lease_seconds else "used"
+    text = (
+        f"deprecated ({used}): the lease now governs `send` and `run` alike — "
+        f"move it to [email] lease_seconds = {settings.worker.lease_seconds:g}"
+    )
+    return [Finding("warn", "[worker] lease_seconds", text)]
 
 
 def check_base_url(settings: Settings) -> Finding:

@@ -29,11 +29,12 @@ def check_config(state: CliState, connect: bool) -> None:
     output and outbox folders writable, the store reachable and migrated, the SMTP host
     resolvable (--connect: a real session), the DKIM key usable, [web] base_url public. Then
     print the effective configuration, secrets masked. Exit status 2 on any error."""
-    from feedpipe.settings import check_base_url, check_paths
+    from feedpipe.settings import check_base_url, check_deprecated, check_paths
 
     settings = state.settings()
     findings = [*check_paths(settings), _check_store(settings), *_check_mail(settings, connect)]
     findings.append(check_base_url(settings))
+    findings += check_deprecated(settings)
     click.echo(f"config  {state.config or os.environ.get('FEEDPIPE_CONFIG') or 'config.toml'}")
     click.echo("\n".join(align([(f.level, f.key, f.text) for f in findings])))
     click.echo("\neffective configuration (secrets masked):")

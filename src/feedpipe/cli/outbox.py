@@ -51,6 +51,8 @@ def summary(report: SendReport) -> str:
         line += f"; {waiting} waiting"
     if d.paused:
         line += f" — sending paused: {d.paused} (fix it, then `feedpipe outbox resume`)"
+    if d.limited:
+        line += f" — {d.limited}"
     return line
 
 

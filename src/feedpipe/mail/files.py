@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from feedpipe.mail.model import Delivery, Envelope, Halt, Outcome, retry, unsent
+from feedpipe.mail.model import Delivery, Envelope, Halt, Outcome, Take, retry, unsent
 from feedpipe.mail.rate import RateLimiter
 from feedpipe.mail.signing import DkimSigner, SigningError
 from feedpipe.settings import Settings
@@ -72,11 +72,15 @@ class FileTransport:
         return cls(email.outbox_dir, DkimSigner.from_settings(email))
 
     async def send_many(
-        self, envelopes: Sequence[Envelope], halt: Halt | None = None
+        self, envelopes: Sequence[Envelope], halt: Halt | None = None, *, take: Take | None = None
     ) -> list[Delivery]:
-        for _ in envelopes:
+        taken: list[Envelope] = []
+        for envelope in envelopes:
             await self.limiter.acquire()
-        return await asyncio.to_thread(self._write_all, envelopes, halt)
+            if take is None or await take(envelope):
+                taken.append(envelope)
+        written = {d.outbox_id: d for d in await asyncio.to_thread(self._write_all, taken, halt)}
+        return [written.get(e.outbox_id) or unsent(e, "not taken") for e in envelopes]
 
     def _write_all(self, envelopes: Sequence[Envelope], halt: Halt | None) -> list[Delivery]:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,20 +43,23 @@ class Delivery:
 # Hears each delivery of a batch as it is made, until it returns True: then nothing more of the
 # batch is attempted (messages already in flight finish; their deliveries are not heard).
 Halt = Callable[[Delivery], bool]
+# Asked as a connection takes each envelope, just before it is sent: False leaves it UNSENT.
+Take = Callable[[Envelope], Awaitable[bool]]
 
 
 class Transport(Protocol):
     """Sends envelopes; never raises for per-message or connection failures.
 
     Every transport paces itself through its own `feedpipe.mail.rate.RateLimiter` (one token
-    per message, slowed down by throttling replies); the dispatcher never paces.
+    per message, slowed down by throttling replies); the configured limits are the
+    dispatcher's shared budget, which it applies in `take`.
     """
 
     async def send_many(
-        self, envelopes: Sequence[Envelope], halt: Halt | None = None
+        self, envelopes: Sequence[Envelope], halt: Halt | None = None, *, take: Take | None = None
     ) -> list[Delivery]:
         """One Delivery per envelope, in the same order; once `halt` says True, the envelopes
-        not yet started are UNSENT."""
+        not yet started are UNSENT, and so is each one `take` refuses."""
         ...
 
     async def aclose(self) -> None:

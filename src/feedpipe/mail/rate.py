@@ -1,9 +1,11 @@
-"""The one send-rate control every transport paces through: a per-second token bucket, an hour
-budget, and adaptive slow-down on throttling replies."""
+"""The one send-rate control: a per-second token bucket, an hour budget and adaptive slow-down on
+throttling replies (per transport), and the configured limits as a budget shared through the
+store by every process (`reserve`, `give_back`: pure functions over its stored JSON)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -187,3 +189,67 @@ class RateLimiter:
         if self.factor >= 1.0:
             self.base = self.configured
         self._set_bucket(now)
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Send slots reserved from a shared budget: `count` messages, the first at `start`, one
+    every `interval` seconds (epoch seconds); none left: `retry_at`, when the hour frees some."""
+
+    start: float
+    interval: float
+    count: int
+    retry_at: float | None = None
+
+    def times(self) -> list[float]:
+        return [self.start + i * self.interval for i in range(self.count)]
+
+
+def _budget_state(raw: str | None) -> tuple[float, list[list[int]]]:
+    """(the next free per-second slot, [[minute, sends], ...]) from the stored JSON."""
+    if not raw:
+        return 0.0, []
+    data = json.loads(raw)
+    return float(data.get("next", 0.0)), [[int(m), int(n)] for m, n in data.get("slots", [])]
+
+
+def _budget_json(next_at: float, slots: list[list[int]]) -> str:
+    return json.dumps({"next": round(next_at, 6), "slots": slots}, separators=(",", ":"))
+
+
+def reserve(
+    raw: str | None, wanted: int, now: float, per_second: float | None, per_hour: int | None
+) -> tuple[str, Grant]:
+    """Take up to `wanted` send slots from a budget shared by every process (stored as `raw`):
+    spaced 1/per_second apart after the last slot anyone took, and at most per_hour sends in
+    any hour (counted per minute, a minute leaves after 61). Returns the new state and grant."""
+    next_at, slots = _budget_state(raw)
+    minute = int(now // SLOT_SECONDS)
+    slots = [s for s in slots if s[0] + HOUR_SLOTS >= minute]
+    count = wanted
+    retry_at = None
+    if per_hour is not None:
+        count = max(0, min(wanted, per_hour - sum(n for _, n in slots)))
+        if count == 0:
+            retry_at = (slots[0][0] + HOUR_SLOTS + 1) * SLOT_SECONDS + SLOT_MARGIN
+    interval = 1.0 / per_second if per_second else 0.0
+    start = max(now, next_at)
+    if count:
+        next_at = start + count * interval
+        if slots and slots[-1][0] == minute:
+            slots[-1][1] += count
+        else:
+            slots.append([minute, count])
+    return _budget_json(next_at, slots), Grant(start, interval, count, retry_at)
+
+
+def give_back(raw: str | None, unused: list[float], now: float) -> tuple[str, None]:
+    """Return reserved slots that were not used (a run ended first) to the hour budget; the
+    per-second spacing is not rewound."""
+    next_at, slots = _budget_state(raw)
+    left = len(unused)
+    for slot in reversed(slots):
+        took = min(left, slot[1])
+        slot[1] -= took
+        left -= took
+    return _budget_json(next_at, [s for s in slots if s[1] > 0]), None

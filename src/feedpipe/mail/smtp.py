@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from feedpipe.mail.model import Delivery, Envelope, Halt, retry, unsent
+from feedpipe.mail.model import Delivery, Envelope, Halt, Take, retry, unsent
 from feedpipe.mail.rate import RateLimiter
 from feedpipe.mail.session import ConnectError, Session, SessionConfig, SessionError
 from feedpipe.mail.signing import DkimSigner, SigningError
@@ -26,6 +26,7 @@ class Batch:
     todo: deque[int]
     results: list[Delivery | None]
     halt: Halt | None = None
+    take: Take | None = None
     halted: bool = False
     signed: list[Future[bytes]] = field(default_factory=list)  # DKIM, signed ahead in threads
 
@@ -75,16 +76,18 @@ class SmtpTransport:
         return cls(
             SessionConfig.from_settings(smtp, tls_context),
             smtp.concurrency,
-            RateLimiter(smtp.max_per_second, smtp.max_per_hour),
+            # The hour budget is the dispatcher's, kept in the store for every process; this
+            # limiter paces the connections and slows down on throttling replies.
+            RateLimiter(smtp.max_per_second),
             DkimSigner.from_settings(settings.email),
             settings.email.helo_name,
         )
 
     async def send_many(
-        self, envelopes: Sequence[Envelope], halt: Halt | None = None
+        self, envelopes: Sequence[Envelope], halt: Halt | None = None, *, take: Take | None = None
     ) -> list[Delivery]:
         todo = deque(range(len(envelopes)))
-        batch = Batch(envelopes, todo, [None] * len(envelopes), halt)
+        batch = Batch(envelopes, todo, [None] * len(envelopes), halt, take)
         if self.signer is not None:
             # OpenSSL's RSA step releases the GIL: the batch is signed ahead on other cores
             # while the connections send.
@@ -97,6 +100,7 @@ class SmtpTransport:
             tasks = [group.create_task(self._work(slot, batch)) for slot in range(workers)]
         reasons = [task.result() for task in tasks]
         reason = "sending paused" if batch.halted else next((r for r in reasons if r), "")
+        reason = reason or ("not taken" if take is not None else "")
         return [
             delivery or unsent(envelopes[index], reason or "not attempted")
             for index, delivery in enumerate(batch.results)
@@ -108,6 +112,8 @@ class SmtpTransport:
             index = batch.todo.popleft()
             envelope = batch.envelopes[index]
             await self.limiter.acquire()
+            if batch.take is not None and not await batch.take(envelope):
+                continue  # left UNSENT
             try:
                 data = await self._signed(batch, index)
                 delivery = await self._deliver(slot, envelope, data)

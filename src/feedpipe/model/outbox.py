@@ -161,6 +161,7 @@ class DispatchReport:
     blocked: int = 0  # sender or policy replies: kept, nobody penalised
     paused: str | None = None  # the reply that paused sending (the breaker is open)
     down_reason: str | None = None  # why the server could not be reached (host:port, error)
+    limited: str | None = None  # the shared hour budget ended the run early (and until when)
 
     @property
     def attempted(self) -> int:

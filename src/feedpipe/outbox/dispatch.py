@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import random
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -17,7 +18,7 @@ from feedpipe.clock import Clock
 from feedpipe.emails.mime import MimeTemplate, personalize_template
 from feedpipe.errors import FeedpipeError
 from feedpipe.mail import Delivery, Envelope, Outcome, Transport
-from feedpipe.mail.model import unsent
+from feedpipe.mail.model import Halt, unsent
 from feedpipe.model import (
     Claim,
     ClaimedMessage,
@@ -27,6 +28,8 @@ from feedpipe.model import (
     RecordReport,
 )
 from feedpipe.outbox.breaker import Breaker, BreakerLimits, Gate, meta_key
+from feedpipe.outbox.budget import SharedBudget, budget_key
+from feedpipe.outbox.inflight import RECORD_GROUP, InFlight
 from feedpipe.outbox.policy import RetryPolicy, is_outage, unbuildable
 from feedpipe.store import Store
 
@@ -39,21 +42,26 @@ LOG = logging.getLogger("feedpipe.outbox")
 
 @dataclass(frozen=True, slots=True)
 class DispatchOptions:
-    """How a dispatcher works: batch size, batches in flight, lease, limits."""
+    """How a dispatcher works: batch size, batches claimed at once, lease, limits."""
 
     sender: str
     batch_size: int = 200
-    concurrency: int = 2  # batches in flight at once; the resend window is their product
-    lease: timedelta = timedelta(minutes=10)
+    concurrency: int = 2  # batches claimed at once (one sends while the other is claimed)
+    lease: timedelta = timedelta(seconds=60)  # renewed while the dispatcher holds the rows
     max_attempts: int = 8
     bounce_limit: int = 3
-    transport_name: str = "outbox"  # whose circuit breaker this dispatcher consults
+    transport_name: str = "outbox"  # whose circuit breaker (and send budget) this is
     limits: BreakerLimits = field(default_factory=BreakerLimits)
+    connections: int = 1  # the transport's connections: messages physically in flight
+    record_group: int = RECORD_GROUP  # results recorded per transaction at most
+    max_per_second: float | None = None  # the shared send budget (kept in the store)
+    max_per_hour: int | None = None
 
     @property
     def window(self) -> int:
-        """How many messages may be resent after a crash: the in-flight maximum."""
-        return self.batch_size * self.concurrency
+        """How many messages may be resent after a crash: accepted by the server but not yet
+        recorded, at most the connections' messages plus one recording group."""
+        return self.connections + self.record_group - 1
 
 
 def process_owner() -> str:
@@ -90,11 +98,14 @@ class TemplateCache:
 class Dispatcher:
     """Sends what is due from the outbox through a transport until nothing is due (or `stop`).
 
-    Each of `concurrency` workers loops: claim a batch (lease), build its messages, send them,
-    record the results in one transaction. Database work runs in threads so that one worker's
-    sending overlaps another's claiming, building and recording; `send_many` calls themselves
-    take turns (the transport spreads each batch over its own connection pool and paces itself
-    through its rate limiter). `on_latency` hears how long each `send_many` took.
+    Each of `concurrency` workers loops: claim a batch (lease), build its messages, send them.
+    A row becomes `sending` only when a connection takes it, and each result is recorded as
+    the server answers, a small group per transaction (`InFlight`), which also renews the
+    leases of what is still held. Database work runs in threads so that one worker's sending
+    overlaps another's claiming; `send_many` calls take turns (the transport spreads each
+    batch over its own connection pool). The configured rate limits are a budget in the store
+    (`SharedBudget`), shared by every process. `on_latency` hears how long each `send_many`
+    took.
     """
 
     store: Store
@@ -113,17 +124,36 @@ class Dispatcher:
         self.policy = RetryPolicy(self.options.max_attempts, self.rng)
         self._sending = asyncio.Lock()
         self.breaker = Breaker()  # read from the store (and changed) only under `_sending`
+        self._stop_check: Stop | None = None
 
     async def run(
         self, progress: Progress | None = None, stop: Stop | None = None
     ) -> DispatchReport:
-        """Dispatch until no message is due, the server is down or `stop()` (checked before each
-        batch); returns the totals."""
+        """Dispatch until no message is due, the server is down, the hour budget is spent or
+        `stop()` (checked before each message); returns the totals."""
         started = self.monotonic()
-        self._stop = False
+        opts = self.options
+        self._stop, self._stop_check = False, stop
         self._sending = asyncio.Lock()
-        workers = [self._worker(progress, stop) for _ in range(self.options.concurrency)]
-        await asyncio.gather(*workers)
+        self._loop_thread = threading.get_ident()
+        self._loop = asyncio.get_running_loop()
+        self.inflight = InFlight(
+            self.store, self.owner, self.clock, opts.lease, opts.bounce_limit,
+            opts.record_group, on_recorded=self._recorded,
+        )  # fmt: skip
+        self.budget = None
+        if opts.max_per_second or opts.max_per_hour:
+            key = budget_key(opts.transport_name)
+            per = (opts.max_per_second, opts.max_per_hour)
+            self.budget = SharedBudget(self.store, key, self.clock, *per)
+        recorder = asyncio.create_task(self.inflight.run())
+        try:
+            await asyncio.gather(*(self._worker(progress, stop) for _ in range(opts.concurrency)))
+        finally:
+            self.inflight.close()
+            await recorder
+            if self.budget is not None:
+                await asyncio.to_thread(self.budget.close)
         self.report = replace(self.report, seconds=self.monotonic() - started)
         return self.report
 
@@ -136,7 +166,8 @@ class Dispatcher:
                 return
 
     async def step(self) -> bool:
-        """One batch: claim, send, record. False when nothing was due or sending is paused."""
+        """One batch: claim, send (results recorded as they come). False when nothing was due
+        or sending is paused."""
         now = self.clock.now()
         opts = self.options
         stored = await asyncio.to_thread(self.load_breaker)  # another process may have changed it
@@ -148,24 +179,27 @@ class Dispatcher:
         self._count(cancelled=claim.cancelled)
         if not claim.messages:
             return claim.cancelled > 0
-        deliveries = await self.send(claim)
-        decisions = self.decide(claim.messages, deliveries)
-        recorded = await asyncio.to_thread(
-            self.store.record_outbox, self.owner, decisions, self.clock.now(), opts.bounce_limit
-        )
-        self._tally(deliveries, recorded)
+        self.inflight.hold(m.outbox_id for m in claim.messages)
+        heard: dict[int, Delivery] = {}
+        deliveries = await self.send(claim, heard)
+        late = [d for d in deliveries if d.outbox_id not in heard]
+        self.inflight.answered(self.decide(claim.messages, late, is_outage(deliveries)))
+        self._tally(deliveries)
+        await self.inflight.settle()  # the batch is recorded before this worker claims again
         return not self._stop
 
-    async def send(self, claim: Claim) -> list[Delivery]:
+    async def send(self, claim: Claim, heard: dict[int, Delivery] | None = None) -> list[Delivery]:
         """Build every message of the batch and hand to the transport what the breaker allows
-        (all, one probe, or none); the rest is UNSENT."""
+        (all, one probe, or none); the rest is UNSENT. Each answer the transport reports as it
+        comes is decided and queued for recording at once (and put in `heard`)."""
         envelopes, broken = self.envelopes(claim.messages)
         async with self._sending:  # one send_many at a time: the transport pools connections
             before = self.breaker = await asyncio.to_thread(self.load_breaker)
             gate = before.gate(self.clock.now())
             allowed = {Gate.PAUSED: 0, Gate.PROBE: 1}.get(gate, len(envelopes))
             go, held = envelopes[:allowed], envelopes[allowed:]
-            sent = await self._send_many(go, self._halt(claim)) if go else []
+            halt = self._halt(claim, {} if heard is None else heard)
+            sent = await self._send_many(go, halt) if go else []
             if self.breaker != before:
                 await asyncio.to_thread(self.save_breaker, before)
         if len(sent) != len(go):
@@ -174,17 +208,48 @@ class Dispatcher:
             self._pause(self.breaker)
         return sent + [unsent(e, "sending paused") for e in held] + broken
 
-    def _halt(self, claim: Claim) -> Callable[[Delivery], bool]:
-        """Feeds each delivery to the breaker; True (stop the batch) once it is open."""
-        recipients = {m.outbox_id: m.recipient.email for m in claim.messages}
+    def _halt(self, claim: Claim, heard: dict[int, Delivery]) -> Halt:
+        """Feeds each delivery to the breaker (True, stop the batch, once it is open) and
+        queues its result, unless it had no server reply (whether the whole batch reached no
+        server is known only at its end)."""
+        messages = {m.outbox_id: m for m in claim.messages}
         limits = self.options.limits
 
         def halt(delivery: Delivery) -> bool:
-            rcpt = recipients.get(delivery.outbox_id, "")
+            message = messages.get(delivery.outbox_id)
+            rcpt = message.recipient.email if message is not None else ""
             self.breaker = self.breaker.observe(delivery, rcpt, self.clock.now(), limits)
+            if message is not None and _answered(delivery):
+                heard[delivery.outbox_id] = delivery
+                self._answered(self.policy.decide(message, delivery, self.clock.now()))
             return self.breaker.is_open
 
         return halt
+
+    def _answered(self, decision: Decision) -> None:
+        """Queue a result for recording, from the event loop's thread or another one."""
+        if threading.get_ident() == self._loop_thread:
+            self.inflight.answered([decision])
+        else:
+            self._loop.call_soon_threadsafe(self.inflight.answered, [decision])
+
+    async def _take(self, envelope: Envelope) -> bool:
+        """A connection is about to send `envelope`: False (leave it unsent) when the run is
+        stopping, the hour budget is spent or the lease was lost; waits for the next slot of
+        the shared budget and for room in the recording group."""
+        if self._stop or (self._stop_check is not None and self._stop_check()):
+            return False
+        if self.budget is not None and not await self.budget.acquire():
+            self._limited(self.budget)
+            return False
+        return await self.inflight.take(envelope.outbox_id)
+
+    def _limited(self, budget: SharedBudget) -> None:
+        self._stop = True
+        if self.report.limited is None and budget.resume_at is not None:
+            at = budget.resume_at.strftime("%H:%M:%S UTC")
+            reason = f"max_per_hour = {budget.per_hour} reached; sending resumes at {at}"
+            self.report = replace(self.report, limited=reason)
 
     def load_breaker(self) -> Breaker:
         return Breaker.from_json(self.store.get_meta(meta_key(self.options.transport_name)))
@@ -212,7 +277,7 @@ class Dispatcher:
     ) -> list[Delivery]:
         started = time.perf_counter()
         try:
-            return await self.transport.send_many(envelopes, halt)
+            return await self.transport.send_many(envelopes, halt, take=self._take)
         finally:
             if self.on_latency is not None:
                 self.on_latency(time.perf_counter() - started, len(envelopes))
@@ -239,19 +304,26 @@ class Dispatcher:
         return envelopes, broken
 
     def decide(
-        self, messages: Sequence[ClaimedMessage], deliveries: Sequence[Delivery]
+        self, messages: Sequence[ClaimedMessage], deliveries: Sequence[Delivery], outage: bool
     ) -> list[Decision]:
-        """Decisions for a batch; a batch that reached no server counts as an outage."""
+        """Decisions for deliveries (`outage`: the batch reached no server). Unsent ones are
+        due again at once, or when the hour budget frees up."""
         by_id = {m.outbox_id: m for m in messages}
-        outage = is_outage(deliveries)
         if outage:
             self._stop = True
             reason = deliveries[0].reply.removeprefix("not sent: ")
             self.report = replace(self.report, server_down=True, down_reason=reason)
         now = self.clock.now()
-        return [self.policy.decide(by_id[d.outbox_id], d, now, outage) for d in deliveries]
+        resume = self.budget.resume_at if self.budget is not None else None
+        decisions = [self.policy.decide(by_id[d.outbox_id], d, now, outage) for d in deliveries]
+        if resume is None:
+            return decisions
+        return [
+            replace(d, next_attempt_at=resume) if o.outcome is Outcome.UNSENT else d
+            for d, o in zip(decisions, deliveries, strict=True)
+        ]
 
-    def _tally(self, deliveries: Sequence[Delivery], recorded: RecordReport) -> None:
+    def _tally(self, deliveries: Sequence[Delivery]) -> None:
         counts = dict.fromkeys(Outcome, 0)
         for d in deliveries:
             counts[d.outcome] += 1
@@ -264,14 +336,28 @@ class Dispatcher:
             failed=r.failed + counts[Outcome.FAILED],
             soft=r.soft + counts[Outcome.SOFT],
             blocked=r.blocked + counts[Outcome.BLOCKED],
+            batches=r.batches + 1,
+        )
+
+    def _recorded(self, recorded: RecordReport) -> None:
+        r = self.report
+        self.report = replace(
+            r,
             cancelled=r.cancelled + recorded.cancelled,
             bounced_subscribers=r.bounced_subscribers + len(recorded.bounced_subscribers),
-            batches=r.batches + 1,
         )
 
     def _count(self, cancelled: int) -> None:
         if cancelled:
             self.report = replace(self.report, cancelled=self.report.cancelled + cancelled)
+
+
+def _answered(delivery: Delivery) -> bool:
+    """A delivery with a result to record at once: the server replied (or the message was
+    written); not one that reached no server, nor one left unsent."""
+    if delivery.outcome is Outcome.UNSENT:
+        return False
+    return delivery.outcome is not Outcome.RETRY or delivery.code is not None
 
 
 def _extra(fields: Mapping[str, object]) -> dict[str, object]:

@@ -12,9 +12,10 @@ from feedpipe.model import ClaimedMessage, Decision, OutboxState
 
 BASE_DELAY = 30.0  # seconds before the first retry (upper bound of its jitter)
 MAX_DELAY = 3600.0  # backoff cap
-# Outcomes whose attempts count toward max_attempts (then failed, never a bounce). THROTTLED and
-# BLOCKED (a sender or policy problem) do not: the message is kept until the sender is fixed.
-COUNTED = frozenset({Outcome.RETRY, Outcome.SOFT})
+# Outcomes whose attempts count toward max_attempts (then failed, never a bounce), so the backoff
+# grows and a relay that always says 451 ends in `failed` with its reply. BLOCKED (a sender or
+# policy problem) does not: the message is kept until the sender is fixed (the breaker pauses).
+COUNTED = frozenset({Outcome.RETRY, Outcome.SOFT, Outcome.THROTTLED})
 
 
 def message_id(edition_key: str, subscriber_id: int, from_address: str) -> str:
@@ -59,8 +60,9 @@ class RetryPolicy:
         if delivery.outcome is Outcome.FAILED:
             bounce = code is not None  # a recipient hard reply; a local refusal is no bounce
             return Decision(ident, sub, OutboxState.FAILED, None, True, code, reply, bounce)
-        if delivery.outcome is Outcome.UNSENT:  # not attempted: due again at once
-            return Decision(ident, sub, OutboxState.RETRY, now, False, code, reply)
+        if delivery.outcome is Outcome.UNSENT:  # not attempted: due again at once, as it was
+            back = OutboxState.QUEUED if message.attempts <= 1 else OutboxState.RETRY
+            return Decision(ident, sub, back, now, False, code, reply)
         counted = delivery.outcome in COUNTED and not outage
         attempts = message.attempts if counted else message.attempts - 1
         if counted and attempts >= self.max_attempts:

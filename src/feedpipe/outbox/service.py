@@ -73,13 +73,18 @@ class OutboxService:
         from feedpipe.outbox.dispatch import DispatchOptions
 
         email = self.settings.email
+        smtp = email.transport == "smtp"
         return DispatchOptions(
             sender=email.from_address,
             batch_size=email.batch_size,
+            lease=timedelta(seconds=self.settings.lease_seconds),
             max_attempts=email.max_attempts,
             bounce_limit=email.bounce_limit,
             transport_name=self.transport_name,
             limits=BreakerLimits(email.pause_after, email.pause_after_recipients),
+            connections=email.smtp.concurrency if smtp else 1,
+            max_per_second=email.smtp.max_per_second if smtp else None,
+            max_per_hour=email.smtp.max_per_hour if smtp else None,
         )
 
     @property
@@ -129,7 +134,7 @@ class OutboxService:
         on_latency: Latency | None = None,
     ) -> DispatchReport:
         """Send what is due until nothing is (or `stop()`, checked before each batch); the
-        transport defaults to the configured one, the lease to the dispatcher's default."""
+        transport defaults to the configured one, the lease to `[email] lease_seconds`."""
         from feedpipe.mail import open_transport
         from feedpipe.outbox.dispatch import Dispatcher
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -15,7 +15,6 @@ from feedpipe.model import (
     CLAIMABLE,
     PENDING,
     Claim,
-    ClaimedMessage,
     Decision,
     Failure,
     FailureGroup,
@@ -23,9 +22,16 @@ from feedpipe.model import (
     NewMessage,
     OutboxFill,
     OutboxState,
-    Recipient,
     RecordReport,
     SentEdition,
+)
+from feedpipe.store.outbox_claim import (
+    claimed,
+    due_rows,
+    lease_expired,
+    lease_rows,
+    mark_sending,
+    renew_rows,
 )
 from feedpipe.store.outbox_record import (
     bounce,
@@ -41,8 +47,11 @@ from feedpipe.store.outbox_tables import (
     outbox,
     subscriber_bounces,
 )
+from feedpipe.store.schema import meta
 from feedpipe.store.sqlutil import chunked, dialect_insert
-from feedpipe.store.subscribers import advance_watermarks, subscribers
+from feedpipe.store.subscribers import advance_watermarks
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -103,28 +112,53 @@ class OutboxMixin:
     def claim_outbox(self, owner: str, now: datetime, lease: timedelta, limit: int) -> Claim:
         """Lease up to `limit` due messages to `owner`; stopped subscribers' rows are cancelled.
 
-        Due: queued or retry whose time has come, or sending whose lease ran out (a crashed
-        worker's). PostgreSQL skips rows another claimer has locked; SQLite holds the write lock.
+        Rows whose lease ran out (a crashed dispatcher's) come first, then queued or retry rows
+        whose time has come. A claim changes neither the state (a row becomes `sending` only
+        when a connection takes it, `mark` in `record_outbox`) nor the attempt count.
+        PostgreSQL skips rows another claimer has locked; SQLite holds the write lock.
         """
         with write_transaction(self.engine) as conn:
-            picked = conn.execute(_due(conn, now, limit)).all()
+            picked = list(conn.execute(lease_expired(conn, now, limit)).all())
+            if len(picked) < limit:
+                taken = {r.id for r in picked}
+                fresh = conn.execute(due_rows(conn, now, limit)).all()
+                picked += [r for r in fresh if r.id not in taken][: limit - len(picked)]
             stopped = [r.id for r in picked if r.status in STOPPED]
             live = [r.id for r in picked if r.status not in STOPPED]
             if stopped:
                 conn.execute(finish_rows(stopped, OutboxState.CANCELLED, now))
-            rows = conn.execute(_lease(live, owner, now + lease, now)).all() if live else []
-        return Claim(tuple(sorted(map(_claimed, rows), key=lambda m: m.outbox_id)), len(stopped))
+            rows = conn.execute(lease_rows(live, owner, now + lease, now)).all() if live else []
+        return Claim(tuple(sorted(map(claimed, rows), key=lambda m: m.outbox_id)), len(stopped))
+
+    def renew_outbox(
+        self, owner: str, ids: Sequence[int], now: datetime, lease: timedelta
+    ) -> set[int]:
+        """Extend `owner`'s lease on these unfinished rows (the dispatcher's heartbeat); returns
+        the ids it still holds (the others were taken over after their lease ran out)."""
+        with write_transaction(self.engine) as conn:
+            return renew_rows(conn, owner, ids, now + lease, now)
 
     def record_outbox(
-        self, owner: str, decisions: Sequence[Decision], now: datetime, bounce_limit: int
+        self,
+        owner: str,
+        decisions: Sequence[Decision],
+        now: datetime,
+        bounce_limit: int,
+        taken: Sequence[int] = (),
     ) -> RecordReport:
-        """Record one batch's results in one transaction, and apply the bounce limit."""
+        """In one transaction: mark `taken` rows `sending` (a connection took them), record
+        results, and apply the bounce limit."""
         with write_transaction(self.engine) as conn:
+            mark_sending(conn, owner, taken, now)
             record_sent(conn, [d for d in decisions if d.state is OutboxState.SENT], now)
             others = [d for d in decisions if d.state is not OutboxState.SENT]
             record_others(conn, owner, others, now)
-            reset_bounces(conn, [d.subscriber_id for d in decisions if d.state is OutboxState.SENT])
-            bumped = [d.subscriber_id for d in decisions if d.bounce]
+            sent = {d.subscriber_id for d in decisions if d.state is OutboxState.SENT}
+            reset_bounces(conn, sorted(sent))
+            # a message sent in the same group resets the count: its failure is not counted
+            bumped = [
+                d.subscriber_id for d in decisions if d.bounce and d.subscriber_id not in sent
+            ]
             return bounce(conn, bumped, now, bounce_limit) if bumped else RecordReport()
 
     def confirmations_since(self, since: datetime, domain: str) -> tuple[int, int]:
@@ -140,6 +174,21 @@ class OutboxMixin:
         with self.engine.connect() as conn:
             total, same = conn.execute(stmt).one()
         return int(total), int(same)
+
+    def update_meta(self, key: str, change: Callable[[str | None], tuple[str, T]]) -> T:
+        """Read-modify-write one meta value atomically across processes (the shared send
+        budgets): `change(old)` gives the new value and a result. SQLite: under the write lock;
+        PostgreSQL: the row locked."""
+        with write_transaction(self.engine) as conn:
+            add = dialect_insert(conn, meta).values(key=key, value="")
+            conn.execute(add.on_conflict_do_nothing(index_elements=[meta.c.key]))
+            select = sa.select(meta.c.value).where(meta.c.key == key)
+            if conn.dialect.name == "postgresql":
+                select = select.with_for_update()
+            old = conn.execute(select).scalar()
+            value, result = change(str(old) if old else None)
+            conn.execute(sa.update(meta).where(meta.c.key == key).values(value=value))
+        return result
 
     def outbox_counts(self) -> dict[OutboxState, int]:
         stmt = sa.select(outbox.c.state, sa.func.count()).group_by(outbox.c.state)
@@ -224,11 +273,18 @@ class OutboxMixin:
         stmt = (
             sa.update(outbox)
             .where(
-                outbox.c.state == OutboxState.SENDING.value,
+                outbox.c.state.in_([s.value for s in CLAIMABLE]),
                 outbox.c.lease_owner.startswith(owner_prefix, autoescape=True),
             )
             .values(
-                state=OutboxState.RETRY.value, next_attempt_at=now, lease_owner=None, updated_at=now
+                state=sa.case(
+                    (outbox.c.state == OutboxState.SENDING.value, OutboxState.RETRY.value),
+                    else_=outbox.c.state,
+                ),
+                next_attempt_at=now,
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
             )
         )
         with self.engine.begin() as conn:
@@ -343,59 +399,6 @@ def _insert_messages(conn: Connection, messages: Sequence[NewMessage], now: date
     for chunk in chunked(messages, 2000):
         added += len(conn.execute(stmt, [_message_values(m, now) for m in chunk]).all())
     return added
-
-
-def _due(conn: Connection, now: datetime, limit: int) -> sa.Select[Any]:
-    """Ids (and subscriber status) of up to `limit` claimable rows, locked where supported."""
-    stmt = (
-        sa.select(outbox.c.id, subscribers.c.status)
-        .join(subscribers, subscribers.c.id == outbox.c.subscriber_id)
-        .where(
-            outbox.c.state.in_([s.value for s in CLAIMABLE]),
-            outbox.c.next_attempt_at <= now,
-        )
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True, of=outbox)
-    return stmt
-
-
-def _lease(ids: list[int], owner: str, until: datetime, now: datetime) -> Any:
-    return (
-        sa.update(outbox)
-        .where(outbox.c.id.in_(ids))
-        .values(
-            state=OutboxState.SENDING.value,
-            lease_owner=owner,
-            lease_until=until,
-            next_attempt_at=until,
-            attempts=outbox.c.attempts + 1,
-            updated_at=now,
-        )
-        .returning(
-            outbox.c.id,
-            outbox.c.subscriber_id,
-            outbox.c.edition_key,
-            outbox.c.recipient,
-            outbox.c.personalisation,
-            outbox.c.message_id,
-            outbox.c.attempts,
-        )
-    )
-
-
-def _claimed(row: Any) -> ClaimedMessage:
-    personal = json.loads(row.personalisation)
-    recipient = Recipient(
-        row.subscriber_id,
-        row.recipient,
-        personal.get("name"),
-        personal["unsubscribe_url"],
-        personal["preferences_url"],
-        bool(personal.get("first", False)),
-    )
-    return ClaimedMessage(row.id, row.edition_key, recipient, row.message_id, row.attempts)
 
 
 def _failing() -> sa.ColumnElement[bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -9,11 +10,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from feedpipe.model import PENDING, Action, Decision, OutboxState, RecordReport
+from feedpipe.model import CLAIMABLE, PENDING, Action, Decision, OutboxState, RecordReport
 from feedpipe.store.outbox_tables import outbox, subscriber_bounces
-from feedpipe.store.sqlutil import chunked, dialect_insert
+from feedpipe.store.sqlutil import dialect_insert
 from feedpipe.store.subscribers import move_subscribers
 from feedpipe.store.types import UTCDateTime
+
+
+def _unfinished() -> sa.ColumnElement[bool]:
+    """The row is still claimable (no expanding IN: these statements run as executemany)."""
+    return sa.or_(*(outbox.c.state == s.value for s in CLAIMABLE))
 
 
 def finish_rows(ids: Sequence[int], state: OutboxState, now: datetime) -> Any:
@@ -30,15 +36,16 @@ def finish_rows(ids: Sequence[int], state: OutboxState, now: datetime) -> Any:
     )
 
 
-def record_sent(conn: Connection, sent: Sequence[Decision], now: datetime) -> None:
-    """Sent is recorded even if the lease was lost meanwhile: it is true either way."""
-    if not sent:
-        return
-    stmt = (
+@functools.cache
+def _sent_statement() -> Any:
+    """Built once: results are recorded a small group at a time, so building costs."""
+    now = sa.bindparam("b_now", type_=UTCDateTime)
+    return (
         sa.update(outbox)
-        .where(outbox.c.id == sa.bindparam("b_id"), outbox.c.state == OutboxState.SENDING.value)
+        .where(outbox.c.id == sa.bindparam("b_id"), _unfinished())
         .values(
             state=OutboxState.SENT.value,
+            attempts=outbox.c.attempts + 1,
             sent_at=now,
             updated_at=now,
             next_attempt_at=None,
@@ -48,24 +55,31 @@ def record_sent(conn: Connection, sent: Sequence[Decision], now: datetime) -> No
             last_reply=sa.bindparam("b_reply"),
         )
     )
-    conn.execute(stmt, [{"b_id": d.outbox_id, "b_code": d.code, "b_reply": d.reply} for d in sent])
+
+
+def record_sent(conn: Connection, sent: Sequence[Decision], now: datetime) -> None:
+    """Sent (an attempt) is recorded even if the lease was lost meanwhile: it is true either way."""
+    if not sent:
+        return
+    rows = [{"b_id": d.outbox_id, "b_code": d.code, "b_reply": d.reply, "b_now": now} for d in sent]
+    conn.execute(_sent_statement(), rows)
 
 
 def record_others(conn: Connection, owner: str, decided: Sequence[Decision], now: datetime) -> None:
-    """Retry and failure, only while this worker still holds the lease."""
+    """Retry and failure (attempts + 1 when counted), only while this worker holds the lease."""
     if not decided:
         return
     stmt = (
         sa.update(outbox)
         .where(
             outbox.c.id == sa.bindparam("b_id"),
-            outbox.c.state == OutboxState.SENDING.value,
+            _unfinished(),
             outbox.c.lease_owner == owner,
         )
         .values(
             state=sa.bindparam("b_state"),
             next_attempt_at=sa.bindparam("b_next", type_=UTCDateTime),
-            attempts=outbox.c.attempts - sa.bindparam("b_uncount"),
+            attempts=outbox.c.attempts + sa.bindparam("b_count"),
             updated_at=sa.bindparam("b_now", type_=UTCDateTime),
             lease_owner=None,
             lease_until=None,
@@ -81,7 +95,7 @@ def _other_params(d: Decision, now: datetime) -> dict[str, Any]:
         "b_id": d.outbox_id,
         "b_state": d.state.value,
         "b_next": d.next_attempt_at,
-        "b_uncount": 0 if d.counted else 1,
+        "b_count": 1 if d.counted else 0,
         "b_now": now,
         "b_code": d.code,
         "b_reply": d.reply,
@@ -89,10 +103,16 @@ def _other_params(d: Decision, now: datetime) -> dict[str, Any]:
 
 
 def reset_bounces(conn: Connection, subscriber_ids: Sequence[int]) -> None:
-    for chunk in chunked(sorted(set(subscriber_ids))):
-        conn.execute(
-            sa.delete(subscriber_bounces).where(subscriber_bounces.c.subscriber_id.in_(chunk))
-        )
+    """Forget the consecutive failures of these subscribers (executemany: cheap per group)."""
+    if not subscriber_ids:
+        return
+    conn.execute(_reset_statement(), [{"b_sub": i} for i in sorted(set(subscriber_ids))])
+
+
+@functools.cache
+def _reset_statement() -> Any:
+    column = subscriber_bounces.c.subscriber_id
+    return sa.delete(subscriber_bounces).where(column == sa.bindparam("b_sub"))
 
 
 def bounce(conn: Connection, bumped: Sequence[int], now: datetime, limit: int) -> RecordReport:

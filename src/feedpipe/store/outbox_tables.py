@@ -52,6 +52,9 @@ outbox = sa.Table(
     sa.UniqueConstraint("subscriber_id", "edition_key", name="uq_outbox_subscriber_id"),
     sa.Index("ix_outbox_state", "state", "next_attempt_at"),
 )
+# Leased rows only (migration 0005): a claim finds a crashed dispatcher's rows without a scan.
+_leased = outbox.c.lease_until.is_not(None)
+sa.Index("ix_outbox_lease", outbox.c.lease_until, sqlite_where=_leased, postgresql_where=_leased)
 
 # Consecutive permanent failures per subscriber (a row only while there are some). A table of
 # its own, not a subscribers column: subscriber rows are read positionally elsewhere.

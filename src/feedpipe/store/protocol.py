@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from feedpipe.model import (
     Action,
@@ -41,6 +41,8 @@ from feedpipe.model import (
 from feedpipe.model.readers import ReaderRow, ReaderTally
 from feedpipe.model.retract import QueuedDigest, Requeue
 from feedpipe.model.websub import HubSubscription, PublishState
+
+T = TypeVar("T")
 
 
 class PostsStore(Protocol):
@@ -156,10 +158,23 @@ class OutboxStore(Protocol):
     def claim_outbox(self, owner: str, now: datetime, lease: timedelta, limit: int) -> Claim:
         """Lease up to `limit` due messages to `owner`; stopped subscribers' rows are cancelled."""
 
+    def renew_outbox(
+        self, owner: str, ids: Sequence[int], now: datetime, lease: timedelta
+    ) -> set[int]:
+        """Extend `owner`'s lease on these rows; the ids it still holds."""
+
     def record_outbox(
-        self, owner: str, decisions: Sequence[Decision], now: datetime, bounce_limit: int
+        self,
+        owner: str,
+        decisions: Sequence[Decision],
+        now: datetime,
+        bounce_limit: int,
+        taken: Sequence[int] = (),
     ) -> RecordReport:
-        """Record one batch's results in one transaction, and apply the bounce limit."""
+        """Mark `taken` rows sending, record results (one transaction), apply the bounce limit."""
+
+    def update_meta(self, key: str, change: Callable[[str | None], tuple[str, T]]) -> T:
+        """Read-modify-write one meta value atomically across processes."""
 
     def outbox_counts(self) -> dict[OutboxState, int]: ...
 

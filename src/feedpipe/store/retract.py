@@ -21,6 +21,13 @@ from feedpipe.store.subscribers import _category_keys, digest_post
 _PENDING = [s.value for s in PENDING]
 
 
+def _unheld(now: datetime) -> sa.ColumnElement[bool]:
+    """Queued or retry and leased by no live dispatcher: a claimed row stays `queued` until a
+    connection takes it (the in-flight window), and may be on the wire by then."""
+    free = sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= now)
+    return sa.and_(outbox.c.state.in_(_PENDING), free)
+
+
 class RetractMixin:
     """What outbox/retract.py reads and writes."""
 
@@ -63,7 +70,8 @@ class RetractMixin:
         now: datetime,
     ) -> tuple[int, int]:
         """In one transaction: store the new editions, move rows to them and cancel rows, each
-        only while still queued or retry (a claimed row may be on the wire: left alone). A move
+        only while still queued or retry and leased by nobody (a claimed row may be on the
+        wire: left alone). A move
         onto an edition the subscriber already has queued cancels the row instead.
         Returns (moved, cancelled)."""
         with write_transaction(self.engine) as conn:
@@ -84,11 +92,11 @@ class RetractMixin:
                     continue
                 moved += conn.execute(
                     sa.update(outbox)
-                    .where(outbox.c.id == m.outbox_id, outbox.c.state.in_(_PENDING))
+                    .where(outbox.c.id == m.outbox_id, _unheld(now))
                     .values(edition_key=m.edition_key, message_id=m.message_id, updated_at=now)
                 ).rowcount
             cancelled = 0
             for chunk in chunked(sorted(doomed)):
                 stmt = finish_rows(chunk, OutboxState.CANCELLED, now)
-                cancelled += conn.execute(stmt.where(outbox.c.state.in_(_PENDING))).rowcount
+                cancelled += conn.execute(stmt.where(_unheld(now))).rowcount
         return moved, cancelled

@@ -45,7 +45,9 @@ def assemble(service: Feedpipe, *, once: bool = False) -> Worker:
     if ws.metrics_port is not None and not once:
         metrics = WorkerMetrics(lambda: outbox_states(service), lambda: sending(service))
         metrics.registry.register(ReaderTotals(service.reader_rows))
-    jobs = ServiceJobs(service, ws.lease_seconds, metrics.latency if metrics else None)
+    jobs = ServiceJobs(
+        service, service.settings.lease_seconds, metrics.latency if metrics else None
+    )
     watch = service.settings.source.path if ws.watch and not once else None
     parts = WorkerParts(
         jobs=jobs,
