@@ -104,4 +104,4 @@ def test_a_claimed_digest_is_left_alone(fp: Feedpipe, tmp_path: Path) -> None:
     fp.sync()
     report = fp.outbox.drop_retracted()
     assert (report.rerendered, report.cancelled) == (0, 0)
-    assert fp.outbox.counts()[OutboxState.SENDING] == 4
+    assert fp.outbox.counts()[OutboxState.QUEUED] == 4  # leased, not yet taken: untouched
