@@ -3,6 +3,7 @@ budgets, the honeypot, the proof of work, CSRF."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -127,7 +128,7 @@ class Guard:
         self._per_ip = RateLimiter(self.limits.per_ip, self.monotonic)
         self._per_address = RateLimiter(self.limits.per_address, self.monotonic)
         self._used_proofs = RateLimiter(Rate(1, hashcash.MAX_AGE_SECONDS), self.monotonic)
-        self.intake = SubscribeIntake(self.subscriptions.request)
+        self.intake = SubscribeIntake()
 
     def subscribe(
         self, wanted: SubscribeInput, client: str, trap: str = "", proof: Proof | None = None
@@ -142,7 +143,7 @@ class Guard:
             self._check_proof(proof or Proof())
         if trap:
             return
-        if not self.intake.submit(wanted):
+        if not self.intake.submit(functools.partial(self.subscriptions.request, wanted)):
             raise RateLimitedError("too many subscribe requests right now; try again later", 60)
 
     def challenge(self) -> str:
@@ -168,7 +169,9 @@ class Guard:
         _limit(self._per_ip, client, "too many requests from your network")
         address = email_field(email)
         _limit(self._per_address, address.casefold(), "too many requests for this address")
-        self.subscriptions.send_links(address)
+        # after the reply, like subscribe: whether the address is a subscriber takes no time
+        if not self.intake.submit(functools.partial(self.subscriptions.send_links, address)):
+            raise RateLimitedError("too many requests right now; try again later", 60)
 
     def csrf(self, token: str) -> str:
         """The signed value a preferences form must post back (bound to its token)."""

@@ -1,5 +1,6 @@
-"""Subscribe requests handled after the reply: the request path does the same work whatever the
-address's state (validate, enqueue), so its timing tells nothing about the address."""
+"""Public-form requests handled after the reply (subscribe, "mail me my links"): the request
+path does the same work whatever the address's state (validate, enqueue), so its timing tells
+nothing about the address."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from feedpipe.errors import FeedpipeError
-from feedpipe.subscriptions.fields import SubscribeInput
 
 LOG = logging.getLogger("feedpipe.web")
 MAX_WAITING = 10_000  # requests waiting at most; past it a request is refused like a rate limit
@@ -22,24 +22,23 @@ SETTLE_SECONDS = 0.01
 
 @dataclass
 class SubscribeIntake:
-    """One background thread per web process runs `handle` on each accepted request, in order.
+    """One background thread per web process runs each accepted request's work, in order.
 
     Requests live in memory until handled (a fraction of a second): a crash of `feedpipe serve`
     loses those not yet handled — their visitors get no confirmation and subscribe again.
     """
 
-    handle: Callable[[SubscribeInput], object]
-    _queue: queue.Queue[SubscribeInput | None] = field(
+    _queue: queue.Queue[Callable[[], object] | None] = field(
         default_factory=lambda: queue.Queue(MAX_WAITING), init=False, repr=False
     )
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
     _start: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def submit(self, wanted: SubscribeInput) -> bool:
-        """Queue `wanted` (constant time); False when the queue is full."""
+    def submit(self, work: Callable[[], object]) -> bool:
+        """Queue `work` (constant time); False when the queue is full."""
         self._ensure_thread()
         try:
-            self._queue.put_nowait(wanted)
+            self._queue.put_nowait(work)
         except queue.Full:
             return False
         return True
@@ -70,21 +69,22 @@ class SubscribeIntake:
     def _run(self) -> None:
         while True:
             if self._queue.empty():
-                wanted = self._queue.get()
+                work = self._queue.get()
                 time.sleep(SETTLE_SECONDS)
             else:
-                wanted = self._queue.get()
+                work = self._queue.get()
             try:
-                if wanted is None:
+                if work is None:
                     return
-                self._handle(wanted)
+                _handle(work)
             finally:
                 self._queue.task_done()
 
-    def _handle(self, wanted: SubscribeInput) -> None:
-        try:
-            self.handle(wanted)
-        except FeedpipeError as exc:  # the visitor already has their reply: log it
-            LOG.warning("subscribe request not handled: %s", exc)
-        except Exception:  # last resort: the thread must live on
-            LOG.exception("subscribe request failed")
+
+def _handle(work: Callable[[], object]) -> None:
+    try:
+        work()
+    except FeedpipeError as exc:  # the visitor already has their reply: log it
+        LOG.warning("form request not handled: %s", exc)
+    except Exception:  # last resort: the thread must live on
+        LOG.exception("form request failed")
