@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from feedpipe.digests.service import DigestService
     from feedpipe.model import BuildReport, RunRecord, SyncReport
     from feedpipe.outbox.service import OutboxService
+    from feedpipe.parallel import Tick
     from feedpipe.settings import Settings
     from feedpipe.source import Source
     from feedpipe.store import LeaderLock, Store
@@ -48,20 +49,31 @@ class Feedpipe:
 
         return open_source(self.settings)
 
-    def sync(self) -> SyncReport:
+    def sync(self, tick: Tick | None = None) -> SyncReport:
+        """Ingest the source; `tick(documents done, documents to parse)` after each batch."""
         from feedpipe.sync.run import run_sync
 
-        return run_sync(self.source, self.store, self.clock.now, self.settings.site.post_url)
+        site = self.settings.site
+        return run_sync(self.source, self.store, self.clock.now, site.post_url, tick)
 
-    def build(self, *, sync: bool = True, full: bool = False) -> BuildReport:
+    def build(
+        self,
+        *,
+        sync: bool = True,
+        full: bool = False,
+        sync_tick: Tick | None = None,
+        tick: Tick | None = None,
+    ) -> BuildReport:
+        """Sync (unless not), then render the feeds that changed; `sync_tick` follows the
+        sync's documents, `tick(feeds done, feeds to render)` the feeds."""
         from feedpipe import __version__
         from feedpipe.feeds.build import BuildOptions, build_feeds
         from feedpipe.feeds.render import FeedContext
 
-        sync_report = self.sync() if sync else None
+        sync_report = self.sync(sync_tick) if sync else None
         ctx = FeedContext.from_settings(self.settings, f"feedpipe {__version__}")
         opts = BuildOptions.from_settings(self.settings.feeds, ctx)
-        report = build_feeds(self.store, opts, self.clock.now(), full=full)
+        report = build_feeds(self.store, opts, self.clock.now(), full=full, tick=tick)
         return replace(report, sync=sync_report)
 
     @cached_property

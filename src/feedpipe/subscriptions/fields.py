@@ -238,18 +238,24 @@ Converted = tuple[int, NewSubscriber | RowError]
 
 def read_csv(
     stream: IO[str], defaults: DigestSettings, categories: CategoryIndex, now: datetime
-) -> Iterator[Converted]:
-    """Parse a subscriber CSV (header row first); yields (line, subscriber or error) per row."""
+) -> tuple[int, Iterator[list[Converted]]]:
+    """Parse a subscriber CSV (header row first): how many rows it has, and (line, subscriber
+    or error) for each row, in chunks of ROWS_PER_TASK."""
     raw = list(_raw_rows(stream))
+    return len(raw), _converted(raw, defaults, categories, now)
+
+
+def _converted(
+    raw: list[RawRow], defaults: DigestSettings, categories: CategoryIndex, now: datetime
+) -> Iterator[list[Converted]]:
+    chunks = [raw[i : i + ROWS_PER_TASK] for i in range(0, len(raw), ROWS_PER_TASK)]
     workers = worker_count(len(raw), PARALLEL_ROWS)
     if workers == 1:
-        yield from _convert_rows(raw, defaults, categories, now)
+        yield from (_convert_rows(chunk, defaults, categories, now) for chunk in chunks)
         return
-    chunks = [raw[i : i + ROWS_PER_TASK] for i in range(0, len(raw), ROWS_PER_TASK)]
     with process_pool(workers) as pool:
         args = ([defaults] * len(chunks), [categories] * len(chunks), [now] * len(chunks))
-        for converted in pool.map(_convert_rows, chunks, *args):
-            yield from converted
+        yield from pool.map(_convert_rows, chunks, *args)
 
 
 def _raw_rows(stream: IO[str]) -> Iterator[RawRow]:

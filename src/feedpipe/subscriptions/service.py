@@ -20,6 +20,7 @@ from feedpipe.model import (
     TermKind,
     transition,
 )
+from feedpipe.parallel import Tick, checkpoint
 from feedpipe.settings import Settings
 from feedpipe.store import Store
 from feedpipe.subscriptions.fields import (
@@ -122,30 +123,40 @@ class SubscriptionService:
         new = new_subscriber(fields, self.settings.digest, self.categories(), self.clock.now())
         return self.store.add_subscriber(new)
 
-    def import_csv(self, stream: IO[str]) -> ImportReport:
-        """Import a CSV: bad and duplicate rows are reported by line number, the rest added."""
-        rows: list[NewSubscriber] = []
-        lines: list[int] = []
+    def import_csv(self, stream: IO[str], tick: Tick | None = None) -> ImportReport:
+        """Import a CSV: bad and duplicate rows are reported by line number, the rest added,
+        one transaction per chunk of rows (an interrupted import keeps the chunks it
+        committed; run again, it reports those rows as already subscribed and adds the rest).
+        `tick(rows done, rows)` after each chunk, where a held Ctrl-C is taken."""
         errors: list[RowError] = []
         first_line: dict[str, int] = {}
-        for line, item in read_csv(
-            stream, self.settings.digest, self.categories(), self.clock.now()
-        ):
-            if isinstance(item, RowError):
-                errors.append(item)
-            elif item.email_key in first_line:
-                errors.append(
-                    RowError(line, f"{item.email} repeats line {first_line[item.email_key]}")
-                )
-            else:
-                first_line[item.email_key] = line
-                rows.append(item)
-                lines.append(line)
-        duplicates = self.store.import_subscribers(rows)
-        for index in duplicates:
-            errors.append(RowError(lines[index], f"{rows[index].email} is already subscribed"))
+        added = done = 0
+        total, chunks = read_csv(stream, self.settings.digest, self.categories(), self.clock.now())
+        if tick is not None:
+            tick(0, total)
+        for chunk in chunks:
+            rows: list[NewSubscriber] = []
+            lines: list[int] = []
+            for line, item in chunk:
+                if isinstance(item, RowError):
+                    errors.append(item)
+                elif item.email_key in first_line:
+                    repeated = first_line[item.email_key]
+                    errors.append(RowError(line, f"{item.email} repeats line {repeated}"))
+                else:
+                    first_line[item.email_key] = line
+                    rows.append(item)
+                    lines.append(line)
+            duplicates = self.store.import_subscribers(rows) if rows else []
+            for index in duplicates:
+                errors.append(RowError(lines[index], f"{rows[index].email} is already subscribed"))
+            added += len(rows) - len(duplicates)
+            done += len(chunk)
+            if tick is not None:
+                tick(done, total)
+            checkpoint()
         errors.sort(key=lambda e: e.line)
-        return ImportReport(added=len(rows) - len(duplicates), errors=tuple(errors))
+        return ImportReport(added=added, errors=tuple(errors))
 
     def remove(self, email: str) -> Subscriber:
         """Delete a subscriber and everything stored about them (admin / CLI)."""

@@ -17,7 +17,7 @@ from feedpipe.model import (
     PostRef,
     SyncReport,
 )
-from feedpipe.parallel import process_pool, worker_count
+from feedpipe.parallel import Tick, checkpoint, process_pool, worker_count
 from feedpipe.source import Source
 from feedpipe.store import Store
 from feedpipe.sync.decide import candidate_slugs, decide, split_by_stat
@@ -63,9 +63,9 @@ def _pooled(source: Source, items: Sequence[Item], workers: int) -> Iterator[Par
         for chunk in chunks:
             pending.append(pool.submit(_parse_chunk, source, chunk))
             if len(pending) > workers * 3:
-                yield from pending.popleft().result()
+                yield from pool.wait(pending.popleft())
         while pending:
-            yield from pending.popleft().result()
+            yield from pool.wait(pending.popleft())
 
 
 def parse_batches(source: Source, items: Sequence[Item]) -> Iterator[list[ParsedDocument]]:
@@ -120,12 +120,24 @@ def _not_parsed_report(states: Sequence[DocState]) -> SyncReport:
     )
 
 
+def _tick(tick: Tick | None, done: int, total: int) -> None:
+    if tick is not None:
+        tick(done, total)
+    checkpoint()
+
+
 def run_sync(
-    source: Source, store: Store, now: Callable[[], datetime], url_for: Callable[[str], str]
+    source: Source,
+    store: Store,
+    now: Callable[[], datetime],
+    url_for: Callable[[str], str],
+    tick: Tick | None = None,
 ) -> SyncReport:
     """One sync: scan, parse what changed (in batches), decide and apply each batch atomically.
 
     Unchanged documents cost a stat (and, if the stat moved, a hash); they are not parsed.
+    `tick(done, total)` follows the documents to parse, after each committed batch (and a held
+    Ctrl-C is taken there: see `parallel.held_interrupts`).
     """
     started = time.perf_counter()
     scanned = source.scan()
@@ -141,10 +153,14 @@ def run_sync(
     parts = [_not_parsed_report([known[d.key] for d in not_parsed])]  # then one per batch
     gone = sorted(known.keys() - {d.key for d in scanned})
     batches = parse_batches(source, items) if items else iter([[]] if gone else [])
+    done = 0
+    _tick(tick, 0, len(items))
     for index, parsed in enumerate(batches):
         dropped = gone if index == 0 else []
         links, refs = _store_view(store, {p.doc.key for p in parsed} | set(dropped), parsed)
         changes, report = decide(parsed, dropped, links, refs, now())
         store.apply_sync(changes, now(), url_for)
         parts.append(report)
+        done += len(parsed)
+        _tick(tick, done, len(items))
     return SyncReport.total(parts, time.perf_counter() - started)
