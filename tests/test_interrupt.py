@@ -142,8 +142,7 @@ def test_sigint_during_a_cold_sync(tmp_path: Path, many_posts: Path) -> None:
 def test_sigterm_during_a_cold_sync(tmp_path: Path, many_posts: Path) -> None:
     rng = random.Random(15)
     codes = [
-        sync_trial(tmp_path, many_posts, t, rng.uniform(0, 0.6), signal.SIGTERM)
-        for t in range(5)
+        sync_trial(tmp_path, many_posts, t, rng.uniform(0, 0.6), signal.SIGTERM) for t in range(5)
     ]
     assert 143 in codes, codes
 
@@ -178,9 +177,10 @@ def children_of(pid: int) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():
         with contextlib.suppress(OSError, IndexError):
-            if proc.name.isdigit() and int(
-                (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
-            ) == pid:
+            if (
+                proc.name.isdigit()
+                and int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid
+            ):
                 found.append(int(proc.name))
     return found
 
@@ -195,12 +195,15 @@ def test_sigkill_leaves_no_pool_worker(tmp_path: Path, command: str) -> None:
         write_post(posts, f"post-{i:04d}", "2026-01-01T09:00:00Z", f'["C{i % 90}"]')
     config = write_config(tmp_path, posts)
     if command == "build":
-        assert subprocess.run(
-            [sys.executable, "-m", "feedpipe", "--config", str(config), "sync"],
-            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-            capture_output=True,
-            timeout=120,
-        ).returncode == 0
+        assert (
+            subprocess.run(
+                [sys.executable, "-m", "feedpipe", "--config", str(config), "sync"],
+                env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+                capture_output=True,
+                timeout=120,
+            ).returncode
+            == 0
+        )
     marker = uuid.uuid4().hex
     proc = start(config, marker, command, *(["--no-sync", "--full"] if command == "build" else []))
     wait_for(lambda: len(children_of(proc.pid)) >= 2, proc)  # the pool is up
