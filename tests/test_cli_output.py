@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -77,7 +78,7 @@ def rules_match_headers(text: str) -> int:
     column; the number of tables found."""
     lines = text.splitlines()
     found = 0
-    for above, line in zip(lines, lines[1:], strict=False):
+    for above, line in itertools.pairwise(lines):
         if line and set(line) <= {"-", " "}:
             assert above == above.upper(), above
             starts = [i for i, c in enumerate(line) if c == "-" and (i == 0 or line[i - 1] == " ")]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from feedpipe.cli.common import CliState, Exit, fail, pass_state
-from feedpipe.cli.textgrid import table, plural
+from feedpipe.cli.textgrid import plural, table
 
 if TYPE_CHECKING:
     from feedpipe.settings import Finding, Settings

@@ -71,9 +71,8 @@ def _send(state: CliState, now: str | None) -> None:
     `feedpipe outbox`), 3 when the mail server could not be reached (the messages stay queued).
     """
     from feedpipe.model import RunRecord
-    from feedpipe.worker.runs import RunLog, cli_identity, dispatch_run, fill_counts
-
     from feedpipe.parallel import interrupt_pending
+    from feedpipe.worker.runs import RunLog, cli_identity, dispatch_run, fill_counts
 
     if now:
         check_now(now)
