@@ -99,7 +99,8 @@ def interrupt(
     found = LINE.fullmatch(lines[-1])
     assert found, err
     assert found[1] == ("interrupted" if signum == signal.SIGINT else "terminated")
-    return proc.returncode, *(int(n) if n else None for n in found.groups()[1:])
+    done, total = (int(n) if n else None for n in found.groups()[1:])
+    return proc.returncode, done, total
 
 
 def open_service(config: Path) -> Feedpipe:
