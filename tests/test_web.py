@@ -245,7 +245,7 @@ def test_forged_altered_foreign_and_expired_tokens_are_rejected(web: Web) -> Non
     assert web.client.get(f"/p/{good}").status_code == 400
     web.clock.advance(timedelta(days=8))
     expired = web.client.post(f"/c/{good}")
-    assert expired.status_code == 400 and "expired" in expired.text
+    assert expired.status_code == 410 and "expired" in expired.text
     assert web.subscriber("tok@example.com").status is SubscriberStatus.PENDING
 
 

@@ -39,11 +39,13 @@ class FeedpipeGroup(click.Group):
         from feedpipe.parallel import Terminated
 
         try:
-            if self.in_own_process:  # from here on Ctrl-C is a KeyboardInterrupt caught below
+            if self.in_own_process:  # from here on Ctrl-C and SIGTERM are caught below
                 signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGTERM, _terminated)
             result = super().invoke(ctx)
-            if self.in_own_process:  # the command is over: a late Ctrl-C changes nothing
+            if self.in_own_process:  # the command is over: a late signal changes nothing
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
             return result
         except (KeyboardInterrupt, Terminated) as exc:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while leaving
@@ -57,6 +59,12 @@ class FeedpipeGroup(click.Group):
             fail(Exit.CONFIG, f"configuration error: {exc}")
         except FeedpipeError as exc:
             fail(Exit.PARTLY, f"error: {exc}")
+
+
+def _terminated(_signum: int, _frame: object) -> None:
+    from feedpipe.parallel import Terminated
+
+    raise Terminated
 
 
 def interrupted_line(what: str, state: CliState | None) -> str:

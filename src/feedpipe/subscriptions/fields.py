@@ -47,6 +47,29 @@ class UnknownCategoriesError(ValidationError):
         self.known = tuple(known)
 
 
+def field_of(exc: ValidationError) -> str:
+    """The form field an error is about ("" when it is about none in particular)."""
+    if isinstance(exc, UnknownCategoriesError):
+        return "categories"
+    return exc.field if isinstance(exc, FieldError) else ""
+
+
+class FieldErrors(ValidationError):
+    """Several input fields are invalid at once; `errors` lists each, in form order."""
+
+    def __init__(self, errors: Sequence[ValidationError]) -> None:
+        super().__init__("; ".join(f"{field_of(e)}: {e}" for e in errors))
+        self.errors = tuple(errors)
+
+
+def raise_all(errors: Sequence[ValidationError]) -> None:
+    """Nothing for no error, the error itself for one, FieldErrors for several."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise FieldErrors(errors)
+
+
 @dataclass(frozen=True, slots=True)
 class PreferencesInput:
     """A preferences form: empty fields keep the current value; no categories means all."""
@@ -179,16 +202,31 @@ def email_field(text: str) -> str:
         raise FieldError("email", str(exc)) from None
 
 
-def new_schedule(prefs: PreferencesInput, current: Schedule) -> Schedule:
-    """`current` with the fields `prefs` fills in (validated, each error names its field)."""
-    weekday = field_value("weekday", parse_weekday, prefs.weekday)
-    return Schedule(
-        frequency=field_value("frequency", lambda v: parse_choice(Frequency, v), prefs.frequency)
+def new_schedule(
+    prefs: PreferencesInput, current: Schedule, errors: list[ValidationError] | None = None
+) -> Schedule:
+    """`current` with the fields `prefs` fills in, validated: each error names its field;
+    with `errors`, every bad field is added there (and keeps its current value) instead."""
+    found: list[ValidationError] = [] if errors is None else errors
+
+    def value(name: str, parse: Callable[[str], T], text: str | None) -> T | None:
+        try:
+            return field_value(name, parse, text)
+        except FieldError as exc:
+            found.append(exc)
+            return None
+
+    weekday = value("weekday", parse_weekday, prefs.weekday)
+    schedule = Schedule(
+        frequency=value("frequency", lambda v: parse_choice(Frequency, v), prefs.frequency)
         or current.frequency,
         weekday=current.weekday if weekday is None else weekday,
-        send_time=field_value("time", parse_time, prefs.time) or current.send_time,
-        timezone=field_value("timezone", parse_timezone, prefs.timezone) or current.timezone,
+        send_time=value("time", parse_time, prefs.time) or current.send_time,
+        timezone=value("timezone", parse_timezone, prefs.timezone) or current.timezone,
     )
+    if errors is None:
+        raise_all(found)
+    return schedule
 
 
 def new_subscriber(

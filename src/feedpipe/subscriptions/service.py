@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from feedpipe.clock import Clock
-from feedpipe.errors import DuplicateSubscriberError, NotFoundError
+from feedpipe.errors import DuplicateSubscriberError, NotFoundError, ValidationError
 from feedpipe.model import (
     STOPPED,
     Action,
@@ -28,9 +28,11 @@ from feedpipe.subscriptions.fields import (
     PreferencesInput,
     RowError,
     SubscribeInput,
+    UnknownCategoriesError,
     email_field,
     new_schedule,
     new_subscriber,
+    raise_all,
     read_csv,
     write_csv,
 )
@@ -230,10 +232,18 @@ class SubscriptionService:
     def _preferences(
         self, sub: Subscriber, prefs: PreferencesInput
     ) -> tuple[Schedule, tuple[str, ...]]:
+        """Every bad field at once (FieldErrors when more than one), in form order."""
         index = self.categories()
-        names = index.check(prefs.categories)
-        keys = index.resolve(",".join(names)) if names else ()
-        return new_schedule(prefs, sub.schedule), keys
+        errors: list[ValidationError] = []
+        keys: tuple[str, ...] = ()
+        try:
+            names = index.check(prefs.categories)
+            keys = index.resolve(",".join(names)) if names else ()
+        except UnknownCategoriesError as exc:
+            errors.append(exc)
+        schedule = new_schedule(prefs, sub.schedule, errors)
+        raise_all(errors)
+        return schedule, keys
 
     def _move(self, subscriber_id: int, action: Action) -> SubscriberStatus:
         moved = self.store.move_subscriber(subscriber_id, action, self.clock.now())
