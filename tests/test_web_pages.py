@@ -78,7 +78,7 @@ def test_preferences_form_with_one_error_marks_only_that_field(web: Web) -> None
     assert "is not a time of day" in described_error(doc, invalid[0])
 
 
-def test_api_preferences_errors_list_every_field(web: Web) -> None:
+def test_preferences_form_marks_two_bad_fields(web: Web) -> None:
     """The same rule through the JSON problem: one entry per bad field (web/render.py)."""
     url, csrf = _prefs(web, "api@example.com")
     r = web.client.post(url, data={"csrf": csrf, "time": "99:99", "weekday": "someday"})

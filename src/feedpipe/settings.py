@@ -250,6 +250,7 @@ class WebSettings(_Section):
     base_url: str = "http://127.0.0.1:8080"
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    access_log: bool = False  # `serve`: one line per request on stderr (no client address)
 
     @field_validator("base_url")
     @classmethod
