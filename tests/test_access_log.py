@@ -36,9 +36,9 @@ def serving(config: Path, *args: str) -> Iterator[tuple[str, list[str]]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDPIPE_")}
     env.update(PYTHONPATH=str(REPO / "src"), FEEDPIPE_SECRET_KEY="s" * 32)
+    command = [sys.executable, "-m", "feedpipe", "--config", str(config), "serve"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "feedpipe", "--config", str(config), "serve", "--port", str(port)]
-        + list(args),
+        [*command, "--port", str(port), *args],
         env=env,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
