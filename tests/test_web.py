@@ -426,6 +426,10 @@ def test_admin_endpoints_need_the_bearer_token(web: Web) -> None:
     assert web.client.get("/api/admin/outbox", headers=auth).json() == {"counts": {"queued": 1}}
     built = web.client.post("/api/admin/build", headers=auth)
     assert built.status_code == 200 and built.json()["feeds"] > 0
+    runs = web.fp.last_runs()  # `feedpipe status` shows the web's build like any other run
+    assert runs["build"].worker.startswith("web admin@") and runs["build"].outcome == "ok"
+    assert runs["build"].counts["feeds"] == built.json()["feeds"]
+    assert runs["sync"].worker.startswith("web admin@")
 
 
 def test_admin_is_disabled_without_a_configured_token(

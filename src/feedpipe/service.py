@@ -110,6 +110,24 @@ class Feedpipe:
         """Hand back the outbox rows a stopping process still holds; returns how many."""
         return self.store.release_outbox(owner_prefix, self.clock.now())
 
+    def record_runs(
+        self, who: str, started_at: datetime, synced: SyncReport | None, built: BuildReport | None
+    ) -> None:
+        """Record a successful sync and build as the worker records its own (`status`):
+        `feedpipe sync|build` and the web's admin build."""
+        from feedpipe.model import RunRecord
+        from feedpipe.model.runs import build_counts, sync_counts
+
+        runs = []
+        if synced is not None:
+            counts = sync_counts(synced, self.post_count())
+            runs.append(RunRecord("sync", who, started_at, synced.seconds, "ok", counts))
+        if built is not None:
+            counts = build_counts(built)
+            runs.append(RunRecord("build", who, started_at, built.seconds, "ok", counts))
+        for run in runs:
+            self.put_run(replace(run, last_ok_at=started_at))
+
     def put_run(self, run: RunRecord) -> None:
         """Record `run` as its job's last run."""
         self.store.put_run(run)

@@ -7,7 +7,6 @@ library; tests/test_startup.py checks): every command imports what it needs when
 from __future__ import annotations
 
 import signal
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,6 @@ from feedpipe.errors import ConfigError, FeedpipeError
 
 if TYPE_CHECKING:
     from feedpipe.model import BuildReport, SyncReport
-    from feedpipe.service import Feedpipe
 
 
 class FeedpipeGroup(click.Group):
@@ -170,26 +168,6 @@ def _echo_build(report: BuildReport) -> None:
     )
 
 
-def _record(
-    service: Feedpipe,
-    command: str,
-    started_at: datetime,
-    synced: SyncReport | None,
-    built: BuildReport | None,
-) -> None:
-    """Record the runs of `feedpipe sync|build` as the worker records its own (`status`)."""
-    from feedpipe.model import RunRecord
-    from feedpipe.worker.runs import RunLog, build_counts, cli_identity, sync_counts
-
-    runs, who = RunLog(service), cli_identity(command)
-    if synced is not None:
-        counts = sync_counts(synced, service.post_count())
-        runs.record(RunRecord("sync", who, started_at, synced.seconds, "ok", counts))
-    if built is not None:
-        counts = build_counts(built)
-        runs.record(RunRecord("build", who, started_at, built.seconds, "ok", counts))
-
-
 SYNCING = ("sync", "document", "synced")
 
 
@@ -199,10 +177,12 @@ SYNCING = ("sync", "document", "synced")
 @pass_state
 def sync(state: CliState, verbose: bool, now: str | None) -> None:
     """Ingest the source (posts folder, export or feed) into the store."""
+    from feedpipe.worker.runs import cli_identity
+
     with state.long_work(now) as service, state.progress.meter(*SYNCING) as docs:
         started_at = service.clock.now()
         report = service.sync(docs.tick)
-        _record(service, "sync", started_at, report, None)
+        service.record_runs(cli_identity("sync"), started_at, report, None)
     _echo_sync(report, verbose)
 
 
@@ -214,6 +194,8 @@ def sync(state: CliState, verbose: bool, now: str | None) -> None:
 @pass_state
 def build(state: CliState, no_sync: bool, full: bool, verbose: bool, now: str | None) -> None:
     """Sync, then write the feeds that changed (RSS, Atom, JSON Feed, OPML)."""
+    from feedpipe.worker.runs import cli_identity
+
     meters = state.progress
     with (
         state.long_work(now) as service,
@@ -222,7 +204,7 @@ def build(state: CliState, no_sync: bool, full: bool, verbose: bool, now: str | 
     ):
         started_at = service.clock.now()
         report = service.build(sync=not no_sync, full=full, sync_tick=docs.tick, tick=feeds.tick)
-        _record(service, "build", started_at, report.sync, report)
+        service.record_runs(cli_identity("build"), started_at, report.sync, report)
     if report.sync:
         _echo_sync(report.sync, verbose)
     _echo_build(report)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 import threading
 from functools import cache
 
@@ -109,7 +110,10 @@ async def admin_build(request: Request) -> Response:
 
     def build() -> BuildResult:
         with _BUILD_LOCK:
+            started_at = service.clock.now()
             report = service.build()
+            who = f"web admin@{os.uname().nodename[:30]}:{os.getpid()}"
+            service.record_runs(who, started_at, report.sync, report)
         return BuildResult(
             feeds=report.feeds,
             written=len(report.written),
