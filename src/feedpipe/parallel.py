@@ -48,7 +48,6 @@ class Terminated(BaseException):
 
 _held: list[int] = []  # signals noted inside held_interrupts(), in order
 _saved: dict[int, object] = {}  # their handlers from before the hold
-_depth = 0
 
 
 def _note(signum: int, _frame: FrameType | None) -> None:
@@ -82,31 +81,26 @@ def checkpoint() -> None:
 @contextmanager
 def held_interrupts() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back to `checkpoint()`s (and the end of the block); a second
-    one of the same kind goes at once. Reentrant; a no-op off the main thread (whose owner —
-    the worker, the web server — handles signals its own way)."""
-    global _depth
-    if threading.current_thread() is not threading.main_thread():
+    one of the same kind goes at once. Nested, the outermost block holds them; a no-op off
+    the main thread (whose owner — the worker, the web server — handles signals its own way)."""
+    if threading.current_thread() is not threading.main_thread() or _saved:
         yield
         return
-    if _depth == 0:
-        _held.clear()
-        _saved.update({s: signal.signal(s, _note) for s in (signal.SIGINT, signal.SIGTERM)})
-    _depth += 1
+    _held.clear()
+    _saved.update({s: signal.signal(s, _note) for s in (signal.SIGINT, signal.SIGTERM)})
     ok = False
     try:
         yield
         ok = True
     finally:
-        _depth -= 1
-        if _depth == 0:
-            for signum, handler in _saved.items():
-                signal.signal(signum, handler)  # type: ignore[arg-type]
-            try:
-                if ok:
-                    checkpoint()
-            finally:
-                _held.clear()
-                _saved.clear()
+        for signum, handler in _saved.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        try:
+            if ok:
+                checkpoint()
+        finally:
+            _held.clear()
+            _saved.clear()
 
 
 # -- pools ------------------------------------------------------------------------------------
@@ -208,6 +202,7 @@ def process_pool(workers: int) -> Iterator[Pool]:
     with held_interrupts():  # never half started or half stopped
         executor = _start(workers)
         try:
+            executor.submit(int).result()  # workers and manager thread up now, not mid-work
             yield Pool(executor)
         except BaseException:
             _stop(executor)
@@ -224,16 +219,14 @@ def _start(workers: int) -> ProcessPoolExecutor:
         server = multiprocessing.get_context("forkserver")
         server.set_forkserver_preload(PRELOAD)
         context = server
-    executor = ProcessPoolExecutor(
+    return ProcessPoolExecutor(
         workers, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
     )
-    executor.submit(int).result()  # workers and the manager thread up now, not mid-work
-    return executor
 
 
 def _stop(executor: ProcessPoolExecutor) -> None:
     """Cancel what has not started, end the workers (SIGTERM, then SIGKILL), reap them."""
-    processes = list(executor._processes.values())
+    processes = list((executor._processes or {}).values())
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import IO, TypeVar
@@ -276,7 +276,7 @@ Converted = tuple[int, NewSubscriber | RowError]
 
 def read_csv(
     stream: IO[str], defaults: DigestSettings, categories: CategoryIndex, now: datetime
-) -> tuple[int, Iterator[list[Converted]]]:
+) -> tuple[int, Generator[list[Converted]]]:
     """Parse a subscriber CSV (header row first): how many rows it has, and (line, subscriber
     or error) for each row, in chunks of ROWS_PER_TASK."""
     raw = list(_raw_rows(stream))
@@ -285,7 +285,7 @@ def read_csv(
 
 def _converted(
     raw: list[RawRow], defaults: DigestSettings, categories: CategoryIndex, now: datetime
-) -> Iterator[list[Converted]]:
+) -> Generator[list[Converted]]:
     chunks = [raw[i : i + ROWS_PER_TASK] for i in range(0, len(raw), ROWS_PER_TASK)]
     workers = worker_count(len(raw), PARALLEL_ROWS)
     if workers == 1:

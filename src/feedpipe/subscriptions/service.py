@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -136,29 +137,39 @@ class SubscriptionService:
         total, chunks = read_csv(stream, self.settings.digest, self.categories(), self.clock.now())
         if tick is not None:
             tick(0, total)
-        for chunk in chunks:
-            rows: list[NewSubscriber] = []
-            lines: list[int] = []
-            for line, item in chunk:
-                if isinstance(item, RowError):
-                    errors.append(item)
-                elif item.email_key in first_line:
-                    repeated = first_line[item.email_key]
-                    errors.append(RowError(line, f"{item.email} repeats line {repeated}"))
-                else:
-                    first_line[item.email_key] = line
-                    rows.append(item)
-                    lines.append(line)
-            duplicates = self.store.import_subscribers(rows) if rows else []
-            for index in duplicates:
-                errors.append(RowError(lines[index], f"{rows[index].email} is already subscribed"))
-            added += len(rows) - len(duplicates)
-            done += len(chunk)
-            if tick is not None:
-                tick(done, total)
-            checkpoint()
+        with closing(chunks):  # stopped early (Ctrl-C, an error): its pool stops now
+            for chunk in chunks:
+                added += self._import_chunk(chunk, first_line, errors)
+                done += len(chunk)
+                if tick is not None:
+                    tick(done, total)
+                checkpoint()
         errors.sort(key=lambda e: e.line)
         return ImportReport(added=added, errors=tuple(errors))
+
+    def _import_chunk(
+        self,
+        chunk: Sequence[tuple[int, NewSubscriber | RowError]],
+        first_line: dict[str, int],
+        errors: list[RowError],
+    ) -> int:
+        """Add a chunk's good rows in one transaction; how many were added."""
+        rows: list[NewSubscriber] = []
+        lines: list[int] = []
+        for line, item in chunk:
+            if isinstance(item, RowError):
+                errors.append(item)
+            elif item.email_key in first_line:
+                repeated = first_line[item.email_key]
+                errors.append(RowError(line, f"{item.email} repeats line {repeated}"))
+            else:
+                first_line[item.email_key] = line
+                rows.append(item)
+                lines.append(line)
+        duplicates = self.store.import_subscribers(rows) if rows else []
+        for index in duplicates:
+            errors.append(RowError(lines[index], f"{rows[index].email} is already subscribed"))
+        return len(rows) - len(duplicates)
 
     def remove(self, email: str) -> Subscriber:
         """Delete a subscriber and everything stored about them (admin / CLI)."""

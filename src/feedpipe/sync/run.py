@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import closing
 from datetime import datetime
 
 from feedpipe.model import (
@@ -68,7 +69,7 @@ def _pooled(source: Source, items: Sequence[Item], workers: int) -> Iterator[Par
             yield from pool.wait(pending.popleft())
 
 
-def parse_batches(source: Source, items: Sequence[Item]) -> Iterator[list[ParsedDocument]]:
+def parse_batches(source: Source, items: Sequence[Item]) -> Generator[list[ParsedDocument]]:
     """Parsed documents in `items` order, in batches; on every core when there are many."""
     workers = worker_count(len(items), PARALLEL_THRESHOLD)
     if workers == 1:
@@ -152,15 +153,17 @@ def run_sync(
     not_parsed = [d for d in scanned if d.key not in again]
     parts = [_not_parsed_report([known[d.key] for d in not_parsed])]  # then one per batch
     gone = sorted(known.keys() - {d.key for d in scanned})
-    batches = parse_batches(source, items) if items else iter([[]] if gone else [])
+    nothing: list[list[ParsedDocument]] = [[]] if gone else []
+    batches = parse_batches(source, items) if items else (batch for batch in nothing)
     done = 0
     _tick(tick, 0, len(items))
-    for index, parsed in enumerate(batches):
-        dropped = gone if index == 0 else []
-        links, refs = _store_view(store, {p.doc.key for p in parsed} | set(dropped), parsed)
-        changes, report = decide(parsed, dropped, links, refs, now())
-        store.apply_sync(changes, now(), url_for)
-        parts.append(report)
-        done += len(parsed)
-        _tick(tick, done, len(items))
+    with closing(batches):  # stopped early (Ctrl-C, an error): its process pool stops now
+        for index, parsed in enumerate(batches):
+            dropped = gone if index == 0 else []
+            links, refs = _store_view(store, {p.doc.key for p in parsed} | set(dropped), parsed)
+            changes, report = decide(parsed, dropped, links, refs, now())
+            store.apply_sync(changes, now(), url_for)
+            parts.append(report)
+            done += len(parsed)
+            _tick(tick, done, len(items))
     return SyncReport.total(parts, time.perf_counter() - started)
