@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -70,3 +71,38 @@ def test_status_lists_n_digest_times_and_says_how_many(tmp_path: Path) -> None:
     one = runner.invoke(cli, ["--config", config, "subscribers", "list", "--frequency", "weekly"])
     assert one.stdout.splitlines()[-1] == "1 subscriber"
     assert "weekly on Monday at 08:00" in one.stdout
+
+
+def rules_match_headers(text: str) -> int:
+    """Every table is textgrid's: an upper-case header row, then a rule of dashes under each
+    column; the number of tables found."""
+    lines = text.splitlines()
+    found = 0
+    for above, line in itertools.pairwise(lines):
+        if line and set(line) <= {"-", " "}:
+            assert above == above.upper(), above
+            starts = [i for i, c in enumerate(line) if c == "-" and (i == 0 or line[i - 1] == " ")]
+            assert all(above[i] != " " and (i == 0 or above[i - 1] == " ") for i in starts), text
+            found += 1
+    return found
+
+
+def test_every_table_has_one_style(tmp_path: Path) -> None:
+    """status, outbox, subscribers list, digest plan and check-config print textgrid tables."""
+    post(tmp_path / "posts", "a", categories="[Rust]")
+    config = str(write_config(tmp_path, tmp_path / "posts"))
+    add = ["subscribers", "add", "ann@example.com", "--confirmed", "--time", "08:00"]
+    assert feedpipe("--config", config, *add, "--now", "2026-03-01T00:00:00Z").returncode == 0
+    assert feedpipe("--config", config, "sync").returncode == 0
+    commands = {
+        ("status", "--now", "2026-03-01T00:00:00Z"): 3,
+        ("outbox",): 1,
+        ("subscribers", "list"): 1,
+        ("digest", "plan", "--now", "2026-03-01T09:00:00Z"): 1,
+        ("check-config",): 1,
+    }
+    for args, tables in commands.items():
+        done = feedpipe("--config", config, *args)
+        assert rules_match_headers(done.stdout) == tables, (args, done.stdout, done.stderr)
+    listed = feedpipe("--config", config, "subscribers", "list").stdout
+    assert listed.splitlines()[-1] == "1 subscriber"

@@ -245,7 +245,7 @@ def test_forged_altered_foreign_and_expired_tokens_are_rejected(web: Web) -> Non
     assert web.client.get(f"/p/{good}").status_code == 400
     web.clock.advance(timedelta(days=8))
     expired = web.client.post(f"/c/{good}")
-    assert expired.status_code == 400 and "expired" in expired.text
+    assert expired.status_code == 410 and "expired" in expired.text
     assert web.subscriber("tok@example.com").status is SubscriberStatus.PENDING
 
 
@@ -427,6 +427,10 @@ def test_admin_endpoints_need_the_bearer_token(web: Web) -> None:
     assert web.client.get("/api/admin/outbox", headers=auth).json() == {"counts": {"queued": 1}}
     built = web.client.post("/api/admin/build", headers=auth)
     assert built.status_code == 200 and built.json()["feeds"] > 0
+    runs = web.fp.last_runs()  # `feedpipe status` shows the web's build like any other run
+    assert runs["build"].worker.startswith("web admin@") and runs["build"].outcome == "ok"
+    assert runs["build"].counts["feeds"] == built.json()["feeds"]
+    assert runs["sync"].worker.startswith("web admin@")
 
 
 def test_admin_is_disabled_without_a_configured_token(

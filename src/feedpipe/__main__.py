@@ -17,8 +17,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, _interrupted)
     from feedpipe.cli import main as cli_main
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
+    try:  # the command group takes Ctrl-C over when the command starts (FeedpipeGroup)
         cli_main()
     finally:  # the command is over (click exits by SystemExit): a late Ctrl-C changes nothing
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from feedpipe.model.readers import ReaderRow
     from feedpipe.model.websub import PublishState
     from feedpipe.outbox.service import OutboxService
+    from feedpipe.parallel import Tick
     from feedpipe.settings import Settings
     from feedpipe.source import Source
     from feedpipe.store import LeaderLock, Store
@@ -53,24 +54,35 @@ class Feedpipe:
 
         return open_source(self.settings)
 
-    def sync(self) -> SyncReport:
+    def sync(self, tick: Tick | None = None) -> SyncReport:
+        """Ingest the source; `tick(documents done, documents to parse)` after each batch."""
         from feedpipe.sync.run import run_sync
 
-        report = run_sync(self.source, self.store, self.clock.now, self.settings.site.post_url)
+        site = self.settings.site
+        report = run_sync(self.source, self.store, self.clock.now, site.post_url, tick)
         if report.removed or report.updated or report.drafts:  # retracted posts leave digests
             self.outbox.drop_retracted()
         return report
 
-    def build(self, *, sync: bool = True, full: bool = False) -> BuildReport:
+    def build(
+        self,
+        *,
+        sync: bool = True,
+        full: bool = False,
+        sync_tick: Tick | None = None,
+        tick: Tick | None = None,
+    ) -> BuildReport:
+        """Sync (unless not), then render the feeds that changed; `sync_tick` follows the
+        sync's documents, `tick(feeds done, feeds to render)` the feeds."""
         from feedpipe import __version__
         from feedpipe.feeds.build import BuildOptions, build_feeds
         from feedpipe.feeds.icons import site_images
         from feedpipe.feeds.render import FeedContext
 
-        sync_report = self.sync() if sync else None
+        sync_report = self.sync(sync_tick) if sync else None
         ctx = FeedContext.from_settings(self.settings, f"feedpipe {__version__}")
         opts = BuildOptions.from_settings(self.settings.feeds, ctx, site_images(self.settings))
-        report = build_feeds(self.store, opts, self.clock.now(), full=full)
+        report = build_feeds(self.store, opts, self.clock.now(), full=full, tick=tick)
         return replace(report, sync=sync_report)
 
     @cached_property
@@ -141,6 +153,24 @@ class Feedpipe:
     def release_outbox(self, owner_prefix: str) -> int:
         """Hand back the outbox rows a stopping process still holds; returns how many."""
         return self.store.release_outbox(owner_prefix, self.clock.now())
+
+    def record_runs(
+        self, who: str, started_at: datetime, synced: SyncReport | None, built: BuildReport | None
+    ) -> None:
+        """Record a successful sync and build as the worker records its own (`status`):
+        `feedpipe sync|build` and the web's admin build."""
+        from feedpipe.model import RunRecord
+        from feedpipe.model.runs import build_counts, sync_counts
+
+        runs = []
+        if synced is not None:
+            counts = sync_counts(synced, self.post_count())
+            runs.append(RunRecord("sync", who, started_at, synced.seconds, "ok", counts))
+        if built is not None:
+            counts = build_counts(built)
+            runs.append(RunRecord("build", who, started_at, built.seconds, "ok", counts))
+        for run in runs:
+            self.put_run(replace(run, last_ok_at=started_at))
 
     def put_run(self, run: RunRecord) -> None:
         """Record `run` as its job's last run."""

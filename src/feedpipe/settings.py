@@ -298,6 +298,7 @@ class WebSettings(_Section):
     # 429 to a client fetching the same unchanged feed without validators more than N times
     # an hour (None: never refused)
     refuse_unconditional_after: int | None = Field(default=None, ge=1)
+    access_log: bool = False  # `serve`: one line per request on stderr (no client address)
 
     @field_validator("base_url")
     @classmethod

@@ -7,7 +7,6 @@ library; tests/test_startup.py checks): every command imports what it needs when
 from __future__ import annotations
 
 import signal
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ import click
 from feedpipe.cli.checkconfig import check_config
 from feedpipe.cli.common import CliState, Exit, fail, now_option, pass_state
 from feedpipe.cli.outbox import dkim_record, outbox, send
+from feedpipe.cli.progress import Progress
 from feedpipe.cli.subscribers import digest, subscribers
 from feedpipe.cli.textgrid import plural
 from feedpipe.cli.web import inbound, serve
@@ -29,17 +29,30 @@ if TYPE_CHECKING:
 
 
 class FeedpipeGroup(click.Group):
-    """Turns feedpipe errors into one clear line and a non-zero exit status."""
+    """Turns feedpipe errors into one clear line and a non-zero exit status; Ctrl-C (and
+    SIGTERM) into one line saying what was done."""
+
+    in_own_process = False  # set by `main()`: signals are then this command's to handle
 
     def invoke(self, ctx: click.Context) -> Any:
+        from feedpipe.parallel import Terminated
+
         try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
+            if self.in_own_process:  # from here on Ctrl-C and SIGTERM are caught below
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGTERM, _terminated)
+            result = super().invoke(ctx)
+            if self.in_own_process:  # the command is over: a late signal changes nothing
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            return result
+        except (KeyboardInterrupt, Terminated) as exc:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while leaving
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            killed = isinstance(exc, Terminated)
             fail(
-                Exit.INTERRUPTED,
-                "interrupted: nothing lost — what was committed stays (sync, imports and sends "
-                "commit batch by batch); the next run does the rest",
+                Exit.TERMINATED if killed else Exit.INTERRUPTED,
+                interrupted_line("terminated" if killed else "interrupted", ctx.obj),
             )
         except ConfigError as exc:
             fail(Exit.CONFIG, f"configuration error: {exc}")
@@ -47,6 +60,21 @@ class FeedpipeGroup(click.Group):
             fail(Exit.LOCKED, str(exc))
         except FeedpipeError as exc:
             fail(Exit.PARTLY, f"error: {exc}")
+
+
+def _terminated(_signum: int, _frame: object) -> None:
+    from feedpipe.parallel import Terminated
+
+    raise Terminated
+
+
+def interrupted_line(what: str, state: CliState | None) -> str:
+    """ "interrupted: 300 of 600 documents synced, nothing lost (...)" """
+    done = state.progress.summary() if state is not None else None
+    return (
+        f"{what}: {done + ', ' if done else ''}nothing lost — what was committed stays (sync, "
+        "imports and sends commit batch by batch); the next run does the rest"
+    )
 
 
 @click.group(cls=FeedpipeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,10 +95,13 @@ class FeedpipeGroup(click.Group):
     envvar=CONFIG_ENV,
     help=f"Path to config.toml (or set {CONFIG_ENV}; default ./config.toml).",
 )
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress bars or progress lines (standard error)."
+)
 @click.pass_context
-def cli(ctx: click.Context, config: Path | None) -> None:
+def cli(ctx: click.Context, config: Path | None, quiet: bool) -> None:
     """feedpipe: turn a folder of posts into feeds and digest emails."""
-    ctx.obj = CliState(config)
+    ctx.obj = CliState(config, Progress(quiet))
 
 
 def _version(ctx: click.Context) -> None:
@@ -140,24 +171,7 @@ def _echo_build(report: BuildReport) -> None:
     )
 
 
-def _record(
-    service: Feedpipe,
-    command: str,
-    started_at: datetime,
-    synced: SyncReport | None,
-    built: BuildReport | None,
-) -> None:
-    """Record the runs of `feedpipe sync|build` as the worker records its own (`status`)."""
-    from feedpipe.model import RunRecord
-    from feedpipe.worker.runs import RunLog, build_counts, cli_identity, sync_counts
-
-    runs, who = RunLog(service), cli_identity(command)
-    if synced is not None:
-        counts = sync_counts(synced, service.post_count())
-        runs.record(RunRecord("sync", who, started_at, synced.seconds, "ok", counts))
-    if built is not None:
-        counts = build_counts(built)
-        runs.record(RunRecord("build", who, started_at, built.seconds, "ok", counts))
+SYNCING = ("sync", "document", "synced")
 
 
 @cli.command()
@@ -166,10 +180,12 @@ def _record(
 @pass_state
 def sync(state: CliState, verbose: bool, now: str | None) -> None:
     """Ingest the source (posts folder, export or feed) into the store."""
-    with state.service(now) as service:
+    from feedpipe.worker.runs import cli_identity
+
+    with state.long_work(now) as service, state.progress.meter(*SYNCING) as docs:
         started_at = service.clock.now()
-        report = service.sync()
-        _record(service, "sync", started_at, report, None)
+        report = service.sync(docs.tick)
+        service.record_runs(cli_identity("sync"), started_at, report, None)
     _echo_sync(report, verbose)
 
 
@@ -181,16 +197,23 @@ def sync(state: CliState, verbose: bool, now: str | None) -> None:
 @pass_state
 def build(state: CliState, no_sync: bool, full: bool, verbose: bool, now: str | None) -> None:
     """Sync, then write the feeds that changed (RSS, Atom, JSON Feed, OPML)."""
-    with state.service(now) as service:
+    from feedpipe.worker.runs import cli_identity
+
+    meters = state.progress
+    with (
+        state.long_work(now) as service,
+        meters.meter(*SYNCING) as docs,
+        meters.meter("build", "feed", "built") as feeds,
+    ):
         started_at = service.clock.now()
-        report = service.build(sync=not no_sync, full=full)
-        _record(service, "build", started_at, report.sync, report)
-        if report.sync:
-            _echo_sync(report.sync, verbose)
-        _echo_build(report)
-        for path in report.written if verbose else ():
-            click.echo(f"  wrote {path}")
-        _publish(service, report)
+        report = service.build(sync=not no_sync, full=full, sync_tick=docs.tick, tick=feeds.tick)
+        service.record_runs(cli_identity("build"), started_at, report.sync, report)
+    if report.sync:
+        _echo_sync(report.sync, verbose)
+    _echo_build(report)
+    for path in report.written if verbose else ():
+        click.echo(f"  wrote {path}")
+    _publish(service, report)
 
 
 def _publish(service: Feedpipe, report: BuildReport) -> None:
@@ -233,4 +256,5 @@ for command in (
 
 
 def main() -> None:
+    FeedpipeGroup.in_own_process = True
     cli(prog_name="feedpipe")

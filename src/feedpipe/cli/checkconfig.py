@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from feedpipe.cli.common import CliState, Exit, fail, pass_state
-from feedpipe.cli.textgrid import align, plural
+from feedpipe.cli.textgrid import plural, table
 
 if TYPE_CHECKING:
     from feedpipe.settings import Finding, Settings
@@ -36,7 +36,7 @@ def check_config(state: CliState, connect: bool) -> None:
     findings.append(check_base_url(settings))
     findings += check_deprecated(settings)
     click.echo(f"config  {state.config or os.environ.get('FEEDPIPE_CONFIG') or 'config.toml'}")
-    click.echo("\n".join(align([(f.level, f.key, f.text) for f in findings])))
+    click.echo(table(["LEVEL", "KEY", "CHECK"], [[f.level, f.key, f.text] for f in findings]))
     click.echo("\neffective configuration (secrets masked):")
     click.echo(effective(settings))
     errors = [f for f in findings if f.level == "error"]

@@ -6,13 +6,14 @@ import enum
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from feedpipe.cli.progress import Progress
 from feedpipe.clock import Clock, FixedClock, SystemClock, parse_now
 from feedpipe.errors import ValidationError
 
@@ -32,6 +33,7 @@ class Exit(enum.IntEnum):
     UNREACHABLE = 3  # the mail server could not be reached: nothing sent, messages kept queued
     LOCKED = 4  # another process held the store's lock past [store] busy_timeout_seconds
     INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    TERMINATED = 143  # SIGTERM
 
 
 def fail(code: Exit, message: str) -> NoReturn:
@@ -43,6 +45,7 @@ def fail(code: Exit, message: str) -> NoReturn:
 @dataclass
 class CliState:
     config: Path | None
+    progress: Progress = field(default_factory=Progress)
 
     def settings(self) -> Settings:
         from feedpipe.settings import load_settings
@@ -55,6 +58,15 @@ class CliState:
 
         clock: Clock = FixedClock(check_now(now)) if now else SystemClock()
         with Feedpipe.from_settings(self.settings(), clock) as service:
+            yield service
+
+    @contextmanager
+    def long_work(self, now: str | None = None) -> Iterator[Feedpipe]:
+        """The service for work that commits batch by batch (sync, build, import, send):
+        Ctrl-C and SIGTERM are taken between batches (`parallel.held_interrupts`)."""
+        from feedpipe.parallel import held_interrupts
+
+        with held_interrupts(), self.service(now) as service:
             yield service
 
 

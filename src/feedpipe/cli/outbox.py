@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
 
 from feedpipe.cli.common import CliState, Exit, check_now, fail, now_option, pass_state
+from feedpipe.cli.progress import Meter
 from feedpipe.cli.textgrid import plural, table
 from feedpipe.model.outbox import OutboxState
 
@@ -20,23 +18,13 @@ if TYPE_CHECKING:  # the dispatcher loads the mail transports: only when sending
     from feedpipe.outbox.service import Outage
 
 
-@contextmanager
-def progress_bar(total: int) -> Iterator[Progress | None]:
-    """A click progress bar over `total` messages on a terminal; nothing otherwise."""
-    if not sys.stdout.isatty() or total == 0:
-        yield None
-        return
-    with click.progressbar(length=total, label="sending") as bar:
-        done = 0
+def message_ticks(meter: Meter, total: int) -> Progress:
+    """The dispatcher's progress (a report after each message) as ticks of `meter`."""
 
-        def update(report: DispatchReport) -> None:
-            nonlocal done
-            step = min(total, report.attempted + report.cancelled) - done
-            if step > 0:
-                bar.update(step)
-                done += step
+    def update(report: DispatchReport) -> None:
+        meter.tick(min(total, report.attempted + report.cancelled), total)
 
-        yield update
+    return update
 
 
 def summary(report: SendReport) -> str:
@@ -89,11 +77,12 @@ def _send(state: CliState, now: str | None) -> None:
     `feedpipe outbox`), 3 when the mail server could not be reached (the messages stay queued).
     """
     from feedpipe.model import RunRecord
+    from feedpipe.parallel import interrupt_pending
     from feedpipe.worker.runs import RunLog, cli_identity, dispatch_run, fill_counts
 
     if now:
         check_now(now)
-    with state.service(now) as service:
+    with state.long_work(now) as service:
         outbox, runs, who = service.outbox, RunLog(service), cli_identity("send")
         started_at, started = service.clock.now(), time.perf_counter()
         filled = outbox.fill()
@@ -101,11 +90,12 @@ def _send(state: CliState, now: str | None) -> None:
         runs.record(RunRecord("plan", who, started_at, seconds, "ok", fill_counts(filled)))
         due = sum(outbox.counts()[s] for s in (OutboxState.QUEUED, OutboxState.RETRY))
         started_at = service.clock.now()
-        with progress_bar(due) as progress:
-            report = outbox.send_filled(filled, progress)
-        outage = outbox.outage(report.dispatch)
-        line = outage.line if outage else None
-        runs.record(dispatch_run(who, started_at, report.dispatch, line))
+        with state.progress.meter("send", "message", "sent") as meter:
+            report = outbox.send_filled(filled, message_ticks(meter, due), stop=interrupt_pending)
+            outage = outbox.outage(report.dispatch)
+            line = outage.line if outage else None
+            runs.record(dispatch_run(who, started_at, report.dispatch, line))
+            meter.tick(meter.done, due)
     click.echo(summary(report))
     code, why = verdict(report, outage)
     if why:

@@ -82,8 +82,12 @@ def import_(state: CliState, file: Path, now: str | None) -> None:
     required; empty fields take the [digest] defaults; status defaults to pending). Bad rows are
     reported with their line number and skipped; the rest are imported.
     """
-    with state.service(now) as service, file.open(encoding="utf-8-sig", newline="") as stream:
-        report = service.subscriptions.import_csv(stream)
+    with (
+        state.long_work(now) as service,
+        file.open(encoding="utf-8-sig", newline="") as stream,
+        state.progress.meter("import", "row", "imported") as rows,
+    ):
+        report = service.subscriptions.import_csv(stream, rows.tick)
     for error in report.errors:
         click.echo(f"  line {error.line}: {error.reason}", err=True)
     click.echo(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def align(rows: Sequence[Sequence[str]]) -> list[str]:
+def _align(rows: Sequence[Sequence[str]]) -> list[str]:
     """Each row as one line, columns padded to their widest cell."""
     if not rows:
         return []
@@ -16,7 +16,7 @@ def align(rows: Sequence[Sequence[str]]) -> list[str]:
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A header row, a rule of dashes under it, then the rows."""
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    return "\n".join(align([headers, ["-" * w for w in widths], *rows]))
+    return "\n".join(_align([headers, ["-" * w for w in widths], *rows]))
 
 
 def plural(count: int, noun: str, many: str | None = None) -> str:

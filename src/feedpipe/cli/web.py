@@ -8,7 +8,7 @@ import sys
 import click
 
 from feedpipe.cli.common import CliState, pass_state
-from feedpipe.envnames import SECRET_KEY_ENV
+from feedpipe.envnames import ACCESS_LOG_ENV, SECRET_KEY_ENV
 from feedpipe.errors import ValidationError
 
 MAX_INBOUND = 1 << 20
@@ -19,9 +19,20 @@ MAX_INBOUND = 1 << 20
 @click.option("--port", type=int, help="Port (default: [web] port; 0 picks a free one).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
 @click.option("--proxy-headers", is_flag=True, help="Trust X-Forwarded-For from the proxy.")
+@click.option(
+    "--access-log",
+    is_flag=True,
+    help="One line per request on stderr: method, path, status, bytes, duration; no client "
+    "address, link tokens masked (default: [web] access_log, off).",
+)
 @pass_state
 def serve(
-    state: CliState, host: str | None, port: int | None, workers: int, proxy_headers: bool
+    state: CliState,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    proxy_headers: bool,
+    access_log: bool,
 ) -> None:
     """Serve the feeds, subscribe/unsubscribe/preferences pages and the archive (uvicorn)."""
     from feedpipe.web.server import run_server
@@ -30,6 +41,8 @@ def serve(
     for warning in _warnings():
         click.echo(f"feedpipe serve: warning: {warning}", err=True)
     os.environ.setdefault("FEEDPIPE_CONFIG", str(state.config or "config.toml"))
+    if access_log:
+        os.environ[ACCESS_LOG_ENV] = "1"
     run_server(
         host=host or settings.web.host,
         port=settings.web.port if port is None else port,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from feedpipe.cli.common import CliState, now_option, pass_state
-from feedpipe.cli.textgrid import align, plural
+from feedpipe.cli.textgrid import plural, table
 
 if TYPE_CHECKING:
     from feedpipe.model import RunRecord
@@ -81,7 +81,7 @@ def status(state: CliState, as_json: bool, shown: int, readers: bool, now: str |
     if as_json:
         click.echo(json.dumps(to_json(found), indent=2))
     else:
-        click.echo(table(found))
+        click.echo(status_text(found))
 
 
 def _ago(now: datetime, then: datetime | None) -> str:
@@ -101,47 +101,45 @@ def _counts(run: RunRecord) -> str:
     return ", ".join(f"{k} {v}" for k, v in run.counts.items() if v) or "-"
 
 
-def table(status: WorkerStatus) -> str:
-    """The human view: a few aligned tables."""
+def status_text(status: WorkerStatus) -> str:
+    """The human view: a few tables."""
     from feedpipe.model import JOBS
     from feedpipe.worker.status import sending_line
 
     lines = [f"store   {status.store}", f"leader  {status.leader or 'no worker running'}"]
     lines.append(sending_line(status.sending))
-    rows: list[tuple[str, ...]] = [
-        ("job", "last run", "took", "outcome", "last ok", "counts / error")
-    ]
+    rows: list[list[str]] = []
     for job in JOBS:
         run = status.runs.get(job)
         if run is None and job == "publish":  # WebSub: shown once a hub was notified
             continue
         if run is None:
-            rows.append((job, "never", "", "", "", ""))
+            rows.append([job, "never", "", "", "", ""])
             continue
         detail = run.error if run.error else _counts(run)
         rows.append(
-            (
+            [
                 job,
                 _ago(status.now, run.started_at),
                 f"{run.seconds:.2f} s",
                 run.outcome,
                 _ago(status.now, run.last_ok_at),
                 detail or "",
-            )
+            ]
         )
-    lines += ["", *align(rows)]
+    lines += ["", table(["JOB", "LAST RUN", "TOOK", "OUTCOME", "LAST OK", "COUNTS / ERROR"], rows)]
     if status.queue is not None:
-        queue = [(state, str(n)) for state, n in status.queue.items()]
-        lines += ["", *align([("outbox", "messages"), *queue])]
+        queue = [[state, str(n)] for state, n in status.queue.items()]
+        lines += ["", table(["OUTBOX", "MESSAGES"], queue)]
     if status.publishes:
         hubs = [
-            (s.hub, _ago(status.now, s.at), s.result, s.detail, str(s.ok), str(s.failed))
+            [s.hub, _ago(status.now, s.at), s.result, s.detail, str(s.ok), str(s.failed)]
             for s in status.publishes.values()
         ]
-        header = ("websub hub", "last publish", "result", "detail", "ok", "failed")
-        lines += ["", *align([header, *hubs])]
-    due = [(at.strftime("%Y-%m-%d %H:%M UTC"), str(n)) for at, n in status.next_due]
-    lines += ["", *align([("next digests", "subscribers"), *due])]
+        header = ["WEBSUB HUB", "LAST PUBLISH", "RESULT", "DETAIL", "OK", "FAILED"]
+        lines += ["", table(header, hubs)]
+    due = [[at.strftime("%Y-%m-%d %H:%M UTC"), str(n)] for at, n in status.next_due]
+    lines += ["", table(["NEXT DIGESTS", "SUBSCRIBERS"], due)]
     if len(due) < status.due_instants:
         lines.append(
             f"({len(due)} of {plural(status.due_instants, 'send time')} shown; "

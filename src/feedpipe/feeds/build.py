@@ -19,7 +19,7 @@ from feedpipe.feeds.page import PAGE_NAME, page_path, render_page, written_by_us
 from feedpipe.feeds.render import ARCHIVE_DIR, FeedContext, Fragments, xslt_stylesheet
 from feedpipe.feeds.writer import read_file, remove_file, write_if_changed
 from feedpipe.model import BuildReport, FeedSpec, Post, Term, TermKind
-from feedpipe.parallel import process_pool, worker_count
+from feedpipe.parallel import Tick, checkpoint, process_pool, worker_count
 from feedpipe.settings import FeedFormat, FeedsSettings
 from feedpipe.store import Store
 
@@ -178,7 +178,12 @@ def _write(opts: BuildOptions, path: str, data: bytes, done: Rendered) -> None:
 
 
 def _render_targets(
-    store: Store, targets: Sequence[FeedSpec], opts: BuildOptions, now: datetime, full: bool
+    store: Store,
+    targets: Sequence[FeedSpec],
+    opts: BuildOptions,
+    now: datetime,
+    full: bool,
+    tick: Tick | None = None,
 ) -> Rendered:
     done = Rendered([], 0, {})
     fragments = Fragments()
@@ -199,6 +204,9 @@ def _render_targets(
                 _write_page(opts, spec, items, done)
             old = json.loads(known.get(ARCHIVE_META + spec.key, "[]"))
             archived.append((spec, lay, old))
+        if tick is not None:
+            tick(start + len(batch), len(targets))
+        checkpoint()  # a held Ctrl-C (parallel.held_interrupts): the next build redoes these
     _render_archives(store, archived, opts, now, done)
     return done
 
@@ -264,28 +272,34 @@ def _render_share(
 
 
 def _render_all(
-    store: Store, targets: Sequence[FeedSpec], opts: BuildOptions, now: datetime, full: bool
+    store: Store,
+    targets: Sequence[FeedSpec],
+    opts: BuildOptions,
+    now: datetime,
+    full: bool,
+    tick: Tick | None,
 ) -> Rendered:
-    """Render on every core when there are many feeds (cold builds), else in this process."""
+    """Render on every core when there are many feeds (cold builds), else in this process;
+    `tick(feeds done, feeds)` after each share."""
     opener = store.opener()
     workers = worker_count(len(targets), PARALLEL_FEEDS)
     if workers == 1 or opener is None:
-        return _render_targets(store, targets, opts, now, full)
+        return _render_targets(store, targets, opts, now, full, tick)
     shares = [targets[i::workers] for i in range(workers)]
-    with process_pool(workers) as pool:
-        results = list(
-            pool.map(
-                _render_share,
-                [opener] * workers,
-                shares,
-                [opts] * workers,
-                [now] * workers,
-                [full] * workers,
-            )
-        )
     done = Rendered([], 0, {})
-    for result in results:
-        done.add(result)
+    with process_pool(workers) as pool:
+        results = pool.map(
+            _render_share,
+            [opener] * workers,
+            shares,
+            [opts] * workers,
+            [now] * workers,
+            [full] * workers,
+        )
+        for count, result in enumerate(results, 1):
+            done.add(result)
+            if tick is not None:
+                tick(sum(len(s) for s in shares[:count]), len(targets))
     done.written.sort()
     return done
 
@@ -302,9 +316,15 @@ def _write_extras(specs: Sequence[FeedSpec], opts: BuildOptions) -> tuple[list[s
 
 
 def build_feeds(
-    store: Store, opts: BuildOptions, now: datetime, *, full: bool = False
+    store: Store,
+    opts: BuildOptions,
+    now: datetime,
+    *,
+    full: bool = False,
+    tick: Tick | None = None,
 ) -> BuildReport:
-    """Render and write every feed whose content may have changed since the last build."""
+    """Render and write every feed whose content may have changed since the last build;
+    `tick(feeds done, feeds to render)` as it goes."""
     started = time.perf_counter()
     fingerprint = opts.fingerprint()
     full = full or store.get_meta(FINGERPRINT) != fingerprint
@@ -317,7 +337,7 @@ def build_feeds(
     kinds = [TermKind.CATEGORY, TermKind.TAG] if opts.tags else [TermKind.CATEGORY]
     specs = feed_specs(opts.ctx.site_title, store.feed_terms(now, kinds))
     targets = choose_targets(specs, dirty, _missing_files(specs, opts), full)
-    done = _render_all(store, targets, opts, now, full)
+    done = _render_all(store, targets, opts, now, full, tick)
     written, unchanged, digests = done.written, done.unchanged, done.digests or {}
     extras, removed = _write_extras(specs, opts)
     written += extras

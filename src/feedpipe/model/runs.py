@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from feedpipe.clock import ensure_utc
+from feedpipe.model.posts import BuildReport, SyncReport
 
 JOBS = ("sync", "build", "publish", "plan", "dispatch")
 Counts = Mapping[str, int | float]
@@ -41,3 +42,23 @@ class RunRecord:
         last = data.get("last_ok_at")
         data["last_ok_at"] = ensure_utc(datetime.fromisoformat(last)) if last else None
         return cls(**data)
+
+
+def sync_counts(report: SyncReport, posts: int) -> dict[str, int | float]:
+    return {
+        "added": len(report.added),
+        "updated": len(report.updated),
+        "removed": len(report.removed),
+        "unchanged": report.unchanged,
+        "skipped": len(report.skipped),
+        "posts": posts,
+    }
+
+
+def build_counts(report: BuildReport) -> dict[str, int | float]:
+    return {
+        "feeds": report.feeds,
+        "written": len(report.written),
+        "unchanged": report.unchanged,
+        "removed": len(report.removed),
+    }

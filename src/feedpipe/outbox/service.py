@@ -161,13 +161,15 @@ class OutboxService:
         filled: FillReport,
         progress: Progress | None = None,
         transport: Transport | None = None,
+        stop: Stop | None = None,
     ) -> SendReport:
-        """Dispatch after `filled` until nothing is due (sync wrapper for the CLI); with nothing
-        queued, retrying or leased there is nothing to send: no transport is opened."""
+        """Dispatch after `filled` until nothing is due or `stop()` (sync wrapper for the CLI);
+        with nothing queued, retrying or leased there is nothing to send: no transport is
+        opened."""
         counts = self.counts()
         if not any(counts[state] for state in WAITING):
             return SendReport(filled, DispatchReport(), counts)
-        dispatched = asyncio.run(self.dispatch(transport, progress))
+        dispatched = asyncio.run(self.dispatch(transport, progress, stop))
         return SendReport(filled, dispatched, self.counts())
 
     def queue_message(

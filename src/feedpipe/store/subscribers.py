@@ -78,8 +78,11 @@ class SubscribersMixin:
 
     def import_subscribers(self, rows: Sequence[NewSubscriber]) -> list[int]:
         """Insert many in one transaction; return the indexes of `rows` skipped as duplicates."""
+        column = subscribers.c.email_key
         with self.engine.begin() as conn:
-            taken = set(conn.execute(sa.select(subscribers.c.email_key)).scalars())
+            taken: set[str] = set()
+            for chunk in chunked(sorted({new.email_key for new in rows})):
+                taken.update(conn.execute(sa.select(column).where(column.in_(chunk))).scalars())
             fresh: list[dict[str, Any]] = []
             duplicates: list[int] = []
             for index, new in enumerate(rows):

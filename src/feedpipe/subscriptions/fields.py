@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import IO, TypeVar
@@ -46,6 +46,29 @@ class UnknownCategoriesError(ValidationError):
         super().__init__(f"unknown categories: {', '.join(unknown)} (known: {listed})")
         self.unknown = tuple(unknown)
         self.known = tuple(known)
+
+
+def field_of(exc: ValidationError) -> str:
+    """The form field an error is about ("" when it is about none in particular)."""
+    if isinstance(exc, UnknownCategoriesError):
+        return "categories"
+    return exc.field if isinstance(exc, FieldError) else ""
+
+
+class FieldErrors(ValidationError):
+    """Several input fields are invalid at once; `errors` lists each, in form order."""
+
+    def __init__(self, errors: Sequence[ValidationError]) -> None:
+        super().__init__("; ".join(f"{field_of(e)}: {e}" for e in errors))
+        self.errors = tuple(errors)
+
+
+def raise_all(errors: Sequence[ValidationError]) -> None:
+    """Nothing for no error, the error itself for one, FieldErrors for several."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise FieldErrors(errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,16 +203,31 @@ def email_field(text: str) -> str:
         raise FieldError("email", str(exc)) from None
 
 
-def new_schedule(prefs: PreferencesInput, current: Schedule) -> Schedule:
-    """`current` with the fields `prefs` fills in (validated, each error names its field)."""
-    weekday = field_value("weekday", parse_weekday, prefs.weekday)
-    return Schedule(
-        frequency=field_value("frequency", lambda v: parse_choice(Frequency, v), prefs.frequency)
+def new_schedule(
+    prefs: PreferencesInput, current: Schedule, errors: list[ValidationError] | None = None
+) -> Schedule:
+    """`current` with the fields `prefs` fills in, validated: each error names its field;
+    with `errors`, every bad field is added there (and keeps its current value) instead."""
+    found: list[ValidationError] = [] if errors is None else errors
+
+    def value(name: str, parse: Callable[[str], T], text: str | None) -> T | None:
+        try:
+            return field_value(name, parse, text)
+        except FieldError as exc:
+            found.append(exc)
+            return None
+
+    weekday = value("weekday", parse_weekday, prefs.weekday)
+    schedule = Schedule(
+        frequency=value("frequency", lambda v: parse_choice(Frequency, v), prefs.frequency)
         or current.frequency,
         weekday=current.weekday if weekday is None else weekday,
-        send_time=field_value("time", parse_time, prefs.time) or current.send_time,
-        timezone=field_value("timezone", parse_timezone, prefs.timezone) or current.timezone,
+        send_time=value("time", parse_time, prefs.time) or current.send_time,
+        timezone=value("timezone", parse_timezone, prefs.timezone) or current.timezone,
     )
+    if errors is None:
+        raise_all(found)
+    return schedule
 
 
 def new_subscriber(
@@ -239,18 +277,24 @@ Converted = tuple[int, NewSubscriber | RowError]
 
 def read_csv(
     stream: IO[str], defaults: DigestSettings, categories: CategoryIndex, now: datetime
-) -> Iterator[Converted]:
-    """Parse a subscriber CSV (header row first); yields (line, subscriber or error) per row."""
+) -> tuple[int, Generator[list[Converted]]]:
+    """Parse a subscriber CSV (header row first): how many rows it has, and (line, subscriber
+    or error) for each row, in chunks of ROWS_PER_TASK."""
     raw = list(_raw_rows(stream))
+    return len(raw), _converted(raw, defaults, categories, now)
+
+
+def _converted(
+    raw: list[RawRow], defaults: DigestSettings, categories: CategoryIndex, now: datetime
+) -> Generator[list[Converted]]:
+    chunks = [raw[i : i + ROWS_PER_TASK] for i in range(0, len(raw), ROWS_PER_TASK)]
     workers = worker_count(len(raw), PARALLEL_ROWS)
     if workers == 1:
-        yield from _convert_rows(raw, defaults, categories, now)
+        yield from (_convert_rows(chunk, defaults, categories, now) for chunk in chunks)
         return
-    chunks = [raw[i : i + ROWS_PER_TASK] for i in range(0, len(raw), ROWS_PER_TASK)]
     with process_pool(workers) as pool:
         args = ([defaults] * len(chunks), [categories] * len(chunks), [now] * len(chunks))
-        for converted in pool.map(_convert_rows, chunks, *args):
-            yield from converted
+        yield from pool.map(_convert_rows, chunks, *args)
 
 
 def _raw_rows(stream: IO[str]) -> Iterator[RawRow]:

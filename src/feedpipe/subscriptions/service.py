@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import time
 from typing import IO
 
 from feedpipe.clock import Clock
-from feedpipe.errors import DuplicateSubscriberError, NotFoundError
+from feedpipe.errors import DuplicateSubscriberError, NotFoundError, ValidationError
 from feedpipe.model import (
     STOPPED,
     Action,
@@ -21,6 +22,7 @@ from feedpipe.model import (
     TermKind,
     transition,
 )
+from feedpipe.parallel import Tick, checkpoint
 from feedpipe.settings import Settings
 from feedpipe.store import Store
 from feedpipe.subscriptions.fields import (
@@ -30,9 +32,11 @@ from feedpipe.subscriptions.fields import (
     PreferencesInput,
     RowError,
     SubscribeInput,
+    UnknownCategoriesError,
     email_field,
     new_schedule,
     new_subscriber,
+    raise_all,
     read_csv,
     write_csv,
 )
@@ -129,30 +133,50 @@ class SubscriptionService:
         new = new_subscriber(fields, self.settings.digest, self.categories(), self.clock.now())
         return self.store.add_subscriber(new)
 
-    def import_csv(self, stream: IO[str]) -> ImportReport:
-        """Import a CSV: bad and duplicate rows are reported by line number, the rest added."""
-        rows: list[NewSubscriber] = []
-        lines: list[int] = []
+    def import_csv(self, stream: IO[str], tick: Tick | None = None) -> ImportReport:
+        """Import a CSV: bad and duplicate rows are reported by line number, the rest added,
+        one transaction per chunk of rows (an interrupted import keeps the chunks it
+        committed; run again, it reports those rows as already subscribed and adds the rest).
+        `tick(rows done, rows)` after each chunk, where a held Ctrl-C is taken."""
         errors: list[RowError] = []
         first_line: dict[str, int] = {}
-        for line, item in read_csv(
-            stream, self.settings.digest, self.categories(), self.clock.now()
-        ):
+        added = done = 0
+        total, chunks = read_csv(stream, self.settings.digest, self.categories(), self.clock.now())
+        if tick is not None:
+            tick(0, total)
+        with closing(chunks):  # stopped early (Ctrl-C, an error): its pool stops now
+            for chunk in chunks:
+                added += self._import_chunk(chunk, first_line, errors)
+                done += len(chunk)
+                if tick is not None:
+                    tick(done, total)
+                checkpoint()
+        errors.sort(key=lambda e: e.line)
+        return ImportReport(added=added, errors=tuple(errors))
+
+    def _import_chunk(
+        self,
+        chunk: Sequence[tuple[int, NewSubscriber | RowError]],
+        first_line: dict[str, int],
+        errors: list[RowError],
+    ) -> int:
+        """Add a chunk's good rows in one transaction; how many were added."""
+        rows: list[NewSubscriber] = []
+        lines: list[int] = []
+        for line, item in chunk:
             if isinstance(item, RowError):
                 errors.append(item)
             elif item.email_key in first_line:
-                errors.append(
-                    RowError(line, f"{item.email} repeats line {first_line[item.email_key]}")
-                )
+                repeated = first_line[item.email_key]
+                errors.append(RowError(line, f"{item.email} repeats line {repeated}"))
             else:
                 first_line[item.email_key] = line
                 rows.append(item)
                 lines.append(line)
-        duplicates = self.store.import_subscribers(rows)
+        duplicates = self.store.import_subscribers(rows) if rows else []
         for index in duplicates:
             errors.append(RowError(lines[index], f"{rows[index].email} is already subscribed"))
-        errors.sort(key=lambda e: e.line)
-        return ImportReport(added=len(rows) - len(duplicates), errors=tuple(errors))
+        return len(rows) - len(duplicates)
 
     def remove(self, email: str) -> Subscriber:
         """Delete a subscriber and everything stored about them (admin / CLI)."""
@@ -237,10 +261,18 @@ class SubscriptionService:
     def _preferences(
         self, sub: Subscriber, prefs: PreferencesInput
     ) -> tuple[Schedule, tuple[str, ...]]:
+        """Every bad field at once (FieldErrors when more than one), in form order."""
         index = self.categories()
-        names = index.check(prefs.categories)
-        keys = index.resolve(",".join(names)) if names else ()
-        return new_schedule(prefs, sub.schedule), keys
+        errors: list[ValidationError] = []
+        keys: tuple[str, ...] = ()
+        try:
+            names = index.check(prefs.categories)
+            keys = index.resolve(",".join(names)) if names else ()
+        except UnknownCategoriesError as exc:
+            errors.append(exc)
+        schedule = new_schedule(prefs, sub.schedule, errors)
+        raise_all(errors)
+        return schedule, keys
 
     def _move(self, subscriber_id: int, action: Action) -> SubscriberStatus:
         moved = self.store.move_subscriber(subscriber_id, action, self.clock.now())

@@ -36,6 +36,10 @@ class InvalidTokenError(ValidationError):
     """A token was forged, altered, made for another purpose, or has expired."""
 
 
+class ExpiredTokenError(InvalidTokenError):
+    """A token that was valid, but is older than its purpose allows."""
+
+
 class SecretSettings(Protocol):
     """The part of Settings tokens need."""
 
@@ -110,7 +114,7 @@ def read_token(
     try:
         value = serializer.loads(token, salt=_salt(purpose), max_age=seconds)
     except SignatureExpired:
-        raise InvalidTokenError("this link has expired; ask for a new one") from None
+        raise ExpiredTokenError("this link has expired; ask for a new one") from None
     except (BadSignature, ValueError, TypeError):
         raise InvalidTokenError("this link is not valid") from None
     if not isinstance(value, int) or isinstance(value, bool):

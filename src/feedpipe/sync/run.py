@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import closing
 from datetime import datetime
 
 from feedpipe.model import (
@@ -17,7 +18,7 @@ from feedpipe.model import (
     PostRef,
     SyncReport,
 )
-from feedpipe.parallel import process_pool, worker_count
+from feedpipe.parallel import Tick, checkpoint, process_pool, worker_count
 from feedpipe.source import Source
 from feedpipe.store import Store
 from feedpipe.sync.decide import candidate_slugs, decide, split_by_stat
@@ -71,12 +72,12 @@ def _pooled(source: Source, items: Sequence[Item], workers: int) -> Iterator[Par
         for chunk in chunks:
             pending.append(pool.submit(_parse_chunk, source, chunk))
             if len(pending) > window:
-                yield from pending.popleft().result()
+                yield from pool.wait(pending.popleft())
         while pending:
-            yield from pending.popleft().result()
+            yield from pool.wait(pending.popleft())
 
 
-def parse_batches(source: Source, items: Sequence[Item]) -> Iterator[list[ParsedDocument]]:
+def parse_batches(source: Source, items: Sequence[Item]) -> Generator[list[ParsedDocument]]:
     """Parsed documents in `items` order, in batches; on every core when there are many."""
     workers = worker_count(len(items), PARALLEL_THRESHOLD)
     if workers == 1:
@@ -128,12 +129,24 @@ def _not_parsed_report(states: Sequence[DocState]) -> SyncReport:
     )
 
 
+def _tick(tick: Tick | None, done: int, total: int) -> None:
+    if tick is not None:
+        tick(done, total)
+    checkpoint()
+
+
 def run_sync(
-    source: Source, store: Store, now: Callable[[], datetime], url_for: Callable[[str], str]
+    source: Source,
+    store: Store,
+    now: Callable[[], datetime],
+    url_for: Callable[[str], str],
+    tick: Tick | None = None,
 ) -> SyncReport:
     """One sync: scan, parse what changed (in batches), decide and apply each batch atomically.
 
     Unchanged documents cost a stat (and, if the stat moved, a hash); they are not parsed.
+    `tick(done, total)` follows the documents to parse, after each committed batch (and a held
+    Ctrl-C is taken there: see `parallel.held_interrupts`).
     """
     started = time.perf_counter()
     scanned = source.scan()
@@ -148,11 +161,17 @@ def run_sync(
     not_parsed = [d for d in scanned if d.key not in again]
     parts = [_not_parsed_report([known[d.key] for d in not_parsed])]  # then one per batch
     gone = sorted(known.keys() - {d.key for d in scanned})
-    batches = parse_batches(source, items) if items else iter([[]] if gone else [])
-    for index, parsed in enumerate(batches):
-        dropped = gone if index == 0 else []
-        links, refs = _store_view(store, {p.doc.key for p in parsed} | set(dropped), parsed)
-        changes, report = decide(parsed, dropped, links, refs, now())
-        store.apply_sync(changes, now(), url_for)
-        parts.append(report)
+    nothing: list[list[ParsedDocument]] = [[]] if gone else []
+    batches = parse_batches(source, items) if items else (batch for batch in nothing)
+    done = 0
+    _tick(tick, 0, len(items))
+    with closing(batches):  # stopped early (Ctrl-C, an error): its process pool stops now
+        for index, parsed in enumerate(batches):
+            dropped = gone if index == 0 else []
+            links, refs = _store_view(store, {p.doc.key for p in parsed} | set(dropped), parsed)
+            changes, report = decide(parsed, dropped, links, refs, now())
+            store.apply_sync(changes, now(), url_for)
+            parts.append(report)
+            done += len(parsed)
+            _tick(tick, done, len(items))
     return SyncReport.total(parts, time.perf_counter() - started)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 import threading
 from functools import cache
 
@@ -119,7 +120,10 @@ async def admin_build(request: Request) -> Response:
 
     def build() -> BuildResult:
         with _BUILD_LOCK:
+            started_at = service.clock.now()
             report = service.build()
+            who = f"web admin@{os.uname().nodename[:30]}:{os.getpid()}"
+            service.record_runs(who, started_at, report.sync, report)
         changed.extend(service.changed_feed_urls(report) if service.settings.websub_hubs else ())
         return BuildResult(
             feeds=report.feeds,

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from feedpipe.errors import FeedpipeError, NotFoundError, ValidationError
 from feedpipe.service import Feedpipe
-from feedpipe.subscriptions.tokens import InvalidTokenError
+from feedpipe.subscriptions.tokens import ExpiredTokenError, InvalidTokenError
 from feedpipe.web import api, pages, websub
 from feedpipe.web.errors import CsrfError, RateLimitedError
 from feedpipe.web.feedfiles import FeedFiles
@@ -133,6 +133,7 @@ def create_app(service: Feedpipe, mailer: Mailer, config: WebConfig | None = Non
         config.feed_cache_control,
         readers=readers if config.count_readers else None,
     )
+    feeds.not_found = _not_found_page(app)  # no such file: the designed 404 page
     return FeedpipeWeb(app, feeds)
 
 
@@ -196,6 +197,14 @@ def _closing(
     return lifespan
 
 
+def _not_found_page(app: Starlette) -> Any:
+    async def not_found(scope: Any, receive: Any, send: Any) -> None:
+        scope = {**scope, "app": app}
+        await error_page(Request(scope), 404, "")(scope, receive, send)
+
+    return not_found
+
+
 def _status(exc: FeedpipeError) -> tuple[int, dict[str, str]]:
     if isinstance(exc, RateLimitedError):
         return 429, {"retry-after": str(math.ceil(exc.retry_after))}
@@ -203,6 +212,7 @@ def _status(exc: FeedpipeError) -> tuple[int, dict[str, str]]:
         extra = {"www-authenticate": 'Bearer realm="feedpipe"'} if exc.status == 401 else {}
         return exc.status, extra
     table: list[tuple[type[FeedpipeError], int]] = [
+        (ExpiredTokenError, 410),
         (InvalidTokenError, 400),
         (CsrfError, 403),
         (ValidationError, 422),
@@ -214,13 +224,50 @@ def _status(exc: FeedpipeError) -> tuple[int, dict[str, str]]:
 TITLES = {
     400: "This link is not valid",
     403: "Forbidden",
-    404: "Not found",
+    404: "Page not found",
+    410: "This link has expired",
     422: "Please check what you sent",
     413: "Too large",
     429: "Too many requests",
     503: "Not available right now",
     500: "Something went wrong",
 }
+HOME = {"url": "/", "label": "Go to the start page"}
+SUBSCRIBE = {"url": "/subscribe", "label": "Subscribe to the digest"}
+# What the reader can do, under the heading (never repeating it): links, a new link, home.
+HELP: dict[int, tuple[tuple[str, ...], list[dict[str, str]]]] = {
+    400: (
+        (
+            "Part of it may be missing: long links sometimes break across two lines in an "
+            "email. Open the link from the email again, or copy all of it into the address bar.",
+            "Each new digest carries fresh links to your preferences and to unsubscribe.",
+        ),
+        [SUBSCRIBE, HOME],
+    ),
+    410: (
+        (
+            "Links in emails work for a limited time, and this one is too old.",
+            "Each new digest carries fresh links; to confirm an address again, subscribe "
+            "with it once more and follow the new link.",
+        ),
+        [SUBSCRIBE, HOME],
+    ),
+    404: (
+        (
+            "There is nothing at this address: it may have moved, or it may be mistyped.",
+            "The feeds, the past digests and the subscribe form are linked below.",
+        ),
+        [HOME, SUBSCRIBE, {"url": "/archive/", "label": "Past digests"}],
+    ),
+}
+
+
+def error_page(request: Request, status: int, text: str) -> Response:
+    """The page of an error: the designed ones (400, 404, 410) say what to do next."""
+    if status in HELP:
+        lines, links = HELP[status]
+        return message(request, TITLES[status], *lines, status=status, links=links)
+    return message(request, TITLES.get(status, "Error"), text, status=status)
 
 
 async def _feedpipe_error(request: Request, exc: Exception) -> Response:
@@ -231,7 +278,7 @@ async def _feedpipe_error(request: Request, exc: Exception) -> Response:
         log.error("unexpected error on %s", request.url.path, exc_info=exc)
     if request.url.path.startswith("/api/"):
         return validation_problem(exc) if status == 422 else problem(status, text, headers=headers)
-    response = message(request, TITLES.get(status, "Error"), text, status=status)
+    response = error_page(request, status, text)
     response.headers.update(headers)
     return response
 
@@ -240,6 +287,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if request.url.path.startswith("/api/"):
         return problem(exc.status_code, exc.detail, headers=dict(exc.headers or {}))
-    return message(
-        request, TITLES.get(exc.status_code, exc.detail), exc.detail, status=exc.status_code
-    )
+    response = error_page(request, exc.status_code, exc.detail)
+    response.headers.update(dict(exc.headers or {}))
+    return response

@@ -142,6 +142,7 @@ class FeedFiles:
         self._files: dict[str, tuple[str, CachedFile]] = {}  # URL path → (file path, content)
         self._bytes = 0
         self._lock = threading.Lock()
+        self.not_found: Any = None  # an ASGI app that answers what is not a file (a page)
 
     def locate(self, url_path: str) -> str | None:
         """The file a URL path names, inside root after following symlinks, else None."""
@@ -226,6 +227,9 @@ class FeedFiles:
             feed = cached is None
         if cached is None:
             cached = await self.get(path)
+        if cached is None and self.not_found is not None:
+            await self.not_found(scope, receive, send)
+            return
         if cached is None:
             await _plain(send, 404, b"Not Found\n", [])
             return

@@ -18,10 +18,10 @@ from feedpipe.model import Action, Subscriber, SubscriberStatus
 from feedpipe.subscriptions.fields import (
     DAY_NAMES,
     CategoryIndex,
-    FieldError,
+    FieldErrors,
     PreferencesInput,
     SubscribeInput,
-    UnknownCategoriesError,
+    field_of,
     parse_timezone,
 )
 from feedpipe.subscriptions.service import SubscriptionService
@@ -129,8 +129,12 @@ async def subscribe_submit(request: Request) -> Response:
 
 
 def _problem(exc: ValidationError) -> tuple[str, str]:
-    field = exc.field if isinstance(exc, FieldError) else ""
-    return ("categories" if isinstance(exc, UnknownCategoriesError) else field), str(exc)
+    return field_of(exc), str(exc)
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """(field, message) for every error in `exc`, in form order."""
+    return [_problem(e) for e in (exc.errors if isinstance(exc, FieldErrors) else (exc,))]
 
 
 # -- confirm ------------------------------------------------------------------------------------
@@ -264,6 +268,29 @@ def _state(sub: Subscriber) -> str:
     }[sub.status]
 
 
+def _stored(sub: Subscriber, index: CategoryIndex) -> dict[str, Any]:
+    """The form's values from the stored subscriber."""
+    return {
+        "categories": {index.by_key[k].name for k in sub.categories if k in index.by_key},
+        "frequency": sub.frequency.value,
+        "weekday": DAY_NAMES[sub.weekday][:3],
+        "time": f"{sub.send_time.hour:02d}:{sub.send_time.minute:02d}",
+        "timezone": sub.timezone,
+    }
+
+
+def _typed(wanted: PreferencesInput, stored: dict[str, Any]) -> dict[str, Any]:
+    """The form's values as the reader sent them (empty fields show the stored value)."""
+    sent = {
+        "categories": set(wanted.categories),
+        "frequency": wanted.frequency,
+        "weekday": wanted.weekday,
+        "time": wanted.time,
+        "timezone": wanted.timezone,
+    }
+    return {k: stored[k] if v is None else v for k, v in sent.items()}
+
+
 async def _preferences_page(
     request: Request,
     sub: Subscriber,
@@ -271,11 +298,13 @@ async def _preferences_page(
     notice: str = "",
     problems: list[tuple[str, str]] | None = None,
     status: int = 200,
+    wanted: PreferencesInput | None = None,
 ) -> Response:
     subs = _subs(request)
     token = request.path_params["token"]
     index: CategoryIndex = await run_in_threadpool(subs.categories)
     unsubscribe_url = await run_in_threadpool(subs.links.unsubscribe, sub.id)
+    values = _stored(sub, index)
     return page(
         request,
         "preferences.html.j2",
@@ -285,7 +314,8 @@ async def _preferences_page(
         token=token,
         csrf=_guard(request).csrf(token),
         known=index.sorted_names(),
-        chosen={index.by_key[k].name for k in sub.categories if k in index.by_key},
+        values=values if wanted is None else _typed(wanted, values),
+        bad=dict(problems or []),
         weekdays=[(d[:3], d.capitalize()) for d in DAY_NAMES],
         zones=_zones(),
         paused=sub.status is SubscriberStatus.PAUSED,
@@ -323,7 +353,8 @@ async def preferences_submit(request: Request) -> Response:
         raise
     except ValidationError as exc:  # a bad field, or a transition the table forbids
         sub = await run_in_threadpool(_subs(request).by_token, TokenPurpose.PREFERENCES, token)
-        return await _preferences_page(request, sub, problems=[_problem(exc)], status=422)
+        problems = _problems(exc)
+        return await _preferences_page(request, sub, problems=problems, status=422, wanted=wanted)
     return await _preferences_page(request, sub, notice=NOTICES.get(action, "Saved."))
 
 

@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from feedpipe.emails import jinja
 from feedpipe.errors import ValidationError
-from feedpipe.subscriptions.fields import FieldError, UnknownCategoriesError
+from feedpipe.subscriptions.fields import FieldErrors, UnknownCategoriesError, field_of
 
 CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
@@ -66,16 +66,17 @@ def problem(
 
 
 def validation_problem(exc: Exception) -> JSONResponse:
-    """422 with the reason, the field when known, and the known categories when relevant."""
-    if isinstance(exc, UnknownCategoriesError):
-        return problem(
-            422,
-            str(exc),
-            fields=[{"field": "categories", "message": str(exc)}],
-            known=list(exc.known),
-        )
-    field = exc.field if isinstance(exc, FieldError) else ""
-    return problem(422, str(exc), fields=[{"field": field, "message": str(exc)}] if field else [])
+    """422 with the reason, each field when known, and the known categories when relevant."""
+    found = exc.errors if isinstance(exc, FieldErrors) else (exc,)
+    fields = [
+        {"field": field_of(e), "message": str(e)}
+        for e in found
+        if isinstance(e, ValidationError) and field_of(e)
+    ]
+    known = next((e.known for e in found if isinstance(e, UnknownCategoriesError)), None)
+    if known is not None:
+        return problem(422, str(exc), fields=fields, known=list(known))
+    return problem(422, str(exc), fields=fields)
 
 
 def json_model(model: BaseModel, status: int = 200) -> Response:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import uvicorn
+
+from feedpipe.envnames import ACCESS_LOG_ENV
 
 
 def run_server(*, host: str, port: int, workers: int, proxy_headers: bool) -> None:
@@ -28,4 +32,9 @@ def app_from_environment() -> object:
     from feedpipe.web.outbox import OutboxMailer
 
     service = Feedpipe.from_settings(load_settings())
-    return create_app(service, OutboxMailer(service), WebConfig.from_env())
+    app = create_app(service, OutboxMailer(service), WebConfig.from_env())
+    if service.settings.web.access_log or os.environ.get(ACCESS_LOG_ENV) == "1":
+        from feedpipe.web.accesslog import AccessLog
+
+        return AccessLog(app)
+    return app

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from feedpipe.model.runs import build_counts, sync_counts
 from feedpipe.outbox.dispatch import Latency, Stop, process_owner
 from feedpipe.service import Feedpipe
-from feedpipe.worker.runs import build_counts, dispatch_counts, fill_counts, sync_counts
+from feedpipe.worker.runs import dispatch_counts, fill_counts
 
 
 @dataclass(frozen=True, slots=True)

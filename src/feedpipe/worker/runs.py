@@ -7,7 +7,7 @@ import os
 from dataclasses import replace
 from datetime import datetime
 
-from feedpipe.model import BuildReport, DispatchReport, FillReport, RunRecord, SyncReport
+from feedpipe.model import DispatchReport, FillReport, RunRecord
 from feedpipe.store import RunsStore
 
 Counts = dict[str, int | float]
@@ -37,26 +37,6 @@ class RunLog:
 def cli_identity(command: str) -> str:
     """Who ran a job from the command line: `cli send@host:pid`."""
     return f"cli {command}@{os.uname().nodename[:30]}:{os.getpid()}"
-
-
-def sync_counts(report: SyncReport, posts: int) -> Counts:
-    return {
-        "added": len(report.added),
-        "updated": len(report.updated),
-        "removed": len(report.removed),
-        "unchanged": report.unchanged,
-        "skipped": len(report.skipped),
-        "posts": posts,
-    }
-
-
-def build_counts(report: BuildReport) -> Counts:
-    return {
-        "feeds": report.feeds,
-        "written": len(report.written),
-        "unchanged": report.unchanged,
-        "removed": len(report.removed),
-    }
 
 
 def fill_counts(report: FillReport) -> Counts:
