@@ -1,0 +1,76 @@
+"""DKIM relaxed canonicalisation (RFC 6376 3.4.2, 3.4.4) by whole-buffer C-speed bytes methods."""
+
+from __future__ import annotations
+
+import dkim  # type: ignore[import-untyped]
+from dkim.canonicalization import CanonicalizationPolicy  # type: ignore[import-untyped]
+
+Fields = list[tuple[bytes, bytes]]  # (name, raw value with its folding), in message order
+RELAXED = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+
+
+class ParseError(ValueError):
+    """The header block is not RFC 5322 fields (dkimpy's parser said why)."""
+
+
+def split_message(message: bytes) -> tuple[Fields, bytes]:
+    """(header fields, body). The header block we generate (CRLF lines, no bare CR or LF) is
+    split by bytes methods; anything else goes through dkimpy's parser."""
+    end = message.find(b"\r\n\r\n")
+    if end >= 0:
+        head = message[:end]
+        lines = head.count(b"\r\n")
+        if head.count(b"\n") == lines and head.count(b"\r") == lines:
+            fields = _crlf_fields(head)
+            if fields is not None:
+                return fields, message[end + 4 :]
+    try:
+        headers, body = dkim.rfc822_parse(message)
+    except dkim.DKIMException as exc:
+        raise ParseError(str(exc)) from exc
+    return [(name, value.rstrip(b"\r\n")) for name, value in headers], body
+
+
+def _crlf_fields(head: bytes) -> Fields | None:
+    """The fields of a CRLF-only header block; None if a line is neither a field nor a fold."""
+    fields: Fields = []
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t"):
+            if not fields:
+                return None
+            name, value = fields[-1]
+            fields[-1] = (name, value + b"\r\n" + line)
+            continue
+        name, colon, value = line.partition(b":")
+        if not colon or not name or b" " in name.rstrip(b" \t"):
+            return None
+        fields.append((name, value))
+    return fields
+
+
+def relaxed_header(name: bytes, value: bytes) -> bytes:
+    """One field, relaxed (lower-case name, unfolded, WSP runs as one SP, trimmed), no CRLF."""
+    value = _one_space(value.replace(b"\r\n", b"")).strip(b" ")
+    return name.rstrip(b" \t").lower() + b":" + value
+
+
+def relaxed_body(body: bytes) -> bytes:
+    """RFC 6376 3.4.4 relaxed body canonicalisation; a body with bare CR or LF goes through
+    dkimpy's per-line version."""
+    crlf = body.count(b"\r\n")
+    if body.count(b"\n") != crlf or body.count(b"\r") != crlf:
+        canonical: bytes = RELAXED.canonicalize_body(body)
+        return canonical
+    body = _one_space(body).replace(b" \r\n", b"\r\n")  # (a last line without CRLF keeps
+    # its trailing space, as dkimpy and OpenDKIM do)
+    body = body.rstrip(b"\r\n")  # only CRLF pairs here, so whole empty lines go
+    return body + b"\r\n" if body else b""
+
+
+def _one_space(data: bytes) -> bytes:
+    """Every run of spaces and tabs as a single space (each pass halves the runs)."""
+    if b"\t" in data:
+        data = data.replace(b"\t", b" ")
+    while b"  " in data:
+        data = data.replace(b"  ", b" ")
+    return data
