@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from feedpipe.emails.mime import personalize_template
+from feedpipe.emails.mime import MimeTemplate, personalize_template
 from feedpipe.errors import ConfigError, ValidationError
 from feedpipe.mail import DkimSigner
 from feedpipe.mail.canon import relaxed_header, split_message
@@ -191,7 +191,10 @@ def test_check_config_and_dkim_record_show_both_keys(
     for line in printed.output.strip().splitlines():
         name, _, rest = line.partition(" IN TXT ")
         records[name] = "".join(part.strip('"') for part in rest.split('" "')).encode()
-    assert list(records) == [f"{SELECTOR}._domainkey.{DOMAIN}.", f"{ED_SELECTOR}._domainkey.{DOMAIN}."]
+    assert list(records) == [
+        f"{SELECTOR}._domainkey.{DOMAIN}.",
+        f"{ED_SELECTOR}._domainkey.{DOMAIN}.",
+    ]
     assert records[f"{ED_SELECTOR}._domainkey.{DOMAIN}."].startswith(b"v=DKIM1; k=ed25519; p=")
     signer = DkimSigner.from_settings(dual_settings(key_files).email)
     assert signer is not None
@@ -201,7 +204,7 @@ def test_check_config_and_dkim_record_show_both_keys(
 
 # Any text: non-ASCII, long lines, trailing spaces and tabs, blank lines at the end.
 texts = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=300
+    st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=300
 ) | st.lists(
     st.sampled_from(["x" * 1200, "tail  ", "tab\t", " lead", "", "ünï ✓", "  ", "a  b\t c"]),
     max_size=8,
@@ -241,7 +244,7 @@ def test_any_subject_name_and_body_sign_and_verify(
     assert verifies(dual.sign(personal), dns, 2) == [True, True]
 
 
-def _template():  # type: ignore[no-untyped-def]
+def _template() -> MimeTemplate:
     from feedpipe.emails.render import EmailRenderer
     from tests.test_email_support import edition, make_post
     from tests.test_email_support import settings as site_settings
@@ -273,4 +276,57 @@ def test_header_parsing_and_canonicalisation_match_dkimpy(
     assert parsed == [(n, v.rstrip(b"\r\n")) for n, v in reference]
     relaxed = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
     expected = relaxed.canonicalize_headers(reference)
-    assert [relaxed_header(n, v) + b"\r\n" for n, v in parsed] == [n + b":" + v for n, v in expected]
+    assert [relaxed_header(n, v) + b"\r\n" for n, v in parsed] == [
+        n + b":" + v for n, v in expected
+    ]
+
+
+@pytest.mark.slow
+def test_signatures_survive_a_real_postfix(key_files: tuple[Path, Path]) -> None:
+    """SmtpTransport (dual signing) -> a Postfix instance of this test's own on a free port ->
+    an aiosmtpd sink: what arrives (with Postfix's Received field on top) still verifies."""
+    import asyncio
+    import shutil
+    import tempfile
+    import time
+
+    from feedpipe.mail import Envelope, Outcome, SmtpTransport
+    from tests.postfix_relay import postfix_relay, unavailable
+    from tests.smtp_servers import RecordingHandler, serve
+    from tests.test_mail_smtp import free_port, make_settings
+
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    data = [digest_bytes().replace(b"ob7.e1@", f"ob{n}.e1@".encode()) for n in range(5)]
+    envelopes = [
+        Envelope(n, "digest@blog.example.com", "ann@example.org", d) for n, d in enumerate(data)
+    ]
+    handler = RecordingHandler()
+    root = Path(tempfile.mkdtemp(prefix="fp-postfix-"))  # not under pytest's 0700 folders:
+    root.chmod(0o755)  # Postfix's daemons run as the postfix user
+    try:
+        port = free_port()
+        with serve(handler) as sink, postfix_relay(root / "pf", port, sink.port):
+            transport = SmtpTransport.from_settings(dual_settings(key_files, make_settings(port)))
+
+            async def send() -> list[Outcome]:
+                try:
+                    return [d.outcome for d in await transport.send_many(envelopes)]
+                finally:
+                    await transport.aclose()
+
+            assert asyncio.run(send()) == [Outcome.SENT] * 5
+            deadline = time.monotonic() + 60
+            while len(handler.received) < 5 and time.monotonic() < deadline:
+                time.sleep(0.1)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert len(handler.received) == 5
+    signer = DkimSigner.from_settings(dual_settings(key_files).email)
+    assert signer is not None
+    for received in handler.received:
+        assert (
+            received.data.startswith(b"Received: ") and b"by relay.feedpipe.test" in received.data
+        )
+        assert verifies(received.data, dns_for(signer), 2) == [True, True]
