@@ -7,6 +7,9 @@ from dkim.canonicalization import CanonicalizationPolicy  # type: ignore[import-
 
 Fields = list[tuple[bytes, bytes]]  # (name, raw value with its folding), in message order
 RELAXED = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+BLOCK = 512  # bytes per body piece canonicalised (and cached) at once
+SEEN_LIMIT = 4096  # pieces kept (about 4 MB)
+_SEEN: dict[bytes, bytes] = {}
 
 
 class ParseError(ValueError):
@@ -54,17 +57,42 @@ def relaxed_header(name: bytes, value: bytes) -> bytes:
     return name.rstrip(b" \t").lower() + b":" + value
 
 
-def relaxed_body(body: bytes) -> bytes:
+def relaxed_body(body: bytes, block: int = BLOCK) -> bytes:
     """RFC 6376 3.4.4 relaxed body canonicalisation; a body with bare CR or LF goes through
-    dkimpy's per-line version."""
-    crlf = body.count(b"\r\n")
-    if body.count(b"\n") != crlf or body.count(b"\r") != crlf:
-        canonical: bytes = RELAXED.canonicalize_body(body)
-        return canonical
-    body = _one_space(body).replace(b" \r\n", b"\r\n")  # (a last line without CRLF keeps
-    # its trailing space, as dkimpy and OpenDKIM do)
-    body = body.rstrip(b"\r\n")  # only CRLF pairs here, so whole empty lines go
-    return body + b"\r\n" if body else b""
+    dkimpy's per-line version.
+
+    The body is cut after a CRLF every `block` bytes or so and each piece canonicalised on
+    its own (no whitespace run or line crosses a cut), through a cache: the messages of an
+    edition differ only near their few personalised places, so most pieces are seen before.
+    """
+    pieces = []
+    start, size = 0, len(body)
+    while start < size:
+        end = body.find(b"\r\n", start + block)
+        end = size if end < 0 else end + 2
+        piece = body[start:end]
+        canonical = _SEEN.get(piece)
+        if canonical is None:
+            canonical = _relaxed_lines(piece)
+            if canonical is None:
+                relaxed: bytes = RELAXED.canonicalize_body(body)
+                return relaxed
+            if len(_SEEN) >= SEEN_LIMIT:
+                _SEEN.clear()  # the pieces in use come back with the next message
+            _SEEN[piece] = canonical
+        pieces.append(canonical)
+        start = end
+    joined = b"".join(pieces).rstrip(b"\r\n")  # only CRLF pairs here: whole empty lines go
+    return joined + b"\r\n" if joined else b""
+
+
+def _relaxed_lines(piece: bytes) -> bytes | None:
+    """WSP runs as one SP, none before a CRLF (a last line without CRLF keeps its trailing
+    space, as dkimpy and OpenDKIM do); None if `piece` has a bare CR or LF."""
+    crlf = piece.count(b"\r\n")
+    if piece.count(b"\n") != crlf or piece.count(b"\r") != crlf:
+        return None
+    return _one_space(piece).replace(b" \r\n", b"\r\n")
 
 
 def _one_space(data: bytes) -> bytes:
