@@ -201,13 +201,15 @@ def dkim_signer() -> DkimSigner:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
+    from feedpipe.mail.signing import DkimKey, load_key
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.TraditionalOpenSSL,
         serialization.NoEncryption(),
     )
-    return DkimSigner(b"bench", b"blog.example.com", pem)
+    return DkimSigner(b"blog.example.com", (DkimKey(b"bench", load_key(pem, "bench")),))
 
 
 def dkim_cost() -> dict[str, Any]:

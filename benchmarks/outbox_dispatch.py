@@ -3,8 +3,9 @@
 Each size runs in a fresh process (fill the outbox, then `OutboxService.dispatch` over the SMTP
 transport, concurrency 16) so peak RSS is per size. Prints figures against the smtplib
 baseline of benchmarks/dispatch.py in the same run; asserts nothing. Loopback only, bounded.
-With --dkim, each size is dispatched twice into the same sink, without and with DKIM signing
-(a fresh 2048-bit RSA key), and the ratio is printed.
+With --dkim, each size is dispatched four times into the same sink: without DKIM, then signed
+with a fresh RSA-2048 key, an Ed25519 key, and both (dual signing, RFC 8463); each signed rate
+is printed as a share of the unsigned one.
 Usage: python benchmarks/outbox_dispatch.py [--sizes 10000,50000,200000] [--dkim]
 """
 
@@ -45,33 +46,42 @@ port = {port}
 concurrency = 16
 """
 DKIM = 'dkim_key_path = "{key}"\ndkim_selector = "bench"\ndkim_domain = "blog.example.com"'
+ED25519 = 'dkim_ed25519_key_path = "{key}"\ndkim_ed25519_selector = "bench-ed"'
+VARIANTS = ("rsa", "ed25519", "dual")
 
 
-def make_key(folder: Path) -> Path:
-    """A fresh 2048-bit RSA key (PKCS#8 PEM) in `folder`."""
+def make_keys(folder: Path) -> dict[str, str]:
+    """Fresh RSA-2048 and Ed25519 keys (PKCS#8 PEM) in `folder`: the [email] lines per variant."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path = folder / "dkim.pem"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+    paths = {}
+    for name, key in (
+        ("rsa", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        ("ed25519", ed25519.Ed25519PrivateKey.generate()),
+    ):
+        paths[name] = folder / f"{name}.pem"
+        paths[name].write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
         )
-    )
-    return path
+    return {
+        "rsa": DKIM.format(key=paths["rsa"]),
+        "ed25519": DKIM.format(key=paths["ed25519"]),
+        "dual": DKIM.format(key=paths["rsa"]) + "\n" + ED25519.format(key=paths["ed25519"]),
+    }
 
 
-def child(root: Path, port: int, count: int, key: str = "") -> None:
+def child(root: Path, port: int, count: int, dkim: str = "") -> None:
     """Fill (count > 0) or dispatch (count == 0) in this fresh process; print JSON figures."""
     from feedpipe.service import Feedpipe
     from feedpipe.settings import load_settings
 
     (root / "posts").mkdir(parents=True, exist_ok=True)
     config = root / "config.toml"
-    dkim = DKIM.format(key=key) if key else ""
     config.write_text(CONFIG.format(posts=root / "posts", db=root / "fp.db", port=port, dkim=dkim))
     with Feedpipe.from_settings(load_settings(config, env={})) as fp:
         t = time.perf_counter()
@@ -90,9 +100,9 @@ def child(root: Path, port: int, count: int, key: str = "") -> None:
     print(json.dumps(figures))
 
 
-def run(tmp: str, port: int, count: int, key: str = "") -> dict[str, float]:
+def run(tmp: str, port: int, count: int, dkim: str = "") -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", tmp, str(port), str(count), key],
+        [sys.executable, __file__, "--child", tmp, str(port), str(count), dkim],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -116,22 +126,22 @@ def main() -> None:
         )
         print(f"baseline smtplib, 1 connection, 10000 messages: {base:.0f}/s")
         with tempfile.TemporaryDirectory(prefix="fp-dkim-") as keys:
-            key = str(make_key(Path(keys))) if args.dkim else ""
+            variants = make_keys(Path(keys)) if args.dkim else {}
             for count in (int(s) for s in args.sizes.split(",")):
-                plain = dispatch_once(port, count, base, "")
-                if key:
-                    signed = dispatch_once(port, count, base, key)
-                    print(f"  DKIM on / off: {signed / plain:.0%}")
+                plain = dispatch_once(port, count, base, "", "")
+                for name in VARIANTS if variants else ():
+                    signed = dispatch_once(port, count, base, name, variants[name])
+                    print(f"  DKIM {name} / off: {signed / plain:.0%}")
 
 
-def dispatch_once(port: int, count: int, base: float, key: str) -> float:
+def dispatch_once(port: int, count: int, base: float, label: str, dkim: str) -> float:
     """Fill `count` messages into a fresh outbox, dispatch them, print and return the rate."""
     with tempfile.TemporaryDirectory(prefix="fp-outbox-") as tmp:
-        filled = run(tmp, port, count, key)
-        r = run(tmp, port, 0, key)
+        filled = run(tmp, port, count, dkim)
+        r = run(tmp, port, 0, dkim)
     rate = r["sent"] / r["seconds"]
     print(
-        f"outbox → SMTP c=16{', DKIM' if key else ''}, {count:>6} queued × "
+        f"outbox → SMTP c=16{', DKIM ' + label if label else ''}, {count:>6} queued × "
         f"{filled['bytes']:.0f} B: {rate:,.0f}/s ({rate / base:.0%} of baseline), "
         f"sent {r['sent']:.0f}; dispatcher CPU {r['cpu_seconds']:.1f} s, "
         f"peak RSS {r['rss_peak_mb']:.0f} MB "

@@ -86,7 +86,7 @@ def test_an_unusable_dkim_key_is_an_error(tmp_path: Path) -> None:
     result = check(config(tmp_path, extra))
     assert result.exit_code == 2
     level, text = finding(result, "[email] dkim_key_path")
-    assert level == "error" and "not a usable RSA key" in text
+    assert level == "error" and "not a usable DKIM key" in text
 
 
 @pytest.mark.parametrize(

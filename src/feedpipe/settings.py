@@ -259,6 +259,8 @@ class EmailSettings(_Section):
     dkim_key_path: Path | None = None
     dkim_selector: str | None = None
     dkim_domain: str | None = None
+    dkim_ed25519_key_path: Path | None = None  # a second signature, RFC 8463 (dual signing)
+    dkim_ed25519_selector: str | None = None
 
     from_address: str = "digest@blog.example.com"
     from_name: str | None = None
@@ -435,8 +437,14 @@ def _email_with_env(email: EmailSettings, base: Path, env: Mapping[str, str]) ->
     password = env.get(SMTP_PASSWORD_ENV)
     smtp = email.smtp.model_copy(update={"password": SecretStr(password) if password else None})
     key = email.dkim_key_path and _resolve(base, email.dkim_key_path)
+    ed25519 = email.dkim_ed25519_key_path and _resolve(base, email.dkim_ed25519_key_path)
     return email.model_copy(
-        update={"smtp": smtp, "outbox_dir": _resolve(base, email.outbox_dir), "dkim_key_path": key}
+        update={
+            "smtp": smtp,
+            "outbox_dir": _resolve(base, email.outbox_dir),
+            "dkim_key_path": key,
+            "dkim_ed25519_key_path": ed25519,
+        }
     )
 
 

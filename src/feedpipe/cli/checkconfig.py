@@ -78,8 +78,11 @@ def _check_mail(settings: Settings, connect: bool) -> list[Finding]:
         text = (
             "not configured"
             if signer is None
-            else f"rsa-sha256, {signer.private.key_size}-bit key, signs a test message; publish "
-            f"TXT at {signer.record_name} (`feedpipe dkim-record` prints it)"
+            else "; ".join(
+                f"{key.describe()}, signs a test message; publish TXT at {signer.record_name(key)}"
+                for key in signer.keys
+            )
+            + " (`feedpipe dkim-record` prints it)"
         )
         found.append(Finding("ok", "[email] dkim_key_path", text))
     except ConfigError as exc:

@@ -186,12 +186,13 @@ def resume(state: CliState) -> None:
 @click.command("dkim-record")
 @pass_state
 def dkim_record(state: CliState) -> None:
-    """Print the DNS TXT record that publishes the DKIM key ([email] dkim_*)."""
+    """Print the DNS TXT record of each DKIM key ([email] dkim_*), one line each."""
     from feedpipe.mail import DkimSigner
 
     signer = DkimSigner.from_settings(state.settings().email)
     if signer is None:
         raise click.UsageError("set [email] dkim_key_path, dkim_selector and dkim_domain first")
-    value = signer.record()
-    chunks = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
-    click.echo(f"{signer.record_name}. IN TXT {chunks}")
+    for key in signer.keys:
+        value = key.record()
+        chunks = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
+        click.echo(f"{signer.record_name(key)}. IN TXT {chunks}")

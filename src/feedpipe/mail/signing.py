@@ -1,21 +1,22 @@
-"""DKIM signing (rsa-sha256, relaxed/relaxed): dkimpy canonicalises, OpenSSL does the RSA step."""
+"""DKIM signing (relaxed/relaxed): rsa-sha256 and ed25519-sha256 (RFC 8463), keys by OpenSSL."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
 
-import dkim  # type: ignore[import-untyped]
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
-from dkim.canonicalization import CanonicalizationPolicy  # type: ignore[import-untyped]
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, utils
 
 from feedpipe.errors import ConfigError, FeedpipeError
+from feedpipe.mail.canon import ParseError, relaxed_body, relaxed_header, split_message
 from feedpipe.settings import EmailSettings
 
 # Signed when present, in this order; From is signed once more than it occurs (oversigned), so
@@ -36,138 +37,196 @@ SIGNED_HEADERS = (
     b"Feedback-ID",
 )
 OVERSIGNED = (b"from",)
-CANONICALIZE = (b"relaxed", b"relaxed")
+_SIGNED = tuple(name.lower() for name in SIGNED_HEADERS)
+CANONICALIZE = b"relaxed/relaxed"
 MIN_RSA_BITS = 1024
-_POLICY = CanonicalizationPolicy.from_c_value(b"/".join(CANONICALIZE))
-_WSP_RUN = re.compile(rb"[ \t]+")
+PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+_PKCS1 = padding.PKCS1v15()
+_PREHASHED = utils.Prehashed(hashes.SHA256())
 
 
 class SigningError(FeedpipeError):
     """A message could not be signed (it is sent nowhere; the envelope is RETRY)."""
 
 
-def load_key(pem: bytes, origin: str) -> rsa.RSAPrivateKey:
-    """The RSA private key in `pem` (PKCS#1 or PKCS#8); ConfigError naming `origin` if unusable."""
+def load_key(pem: bytes, origin: str) -> PrivateKey:
+    """The RSA (>= 1024 bits) or Ed25519 private key in `pem` (PKCS#1 or PKCS#8); ConfigError
+    naming `origin` if unusable."""
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise ConfigError(f"{origin}: not a usable RSA key: {exc}") from exc
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ConfigError(f"{origin}: not a usable RSA key (found {type(key).__name__})")
-    if key.key_size < MIN_RSA_BITS:
-        raise ConfigError(f"{origin}: not a usable RSA key: {key.key_size} bits, at least 1024")
-    return key
+        raise ConfigError(f"{origin}: not a usable DKIM key (RSA or Ed25519): {exc}") from exc
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise ConfigError(f"{origin}: RSA key of {key.key_size} bits, at least 1024")
+        return key
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key
+    raise ConfigError(
+        f"{origin}: not a usable DKIM key (RSA or Ed25519; found {type(key).__name__})"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DkimKey:
+    """One selector and its private key, loaded and parsed once per process."""
+
+    selector: bytes
+    private: PrivateKey
+
+    @classmethod
+    def read(cls, selector: str, path: Path, origin: str) -> DkimKey:
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{origin}: cannot read {path}: {exc.strerror}") from exc
+        return cls(selector.encode(), load_key(pem, origin))
+
+    @property
+    def is_rsa(self) -> bool:
+        return isinstance(self.private, rsa.RSAPrivateKey)
+
+    @property
+    def algorithm(self) -> bytes:
+        return b"rsa-sha256" if self.is_rsa else b"ed25519-sha256"
+
+    def describe(self) -> str:
+        """E.g. "rsa-sha256, 2048-bit key"."""
+        if isinstance(self.private, rsa.RSAPrivateKey):
+            return f"rsa-sha256, {self.private.key_size}-bit key"
+        return "ed25519-sha256 key"
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        """The signature of a SHA-256 header hash (RSA PKCS#1 v1.5; PureEdDSA over the
+        hash for Ed25519, RFC 8463 section 3)."""
+        if isinstance(self.private, rsa.RSAPrivateKey):
+            return self.private.sign(digest, _PKCS1, _PREHASHED)
+        return self.private.sign(digest)
+
+    def record(self) -> str:
+        """The DNS TXT record value that publishes the public key."""
+        public = self.private.public_key()
+        if isinstance(public, rsa.RSAPublicKey):
+            der = public.public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            return "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+        raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return "v=DKIM1; k=ed25519; p=" + base64.b64encode(raw).decode()
 
 
 @dataclass(frozen=True, slots=True)
 class DkimSigner:
-    """Signs messages for one domain and selector with one RSA private key (PEM)."""
+    """Signs messages for one domain with one or more keys (one DKIM-Signature each, the
+    first key's on top)."""
 
-    selector: bytes
     domain: bytes
-    key: bytes
+    keys: tuple[DkimKey, ...]
     clock: Callable[[], float] = time.time  # the `t=` tag
-    private: rsa.RSAPrivateKey = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "private", load_key(self.key, "[email] dkim_key_path"))
 
     @classmethod
     def from_settings(cls, email: EmailSettings) -> DkimSigner | None:
-        """A signer when `dkim_key_path`, `dkim_selector` and `dkim_domain` are all set."""
+        """A signer when `dkim_key_path`, `dkim_selector` and `dkim_domain` are all set, with
+        the Ed25519 key as a second signature when `dkim_ed25519_*` are set too."""
         parts = (email.dkim_key_path, email.dkim_selector, email.dkim_domain)
-        if not any(parts):
+        extra = (email.dkim_ed25519_key_path, email.dkim_ed25519_selector)
+        if not any(parts) and not any(extra):
             return None
-        if not all(parts) or email.dkim_key_path is None:
+        if not all(parts) or email.dkim_key_path is None or email.dkim_selector is None:
             raise ConfigError(
                 "[email] dkim_key_path, dkim_selector and dkim_domain go together: set all three"
             )
-        try:
-            key = email.dkim_key_path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(
-                f"[email] dkim_key_path: cannot read {email.dkim_key_path}: {exc.strerror}"
-            ) from exc
-        signer = cls(str(email.dkim_selector).encode(), str(email.dkim_domain).encode(), key)
+        keys = [DkimKey.read(email.dkim_selector, email.dkim_key_path, "[email] dkim_key_path")]
+        if any(extra):
+            keys.append(_ed25519_key(email))
+        signer = cls(str(email.dkim_domain).encode(), tuple(keys))
         signer.check()
         return signer
 
     def check(self) -> None:
-        """ConfigError unless the key can sign (tried once, on a tiny message)."""
+        """ConfigError unless every key can sign (tried once, on a tiny message)."""
         try:
             self.sign(b"From: a@example.org\r\nSubject: check\r\n\r\nbody\r\n")
         except SigningError as exc:
-            raise ConfigError(f"[email] dkim_key_path: not a usable RSA key: {exc}") from exc
+            raise ConfigError(f"[email] dkim_key_path: cannot sign: {exc}") from exc
 
-    @property
-    def record_name(self) -> str:
-        return f"{self.selector.decode()}._domainkey.{self.domain.decode()}"
-
-    def record(self) -> str:
-        """The DNS TXT record value that publishes the public key."""
-        public = self.private.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()
+    def record_name(self, key: DkimKey) -> str:
+        return f"{key.selector.decode()}._domainkey.{self.domain.decode()}"
 
     def sign(self, message: bytes) -> bytes:
-        """The message with a DKIM-Signature header in front."""
-        headers, body = split_message(message)
-        present = [name.lower() for name, _ in headers]
-        include = [name for wanted in SIGNED_HEADERS for name in present if name == wanted.lower()]
-        include += [name for name in OVERSIGNED if name in include]
-        if b"from" not in include:
+        """The message with its DKIM-Signature header(s) in front."""
+        unsigned, hashers = self.prepare(message)
+        headers = [
+            _field(value, key.sign_digest(h.digest()))
+            for key, value, h in zip(self.keys, unsigned, hashers, strict=True)
+        ]
+        return b"".join(headers) + message
+
+    async def sign_async(self, message: bytes, pool: Executor) -> bytes:
+        """`sign` for the event loop: canonicalisation and Ed25519 here (a thread holding the
+        GIL for Python work would stall the loop), the RSA step in `pool` (OpenSSL releases
+        the GIL, so it runs on another core while the loop sends)."""
+        unsigned, hashers = self.prepare(message)
+        loop = asyncio.get_running_loop()
+        headers = []
+        for key, value, h in zip(self.keys, unsigned, hashers, strict=True):
+            digest = h.digest()
+            if key.is_rsa:
+                signature = await loop.run_in_executor(pool, key.sign_digest, digest)
+            else:
+                signature = key.sign_digest(digest)
+            headers.append(_field(value, signature))
+        return b"".join(headers) + message
+
+    def prepare(self, message: bytes) -> tuple[list[bytes], list[hashlib._Hash]]:
+        """Per key: the DKIM-Signature value up to `b=`, and the header hash to sign."""
+        try:
+            fields, body = split_message(message)
+        except ParseError as exc:
+            raise SigningError(f"DKIM signing failed: {exc}") from exc
+        found: dict[bytes, list[bytes]] = {}
+        for name, value in fields:
+            lower = name.lower()
+            if lower in _SIGNED:
+                found.setdefault(lower, []).append(relaxed_header(name, value) + b"\r\n")
+        if b"from" not in found:
             raise SigningError("DKIM signing failed: the message has no From header")
-        body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
-        name = b"DKIM-Signature"
-        tags = b"; ".join(
-            (
-                b"v=1",
-                b"a=rsa-sha256",
-                b"c=" + b"/".join(CANONICALIZE),
-                b"d=" + self.domain,
-                b"s=" + self.selector,
-                b"t=%d" % int(self.clock()),
-            )
-        )
-        unsigned = b"%s;\r\n\th=%s;\r\n\tbh=%s;\r\n\tb=" % (tags, _fold_list(include), body_hash)
+        include = [name for name in _SIGNED for _ in found.get(name, ())]
+        include += [name for name in OVERSIGNED if name in found]
         hasher = hashlib.sha256()
-        canonical = _POLICY.canonicalize_headers(headers)
-        dkim.hash_headers(hasher, _POLICY, canonical, include, (name, b" " + unsigned), None)
-        signature = self.private.sign(
-            hasher.digest(), padding.PKCS1v15(), utils.Prehashed(hashes.SHA256())
+        for name in include:  # the last instance first (RFC 6376 5.4.2); an oversigned
+            if found[name]:  # name with none left hashes as nothing
+                hasher.update(found[name].pop())
+        common = b"c=%s; d=%s; t=%d;\r\n\th=%s;\r\n\tbh=%s;\r\n\tb=" % (
+            CANONICALIZE,
+            self.domain,
+            int(self.clock()),
+            _fold_list(include),
+            base64.b64encode(hashlib.sha256(relaxed_body(body)).digest()),
         )
-        value = unsigned + _fold_b64(base64.b64encode(signature))
-        return name + b": " + value + b"\r\n" + message
+        values, hashers = [], []
+        for key in self.keys:
+            values.append(b"v=1; a=%s; s=%s; %s" % (key.algorithm, key.selector, common))
+            hashers.append(hasher.copy())
+            hashers[-1].update(relaxed_header(b"DKIM-Signature", values[-1]))
+        return values, hashers
 
 
-def split_message(message: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """(header fields, body); dkimpy parses only the header block (its parser splits every
-    line of the message with a regex)."""
-    end = message.find(b"\r\n\r\n")
-    if end < 0 or b"\n" in message[:end].replace(b"\r\n", b""):
-        head, body = message, b""  # no CRLF blank line: let dkimpy find the split
-    else:
-        head, body = message[: end + 4], message[end + 4 :]
-    try:
-        headers, rest = dkim.rfc822_parse(head)
-    except dkim.DKIMException as exc:
-        raise SigningError(f"DKIM signing failed: {exc}") from exc
-    return headers, rest + body
+def _field(unsigned: bytes, signature: bytes) -> bytes:
+    """One DKIM-Signature field, with its CRLF."""
+    return b"DKIM-Signature: " + unsigned + _fold_b64(base64.b64encode(signature)) + b"\r\n"
 
 
-def relaxed_body(body: bytes) -> bytes:
-    """RFC 6376 3.4.4 relaxed body canonicalisation, with whole-body C-speed scans; anything
-    but plain CRLF line ends goes through dkimpy's per-line version."""
-    crlf = body.count(b"\r\n")
-    if body.count(b"\n") != crlf or body.count(b"\r") != crlf:
-        canonical: bytes = _POLICY.canonicalize_body(body)
-        return canonical
-    body = _WSP_RUN.sub(b" ", body).replace(b" \r\n", b"\r\n")  # (a last line without
-    # CRLF keeps its trailing space, as dkimpy and OpenDKIM do)
-    while body.endswith(b"\r\n"):
-        body = body[:-2]
-    return body + b"\r\n" if body else b""
+def _ed25519_key(email: EmailSettings) -> DkimKey:
+    origin = "[email] dkim_ed25519_key_path"
+    if email.dkim_ed25519_key_path is None or not email.dkim_ed25519_selector:
+        raise ConfigError(
+            "[email] dkim_ed25519_key_path and dkim_ed25519_selector go together: set both"
+        )
+    key = DkimKey.read(email.dkim_ed25519_selector, email.dkim_ed25519_key_path, origin)
+    if not isinstance(key.private, ed25519.Ed25519PrivateKey):
+        raise ConfigError(f"{origin}: not an Ed25519 key (found {key.describe()})")
+    return key
 
 
 def _fold_list(names: list[bytes], width: int = 64) -> bytes:

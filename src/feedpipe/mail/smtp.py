@@ -7,8 +7,8 @@ import os
 import ssl
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from feedpipe.mail.model import Delivery, Envelope, Halt, Take, retry, unsent
 from feedpipe.mail.rate import RateLimiter
@@ -28,14 +28,11 @@ class Batch:
     halt: Halt | None = None
     take: Take | None = None
     halted: bool = False
-    signed: list[Future[bytes]] = field(default_factory=list)  # DKIM, signed ahead in threads
 
     def done(self, index: int, delivery: Delivery) -> None:
         self.results[index] = delivery
         if self.halt is not None and not self.halted and self.halt(delivery):
             self.halted = True
-            for untaken in self.todo if self.signed else ():
-                self.signed[untaken].cancel()
             self.todo.clear()
 
 
@@ -88,13 +85,6 @@ class SmtpTransport:
     ) -> list[Delivery]:
         todo = deque(range(len(envelopes)))
         batch = Batch(envelopes, todo, [None] * len(envelopes), halt, take)
-        if self.signer is not None:
-            # OpenSSL's RSA step releases the GIL: the batch is signed ahead on other cores
-            # while the connections send.
-            if self.signing is None:
-                self.signing = ThreadPoolExecutor(os.cpu_count() or 2, "dkim")
-            sign, pool = self.signer.sign, self.signing
-            batch.signed = [pool.submit(sign, e.data) for e in envelopes]
         workers = min(len(self.sessions), len(envelopes))
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(self._work(slot, batch)) for slot in range(workers)]
@@ -115,7 +105,7 @@ class SmtpTransport:
             if batch.take is not None and not await batch.take(envelope):
                 continue  # left UNSENT
             try:
-                data = await self._signed(batch, index)
+                data = await self._signed(envelope)
                 delivery = await self._deliver(slot, envelope, data)
             except ConnectError as exc:
                 code, reply = (exc.code, exc.reply) if exc.code is not None else (None, str(exc))
@@ -125,12 +115,15 @@ class SmtpTransport:
             self.limiter.observe(delivery)
         return None
 
-    async def _signed(self, batch: Batch, index: int) -> bytes | SigningError:
-        """The envelope's bytes as they go out (DKIM-signed when configured)."""
-        if not batch.signed:
-            return batch.envelopes[index].data
+    async def _signed(self, envelope: Envelope) -> bytes | SigningError:
+        """The envelope's bytes as they go out (DKIM-signed when configured; the RSA step in
+        threads, one per core, opened by the first signed message)."""
+        if self.signer is None:
+            return envelope.data
+        if self.signing is None:
+            self.signing = ThreadPoolExecutor(os.cpu_count() or 2, "dkim")
         try:
-            return await asyncio.wrap_future(batch.signed[index])
+            return await self.signer.sign_async(envelope.data, self.signing)
         except SigningError as exc:
             return exc
 
