@@ -15,6 +15,7 @@ import click
 
 from feedpipe.cli.checkconfig import check_config
 from feedpipe.cli.common import CliState, Exit, fail, now_option, pass_state
+from feedpipe.cli.hygiene import suppressions
 from feedpipe.cli.outbox import dkim_record, outbox, send
 from feedpipe.cli.subscribers import digest, subscribers
 from feedpipe.cli.textgrid import plural
@@ -193,6 +194,7 @@ def build(state: CliState, no_sync: bool, full: bool, verbose: bool, now: str | 
 for command in (
     check_config,
     subscribers,
+    suppressions,
     digest,
     send,
     outbox,

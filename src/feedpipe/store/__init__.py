@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from feedpipe.store.engine import HEAD_REVISION, mask, safe_url, store_revision
 from feedpipe.store.protocol import (
+    HygieneStore,
     LeaderLock,
     LeasesStore,
     MetaStore,
@@ -28,6 +29,7 @@ def open_store(url: str) -> Store:
 
 __all__ = [
     "HEAD_REVISION",
+    "HygieneStore",
     "LeaderLock",
     "LeasesStore",
     "MetaStore",

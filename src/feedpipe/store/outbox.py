@@ -27,6 +27,7 @@ from feedpipe.model import (
     RecordReport,
     SentEdition,
 )
+from feedpipe.store.hygiene import smtp_bounce_events, suppressed_clause
 from feedpipe.store.outbox_record import (
     bounce,
     finish_rows,
@@ -108,8 +109,8 @@ class OutboxMixin:
         """
         with write_transaction(self.engine) as conn:
             picked = conn.execute(_due(conn, now, limit)).all()
-            stopped = [r.id for r in picked if r.status in STOPPED]
-            live = [r.id for r in picked if r.status not in STOPPED]
+            stopped = [r.id for r in picked if r.status in STOPPED or r.suppressed]
+            live = [r.id for r in picked if r.status not in STOPPED and not r.suppressed]
             if stopped:
                 conn.execute(finish_rows(stopped, OutboxState.CANCELLED, now))
             rows = conn.execute(_lease(live, owner, now + lease, now)).all() if live else []
@@ -124,6 +125,7 @@ class OutboxMixin:
             others = [d for d in decisions if d.state is not OutboxState.SENT]
             record_others(conn, owner, others, now)
             reset_bounces(conn, [d.subscriber_id for d in decisions if d.state is OutboxState.SENT])
+            smtp_bounce_events(conn, [d for d in decisions if d.bounce], now)
             bumped = [d.subscriber_id for d in decisions if d.bounce]
             return bounce(conn, bumped, now, bounce_limit) if bumped else RecordReport()
 
@@ -312,8 +314,10 @@ def _insert_messages(conn: Connection, messages: Sequence[NewMessage], now: date
 
 def _due(conn: Connection, now: datetime, limit: int) -> sa.Select[Any]:
     """Ids (and subscriber status) of up to `limit` claimable rows, locked where supported."""
+    # A suppressed recipient gets no digest; a confirmation (a new double opt-in) still goes.
+    suppressed = sa.and_(outbox.c.kind == MessageKind.DIGEST.value, suppressed_clause())
     stmt = (
-        sa.select(outbox.c.id, subscribers.c.status)
+        sa.select(outbox.c.id, subscribers.c.status, suppressed.label("suppressed"))
         .join(subscribers, subscribers.c.id == outbox.c.subscriber_id)
         .where(
             outbox.c.state.in_([s.value for s in CLAIMABLE]),

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from feedpipe.model import PENDING, Action, Decision, OutboxState, RecordReport
+from feedpipe.store.hygiene import delete_soft_events, suppress_subscribers
 from feedpipe.store.outbox_tables import outbox, subscriber_bounces
 from feedpipe.store.sqlutil import chunked, dialect_insert
 from feedpipe.store.subscribers import move_subscribers
@@ -89,6 +90,8 @@ def _other_params(d: Decision, now: datetime) -> dict[str, Any]:
 
 
 def reset_bounces(conn: Connection, subscriber_ids: Sequence[int]) -> None:
+    """A message was delivered: the bounce count and the soft bounces start over."""
+    delete_soft_events(conn, subscriber_ids)
     for chunk in chunked(sorted(set(subscriber_ids))):
         conn.execute(
             sa.delete(subscriber_bounces).where(subscriber_bounces.c.subscriber_id.in_(chunk))
@@ -96,7 +99,8 @@ def reset_bounces(conn: Connection, subscriber_ids: Sequence[int]) -> None:
 
 
 def bounce(conn: Connection, bumped: Sequence[int], now: datetime, limit: int) -> RecordReport:
-    """Count permanent failures; at `limit` the subscriber is bounced and their queue cancelled."""
+    """Count permanent failures; at `limit` the subscriber is bounced, suppressed and their
+    queue cancelled."""
     stmt = dialect_insert(conn, subscriber_bounces)
     stmt = stmt.on_conflict_do_update(
         index_elements=[subscriber_bounces.c.subscriber_id],
@@ -115,6 +119,7 @@ def bounce(conn: Connection, bumped: Sequence[int], now: datetime, limit: int) -
     )
     if not over:
         return RecordReport()
+    suppress_subscribers(conn, over, now, f"{limit} permanent SMTP failures")
     move_subscribers(conn, over, Action.BOUNCE, now)  # by the transition table
     pending = sa.select(outbox.c.id).where(
         outbox.c.subscriber_id.in_(over), outbox.c.state.in_([s.value for s in PENDING])

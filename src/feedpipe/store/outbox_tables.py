@@ -51,6 +51,7 @@ outbox = sa.Table(
     sa.Column("sent_at", UTCDateTime),
     sa.UniqueConstraint("subscriber_id", "edition_key", name="uq_outbox_subscriber_id"),
     sa.Index("ix_outbox_state", "state", "next_attempt_at"),
+    sa.Index("ix_outbox_message_id", "message_id"),  # inbound bounces name the message by it
 )
 
 # Consecutive permanent failures per subscriber (a row only while there are some). A table of

@@ -37,6 +37,15 @@ from feedpipe.model import (
     Term,
     TermKind,
 )
+from feedpipe.model.hygiene import (
+    DeliveryEvent,
+    InboundRecord,
+    InboundStatus,
+    MessageRef,
+    Rates,
+    Suppression,
+    SuppressionReason,
+)
 
 
 class PostsStore(Protocol):
@@ -248,7 +257,59 @@ class LeasesStore(Protocol):
         """The last leader recorded ({} when none was)."""
 
 
+class HygieneStore(Protocol):
+    """The suppression list, delivery events (bounces, complaints) and rates, inbound mail."""
+
+    def suppress(self, entry: Suppression, action: Action | None = None) -> bool:
+        """Add `entry` (a listed address keeps its first entry); with `action`, the address's
+        subscriber moves by the table and their queue is cancelled. True when newly listed."""
+
+    def unsuppress(self, email: str) -> bool:
+        """Take an address off the list; whether it was on it."""
+
+    def suppressions(self, reason: SuppressionReason | None = None) -> list[Suppression]:
+        """The list, newest first."""
+
+    def suppressed(self, emails: Sequence[str]) -> dict[str, Suppression]:
+        """The entries of those of `emails` that are suppressed, by address key."""
+
+    def record_event(
+        self, event: DeliveryEvent, entry: Suppression | None, action: Action | None
+    ) -> None:
+        """Store `event`, suppress with `entry`, move the subscriber by `action`: atomically."""
+
+    def soft_bounces(self, subscriber_id: int, since: datetime) -> int:
+        """Soft bounces of a subscriber since `since` (a delivery deletes them)."""
+
+    def rates_since(self, since: datetime, label: str) -> Rates:
+        """Messages sent since `since`, and the bounces and complaints that came in since."""
+
+    def rates_by_edition(self, limit: int) -> list[Rates]:
+        """Rates of the `limit` editions sent last, newest first."""
+
+    def message_refs(
+        self, outbox_ids: Sequence[int] = (), message_ids: Sequence[str] = ()
+    ) -> list[MessageRef]:
+        """The outbox messages with these ids or Message-IDs."""
+
+    def last_sent_to(self, recipient: str) -> MessageRef | None:
+        """The newest message sent to an address."""
+
+    def inbound_seen(self, key: str) -> InboundRecord | None: ...
+
+    def put_inbound(self, record: InboundRecord) -> bool:
+        """Store an inbound message's outcome; False (nothing changes) when its key is known."""
+
+    def inbound_records(
+        self, status: InboundStatus | None, limit: int = 100
+    ) -> list[InboundRecord]:
+        """Inbound messages, newest first (without their raw bytes)."""
+
+    def inbound_counts(self) -> dict[InboundStatus, int]: ...
+
+
 class Store(
+    HygieneStore,
     PostsStore,
     TermsStore,
     SourcesStore,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from feedpipe.store.engine import create_engine, migrate
+from feedpipe.store.hygiene import HygieneMixin
 from feedpipe.store.leases import LeasesMixin
 from feedpipe.store.outbox import OutboxMixin
 from feedpipe.store.posts import PostsMixin
@@ -19,7 +20,14 @@ from feedpipe.store.wrap import wrap_errors
 
 @wrap_errors
 class SqlStore(
-    PostsMixin, TermsMixin, SourcesMixin, SubscribersMixin, OutboxMixin, RunsMixin, LeasesMixin
+    PostsMixin,
+    TermsMixin,
+    SourcesMixin,
+    SubscribersMixin,
+    OutboxMixin,
+    RunsMixin,
+    LeasesMixin,
+    HygieneMixin,
 ):
     """One database; every public method raises StoreError instead of SQLAlchemy's errors."""
 

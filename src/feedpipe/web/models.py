@@ -97,3 +97,33 @@ class BuildResult(BaseModel):
     unchanged: int
     removed: int
     seconds: float
+
+
+class SuppressionOut(BaseModel):
+    email: str
+    reason: Literal["bounce", "soft-bounce", "complaint", "manual"]
+    source: str
+    created_at: datetime
+    detail: str
+
+
+class SuppressionList(BaseModel):
+    count: int
+    suppressions: list[SuppressionOut]
+
+
+class SuppressBody(BaseModel):
+    """POST /api/admin/suppressions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320, description="The address never to mail again.")
+    reason: Literal["bounce", "soft-bounce", "complaint", "manual"] = "manual"
+    detail: str = Field(default="", max_length=1000)
+
+
+class Suppressed(BaseModel):
+    """The entry in force for the address, and whether this request added it."""
+
+    added: bool
+    suppression: SuppressionOut
