@@ -18,6 +18,7 @@ from feedpipe.emails.mime import MimeTemplate, personalize_template
 from feedpipe.errors import FeedpipeError
 from feedpipe.mail import Delivery, Envelope, Outcome, Transport
 from feedpipe.mail.model import unsent
+from feedpipe.mail.verp import Verp
 from feedpipe.model import (
     Claim,
     ClaimedMessage,
@@ -49,6 +50,10 @@ class DispatchOptions:
     bounce_limit: int = 3
     transport_name: str = "outbox"  # whose circuit breaker this dispatcher consults
     limits: BreakerLimits = field(default_factory=BreakerLimits)
+    verp: Verp | None = None  # bounce addresses: the envelope sender names each message
+
+    def envelope_sender(self, outbox_id: int) -> str:
+        return self.sender if self.verp is None else self.verp.sender(outbox_id)
 
     @property
     def window(self) -> int:
@@ -235,7 +240,8 @@ class Dispatcher:
             except FeedpipeError as exc:
                 broken.append(unbuildable(m, str(exc)))
                 continue
-            envelopes.append(Envelope(m.outbox_id, self.options.sender, m.recipient.email, data))
+            sender = self.options.envelope_sender(m.outbox_id)
+            envelopes.append(Envelope(m.outbox_id, sender, m.recipient.email, data))
         return envelopes, broken
 
     def decide(

@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from feedpipe.clock import Clock
+from feedpipe.mail.verp import Verp
 from feedpipe.model import (
     DispatchReport,
     Failure,
@@ -68,7 +69,13 @@ class OutboxService:
             bounce_limit=email.bounce_limit,
             transport_name=self.transport_name,
             limits=BreakerLimits(email.pause_after, email.pause_after_recipients),
+            verp=self.verp(),
         )
+
+    def verp(self) -> Verp | None:
+        """Bounce addresses signed with the token key, when `[email] bounce_address` is set."""
+        address = self.settings.email.bounce_address
+        return None if address is None else Verp(address, self.digests.secret())
 
     @property
     def transport_name(self) -> str:
