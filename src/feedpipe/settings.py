@@ -24,8 +24,8 @@ from pydantic import (
 )
 
 from feedpipe.envnames import CONFIG_ENV as CONFIG_ENV
-from feedpipe.envnames import SECRET_KEY_ENV as SECRET_KEY_ENV
 from feedpipe.envnames import IMAP_PASSWORD_ENV as IMAP_PASSWORD_ENV
+from feedpipe.envnames import SECRET_KEY_ENV as SECRET_KEY_ENV
 from feedpipe.envnames import SMTP_PASSWORD_ENV as SMTP_PASSWORD_ENV
 from feedpipe.envnames import STORE_URL_ENV as STORE_URL_ENV
 from feedpipe.errors import ConfigError
