@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from feedpipe.model.outbox import OutboxState
+from feedpipe.model.subscribers import Action
 
 
 class SuppressionReason(enum.StrEnum):
@@ -98,3 +99,21 @@ class MessageRef:
     recipient: str
     message_id: str
     state: OutboxState
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """What one inbound message does to one address: an event, a suppression, an action."""
+
+    address: str
+    event: DeliveryEvent | None = None
+    suppression: Suppression | None = None
+    action: Action | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SoftLimit:
+    """Soft bounces since `since` that suppress an address (`[email] soft_bounce_*`)."""
+
+    limit: int
+    since: datetime

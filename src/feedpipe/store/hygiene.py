@@ -12,11 +12,13 @@ from sqlalchemy.engine import Connection, Engine
 from feedpipe.model import PENDING, Action, Decision, OutboxState, email_key
 from feedpipe.model.hygiene import (
     DeliveryEvent,
+    Effect,
     EventKind,
     InboundRecord,
     InboundStatus,
     MessageRef,
     Rates,
+    SoftLimit,
     Suppression,
     SuppressionReason,
 )
@@ -224,6 +226,32 @@ class HygieneMixin:
 
     # -- inbound messages ---------------------------------------------------------------------
 
+    def process_inbound(
+        self, record: InboundRecord, effects: Sequence[Effect], soft: SoftLimit
+    ) -> list[str] | None:
+        """Record an inbound message and what it does, in one transaction, once: None (and no
+        change) when its key was seen before. Soft bounces reaching `soft` suppress the
+        address; returns those addresses."""
+        values = {
+            "key": record.key,
+            "received_at": record.received_at,
+            "status": record.status.value,
+            "kind": record.kind,
+            "summary": record.summary,
+            "raw": record.raw,
+        }
+        with self.engine.begin() as conn:
+            stmt = dialect_insert(conn, inbound_messages).values(values).on_conflict_do_nothing()
+            if not conn.execute(stmt.returning(inbound_messages.c.key)).all():
+                return None
+            insert_events(conn, [e.event for e in effects if e.event is not None])
+            suppress_rows(conn, [e.suppression for e in effects if e.suppression is not None])
+            for e in effects:
+                if e.action is not None:
+                    stop_addresses(conn, [e.address], e.action, record.received_at)
+            softs = [e.event for e in effects if e.event and e.event.kind is EventKind.SOFT]
+            return _soft_limit(conn, softs, soft, record.received_at)
+
     def inbound_seen(self, key: str) -> InboundRecord | None:
         with self.engine.connect() as conn:
             r = conn.execute(
@@ -265,6 +293,31 @@ class HygieneMixin:
         with self.engine.connect() as conn:
             found = {InboundStatus(s): int(n) for s, n in conn.execute(stmt)}
         return {s: found.get(s, 0) for s in InboundStatus}
+
+
+def _soft_limit(
+    conn: Connection, softs: Sequence[DeliveryEvent], soft: SoftLimit, now: datetime
+) -> list[str]:
+    """Suppress the subscribers whose soft bounces since `soft.since` reached `soft.limit`."""
+    out = []
+    for event in softs:
+        if event.subscriber_id is None:
+            continue
+        count = conn.execute(
+            sa.select(sa.func.count()).where(
+                delivery_events.c.subscriber_id == event.subscriber_id,
+                delivery_events.c.kind == EventKind.SOFT.value,
+                delivery_events.c.at >= soft.since,
+            )
+        ).scalar()
+        if int(count or 0) >= soft.limit:
+            detail = f"{count} soft bounces since {soft.since:%Y-%m-%d}"
+            entry = Suppression(event.recipient, SuppressionReason.SOFT_BOUNCE, event.source, now,
+                                detail)  # fmt: skip
+            if suppress_rows(conn, [entry]):
+                stop_addresses(conn, [event.recipient], Action.BOUNCE, now)
+                out.append(event.recipient)
+    return out
 
 
 def suppress_rows(conn: Connection, entries: Sequence[Suppression]) -> int:

@@ -39,10 +39,12 @@ from feedpipe.model import (
 )
 from feedpipe.model.hygiene import (
     DeliveryEvent,
+    Effect,
     InboundRecord,
     InboundStatus,
     MessageRef,
     Rates,
+    SoftLimit,
     Suppression,
     SuppressionReason,
 )
@@ -294,6 +296,12 @@ class HygieneStore(Protocol):
 
     def last_sent_to(self, recipient: str) -> MessageRef | None:
         """The newest message sent to an address."""
+
+    def process_inbound(
+        self, record: InboundRecord, effects: Sequence[Effect], soft: SoftLimit
+    ) -> list[str] | None:
+        """Record an inbound message and its effects atomically, once (None: seen before);
+        returns the addresses the soft-bounce limit suppressed."""
 
     def inbound_seen(self, key: str) -> InboundRecord | None: ...
 
