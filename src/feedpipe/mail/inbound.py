@@ -146,6 +146,8 @@ def dsn_verdict(action: str, status: str, diagnostic: str) -> tuple[Verdict, str
         return Verdict.NONE, f"{action or 'no action'}: {detail}"
     found = _SMTP_DIAGNOSTIC.match(diagnostic)
     code, text = (int(found[1]), " ".join(found[2].split())) if found else (0, diagnostic)
+    if found:
+        detail = f"{code} {text}"
     if enhanced_code(text) is None and status.strip():
         text = f"{status.strip()} {text}"
     if not code:
