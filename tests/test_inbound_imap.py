@@ -52,7 +52,7 @@ def folder(server: ImapServer, name: str) -> list[str]:
     with MailBoxUnencrypted(server.host, server.port).login(
         server.user, server.password, name
     ) as box:
-        return sorted(m.headers.get("message-id", ("",))[0] for m in box.fetch(mark_seen=False))
+        return sorted(str(m.obj["Message-ID"]) for m in box.fetch(mark_seen=False))
 
 
 def bounce_of(site: Site, index: int, message_id: str) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -91,6 +91,31 @@ def _counts(run: RunRecord) -> str:
     return ", ".join(f"{k} {v}" for k, v in run.counts.items() if v) or "-"
 
 
+def _deliverability(found: dict[str, Any]) -> list[str]:
+    """The rates as an aligned table, then the inbound messages kept for the operator."""
+    if not found:
+        return []
+    rows = [("deliverability", "sent", "bounces", "complaints")]
+    named = [*found["windows"].items(), *((e["edition"][:12], e) for e in found["editions"])]
+    for label, r in named:
+        rows.append(
+            (
+                label,
+                str(r["sent"]),
+                f"{r['bounces']} ({_percent(r['bounce_rate'])})",
+                f"{r['complaints']} ({_percent(r['complaint_rate'])})",
+            )
+        )
+    inbound = found["inbound"]
+    kept = inbound.get("unprocessed", 0)
+    line = f"inbound: {inbound.get('processed', 0)} processed, {kept} kept for the operator"
+    return [*align(rows), line + (" (feedpipe inbound --list)" if kept else "")]
+
+
+def _percent(rate: float) -> str:
+    return f"{rate:.2%}"
+
+
 def table(status: WorkerStatus) -> str:
     """The human view: a few aligned tables."""
     from feedpipe.model import JOBS
@@ -123,6 +148,7 @@ def table(status: WorkerStatus) -> str:
         lines += ["", *align([("outbox", "messages"), *queue])]
     due = [(at.strftime("%Y-%m-%d %H:%M UTC"), str(n)) for at, n in status.next_due]
     lines += ["", *align([("next digests", "subscribers"), *due])]
+    lines += ["", *_deliverability(status.deliverability)]
     if len(due) < status.due_instants:
         lines.append(
             f"({len(due)} of {plural(status.due_instants, 'send time')} shown; "

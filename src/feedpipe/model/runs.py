@@ -10,7 +10,7 @@ from typing import Any
 
 from feedpipe.clock import ensure_utc
 
-JOBS = ("sync", "build", "plan", "dispatch")
+JOBS = ("sync", "build", "plan", "dispatch", "inbound")
 Counts = Mapping[str, int | float]
 
 

@@ -21,6 +21,7 @@ from feedpipe.web.guard import Guard
 from feedpipe.web.models import (
     Accepted,
     BuildResult,
+    Deliverability,
     FieldProblem,
     OutboxState,
     Problem,
@@ -146,6 +147,13 @@ async def admin_unsuppress(request: Request) -> Response:
     return json_model(Suppressed(added=False, suppression=_suppression_out(entry)))
 
 
+async def admin_deliverability(request: Request) -> Response:
+    _authorise(request)
+    service: Feedpipe = request.app.state.service
+    found = await run_in_threadpool(service.outbox.deliverability_json)
+    return json_model(Deliverability.model_validate(found))
+
+
 async def admin_build(request: Request) -> Response:
     _authorise(request)
     service: Feedpipe = request.app.state.service
@@ -179,6 +187,7 @@ ROUTES = [
     Route("/api/admin/outbox", admin_outbox, methods=["GET"]),
     Route("/api/admin/build", admin_build, methods=["POST"]),
     Route("/api/admin/suppressions", admin_suppressions, methods=["GET", "POST"]),
+    Route("/api/admin/deliverability", admin_deliverability, methods=["GET"]),
     Route("/api/admin/suppressions/{email}", admin_unsuppress, methods=["DELETE"]),
     Route("/openapi.json", openapi_json, methods=["GET"]),
 ]

@@ -127,3 +127,24 @@ class Suppressed(BaseModel):
 
     added: bool
     suppression: SuppressionOut
+
+
+class RatesOut(BaseModel):
+    sent: int
+    bounces: int
+    complaints: int
+    bounce_rate: float
+    complaint_rate: float
+
+
+class EditionRates(RatesOut):
+    edition: str
+
+
+class Deliverability(BaseModel):
+    """Bounce and complaint rates (what Gmail and Yahoo watch) and the inbound mail."""
+
+    windows: dict[str, RatesOut]
+    editions: list[EditionRates]
+    complaint_rate_limit: float
+    inbound: dict[str, int]

@@ -11,6 +11,7 @@ from feedpipe import __version__
 from feedpipe.web.models import (
     Accepted,
     BuildResult,
+    Deliverability,
     OutboxState,
     Problem,
     SubscribeBody,
@@ -22,7 +23,7 @@ from feedpipe.web.models import (
 
 MODELS: tuple[type[BaseModel], ...] = (
     SubscribeBody, Accepted, Problem, SubscriberList, OutboxState, BuildResult, SuppressionList,
-    SuppressBody, Suppressed,
+    SuppressBody, Suppressed, Deliverability,
 )  # fmt: skip
 REF = "#/components/schemas/{model}"
 
@@ -114,6 +115,10 @@ def openapi() -> dict[str, Any]:
             "/api/admin/outbox": _admin("Outbox messages by state", OutboxState),
             "/api/admin/build": _admin("Sync and build the feeds now", BuildResult, "post"),
             "/api/admin/suppressions": _suppressions(),
+            "/api/admin/deliverability": _admin(
+                "Bounce and complaint rates (7 and 30 days, last editions), inbound mail",
+                Deliverability,
+            ),
             "/api/admin/suppressions/{email}": _unsuppress(),
         },
         "components": {

@@ -15,7 +15,7 @@ from feedpipe.worker.leader import (
 from feedpipe.worker.metrics import WorkerMetrics
 from feedpipe.worker.runner import Worker, WorkerParts
 from feedpipe.worker.runs import RunLog
-from feedpipe.worker.status import sending
+from feedpipe.worker.status import deliverability, sending
 
 
 def leadership_for(service: Feedpipe) -> Leadership:
@@ -42,7 +42,11 @@ def assemble(service: Feedpipe, *, once: bool = False) -> Worker:
     ws = service.settings.worker
     metrics = None
     if ws.metrics_port is not None and not once:
-        metrics = WorkerMetrics(lambda: outbox_states(service), lambda: sending(service))
+        metrics = WorkerMetrics(
+            lambda: outbox_states(service),
+            lambda: sending(service),
+            lambda: deliverability(service),
+        )
     jobs = ServiceJobs(service, ws.lease_seconds, metrics.latency if metrics else None)
     watch = service.settings.source.path if ws.watch and not once else None
     parts = WorkerParts(

@@ -30,6 +30,7 @@ class WorkerStatus:
     last_leader: dict[str, Any] = field(default_factory=dict)
     sending: dict[str, Any] = field(default_factory=dict)  # the transport's circuit breaker
     due_instants: int = 0  # send instants in all (next_due lists the first of them)
+    deliverability: dict[str, Any] = field(default_factory=dict)  # bounce and complaint rates
 
 
 def collect(service: Feedpipe, digests: int = NEXT_DUE) -> WorkerStatus:
@@ -46,7 +47,13 @@ def collect(service: Feedpipe, digests: int = NEXT_DUE) -> WorkerStatus:
         last_leader=service.last_leader(),
         sending=sending(service),
         due_instants=len(due),
+        deliverability=deliverability(service),
     )
+
+
+def deliverability(service: Feedpipe) -> dict[str, Any]:
+    """Bounce and complaint rates (7 and 30 days, the last editions) and the inbound mail."""
+    return service.outbox.deliverability_json()
 
 
 def sending(service: Feedpipe) -> dict[str, Any]:
@@ -69,8 +76,9 @@ def sending_line(found: dict[str, Any]) -> str:
     """`sending paused: <reply> — <fix>`, or `sending ok`."""
     if not found.get("paused"):
         return f"sending ok ({found.get('transport', '?')})"
+    probe = f"next probe {found['next_probe']}" if found.get("next_probe") else "no probes"
     return (
-        f"sending paused: {found['reply']} — {found['fix']}; next probe {found['next_probe']}"
+        f"sending paused: {found['reply']} — {found['fix']}; {probe}"
         " (or `feedpipe outbox resume` once fixed)"
     )
 
@@ -112,4 +120,5 @@ def to_json(status: WorkerStatus) -> dict[str, Any]:
         "sending": status.sending,
         "next_due": [{"at": at.isoformat(), "subscribers": n} for at, n in status.next_due],
         "due_instants": status.due_instants,
+        "deliverability": status.deliverability,
     }
