@@ -58,7 +58,7 @@ def _site(tmp_path: Path, sqlite_url: str) -> tuple[Feedpipe, FixedClock, Path]:
 def test_a_complaint_rate_above_the_limit_pauses_until_resumed(
     tmp_path: Path, sqlite_url: str
 ) -> None:
-    fp, clock, config = _site(tmp_path, sqlite_url)
+    fp, _clock, config = _site(tmp_path, sqlite_url)
     with fp:
         ids = [s.id for s in fp.store.subscribers()][1:]
         mail(fp, ids, post_id=2)
