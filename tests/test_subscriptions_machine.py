@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,7 @@ from feedpipe.errors import (
     SuppressedError,
 )
 from feedpipe.model import PENDING, STOPPED, TRANSITIONS, Action, SubscriberStatus, email_key
-from feedpipe.model.hygiene import SuppressionReason
+from feedpipe.model.hygiene import InboundStatus, SuppressionReason
 from feedpipe.service import Feedpipe
 from feedpipe.settings import settings_from_mapping
 from feedpipe.store import SqlStore
@@ -36,6 +37,7 @@ from feedpipe.subscriptions.fields import PreferencesInput, SubscribeInput
 from feedpipe.subscriptions.suppressions import ACTIONS, STOPS_BY
 from feedpipe.subscriptions.tokens import TokenPurpose
 from feedpipe.web.outbox import OutboxMailer
+from tests.inbound_samples import arf, dsn
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 EMAILS = st.sampled_from([f"reader{i}@example.com" for i in range(2)])
@@ -74,6 +76,7 @@ class SubscriptionMachine(RuleBasedStateMachine):
         self.subs = fp.subscriptions.with_mailer(OutboxMailer(fp))  # the real outbox
         self.model: dict[str, Known] = {}
         self.suppressed: set[str] = set()  # address keys on the suppression list
+        self.soft: dict[str, int] = {}  # soft bounces counted per address (per subscriber id)
         self.post_count = 0
 
     @initialize()
@@ -208,6 +211,39 @@ class SubscriptionMachine(RuleBasedStateMachine):
         """Admin / CLI remove: the record is gone; the address may come back as new."""
         if email in self.model:
             assert self.subs.remove(email).id == self.model.pop(email).id
+            self.soft.pop(email, None)
+
+    @rule(email=EMAILS, verdict=st.sampled_from(["hard", "soft", "complaint"]))
+    def inbound_report(self, email: str, verdict: str) -> None:
+        """A DSN (hard or soft) or an ARF complaint about a message queued for the address,
+        through `feedpipe inbound`'s processor: tied by the returned Message-ID."""
+        self._tick()
+        known = self.model.get(email)
+        rows = self.fp.store.outbox_messages(known.id) if known else []
+        message_id = rows[-1][3] if rows else "<never@elsewhere>"
+        original = f"To: {email}\r\nMessage-ID: {message_id}\r\n"
+        ident = f"<in-{uuid.uuid4().hex}@mx>"  # the store outlives one machine run
+        if verdict == "complaint":
+            raw = arf(original, email, ident)
+        else:
+            status, diag = ("5.1.1", "550 5.1.1 user unknown") if verdict == "hard" else (
+                "4.2.2", "452 4.2.2 mailbox full")  # fmt: skip
+            raw = dsn("digest@blog.example.com", [(email, "failed", status, diag)], original, ident)
+        result = self.fp.inbound.process(raw)
+        if known is None or not rows:  # about a message we never sent: kept, nothing changes
+            assert result.status is InboundStatus.UNPROCESSED, result
+            return
+        assert result.status is InboundStatus.PROCESSED, result
+        key = email_key(email)
+        if verdict == "soft":
+            self.soft[email] = self.soft.get(email, 0) + 1
+            if self.soft[email] < 3 or key in self.suppressed:
+                return
+            action = Action.BOUNCE
+        else:
+            action = Action.BOUNCE if verdict == "hard" else Action.COMPLAIN
+        self.suppressed.add(key)
+        known.status = TRANSITIONS[known.status, action]
 
     @rule(email=EMAILS, frequency=st.sampled_from(["daily", "weekly"]))
     def preferences(self, email: str, frequency: str) -> None:
