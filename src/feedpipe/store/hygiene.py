@@ -124,18 +124,6 @@ class HygieneMixin:
 
     # -- delivery events and rates ------------------------------------------------------------
 
-    def record_event(
-        self, event: DeliveryEvent, entry: Suppression | None, action: Action | None
-    ) -> None:
-        """Store `event`; with `entry`, suppress the address; with `action`, move the
-        subscriber by the table and cancel their queue. One transaction."""
-        with self.engine.begin() as conn:
-            insert_events(conn, [event])
-            if entry is not None:
-                suppress_rows(conn, [entry])
-            if action is not None:
-                stop_addresses(conn, [event.recipient], action, event.at)
-
     def soft_bounces(self, subscriber_id: int, since: datetime) -> int:
         """Soft bounces of a subscriber since `since` (a delivery deletes them: a fresh start)."""
         stmt = sa.select(sa.func.count()).where(
@@ -258,20 +246,6 @@ class HygieneMixin:
                 sa.select(inbound_messages).where(inbound_messages.c.key == key)
             ).first()
         return None if r is None else _inbound(r)
-
-    def put_inbound(self, record: InboundRecord) -> bool:
-        """Store an inbound message's outcome; False (nothing changes) when its key is known."""
-        values = {
-            "key": record.key,
-            "received_at": record.received_at,
-            "status": record.status.value,
-            "kind": record.kind,
-            "summary": record.summary,
-            "raw": record.raw,
-        }
-        with self.engine.begin() as conn:
-            stmt = dialect_insert(conn, inbound_messages).values(values).on_conflict_do_nothing()
-            return bool(conn.execute(stmt.returning(inbound_messages.c.key)).all())
 
     def inbound_records(
         self, status: InboundStatus | None, limit: int = 100

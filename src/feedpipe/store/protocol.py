@@ -38,7 +38,6 @@ from feedpipe.model import (
     TermKind,
 )
 from feedpipe.model.hygiene import (
-    DeliveryEvent,
     Effect,
     InboundRecord,
     InboundStatus,
@@ -275,11 +274,6 @@ class HygieneStore(Protocol):
     def suppressed(self, emails: Sequence[str]) -> dict[str, Suppression]:
         """The entries of those of `emails` that are suppressed, by address key."""
 
-    def record_event(
-        self, event: DeliveryEvent, entry: Suppression | None, action: Action | None
-    ) -> None:
-        """Store `event`, suppress with `entry`, move the subscriber by `action`: atomically."""
-
     def soft_bounces(self, subscriber_id: int, since: datetime) -> int:
         """Soft bounces of a subscriber since `since` (a delivery deletes them)."""
 
@@ -304,9 +298,6 @@ class HygieneStore(Protocol):
         returns the addresses the soft-bounce limit suppressed."""
 
     def inbound_seen(self, key: str) -> InboundRecord | None: ...
-
-    def put_inbound(self, record: InboundRecord) -> bool:
-        """Store an inbound message's outcome; False (nothing changes) when its key is known."""
 
     def inbound_records(
         self, status: InboundStatus | None, limit: int = 100
