@@ -123,3 +123,23 @@ def test_a_wrong_password_is_one_clear_error(
     with pytest.raises(InboundError, match="refused the login of 'bounces'"):
         poll(settings, lambda raw: InboundStatus.PROCESSED)
     site.fp.close()
+
+
+def test_check_config_logs_in_with_connect(
+    tmp_path: Path, sqlite_url: str, imap: ImapServer
+) -> None:
+    from click.testing import CliRunner
+
+    from feedpipe.cli import cli
+
+    site = sent_site(tmp_path, sqlite_url)
+    env = configure(site, imap)
+    site.fp.close()
+    args = ["--config", str(site.config), "check-config"]
+    missing_password = CliRunner().invoke(cli, args, env=ENV)
+    assert missing_password.exit_code == 2
+    assert "$FEEDPIPE_IMAP_PASSWORD is not set" in missing_password.output
+    done = CliRunner().invoke(cli, [*args, "--connect"], env=env)
+    assert f"{imap.host}:{imap.port} as bounces: logged in, folder 'INBOX'" in done.output
+    assert "*** (from $FEEDPIPE_IMAP_PASSWORD)" in done.output
+    assert imap.password not in done.output

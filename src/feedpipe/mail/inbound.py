@@ -207,7 +207,10 @@ def _complaint(msg: Message, original: Message | None) -> tuple[RecipientReport,
 def _flufl(msg: Message) -> tuple[RecipientReport, ...]:
     from flufl.bounce import all_failures
 
-    temporary, permanent = all_failures(msg)
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception:  # a detector that trips over a malformed message: then it is no bounce
+        return ()
     hard = [RecipientReport(_decode(a), Verdict.HARD, "non-standard bounce") for a in permanent]
     soft = [
         RecipientReport(_decode(a), Verdict.SOFT, "non-standard bounce (temporary)")
