@@ -221,6 +221,9 @@ class EmailSettings(_Section):
     dkim_key_path: Path | None = None
     dkim_selector: str | None = None
     dkim_domain: str | None = None
+    # Ed25519 (RFC 8463) beside RSA: a second DKIM-Signature under its own selector
+    dkim_ed25519_key_path: Path | None = None
+    dkim_ed25519_selector: str | None = None
 
     from_address: str = "digest@blog.example.com"
     from_name: str | None = None
@@ -385,8 +388,14 @@ def _email_with_env(email: EmailSettings, base: Path, env: Mapping[str, str]) ->
     password = env.get(SMTP_PASSWORD_ENV)
     smtp = email.smtp.model_copy(update={"password": SecretStr(password) if password else None})
     key = email.dkim_key_path and _resolve(base, email.dkim_key_path)
+    edkey = email.dkim_ed25519_key_path and _resolve(base, email.dkim_ed25519_key_path)
     return email.model_copy(
-        update={"smtp": smtp, "outbox_dir": _resolve(base, email.outbox_dir), "dkim_key_path": key}
+        update={
+            "smtp": smtp,
+            "outbox_dir": _resolve(base, email.outbox_dir),
+            "dkim_key_path": key,
+            "dkim_ed25519_key_path": edkey,
+        }
     )
 
 

@@ -83,8 +83,11 @@ def _check_mail(settings: Settings, connect: bool) -> list[Finding]:
         text = (
             "not configured"
             if signer is None
-            else f"rsa-sha256, {signer.private.key_size}-bit key, signs a test message; publish "
-            f"TXT at {signer.record_name} (`feedpipe dkim-record` prints it)"
+            else f"rsa-sha256, {signer.private.key_size}-bit key"
+            + (", and ed25519-sha256" if signer.ed25519 is not None else "")
+            + ", signs a test message; publish TXT at "
+            + " and ".join(name for name, _ in signer.records())
+            + " (`feedpipe dkim-record` prints it)"
         )
         found.append(Finding("ok", "[email] dkim_key_path", text))
     except ConfigError as exc:

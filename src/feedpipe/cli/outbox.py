@@ -194,6 +194,6 @@ def dkim_record(state: CliState) -> None:
     signer = DkimSigner.from_settings(state.settings().email)
     if signer is None:
         raise click.UsageError("set [email] dkim_key_path, dkim_selector and dkim_domain first")
-    value = signer.record()
-    chunks = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
-    click.echo(f"{signer.record_name}. IN TXT {chunks}")
+    for name, value in signer.records():
+        chunks = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
+        click.echo(f"{name}. IN TXT {chunks}")

@@ -1,4 +1,5 @@
-"""DKIM signing (rsa-sha256, relaxed/relaxed): dkimpy canonicalises, OpenSSL does the RSA step."""
+"""DKIM signing (rsa-sha256, and ed25519-sha256 beside it when configured, RFC 8463;
+relaxed/relaxed): dkimpy canonicalises, OpenSSL does the private-key step."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 import dkim  # type: ignore[import-untyped]
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, utils
 from dkim.canonicalization import CanonicalizationPolicy  # type: ignore[import-untyped]
 
 from feedpipe.errors import ConfigError, FeedpipeError
@@ -59,18 +60,37 @@ def load_key(pem: bytes, origin: str) -> rsa.RSAPrivateKey:
     return key
 
 
+def load_ed25519_key(pem: bytes, origin: str) -> ed25519.Ed25519PrivateKey:
+    """The Ed25519 private key in `pem` (PKCS#8); ConfigError naming `origin` if unusable."""
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ConfigError(f"{origin}: not a usable Ed25519 key: {exc}") from exc
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise ConfigError(f"{origin}: not a usable Ed25519 key (found {type(key).__name__})")
+    return key
+
+
 @dataclass(frozen=True, slots=True)
 class DkimSigner:
-    """Signs messages for one domain and selector with one RSA private key (PEM)."""
+    """Signs messages for one domain and selector with one RSA private key (PEM), and with an
+    Ed25519 key under its own selector too when `ed25519_key` is given (dual signing)."""
 
     selector: bytes
     domain: bytes
     key: bytes
     clock: Callable[[], float] = time.time  # the `t=` tag
+    ed25519_selector: bytes | None = None
+    ed25519_key: bytes | None = None
     private: rsa.RSAPrivateKey = field(init=False, repr=False, compare=False)
+    ed25519: ed25519.Ed25519PrivateKey | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "private", load_key(self.key, "[email] dkim_key_path"))
+        edkey = self.ed25519_key and load_ed25519_key(
+            self.ed25519_key, "[email] dkim_ed25519_key_path"
+        )
+        object.__setattr__(self, "ed25519", edkey or None)
 
     @classmethod
     def from_settings(cls, email: EmailSettings) -> DkimSigner | None:
@@ -88,7 +108,14 @@ class DkimSigner:
             raise ConfigError(
                 f"[email] dkim_key_path: cannot read {email.dkim_key_path}: {exc.strerror}"
             ) from exc
-        signer = cls(str(email.dkim_selector).encode(), str(email.dkim_domain).encode(), key)
+        ed_selector, ed_key = _ed25519_parts(email)
+        signer = cls(
+            str(email.dkim_selector).encode(),
+            str(email.dkim_domain).encode(),
+            key,
+            ed25519_selector=ed_selector,
+            ed25519_key=ed_key,
+        )
         signer.check()
         return signer
 
@@ -110,8 +137,21 @@ class DkimSigner:
         )
         return "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()
 
+    def records(self) -> list[tuple[str, str]]:
+        """(name, TXT value) of every key to publish: RSA, then Ed25519 (RFC 8463: `p=` is the
+        raw 32-byte public key)."""
+        out = [(self.record_name, self.record())]
+        if self.ed25519 is not None and self.ed25519_selector is not None:
+            raw = self.ed25519.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw
+            )
+            name = f"{self.ed25519_selector.decode()}._domainkey.{self.domain.decode()}"
+            out.append((name, "v=DKIM1; k=ed25519; p=" + base64.b64encode(raw).decode()))
+        return out
+
     def sign(self, message: bytes) -> bytes:
-        """The message with a DKIM-Signature header in front."""
+        """The message with a DKIM-Signature header in front (two with an Ed25519 key: the
+        Ed25519 one first, then RSA, which receivers that know only RSA use)."""
         headers, body = split_message(message)
         present = [name.lower() for name, _ in headers]
         include = [name for wanted in SIGNED_HEADERS for name in present if name == wanted.lower()]
@@ -119,26 +159,67 @@ class DkimSigner:
         if b"from" not in include:
             raise SigningError("DKIM signing failed: the message has no From header")
         body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
+        canonical = _POLICY.canonicalize_headers(headers)
+        common = (include, body_hash, canonical, int(self.clock()))
+        out = self._signature(b"rsa-sha256", self.selector, _rsa(self.private), *common)
+        if self.ed25519 is not None and self.ed25519_selector is not None:
+            ed = self._signature(
+                b"ed25519-sha256", self.ed25519_selector, self.ed25519.sign, *common
+            )
+            out = ed + out
+        return out + message
+
+    def _signature(
+        self,
+        algorithm: bytes,
+        selector: bytes,
+        sign: Callable[[bytes], bytes],
+        include: list[bytes],
+        body_hash: bytes,
+        canonical: list[tuple[bytes, bytes]],
+        stamp: int,
+    ) -> bytes:
+        """One DKIM-Signature header field (with its CRLF): `sign` gets the header hash."""
         name = b"DKIM-Signature"
         tags = b"; ".join(
             (
                 b"v=1",
-                b"a=rsa-sha256",
+                b"a=" + algorithm,
                 b"c=" + b"/".join(CANONICALIZE),
                 b"d=" + self.domain,
-                b"s=" + self.selector,
-                b"t=%d" % int(self.clock()),
+                b"s=" + selector,
+                b"t=%d" % stamp,
             )
         )
         unsigned = b"%s;\r\n\th=%s;\r\n\tbh=%s;\r\n\tb=" % (tags, _fold_list(include), body_hash)
         hasher = hashlib.sha256()
-        canonical = _POLICY.canonicalize_headers(headers)
         dkim.hash_headers(hasher, _POLICY, canonical, include, (name, b" " + unsigned), None)
-        signature = self.private.sign(
-            hasher.digest(), padding.PKCS1v15(), utils.Prehashed(hashes.SHA256())
+        signature = sign(hasher.digest())
+        return name + b": " + unsigned + _fold_b64(base64.b64encode(signature)) + b"\r\n"
+
+
+def _rsa(key: rsa.RSAPrivateKey) -> Callable[[bytes], bytes]:
+    def sign(digest: bytes) -> bytes:
+        return key.sign(digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
+
+    return sign
+
+
+def _ed25519_parts(email: EmailSettings) -> tuple[bytes | None, bytes | None]:
+    """The Ed25519 selector and key bytes, when `dkim_ed25519_*` are set (both or neither)."""
+    path, selector = email.dkim_ed25519_key_path, email.dkim_ed25519_selector
+    if path is None and selector is None:
+        return None, None
+    if path is None or selector is None:
+        raise ConfigError(
+            "[email] dkim_ed25519_key_path and dkim_ed25519_selector go together: set both"
         )
-        value = unsigned + _fold_b64(base64.b64encode(signature))
-        return name + b": " + value + b"\r\n" + message
+    try:
+        return selector.encode(), path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"[email] dkim_ed25519_key_path: cannot read {path}: {exc.strerror}"
+        ) from exc
 
 
 def split_message(message: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
