@@ -4,8 +4,9 @@ Each size runs in a fresh process (fill the outbox, then `OutboxService.dispatch
 transport, concurrency 16) so peak RSS is per size. Prints figures against the smtplib
 baseline of benchmarks/dispatch.py in the same run; asserts nothing. Loopback only, bounded.
 With --dkim, each size is dispatched twice into the same sink, without and with DKIM signing
-(a fresh 2048-bit RSA key), and the ratio is printed.
-Usage: python benchmarks/outbox_dispatch.py [--sizes 10000,50000,200000] [--dkim]
+(a fresh 2048-bit RSA key), and the ratio is printed; --ed25519 adds a third run, RSA and
+Ed25519 dual signing (RFC 8463).
+Usage: python benchmarks/outbox_dispatch.py [--sizes 10000,50000,200000] [--dkim [--ed25519]]
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ port = {port}
 concurrency = 16
 """
 DKIM = 'dkim_key_path = "{key}"\ndkim_selector = "bench"\ndkim_domain = "blog.example.com"'
+ED25519 = '\ndkim_ed25519_key_path = "{key}"\ndkim_ed25519_selector = "bench-ed"'
 
 
 def make_key(folder: Path) -> Path:
@@ -64,6 +66,22 @@ def make_key(folder: Path) -> Path:
     return path
 
 
+def make_ed_key(folder: Path) -> Path:
+    """A fresh Ed25519 key (PKCS#8 PEM) in `folder`."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    path = folder / "dkim-ed25519.pem"
+    path.write_bytes(
+        ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
 def child(root: Path, port: int, count: int, key: str = "") -> None:
     """Fill (count > 0) or dispatch (count == 0) in this fresh process; print JSON figures."""
     from feedpipe.service import Feedpipe
@@ -71,7 +89,9 @@ def child(root: Path, port: int, count: int, key: str = "") -> None:
 
     (root / "posts").mkdir(parents=True, exist_ok=True)
     config = root / "config.toml"
-    dkim = DKIM.format(key=key) if key else ""
+    rsa_key, _, ed_key = key.partition("|")  # "rsa.pem" or "rsa.pem|ed25519.pem"
+    dkim = DKIM.format(key=rsa_key) if rsa_key else ""
+    dkim += ED25519.format(key=ed_key) if ed_key else ""
     config.write_text(CONFIG.format(posts=root / "posts", db=root / "fp.db", port=port, dkim=dkim))
     with Feedpipe.from_settings(load_settings(config, env={})) as fp:
         t = time.perf_counter()
@@ -102,6 +122,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,50000,200000")
     parser.add_argument("--child", nargs=4)
     parser.add_argument("--dkim", action="store_true", help="also dispatch with DKIM signing")
+    parser.add_argument("--ed25519", action="store_true", help="and with RSA + Ed25519 too")
     args = parser.parse_args()
     if args.child:
         child(Path(args.child[0]), int(args.child[1]), int(args.child[2]), args.child[3])
@@ -120,6 +141,10 @@ def main() -> None:
                 if key:
                     signed = dispatch_once(port, count, base, key)
                     print(f"  DKIM on / off: {signed / plain:.0%}")
+                if key and args.ed25519:
+                    both = f"{key}|{make_ed_key(Path(keys))}"
+                    dual = dispatch_once(port, count, base, both)
+                    print(f"  DKIM RSA + Ed25519 / off: {dual / plain:.0%}")
 
 
 def dispatch_once(port: int, count: int, base: float, key: str) -> float:
@@ -129,7 +154,8 @@ def dispatch_once(port: int, count: int, base: float, key: str) -> float:
         r = run(tmp, port, 0, key)
     rate = r["sent"] / r["seconds"]
     print(
-        f"outbox → SMTP c=16{', DKIM' if key else ''}, {count:>6} queued × "
+        f"outbox → SMTP c=16{(', DKIM+Ed25519' if '|' in key else ', DKIM') if key else ''}, "
+        f"{count:>6} queued × "
         f"{filled['bytes']:.0f} B: {rate:,.0f}/s ({rate / base:.0%} of baseline), "
         f"sent {r['sent']:.0f}; dispatcher peak RSS {r['rss_peak_mb']:.0f} MB "
         f"(fill: {filled['seconds']:.1f} s, {filled['rss_peak_mb']:.0f} MB)"
