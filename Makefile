@@ -28,14 +28,20 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Debian's Chromium for the browser test (never a downloaded browser); without root or apt the
-# browser test skips and says why.
+# Debian's Chromium for the browser test (never a downloaded browser) and Dovecot for the IMAP
+# test (tests/imap_server.py starts its own instance); without root or apt those tests skip and
+# say why.
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	      || echo "chromium could not be installed: the browser test will skip"; \
 	  else echo "chromium not found: the browser test will skip (apt-get install chromium)"; fi; }
+	@test -x /usr/lib/dovecot/imap || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null) \
+	      || echo "dovecot-imapd could not be installed: the IMAP test will skip"; \
+	  else echo "dovecot not found: the IMAP test will skip (apt-get install dovecot-imapd)"; fi; }
 
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest -n 2 -q

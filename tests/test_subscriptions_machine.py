@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,19 +21,28 @@ from hypothesis.stateful import (
 )
 
 from feedpipe.clock import FixedClock
-from feedpipe.errors import DuplicateSubscriberError, InvalidTransitionError
-from feedpipe.model import PENDING, STOPPED, TRANSITIONS, Action, SubscriberStatus
+from feedpipe.errors import (
+    DuplicateSubscriberError,
+    InvalidTransitionError,
+    NotFoundError,
+    SuppressedError,
+)
+from feedpipe.model import PENDING, STOPPED, TRANSITIONS, Action, SubscriberStatus, email_key
+from feedpipe.model.hygiene import InboundStatus, SuppressionReason
 from feedpipe.service import Feedpipe
 from feedpipe.settings import settings_from_mapping
 from feedpipe.store import SqlStore
 from feedpipe.store.outbox_record import bounce
 from feedpipe.subscriptions.fields import PreferencesInput, SubscribeInput
+from feedpipe.subscriptions.suppressions import ACTIONS, STOPS_BY
 from feedpipe.subscriptions.tokens import TokenPurpose
 from feedpipe.web.outbox import OutboxMailer
+from tests.inbound_samples import arf, dsn
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 EMAILS = st.sampled_from([f"reader{i}@example.com" for i in range(2)])
 STOPS = st.sampled_from([Action.UNSUBSCRIBE, Action.BOUNCE, Action.COMPLAIN, Action.SUPPRESS])
+REASONS = st.sampled_from(list(SuppressionReason))
 NO_MAIL = STOPPED | {SubscriberStatus.PAUSED}
 
 
@@ -64,12 +75,16 @@ class SubscriptionMachine(RuleBasedStateMachine):
         self.fp, self.clock, self.posts = fp, clock, posts
         self.subs = fp.subscriptions.with_mailer(OutboxMailer(fp))  # the real outbox
         self.model: dict[str, Known] = {}
+        self.suppressed: set[str] = set()  # address keys on the suppression list
+        self.soft: dict[str, int] = {}  # soft bounces counted per address (per subscriber id)
         self.post_count = 0
 
     @initialize()
     def empty_store(self) -> None:
         for sub in self.fp.store.subscribers():
             self.fp.store.remove_subscriber(sub.id)
+        for entry in self.fp.store.suppressions():
+            self.fp.store.unsuppress(entry.email)
 
     def _tick(self) -> None:
         self.clock.set(self.clock.now() + timedelta(minutes=7))
@@ -103,7 +118,10 @@ class SubscriptionMachine(RuleBasedStateMachine):
         """CLI `subscribers add --confirmed` / an import row: a duplicate changes nothing."""
         self._tick()
         fields = {"email": email, "status": "active"}
-        if email in self.model:
+        if email_key(email) in self.suppressed:  # never revived by an import or an add
+            with pytest.raises(SuppressedError):
+                self.subs.add(fields)
+        elif email in self.model:
             with pytest.raises(DuplicateSubscriberError):
                 self.subs.add(fields)
         else:
@@ -117,7 +135,42 @@ class SubscriptionMachine(RuleBasedStateMachine):
 
     @rule(email=EMAILS)
     def confirm(self, email: str) -> None:
+        """Following the confirmation link: a completed double opt-in lifts a suppression."""
+        was = self.model[email].status if email in self.model else None
         self._apply(email, Action.CONFIRM)
+        if was is SubscriberStatus.PENDING:
+            self.suppressed.discard(email_key(email))
+
+    @rule(email=EMAILS)
+    def import_row(self, email: str) -> None:
+        """A CSV import of an active row: suppressed and known addresses are refused rows."""
+        self._tick()
+        report = self.subs.import_csv(io.StringIO(f"email,status\n{email},active\n"))
+        if email_key(email) in self.suppressed or email in self.model:
+            assert (report.added, len(report.errors)) == (0, 1)
+        else:
+            assert report.added == 1
+            self.model[email] = Known(self.subs.get(email).id, SubscriberStatus.ACTIVE)
+
+    @rule(email=EMAILS, reason=REASONS)
+    def suppress_address(self, email: str, reason: SuppressionReason) -> None:
+        """`feedpipe suppressions add` / an inbound bounce or complaint: the subscriber stops."""
+        self._tick()
+        self.subs.suppressions.add(email, reason)
+        self.suppressed.add(email_key(email))
+        if email in self.model:
+            known = self.model[email]
+            known.status = TRANSITIONS[known.status, ACTIONS[reason]]
+
+    @rule(email=EMAILS)
+    def unsuppress_address(self, email: str) -> None:
+        """`feedpipe suppressions remove`: the entry goes; the subscriber's status stays."""
+        if email_key(email) in self.suppressed:
+            self.subs.suppressions.remove(email)
+            self.suppressed.discard(email_key(email))
+        else:
+            with pytest.raises(NotFoundError):
+                self.subs.suppressions.remove(email)
 
     @rule(email=EMAILS)
     def pause(self, email: str) -> None:
@@ -131,6 +184,8 @@ class SubscriptionMachine(RuleBasedStateMachine):
     def stop(self, email: str, action: Action) -> None:
         """Unsubscribe (preferences page), an immediate bounce, a complaint, a suppression."""
         self._apply(email, action)
+        if email in self.model and action in STOPS_BY:
+            self.suppressed.add(email_key(email))
 
     @rule(email=EMAILS)
     def one_click_unsubscribe(self, email: str) -> None:
@@ -156,6 +211,39 @@ class SubscriptionMachine(RuleBasedStateMachine):
         """Admin / CLI remove: the record is gone; the address may come back as new."""
         if email in self.model:
             assert self.subs.remove(email).id == self.model.pop(email).id
+            self.soft.pop(email, None)
+
+    @rule(email=EMAILS, verdict=st.sampled_from(["hard", "soft", "complaint"]))
+    def inbound_report(self, email: str, verdict: str) -> None:
+        """A DSN (hard or soft) or an ARF complaint about a message queued for the address,
+        through `feedpipe inbound`'s processor: tied by the returned Message-ID."""
+        self._tick()
+        known = self.model.get(email)
+        rows = self.fp.store.outbox_messages(known.id) if known else []
+        message_id = rows[-1][3] if rows else "<never@elsewhere>"
+        original = f"To: {email}\r\nMessage-ID: {message_id}\r\n"
+        ident = f"<in-{uuid.uuid4().hex}@mx>"  # the store outlives one machine run
+        if verdict == "complaint":
+            raw = arf(original, email, ident)
+        else:
+            status, diag = ("5.1.1", "550 5.1.1 user unknown") if verdict == "hard" else (
+                "4.2.2", "452 4.2.2 mailbox full")  # fmt: skip
+            raw = dsn("digest@blog.example.com", [(email, "failed", status, diag)], original, ident)
+        result = self.fp.inbound.process(raw)
+        if known is None or not rows:  # about a message we never sent: kept, nothing changes
+            assert result.status is InboundStatus.UNPROCESSED, result
+            return
+        assert result.status is InboundStatus.PROCESSED, result
+        key = email_key(email)
+        if verdict == "soft":
+            self.soft[email] = self.soft.get(email, 0) + 1
+            if self.soft[email] < 3 or key in self.suppressed:
+                return
+            action = Action.BOUNCE
+        else:
+            action = Action.BOUNCE if verdict == "hard" else Action.COMPLAIN
+        self.suppressed.add(key)
+        known.status = TRANSITIONS[known.status, action]
 
     @rule(email=EMAILS, frequency=st.sampled_from(["daily", "weekly"]))
     def preferences(self, email: str, frequency: str) -> None:
@@ -175,6 +263,7 @@ class SubscriptionMachine(RuleBasedStateMachine):
             with store.engine.begin() as conn:
                 bounce(conn, [known.id], self.clock.now(), 1)
             known.status = TRANSITIONS[known.status, Action.BOUNCE]
+            self.suppressed.add(email_key(email))
 
     @rule()
     def publish_and_fill(self) -> None:
@@ -195,6 +284,16 @@ class SubscriptionMachine(RuleBasedStateMachine):
     def stored_status_is_the_model(self) -> None:
         stored = {s.email: Known(s.id, s.status) for s in self.fp.store.subscribers()}
         assert stored == self.model
+
+    @invariant()
+    def stored_suppressions_are_the_model(self) -> None:
+        assert {email_key(e.email) for e in self.fp.store.suppressions()} == self.suppressed
+
+    @invariant()
+    def suppressed_addresses_are_never_active(self) -> None:
+        for email, known in self.model.items():
+            if email_key(email) in self.suppressed:
+                assert known.status is not SubscriberStatus.ACTIVE, (email, known)
 
     @invariant()
     def only_active_subscribers_are_planned(self) -> None:

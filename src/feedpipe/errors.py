@@ -60,3 +60,7 @@ class InvalidTransitionError(ValidationError):
 
 class OutboxError(FeedpipeError):
     """The outbox cannot do what was asked (e.g. no transport for the settings)."""
+
+
+class SuppressedError(ValidationError):
+    """An address is on the suppression list: only a new double opt-in takes it off."""

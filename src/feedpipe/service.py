@@ -17,6 +17,7 @@ from feedpipe.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from feedpipe.digests.service import DigestService
+    from feedpipe.mail.imap import PollReport
     from feedpipe.model import BuildReport, RunRecord, SyncReport
     from feedpipe.model.readers import ReaderRow
     from feedpipe.model.websub import PublishState
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from feedpipe.settings import Settings
     from feedpipe.source import Source
     from feedpipe.store import LeaderLock, Store
+    from feedpipe.subscriptions.inbound import InboundProcessor
     from feedpipe.subscriptions.service import SubscriptionService
     from feedpipe.websub.hub import Hub
     from feedpipe.websub.publish import Publisher, PublishReport
@@ -127,6 +129,19 @@ class Feedpipe:
     def subscriptions(self) -> SubscriptionService:
         """Every subscriber status change and link (the one the digests' recipients use)."""
         return self.digests.subscriptions
+
+    @cached_property
+    def inbound(self) -> InboundProcessor:
+        """Bounces, complaints, auto-replies and `mailto:` unsubscribes (stdin or IMAP)."""
+        from feedpipe.subscriptions.inbound import InboundProcessor
+
+        return InboundProcessor(self.settings, self.store, self.clock, self.subscriptions.links)
+
+    def poll_inbound(self) -> PollReport:
+        """Process what waits in the `[inbound]` IMAP folder; processed messages are moved."""
+        from feedpipe.mail.imap import poll
+
+        return poll(self.settings.inbound, lambda raw: self.inbound.process(raw).status)
 
     @cached_property
     def outbox(self) -> OutboxService:

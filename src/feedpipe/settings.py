@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from feedpipe.envnames import CONFIG_ENV as CONFIG_ENV
+from feedpipe.envnames import IMAP_PASSWORD_ENV as IMAP_PASSWORD_ENV
 from feedpipe.envnames import SECRET_KEY_ENV as SECRET_KEY_ENV
 from feedpipe.envnames import SMTP_PASSWORD_ENV as SMTP_PASSWORD_ENV
 from feedpipe.envnames import STORE_URL_ENV as STORE_URL_ENV
@@ -52,6 +53,7 @@ HINTS: dict[str, str] = {
     "email.smtp.helo_name": 'this host\'s fully-qualified name, e.g. "mail.blog.example.com"',
 }
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_BOUNCE_ADDRESS = re.compile(r"[A-Za-z0-9._=-]{1,40}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _ADDRESS_LITERAL = re.compile(r"\[(IPv6:[0-9A-Fa-f:.]+|\d{1,3}(\.\d{1,3}){3})\]")
 
 
@@ -268,6 +270,25 @@ class EmailSettings(_Section):
     list_id: str | None = None  # default: derived from the site host
     unsubscribe_mailto: str | None = None  # e.g. unsubscribe@blog.example.com
     feedback_id: str | None = None
+    # VERP: every envelope sender becomes bounces+<signed token>@domain (see docs/delivery.md)
+    bounce_address: str | None = None
+    # Soft bounces (asynchronous, 4.x.x) that suppress within the window; a delivery resets.
+    soft_bounce_limit: int = Field(default=3, ge=1)
+    soft_bounce_days: float = Field(default=30.0, gt=0)
+    # Gmail and Yahoo: sending pauses above this complaint rate (0.003 = 0.3 %) over 7 days,
+    # once at least rate_min_sent messages went out in that time.
+    complaint_rate_limit: float = Field(default=0.003, gt=0, le=1)
+    rate_min_sent: int = Field(default=200, ge=1)
+
+    @field_validator("bounce_address")
+    @classmethod
+    def _bounce_address(cls, value: str | None) -> str | None:
+        if value is not None and not _BOUNCE_ADDRESS.fullmatch(value):
+            raise ValueError(
+                "must be a plain address without '+' in its local part "
+                '(e.g. "bounces@blog.example.com")'
+            )
+        return value
 
     @model_validator(mode="after")
     def _helo_default(self) -> EmailSettings:
@@ -284,6 +305,29 @@ class EmailSettings(_Section):
         """The name feedpipe gives in EHLO/HELO: [email.smtp] helo_name, else from_address's
         domain."""
         return self.smtp.helo_name or self.from_address.rpartition("@")[2]
+
+
+class InboundSettings(_Section):
+    """Where bounces, complaints and mailto: unsubscribes arrive (`feedpipe run` polls it)."""
+
+    imap_host: str | None = None  # unset: no polling (`feedpipe inbound` still reads stdin)
+    imap_port: int | None = Field(default=None, ge=1, le=65535)  # default: 993 (tls) or 143
+    imap_user: str | None = None  # password only from $FEEDPIPE_IMAP_PASSWORD
+    folder: str = "INBOX"
+    processed_folder: str = "feedpipe-processed"
+    tls: Literal["tls", "starttls", "none"] = "tls"
+    poll_seconds: float = Field(default=60.0, gt=0)
+    password: SecretStr | None = None  # only from $FEEDPIPE_IMAP_PASSWORD
+
+    @model_validator(mode="after")
+    def _user(self) -> InboundSettings:
+        if self.imap_host is not None and not self.imap_user:
+            raise ValueError("[inbound] imap_user: is required with imap_host")
+        return self
+
+    @property
+    def port(self) -> int:
+        return self.imap_port or (993 if self.tls == "tls" else 143)
 
 
 class WebSettings(_Section):
@@ -354,6 +398,7 @@ class Settings(_Section):
     web: WebSettings = WebSettings()
     worker: WorkerSettings = WorkerSettings()
     websub: WebsubSettings = WebsubSettings()
+    inbound: InboundSettings = InboundSettings()
     base_dir: Path = Path()
     secret_key: SecretStr | None = None  # only from $FEEDPIPE_SECRET_KEY
 
@@ -406,6 +451,7 @@ SECRET_KEYS = {
     "password": SMTP_PASSWORD_ENV,
     "smtp_password": SMTP_PASSWORD_ENV,
     "admin_token": "FEEDPIPE_ADMIN_TOKEN",
+    "imap_password": IMAP_PASSWORD_ENV,
 }
 
 
@@ -448,6 +494,11 @@ def _email_with_env(email: EmailSettings, base: Path, env: Mapping[str, str]) ->
     )
 
 
+def _inbound_with_env(inbound: InboundSettings, env: Mapping[str, str]) -> InboundSettings:
+    password = env.get(IMAP_PASSWORD_ENV)
+    return inbound.model_copy(update={"password": SecretStr(password) if password else None})
+
+
 def settings_from_mapping(
     data: Mapping[str, Any], base_dir: Path, origin: str, env: Mapping[str, str]
 ) -> Settings:
@@ -469,6 +520,7 @@ def settings_from_mapping(
                 update={"url": _resolve_sqlite(base_dir, store_url)}
             ),
             "email": _email_with_env(settings.email, base_dir, env),
+            "inbound": _inbound_with_env(settings.inbound, env),
             "digest": settings.digest.model_copy(
                 update={
                     "templates_dir": settings.digest.templates_dir

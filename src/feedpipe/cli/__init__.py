@@ -14,6 +14,7 @@ import click
 
 from feedpipe.cli.checkconfig import check_config
 from feedpipe.cli.common import CliState, Exit, fail, now_option, pass_state
+from feedpipe.cli.hygiene import suppressions
 from feedpipe.cli.outbox import dkim_record, outbox, send
 from feedpipe.cli.progress import Progress
 from feedpipe.cli.subscribers import digest, subscribers
@@ -243,6 +244,7 @@ def _publish(service: Feedpipe, report: BuildReport) -> None:
 for command in (
     check_config,
     subscribers,
+    suppressions,
     digest,
     send,
     outbox,

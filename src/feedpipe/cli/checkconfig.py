@@ -14,7 +14,12 @@ from feedpipe.cli.textgrid import plural, table
 if TYPE_CHECKING:
     from feedpipe.settings import Finding, Settings
 
-SECRETS = ("FEEDPIPE_SECRET_KEY", "FEEDPIPE_SMTP_PASSWORD", "FEEDPIPE_ADMIN_TOKEN")
+SECRETS = (
+    "FEEDPIPE_SECRET_KEY",
+    "FEEDPIPE_SMTP_PASSWORD",
+    "FEEDPIPE_ADMIN_TOKEN",
+    "FEEDPIPE_IMAP_PASSWORD",
+)
 
 
 @click.command("check-config")
@@ -35,6 +40,7 @@ def check_config(state: CliState, connect: bool) -> None:
     findings = [*check_paths(settings), _check_store(settings), *_check_mail(settings, connect)]
     findings.append(check_base_url(settings))
     findings += check_deprecated(settings)
+    findings.append(_check_inbound(settings, connect))
     click.echo(f"config  {state.config or os.environ.get('FEEDPIPE_CONFIG') or 'config.toml'}")
     click.echo(table(["LEVEL", "KEY", "CHECK"], [[f.level, f.key, f.text] for f in findings]))
     click.echo("\neffective configuration (secrets masked):")
@@ -95,6 +101,28 @@ def _check_mail(settings: Settings, connect: bool) -> list[Finding]:
     return found
 
 
+def _check_inbound(settings: Settings, connect: bool) -> Finding:
+    """The IMAP mailbox `feedpipe run` polls: the password is set; --connect logs in."""
+    from feedpipe.settings import Finding
+
+    inbound, key = settings.inbound, "[inbound] imap_host"
+    if inbound.imap_host is None:
+        return Finding("ok", key, "not set: no polling (`feedpipe inbound` reads stdin)")
+    where = f"{inbound.imap_host}:{inbound.port} as {inbound.imap_user}"
+    if inbound.password is None:
+        return Finding("error", key, f"{where}: $FEEDPIPE_IMAP_PASSWORD is not set")
+    if not connect:
+        return Finding("ok", key, f"{where}, folder {inbound.folder!r} (--connect logs in)")
+    from feedpipe.mail.imap import InboundError
+    from feedpipe.mail.imap import connect as imap_connect
+
+    try:
+        imap_connect(inbound).logout()
+    except InboundError as exc:
+        return Finding("error", key, str(exc))
+    return Finding("ok", key, f"{where}: logged in, folder {inbound.folder!r} selected")
+
+
 def _check_smtp(settings: Settings, connect: bool) -> Finding:
     import asyncio
     import socket
@@ -143,6 +171,8 @@ def effective(settings: Settings) -> str:
     email = data["email"]
     smtp = email.pop("smtp")
     smtp["password"] = "*** (from $FEEDPIPE_SMTP_PASSWORD)" if smtp["password"] else None
+    inbound = data["inbound"]
+    inbound["password"] = "*** (from $FEEDPIPE_IMAP_PASSWORD)" if inbound["password"] else None
     lines: list[str] = []
     sections = [(name, data[name]) for name in data if isinstance(data[name], dict)]
     sections.insert([n for n, _ in sections].index("email") + 1, ("email.smtp", smtp))

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
 from feedpipe.cli.common import CliState, pass_state
+from feedpipe.cli.textgrid import plural, table
 from feedpipe.envnames import ACCESS_LOG_ENV, SECRET_KEY_ENV
-from feedpipe.errors import ValidationError
 
-MAX_INBOUND = 1 << 20
+if TYPE_CHECKING:
+    from feedpipe.model.hygiene import InboundRecord
 
 
 @click.command()
@@ -60,27 +63,28 @@ def _warnings() -> list[str]:
     return out
 
 
-def sender(raw: bytes) -> str:
-    """The From address of an RFC 5322 message; ValidationError if there is none."""
-    import email
-    from email import policy
-    from email.utils import getaddresses
-
-    message = email.message_from_bytes(raw, policy=policy.compat32)
-    found = [addr for _, addr in getaddresses(message.get_all("From", [])) if "@" in addr]
-    if len(found) != 1:
-        raise ValidationError("the message has no single From address")
-    return found[0]
-
-
 @click.command()
+@click.option("--list", "list_", is_flag=True, help="List the messages kept for the operator.")
 @pass_state
-def inbound(state: CliState) -> None:
-    """Record a `mailto:` unsubscribe: read one message on stdin; its From address leaves."""
-    address = sender(sys.stdin.buffer.read(MAX_INBOUND))
+def inbound(state: CliState, list_: bool) -> None:
+    """Process one message read on stdin (for an MTA pipe or alias): a bounce or DSN, a spam
+    complaint (ARF), an auto-reply, or a `mailto:` unsubscribe; anything else is kept and
+    listed by --list. A message is processed once (by its Message-ID)."""
+    from feedpipe.mail.inbound import MAX_INBOUND
+
     with state.service() as service:
-        found = service.subscriptions.unsubscribe_address(address)  # cancels what is queued
-    if found is None:
-        click.echo(f"inbound: {address} is not a subscriber; nothing to do")
-    else:
-        click.echo(f"inbound: unsubscribed {found.email}")
+        if list_:
+            _list_kept(service.inbound.unprocessed())
+            return
+        result = service.inbound.process(sys.stdin.buffer.read(MAX_INBOUND))
+    click.echo(f"inbound: {result.kind.value} {result.key}")
+    for line in result.lines:
+        click.echo(f"  {line}")
+
+
+def _list_kept(records: Sequence[InboundRecord]) -> None:
+    rows = [
+        [f"{r.received_at:%Y-%m-%d %H:%M}", r.kind, r.key[:60], r.summary[:100]] for r in records
+    ]
+    click.echo(table(["RECEIVED (UTC)", "KIND", "MESSAGE-ID", "SUMMARY"], rows))
+    click.echo(plural(len(rows), "message") + " kept for the operator")

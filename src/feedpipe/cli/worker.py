@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -101,6 +101,32 @@ def _counts(run: RunRecord) -> str:
     return ", ".join(f"{k} {v}" for k, v in run.counts.items() if v) or "-"
 
 
+def _deliverability(found: dict[str, Any]) -> list[str]:
+    """The rates as an aligned table, then the inbound messages kept for the operator."""
+    if not found:
+        return []
+    rows: list[list[str]] = []
+    named = [*found["windows"].items(), *((e["edition"][:12], e) for e in found["editions"])]
+    for label, r in named:
+        rows.append(
+            [
+                label,
+                str(r["sent"]),
+                f"{r['bounces']} ({_percent(r['bounce_rate'])})",
+                f"{r['complaints']} ({_percent(r['complaint_rate'])})",
+            ]
+        )
+    inbound = found["inbound"]
+    kept = inbound.get("unprocessed", 0)
+    line = f"inbound: {inbound.get('processed', 0)} processed, {kept} kept for the operator"
+    grid = table(["DELIVERABILITY", "SENT", "BOUNCES", "COMPLAINTS"], rows)
+    return [grid, line + (" (feedpipe inbound --list)" if kept else "")]
+
+
+def _percent(rate: float) -> str:
+    return f"{rate:.2%}"
+
+
 def status_text(status: WorkerStatus) -> str:
     """The human view: a few tables."""
     from feedpipe.model import JOBS
@@ -140,6 +166,7 @@ def status_text(status: WorkerStatus) -> str:
         lines += ["", table(header, hubs)]
     due = [[at.strftime("%Y-%m-%d %H:%M UTC"), str(n)] for at, n in status.next_due]
     lines += ["", table(["NEXT DIGESTS", "SUBSCRIBERS"], due)]
+    lines += ["", *_deliverability(status.deliverability)]
     if len(due) < status.due_instants:
         lines.append(
             f"({len(due)} of {plural(status.due_instants, 'send time')} shown; "

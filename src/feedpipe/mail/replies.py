@@ -150,6 +150,11 @@ def _quota(text: str) -> bool:
 # What to fix, by the first matching pattern of the reply (for `sending paused: …`).
 _FIXES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
+        re.compile(r"^complaint rate"),
+        "recipients report the digests as spam: check who is on the list (double opt-in, "
+        "suppressions) and that unsubscribing is easy, then `feedpipe outbox resume`",
+    ),
+    (
         re.compile(r"\bhelo\b|\behlo\b|5\.5\.2", re.I),
         "the server refuses our HELO name: set [email.smtp] helo_name to a fully-qualified "
         "name that resolves to this host",

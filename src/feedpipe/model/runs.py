@@ -11,7 +11,7 @@ from typing import Any
 from feedpipe.clock import ensure_utc
 from feedpipe.model.posts import BuildReport, SyncReport
 
-JOBS = ("sync", "build", "publish", "plan", "dispatch")
+JOBS = ("sync", "build", "publish", "plan", "dispatch", "inbound")
 Counts = Mapping[str, int | float]
 
 

@@ -58,11 +58,12 @@ TRANSITIONS: Mapping[tuple[SubscriberStatus, Action], SubscriberStatus] = Mappin
         (_S.PAUSED, _A.UNSUBSCRIBE): _S.UNSUBSCRIBED,
         (_S.UNSUBSCRIBED, _A.SUBSCRIBE): _S.PENDING,
         (_S.UNSUBSCRIBED, _A.UNSUBSCRIBE): _S.UNSUBSCRIBED,
-        (_S.BOUNCED, _A.SUBSCRIBE): _S.BOUNCED,
+        # a new double opt-in is the one way back from a bounce or a complaint
+        (_S.BOUNCED, _A.SUBSCRIBE): _S.PENDING,
         (_S.BOUNCED, _A.UNSUBSCRIBE): _S.BOUNCED,
-        (_S.COMPLAINED, _A.SUBSCRIBE): _S.COMPLAINED,
+        (_S.COMPLAINED, _A.SUBSCRIBE): _S.PENDING,
         (_S.COMPLAINED, _A.UNSUBSCRIBE): _S.COMPLAINED,
-        # bounce, suppress and complain stop mail from every state; a complaint is never undone
+        # bounce, suppress and complain stop mail from every state; a complaint stays a complaint
         **{
             (status, action): _S.COMPLAINED if status is _S.COMPLAINED else to
             for action, to in _STOPPED_BY.items()

@@ -19,6 +19,7 @@ from feedpipe.emails.mime import MimeTemplate, personalize_template
 from feedpipe.errors import FeedpipeError
 from feedpipe.mail import Delivery, Envelope, Outcome, Transport
 from feedpipe.mail.model import Halt, unsent
+from feedpipe.mail.verp import Verp
 from feedpipe.model import (
     Claim,
     ClaimedMessage,
@@ -56,6 +57,10 @@ class DispatchOptions:
     record_group: int = RECORD_GROUP  # results recorded per transaction at most
     max_per_second: float | None = None  # the shared send budget (kept in the store)
     max_per_hour: int | None = None
+    verp: Verp | None = None  # bounce addresses: the envelope sender names each message
+
+    def envelope_sender(self, outbox_id: int) -> str:
+        return self.sender if self.verp is None else self.verp.sender(outbox_id)
 
     @property
     def window(self) -> int:
@@ -300,7 +305,8 @@ class Dispatcher:
             except FeedpipeError as exc:
                 broken.append(unbuildable(m, str(exc)))
                 continue
-            envelopes.append(Envelope(m.outbox_id, self.options.sender, m.recipient.email, data))
+            sender = self.options.envelope_sender(m.outbox_id)
+            envelopes.append(Envelope(m.outbox_id, sender, m.recipient.email, data))
         return envelopes, broken
 
     def decide(

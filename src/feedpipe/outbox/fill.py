@@ -6,7 +6,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from feedpipe.model import FillReport, NewEdition, NewMessage, OutboxFill, Recipient
+from feedpipe.model import (
+    FillReport,
+    NewEdition,
+    NewMessage,
+    OutboxFill,
+    Recipient,
+    email_key,
+)
 from feedpipe.outbox.policy import message_id
 
 if TYPE_CHECKING:  # the renderer (Jinja2) is built only when a fill plans
@@ -41,7 +48,7 @@ def outbox_fill(
     (an edition's key includes the renderer's fingerprint: after a template or setting change
     the same posts make a new edition; messages already queued keep theirs)."""
     plan: Plan = digests.plan(now, renderer().fingerprint())
-    recipients = digests.recipients(plan)
+    recipients = _unsuppressed(digests, digests.recipients(plan))
     stored = stored_keys([e.key for e in plan.editions])
     sender = digests.settings.email.from_address
     fresh = [e for e in plan.editions if e.key not in stored]
@@ -50,6 +57,20 @@ def outbox_fill(
         m for e in plan.editions for m in new_messages(e.key, recipients.get(e.key, ()), sender)
     )
     return OutboxFill(plan.now, editions, messages, plan.watermarks)
+
+
+def _unsuppressed(
+    digests: DigestService, recipients: dict[str, tuple[Recipient, ...]]
+) -> dict[str, tuple[Recipient, ...]]:
+    """The recipients whose address is not on the suppression list (checked before every send)."""
+    listed = digests.subscriptions.suppressions.among(
+        [r.email for rs in recipients.values() for r in rs]
+    )
+    if not listed:
+        return recipients
+    return {
+        k: tuple(r for r in rs if email_key(r.email) not in listed) for k, rs in recipients.items()
+    }
 
 
 def fill(

@@ -8,10 +8,11 @@ import random
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from feedpipe.clock import Clock
+from feedpipe.mail.verp import Verp
 from feedpipe.model import (
     DispatchReport,
     Failure,
@@ -26,6 +27,7 @@ from feedpipe.model import (
     SendReport,
     SentEdition,
 )
+from feedpipe.outbox import rates
 from feedpipe.outbox.archive import ISSUE_SCAN, Issue, day_bounds, issue_content, issues
 from feedpipe.outbox.breaker import Breaker, BreakerLimits, meta_key
 from feedpipe.outbox.fill import fill
@@ -85,7 +87,13 @@ class OutboxService:
             connections=email.smtp.concurrency if smtp else 1,
             max_per_second=email.smtp.max_per_second if smtp else None,
             max_per_hour=email.smtp.max_per_hour if smtp else None,
+            verp=self.verp(),
         )
+
+    def verp(self) -> Verp | None:
+        """Bounce addresses signed with the token key, when `[email] bounce_address` is set."""
+        address = self.settings.email.bounce_address
+        return None if address is None else Verp(address, self.digests.secret())
 
     @property
     def transport_name(self) -> str:
@@ -109,10 +117,33 @@ class OutboxService:
         return Breaker.from_json(self.store.get_meta(meta_key(self.transport_name)))
 
     def resume(self) -> Breaker:
-        """Close the breaker at once (`feedpipe outbox resume`); returns how it stood."""
+        """Close the breaker at once (`feedpipe outbox resume`); returns how it stood. The
+        complaints counted so far are accepted: the complaint-rate check starts over."""
         was = self.breaker()
         self.store.set_meta(meta_key(self.transport_name), Breaker().to_json())
+        self.store.set_meta(rates.ACK_KEY, self.clock.now().isoformat())
         return was
+
+    def check_rates(self) -> Breaker:
+        """Pause sending (the breaker, with the reason) above the complaint-rate limit."""
+        email = self.settings.email
+        return rates.check(
+            self.store,
+            self.transport_name,
+            self.clock.now(),
+            email.complaint_rate_limit,
+            email.rate_min_sent,
+        )
+
+    def deliverability(self) -> rates.Deliverability:
+        """Bounce and complaint rates over 7 and 30 days and for the last editions."""
+        return rates.deliverability(self.store, self.clock.now())
+
+    def deliverability_json(self) -> dict[str, Any]:
+        """The rates, the limit and the inbound messages by status, as JSON."""
+        counts = {str(k): n for k, n in self.store.inbound_counts().items()}
+        limit = self.settings.email.complaint_rate_limit
+        return rates.to_json(self.deliverability(), limit, counts)
 
     def fill(self, now: datetime | None = None) -> FillReport:
         """Plan what is due and write it to the outbox (and move watermarks) in one transaction."""
@@ -138,6 +169,7 @@ class OutboxService:
         from feedpipe.mail import open_transport
         from feedpipe.outbox.dispatch import Dispatcher
 
+        self.check_rates()
         own = transport is None
         used = open_transport(self.settings) if transport is None else transport
         options = self.options() if lease is None else replace(self.options(), lease=lease)

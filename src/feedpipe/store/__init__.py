@@ -13,6 +13,7 @@ from feedpipe.store.engine import (
     store_revision,
 )
 from feedpipe.store.protocol import (
+    HygieneStore,
     LeaderLock,
     LeasesStore,
     MetaStore,
@@ -37,6 +38,7 @@ def open_store(url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT",
     "HEAD_REVISION",
+    "HygieneStore",
     "LeaderLock",
     "LeasesStore",
     "MetaStore",

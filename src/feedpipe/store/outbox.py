@@ -25,6 +25,7 @@ from feedpipe.model import (
     RecordReport,
     SentEdition,
 )
+from feedpipe.store.hygiene import smtp_bounce_events
 from feedpipe.store.outbox_claim import (
     claimed,
     due_rows,
@@ -123,8 +124,8 @@ class OutboxMixin:
                 taken = {r.id for r in picked}
                 fresh = conn.execute(due_rows(conn, now, limit)).all()
                 picked += [r for r in fresh if r.id not in taken][: limit - len(picked)]
-            stopped = [r.id for r in picked if r.status in STOPPED]
-            live = [r.id for r in picked if r.status not in STOPPED]
+            stopped = [r.id for r in picked if r.status in STOPPED or r.suppressed]
+            live = [r.id for r in picked if r.status not in STOPPED and not r.suppressed]
             if stopped:
                 conn.execute(finish_rows(stopped, OutboxState.CANCELLED, now))
             rows = conn.execute(lease_rows(live, owner, now + lease, now)).all() if live else []
@@ -156,6 +157,9 @@ class OutboxMixin:
             sent = {d.subscriber_id for d in decisions if d.state is OutboxState.SENT}
             reset_bounces(conn, sorted(sent))
             # a message sent in the same group resets the count: its failure is not counted
+            smtp_bounce_events(
+                conn, [d for d in decisions if d.bounce and d.subscriber_id not in sent], now
+            )
             bumped = [
                 d.subscriber_id for d in decisions if d.bounce and d.subscriber_id not in sent
             ]

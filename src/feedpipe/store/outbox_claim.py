@@ -11,7 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from feedpipe.model import CLAIMABLE, PENDING, ClaimedMessage, OutboxState, Recipient
+from feedpipe.model import CLAIMABLE, PENDING, ClaimedMessage, MessageKind, OutboxState, Recipient
+from feedpipe.store.hygiene import suppressed_clause
 from feedpipe.store.outbox_tables import outbox
 from feedpipe.store.sqlutil import chunked
 from feedpipe.store.subscribers import subscribers
@@ -21,9 +22,11 @@ _CLAIMABLE = [s.value for s in CLAIMABLE]
 
 
 def _pick(conn: Connection, where: sa.ColumnElement[bool], limit: int) -> sa.Select[Any]:
-    """Ids (and subscriber status) of up to `limit` rows, locked where supported."""
+    """Ids, subscriber status and suppression of up to `limit` rows, locked where supported."""
+    # A suppressed recipient gets no digest; a confirmation (a new double opt-in) still goes.
+    suppressed = sa.and_(outbox.c.kind == MessageKind.DIGEST.value, suppressed_clause())
     stmt = (
-        sa.select(outbox.c.id, subscribers.c.status)
+        sa.select(outbox.c.id, subscribers.c.status, suppressed.label("suppressed"))
         .join(subscribers, subscribers.c.id == outbox.c.subscriber_id)
         .where(where)
         .limit(limit)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from feedpipe.model import CLAIMABLE, PENDING, Action, Decision, OutboxState, RecordReport
+from feedpipe.store.hygiene import delete_soft_events, suppress_subscribers
 from feedpipe.store.outbox_tables import outbox, subscriber_bounces
 from feedpipe.store.sqlutil import dialect_insert
 from feedpipe.store.subscribers import move_subscribers
@@ -106,6 +107,7 @@ def reset_bounces(conn: Connection, subscriber_ids: Sequence[int]) -> None:
     """Forget the consecutive failures of these subscribers (executemany: cheap per group)."""
     if not subscriber_ids:
         return
+    delete_soft_events(conn, subscriber_ids)  # a delivery: the soft bounces start over too
     conn.execute(_reset_statement(), [{"b_sub": i} for i in sorted(set(subscriber_ids))])
 
 
@@ -116,7 +118,8 @@ def _reset_statement() -> Any:
 
 
 def bounce(conn: Connection, bumped: Sequence[int], now: datetime, limit: int) -> RecordReport:
-    """Count permanent failures; at `limit` the subscriber is bounced and their queue cancelled."""
+    """Count permanent failures; at `limit` the subscriber is bounced, suppressed and their
+    queue cancelled."""
     stmt = dialect_insert(conn, subscriber_bounces)
     stmt = stmt.on_conflict_do_update(
         index_elements=[subscriber_bounces.c.subscriber_id],
@@ -135,6 +138,7 @@ def bounce(conn: Connection, bumped: Sequence[int], now: datetime, limit: int) -
     )
     if not over:
         return RecordReport()
+    suppress_subscribers(conn, over, now, f"{limit} permanent SMTP failures")
     move_subscribers(conn, over, Action.BOUNCE, now)  # by the transition table
     pending = sa.select(outbox.c.id).where(
         outbox.c.subscriber_id.in_(over), outbox.c.state.in_([s.value for s in PENDING])

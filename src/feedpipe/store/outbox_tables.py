@@ -51,6 +51,7 @@ outbox = sa.Table(
     sa.Column("sent_at", UTCDateTime),
     sa.UniqueConstraint("subscriber_id", "edition_key", name="uq_outbox_subscriber_id"),
     sa.Index("ix_outbox_state", "state", "next_attempt_at"),
+    sa.Index("ix_outbox_message_id", "message_id"),  # inbound bounces name the message by it
 )
 # Leased rows only (migration 0005): a claim finds a crashed dispatcher's rows without a scan.
 _leased = outbox.c.lease_until.is_not(None)

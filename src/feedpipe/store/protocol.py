@@ -38,6 +38,16 @@ from feedpipe.model import (
     Term,
     TermKind,
 )
+from feedpipe.model.hygiene import (
+    Effect,
+    InboundRecord,
+    InboundStatus,
+    MessageRef,
+    Rates,
+    SoftLimit,
+    Suppression,
+    SuppressionReason,
+)
 from feedpipe.model.readers import ReaderRow, ReaderTally
 from feedpipe.model.retract import QueuedDigest, Requeue
 from feedpipe.model.websub import HubSubscription, PublishState
@@ -327,7 +337,57 @@ class ReadersStore(Protocol):
         """Per feed and aggregator: the latest subscriber count, last fetch and the counts."""
 
 
+class HygieneStore(Protocol):
+    """The suppression list, delivery events (bounces, complaints) and rates, inbound mail."""
+
+    def suppress(self, entry: Suppression, action: Action | None = None) -> bool:
+        """Add `entry` (a listed address keeps its first entry); with `action`, the address's
+        subscriber moves by the table and their queue is cancelled. True when newly listed."""
+
+    def unsuppress(self, email: str) -> bool:
+        """Take an address off the list; whether it was on it."""
+
+    def suppressions(self, reason: SuppressionReason | None = None) -> list[Suppression]:
+        """The list, newest first."""
+
+    def suppressed(self, emails: Sequence[str]) -> dict[str, Suppression]:
+        """The entries of those of `emails` that are suppressed, by address key."""
+
+    def soft_bounces(self, subscriber_id: int, since: datetime) -> int:
+        """Soft bounces of a subscriber since `since` (a delivery deletes them)."""
+
+    def rates_since(self, since: datetime, label: str) -> Rates:
+        """Messages sent since `since`, and the bounces and complaints that came in since."""
+
+    def rates_by_edition(self, limit: int) -> list[Rates]:
+        """Rates of the `limit` editions sent last, newest first."""
+
+    def message_refs(
+        self, outbox_ids: Sequence[int] = (), message_ids: Sequence[str] = ()
+    ) -> list[MessageRef]:
+        """The outbox messages with these ids or Message-IDs."""
+
+    def last_sent_to(self, recipient: str) -> MessageRef | None:
+        """The newest message sent to an address."""
+
+    def process_inbound(
+        self, record: InboundRecord, effects: Sequence[Effect], soft: SoftLimit
+    ) -> list[str] | None:
+        """Record an inbound message and its effects atomically, once (None: seen before);
+        returns the addresses the soft-bounce limit suppressed."""
+
+    def inbound_seen(self, key: str) -> InboundRecord | None: ...
+
+    def inbound_records(
+        self, status: InboundStatus | None, limit: int = 100
+    ) -> list[InboundRecord]:
+        """Inbound messages, newest first (without their raw bytes)."""
+
+    def inbound_counts(self) -> dict[InboundStatus, int]: ...
+
+
 class Store(
+    HygieneStore,
     PostsStore,
     TermsStore,
     SourcesStore,

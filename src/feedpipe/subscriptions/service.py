@@ -42,6 +42,7 @@ from feedpipe.subscriptions.fields import (
 )
 from feedpipe.subscriptions.links import SubscriptionLinks
 from feedpipe.subscriptions.mailer import StoreMailer, SubscriberMailer
+from feedpipe.subscriptions.suppressions import STOPS_BY, Suppressions, refusal
 from feedpipe.subscriptions.tokens import InvalidTokenError, TokenPurpose
 
 # Only to validate a request's schedule fields against (the values are never stored).
@@ -70,9 +71,11 @@ class SubscriptionService:
     clock: Clock
     links: SubscriptionLinks = field(init=False)
     mailer: SubscriberMailer = field(init=False)
+    suppressions: Suppressions = field(init=False)
 
     def __post_init__(self) -> None:
         self.links = SubscriptionLinks(self.settings, self.store, self.clock)
+        self.suppressions = Suppressions(self.store, self.clock)
         self.mailer = StoreMailer(self.store, self.clock)
 
     def with_mailer(self, mailer: SubscriberMailer) -> SubscriptionService:
@@ -127,14 +130,18 @@ class SubscriptionService:
 
     # -- creation and removal (not transitions: the record starts or ends) --------------------
 
-    def add(self, fields: Mapping[str, str | None]) -> Subscriber:
+    def add(self, fields: Mapping[str, str | None], *, opt_in: bool = False) -> Subscriber:
         """Add one subscriber from text fields (see `new_subscriber`; status pending unless
-        given), sending nothing; a known address is a DuplicateSubscriberError."""
+        given), sending nothing; a known address is a DuplicateSubscriberError, a suppressed
+        one a SuppressedError (unless `opt_in`: the web's double opt-in may bring it back)."""
         new = new_subscriber(fields, self.settings.digest, self.categories(), self.clock.now())
+        if not opt_in:
+            self.suppressions.check(new.email)
         return self.store.add_subscriber(new)
 
     def import_csv(self, stream: IO[str], tick: Tick | None = None) -> ImportReport:
-        """Import a CSV: bad and duplicate rows are reported by line number, the rest added,
+        """Import a CSV: bad, duplicate and suppressed rows are reported by line number (a
+        suppressed address is never revived by an import), the rest added,
         one transaction per chunk of rows (an interrupted import keeps the chunks it
         committed; run again, it reports those rows as already subscribed and adds the rest).
         `tick(rows done, rows)` after each chunk, where a held Ctrl-C is taken."""
@@ -163,9 +170,14 @@ class SubscriptionService:
         """Add a chunk's good rows in one transaction; how many were added."""
         rows: list[NewSubscriber] = []
         lines: list[int] = []
+        suppressed = self.suppressions.among(
+            [item.email for _, item in chunk if not isinstance(item, RowError)]
+        )
         for line, item in chunk:
             if isinstance(item, RowError):
                 errors.append(item)
+            elif item.email_key in suppressed:
+                errors.append(RowError(line, refusal(suppressed[item.email_key])))
             elif item.email_key in first_line:
                 repeated = first_line[item.email_key]
                 errors.append(RowError(line, f"{item.email} repeats line {repeated}"))
@@ -213,7 +225,7 @@ class SubscriptionService:
             "status": SubscriberStatus.PENDING.value,
         }
         try:
-            sub = self.add(fields)
+            sub = self.add(fields, opt_in=True)
         except DuplicateSubscriberError:
             sub = self._again(self.get(email), wanted.preferences())
         if sub.status is SubscriberStatus.PENDING:
@@ -233,8 +245,16 @@ class SubscriptionService:
     def apply(self, subscriber_id: int, action: Action) -> Subscriber:
         """Confirm, pause, resume, unsubscribe, bounce, complain or suppress, by the table;
         InvalidTransitionError (and no change) when it forbids it. Pausing and stopping cancel
-        what is queued for the subscriber."""
-        new = self._move(subscriber_id, action)
+        what is queued for the subscriber. Confirming a pending subscription (a completed double
+        opt-in) takes the address off the suppression list; bouncing, complaining and
+        suppressing put it on (`suppressions.add`)."""
+        if action in STOPS_BY:
+            email = self.by_id(subscriber_id).email
+            self.suppressions.add(email, STOPS_BY[action], "service")
+            return self.by_id(subscriber_id)
+        old, new = self._moved(subscriber_id, action)
+        if action is Action.CONFIRM and old is SubscriberStatus.PENDING:
+            self.suppressions.lift(self.by_id(subscriber_id).email)
         if new in _CANCELS:
             self.mailer.cancel_queued(subscriber_id)
         return self.by_id(subscriber_id)
@@ -275,7 +295,12 @@ class SubscriptionService:
         return schedule, keys
 
     def _move(self, subscriber_id: int, action: Action) -> SubscriberStatus:
+        return self._moved(subscriber_id, action)[1]
+
+    def _moved(
+        self, subscriber_id: int, action: Action
+    ) -> tuple[SubscriberStatus, SubscriberStatus]:
         moved = self.store.move_subscriber(subscriber_id, action, self.clock.now())
         if moved is None:
             raise NotFoundError(f"no subscriber {subscriber_id}")
-        return moved[1]
+        return moved

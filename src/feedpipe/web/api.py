@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from feedpipe.errors import FeedpipeError, ValidationError
 from feedpipe.model import SubscriberStatus
+from feedpipe.model.hygiene import Suppression, SuppressionReason
 from feedpipe.service import Feedpipe
 from feedpipe.subscriptions.fields import SubscribeInput
 from feedpipe.web.guard import Guard, Proof
@@ -23,12 +24,17 @@ from feedpipe.web.models import (
     Accepted,
     BuildResult,
     Challenge,
+    Deliverability,
     FieldProblem,
     OutboxState,
     Problem,
     SubscribeBody,
     SubscriberList,
     SubscriberOut,
+    SuppressBody,
+    Suppressed,
+    SuppressionList,
+    SuppressionOut,
 )
 from feedpipe.web.openapi import openapi
 from feedpipe.web.pages import CHECK_INBOX, client_key
@@ -113,6 +119,51 @@ async def admin_outbox(request: Request) -> Response:
     return json_model(OutboxState(counts=counts))
 
 
+def _suppression_out(entry: Suppression) -> SuppressionOut:
+    return SuppressionOut(
+        email=entry.email,
+        reason=entry.reason.value,
+        source=entry.source,
+        created_at=entry.created_at,
+        detail=entry.detail,
+    )
+
+
+async def admin_suppressions(request: Request) -> Response:
+    _authorise(request)
+    service: Feedpipe = request.app.state.service
+    if request.method == "GET":
+        entries = await run_in_threadpool(service.subscriptions.suppressions.list)
+        out = [_suppression_out(e) for e in entries]
+        return json_model(SuppressionList(count=len(out), suppressions=out))
+    try:
+        body = SuppressBody.model_validate_json(await request.body())
+    except pydantic.ValidationError as exc:
+        return json_model(_pydantic_problem(exc), 422)
+    reason = SuppressionReason(body.reason)
+    suppressions = service.subscriptions.suppressions
+    entry, added = await run_in_threadpool(suppressions.add, body.email, reason, "api", body.detail)
+    return json_model(
+        Suppressed(added=added, suppression=_suppression_out(entry)), 201 if added else 200
+    )
+
+
+async def admin_unsuppress(request: Request) -> Response:
+    _authorise(request)
+    service: Feedpipe = request.app.state.service
+    entry = await run_in_threadpool(
+        service.subscriptions.suppressions.remove, request.path_params["email"]
+    )
+    return json_model(Suppressed(added=False, suppression=_suppression_out(entry)))
+
+
+async def admin_deliverability(request: Request) -> Response:
+    _authorise(request)
+    service: Feedpipe = request.app.state.service
+    found = await run_in_threadpool(service.outbox.deliverability_json)
+    return json_model(Deliverability.model_validate(found))
+
+
 async def admin_build(request: Request) -> Response:
     _authorise(request)
     service: Feedpipe = request.app.state.service
@@ -154,5 +205,8 @@ ROUTES = [
     Route("/api/admin/subscribers", admin_subscribers, methods=["GET"]),
     Route("/api/admin/outbox", admin_outbox, methods=["GET"]),
     Route("/api/admin/build", admin_build, methods=["POST"]),
+    Route("/api/admin/suppressions", admin_suppressions, methods=["GET", "POST"]),
+    Route("/api/admin/deliverability", admin_deliverability, methods=["GET"]),
+    Route("/api/admin/suppressions/{email}", admin_unsuppress, methods=["DELETE"]),
     Route("/openapi.json", openapi_json, methods=["GET"]),
 ]

@@ -115,3 +115,54 @@ class BuildResult(BaseModel):
     unchanged: int
     removed: int
     seconds: float
+
+
+class SuppressionOut(BaseModel):
+    email: str
+    reason: Literal["bounce", "soft-bounce", "complaint", "manual"]
+    source: str
+    created_at: datetime
+    detail: str
+
+
+class SuppressionList(BaseModel):
+    count: int
+    suppressions: list[SuppressionOut]
+
+
+class SuppressBody(BaseModel):
+    """POST /api/admin/suppressions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320, description="The address never to mail again.")
+    reason: Literal["bounce", "soft-bounce", "complaint", "manual"] = "manual"
+    detail: str = Field(default="", max_length=1000)
+
+
+class Suppressed(BaseModel):
+    """The entry in force for the address, and whether this request added it."""
+
+    added: bool
+    suppression: SuppressionOut
+
+
+class RatesOut(BaseModel):
+    sent: int
+    bounces: int
+    complaints: int
+    bounce_rate: float
+    complaint_rate: float
+
+
+class EditionRates(RatesOut):
+    edition: str
+
+
+class Deliverability(BaseModel):
+    """Bounce and complaint rates (what Gmail and Yahoo watch) and the inbound mail."""
+
+    windows: dict[str, RatesOut]
+    editions: list[EditionRates]
+    complaint_rate_limit: float
+    inbound: dict[str, int]

@@ -13,14 +13,19 @@ from feedpipe.web.models import (
     Accepted,
     BuildResult,
     Challenge,
+    Deliverability,
     OutboxState,
     Problem,
     SubscribeBody,
     SubscriberList,
+    SuppressBody,
+    Suppressed,
+    SuppressionList,
 )
 
 MODELS: tuple[type[BaseModel], ...] = (
-    SubscribeBody, Accepted, Problem, SubscriberList, OutboxState, BuildResult, Challenge
+    SubscribeBody, Accepted, Problem, SubscriberList, OutboxState, BuildResult, Challenge,
+    SuppressionList, SuppressBody, Suppressed, Deliverability,
 )  # fmt: skip
 REF = "#/components/schemas/{model}"
 
@@ -55,6 +60,30 @@ def _admin(summary: str, model: type[BaseModel], method: str = "get") -> dict[st
     if method == "post":
         op["responses"].update(_problems(413))
     return {method: op}
+
+
+def _suppressions() -> dict[str, Any]:
+    listed = _admin("The suppression list, newest first", SuppressionList)
+    add = _admin("Suppress an address (its subscriber stops at once)", Suppressed, "post")
+    add["post"]["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": _ref(SuppressBody)}},
+    }
+    add["post"]["responses"] |= {
+        "201": _json("Added", Suppressed),
+        "200": _json("Already suppressed: the entry in force", Suppressed),
+        **_problems(422),
+    }
+    return listed | add
+
+
+def _unsuppress() -> dict[str, Any]:
+    op = _admin("Take an address off the suppression list", Suppressed, "delete")
+    op["delete"]["parameters"] = [
+        {"name": "email", "in": "path", "required": True, "schema": {"type": "string"}}
+    ]
+    op["delete"]["responses"]["404"] = _json("Not suppressed", Problem)
+    return op
 
 
 def openapi() -> dict[str, Any]:
@@ -98,6 +127,12 @@ def openapi() -> dict[str, Any]:
             "/api/admin/subscribers": subscribers,
             "/api/admin/outbox": _admin("Outbox messages by state", OutboxState),
             "/api/admin/build": _admin("Sync and build the feeds now", BuildResult, "post"),
+            "/api/admin/suppressions": _suppressions(),
+            "/api/admin/deliverability": _admin(
+                "Bounce and complaint rates (7 and 30 days, last editions), inbound mail",
+                Deliverability,
+            ),
+            "/api/admin/suppressions/{email}": _unsuppress(),
         },
         "components": {
             "schemas": defs.get("$defs", {}),

@@ -16,7 +16,7 @@ from feedpipe.worker.metrics import WorkerMetrics
 from feedpipe.worker.readers_metrics import ReaderTotals
 from feedpipe.worker.runner import Worker, WorkerParts
 from feedpipe.worker.runs import RunLog
-from feedpipe.worker.status import sending
+from feedpipe.worker.status import deliverability, sending
 
 
 def leadership_for(service: Feedpipe) -> Leadership:
@@ -43,7 +43,11 @@ def assemble(service: Feedpipe, *, once: bool = False) -> Worker:
     ws = service.settings.worker
     metrics = None
     if ws.metrics_port is not None and not once:
-        metrics = WorkerMetrics(lambda: outbox_states(service), lambda: sending(service))
+        metrics = WorkerMetrics(
+            lambda: outbox_states(service),
+            lambda: sending(service),
+            lambda: deliverability(service),
+        )
         metrics.registry.register(ReaderTotals(service.reader_rows))
     jobs = ServiceJobs(
         service, service.settings.lease_seconds, metrics.latency if metrics else None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from feedpipe.errors import FeedpipeError
 from feedpipe.model.runs import build_counts, sync_counts
 from feedpipe.outbox.dispatch import Latency, Stop, process_owner
 from feedpipe.service import Feedpipe
@@ -21,7 +22,7 @@ from feedpipe.worker.runs import dispatch_counts, fill_counts
 class StepResult:
     """What one job step did: which job, how long, what it counted."""
 
-    job: str  # "sync" | "build" | "publish" | "plan" | "dispatch"
+    job: str  # "sync" | "build" | "publish" | "plan" | "dispatch" | "inbound"
     seconds: float
     counts: Mapping[str, int | float]
     error: str | None = None  # the job ran but did not do its work (mail server unreachable)
@@ -60,6 +61,23 @@ class ServiceJobs:
         self.on_latency = on_latency
         self._changed: dict[str, None] = {}  # feed URLs built but not yet published, in order
         self._changed_lock = threading.Lock()
+        self.polled: float | None = None  # monotonic time of the last IMAP poll
+
+    def poll_inbound(self) -> list[StepResult]:
+        """The `[inbound]` IMAP folder, at most every `poll_seconds` (with the plan: leader)."""
+        inbound = self.service.settings.inbound
+        started = time.monotonic()
+        if inbound.imap_host is None or (
+            self.polled is not None and started - self.polled < inbound.poll_seconds
+        ):
+            return []
+        self.polled = started
+        try:
+            report = self.service.poll_inbound()
+        except FeedpipeError as exc:
+            return [StepResult("inbound", time.monotonic() - started, {}, str(exc))]
+        counts = {"seen": report.seen, "processed": report.processed, "kept": report.kept}
+        return [StepResult("inbound", time.monotonic() - started, counts)]
 
     def sync_build(self) -> Sequence[StepResult]:
         report = self.service.build(sync=True)
@@ -84,7 +102,8 @@ class ServiceJobs:
     def plan_fill(self) -> Sequence[StepResult]:
         started = time.perf_counter()
         report = self.service.outbox.fill(self.service.clock.now())
-        return [StepResult("plan", time.perf_counter() - started, fill_counts(report))]
+        planned = StepResult("plan", time.perf_counter() - started, fill_counts(report))
+        return [planned, *self.poll_inbound()]
 
     def dispatch_some(self, stop: Stop) -> Sequence[StepResult]:
         dispatch = self.service.outbox.dispatch(

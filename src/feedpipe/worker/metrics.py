@@ -63,11 +63,40 @@ class _Sending(Collector):
         yield family
 
 
+class _Deliverability(Collector):
+    """Bounce and complaint rates by window (7d, 30d) and inbound messages kept."""
+
+    def __init__(self, rates: Sending) -> None:
+        self.rates = rates
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        labels = ["window"]
+        bounce = GaugeMetricFamily("feedpipe_bounce_rate", "Hard bounces per sent.", labels=labels)
+        complaint = GaugeMetricFamily(
+            "feedpipe_complaint_rate", "Spam complaints per message sent.", labels=labels
+        )
+        kept = GaugeMetricFamily(
+            "feedpipe_inbound_kept", "Inbound messages kept for the operator (not recognised)."
+        )
+        try:
+            found = self.rates()
+            for window, r in found.get("windows", {}).items():
+                bounce.add_metric([window], r["bounce_rate"])
+                complaint.add_metric([window], r["complaint_rate"])
+            kept.add_metric([], found.get("inbound", {}).get("unprocessed", 0))
+        except FeedpipeError as exc:
+            event(logging.getLogger(LOGGER), "metrics.error", logging.WARNING, error=exc)
+        yield from (bounce, complaint, kept)
+
+
 class WorkerMetrics:
     """The worker's metrics in their own registry (no process-wide state)."""
 
     def __init__(
-        self, state_counts: StateCounts | None = None, sending: Sending | None = None
+        self,
+        state_counts: StateCounts | None = None,
+        sending: Sending | None = None,
+        rates: Sending | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         reg = self.registry
@@ -105,6 +134,8 @@ class WorkerMetrics:
             reg.register(_OutboxStates(state_counts))
         if sending is not None:
             reg.register(_Sending(sending))
+        if rates is not None:
+            reg.register(_Deliverability(rates))
         self._server: Any = None
         self._thread: Thread | None = None
 

@@ -32,6 +32,7 @@ class WorkerStatus:
     sending: dict[str, Any] = field(default_factory=dict)  # the transport's circuit breaker
     due_instants: int = 0  # send instants in all (next_due lists the first of them)
     publishes: dict[str, PublishState] = field(default_factory=dict)  # WebSub, by hub
+    deliverability: dict[str, Any] = field(default_factory=dict)  # bounce and complaint rates
 
 
 def collect(service: Feedpipe, digests: int = NEXT_DUE) -> WorkerStatus:
@@ -49,7 +50,13 @@ def collect(service: Feedpipe, digests: int = NEXT_DUE) -> WorkerStatus:
         sending=sending(service),
         due_instants=len(due),
         publishes=service.publish_states(),
+        deliverability=deliverability(service),
     )
+
+
+def deliverability(service: Feedpipe) -> dict[str, Any]:
+    """Bounce and complaint rates (7 and 30 days, the last editions) and the inbound mail."""
+    return service.outbox.deliverability_json()
 
 
 def sending(service: Feedpipe) -> dict[str, Any]:
@@ -72,8 +79,9 @@ def sending_line(found: dict[str, Any]) -> str:
     """`sending paused: <reply> — <fix>`, or `sending ok`."""
     if not found.get("paused"):
         return f"sending ok ({found.get('transport', '?')})"
+    probe = f"next probe {found['next_probe']}" if found.get("next_probe") else "no probes"
     return (
-        f"sending paused: {found['reply']} — {found['fix']}; next probe {found['next_probe']}"
+        f"sending paused: {found['reply']} — {found['fix']}; {probe}"
         " (or `feedpipe outbox resume` once fixed)"
     )
 
@@ -116,4 +124,5 @@ def to_json(status: WorkerStatus) -> dict[str, Any]:
         "next_due": [{"at": at.isoformat(), "subscribers": n} for at, n in status.next_due],
         "due_instants": status.due_instants,
         "websub": [json.loads(state.to_json()) for state in status.publishes.values()],
+        "deliverability": status.deliverability,
     }
