@@ -24,7 +24,7 @@ DUE = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
 def write_post(folder: Path, slug: str, categories: str) -> None:
-    text = f'---\ntitle: "{slug}"\ndate: 2026-02-01T09:00:00Z\ncategories: {categories}\n---\nB.\n'
+    text = f'---\ntitle: "{slug}"\ndate: 2026-03-01T09:00:00Z\ncategories: {categories}\n---\nB.\n'
     (folder / f"{slug}.md").write_text(text, encoding="utf-8")
 
 

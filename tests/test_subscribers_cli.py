@@ -161,7 +161,7 @@ def test_export_round_trip(run: Run, tmp_path: Path) -> None:
     exported = run("subscribers", "export")
     assert exported.exit_code == 0
     assert exported.stdout.splitlines()[0] == (
-        "email,name,categories,frequency,weekday,time,timezone,status"
+        "email,name,categories,frequency,weekday,time,timezone,status,month_day,min_posts,max_wait"
     )
     for email in ("a@example.com", "b@example.com"):
         assert run("subscribers", "remove", email).exit_code == 0

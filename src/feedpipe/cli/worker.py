@@ -128,4 +128,7 @@ def table(status: WorkerStatus) -> str:
             f"({len(due)} of {plural(status.due_instants, 'send time')} shown; "
             "--digests N for more)"
         )
+    if status.schedules:
+        rows = [(text, str(n)) for text, n in status.schedules]
+        lines += ["", *align([("schedules", "subscribers"), *rows])]
     return "\n".join(lines)

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 
 from feedpipe.clock import Clock
-from feedpipe.digests.model import Plan
+from feedpipe.digests.model import Plan, Rules
 from feedpipe.digests.plan import plan as plan_digests
+from feedpipe.digests.plan import preview_edition
 from feedpipe.model import (
     EditionContent,
     Frequency,
@@ -33,6 +34,11 @@ class DigestService:
     def __post_init__(self) -> None:
         self.subscriptions = SubscriptionService(self.settings, self.store, self.clock)
 
+    @property
+    def rules(self) -> Rules:
+        """The [digest] rules every plan applies."""
+        return rules_of(self.settings)
+
     def plan(self, now: datetime | None = None, render_key: str = "") -> Plan:
         """Who is due at `now` (default: the clock) and which edition each gets; sends nothing.
         `render_key` (EmailRenderer.fingerprint) goes into every edition key."""
@@ -42,7 +48,7 @@ class DigestService:
             return Plan(now=now)
         since = min(s.watermark for s in subs)
         posts = self.store.digest_posts(since, now)
-        return plan_digests(subs, posts, now, self.store.posts_by_ids, render_key)
+        return plan_digests(subs, posts, now, self.store.posts_by_ids, render_key, self.rules)
 
     def recipients(self, plan: Plan) -> dict[str, tuple[Recipient, ...]]:
         """Per edition key, who gets it with their personal unsubscribe and preference links."""
@@ -71,10 +77,10 @@ class DigestService:
         now = now or self.clock.now()
         subs = self.subscriptions
         sub = subs.get(email) if email else self._sample_subscriber(categories or "", now)
-        sub = replace(sub, status=SubscriberStatus.ACTIVE, last_digest_at=now - timedelta(days=8))
+        sub = replace(sub, status=SubscriberStatus.ACTIVE)
         posts = self.store.digest_posts(sub.watermark, now)
-        plan = plan_digests([sub], posts, now, self.store.posts_by_ids)
-        return (plan.editions[0].content if plan.editions else None), subs.links.recipient(sub)
+        content = preview_edition(sub, posts, now, self.store.posts_by_ids, self.rules)
+        return content, subs.links.recipient(sub)
 
     def _sample_subscriber(self, categories: str, now: datetime) -> Subscriber:
         week_ago = now - timedelta(days=7)
@@ -95,6 +101,21 @@ class DigestService:
             last_digest_at=None,
         )
 
+    def describe(self, sub: Subscriber) -> str:
+        """The subscriber's schedule for people ("instant (within 5 min)", "monthly on ...")."""
+        return sub.schedule.describe(self.settings.digest.instant_delay)
+
     def secret(self) -> str:
         """The token key (read before a fill takes the write lock: it may be stored first)."""
         return self.subscriptions.links.secret()
+
+
+def rules_of(settings: Settings) -> Rules:
+    """The planner's rules from the [digest] settings."""
+    digest = settings.digest
+    return Rules(
+        max_posts=digest.max_posts,
+        instant_delay=timedelta(minutes=digest.instant_delay),
+        late_after=timedelta(hours=digest.late_after),
+        backdated=timedelta(days=digest.backdated_days),
+    )

@@ -145,9 +145,9 @@ class Dispatcher:
             return self._pause(stored)
         size = 1 if gate is Gate.PROBE else opts.batch_size
         claim = await asyncio.to_thread(self.store.claim_outbox, self.owner, now, opts.lease, size)
-        self._count(cancelled=claim.cancelled)
+        self._count(cancelled=claim.cancelled, expired=claim.expired)
         if not claim.messages:
-            return claim.cancelled > 0
+            return claim.cancelled + claim.expired > 0
         deliveries = await self.send(claim)
         decisions = self.decide(claim.messages, deliveries)
         recorded = await asyncio.to_thread(
@@ -269,9 +269,10 @@ class Dispatcher:
             batches=r.batches + 1,
         )
 
-    def _count(self, cancelled: int) -> None:
-        if cancelled:
-            self.report = replace(self.report, cancelled=self.report.cancelled + cancelled)
+    def _count(self, cancelled: int, expired: int = 0) -> None:
+        if cancelled or expired:
+            r = self.report
+            self.report = replace(r, cancelled=r.cancelled + cancelled, expired=r.expired + expired)
 
 
 def _extra(fields: Mapping[str, object]) -> dict[str, object]:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from feedpipe.errors import StoreError
 
 # Bump together with a new file in feedpipe/migrations/versions/.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0007"
 _URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/\s:@]*:)[^@\s/]+@")
 
 

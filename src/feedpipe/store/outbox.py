@@ -27,6 +27,7 @@ from feedpipe.model import (
     RecordReport,
     SentEdition,
 )
+from feedpipe.store.outbox_late import expire_late
 from feedpipe.store.outbox_record import (
     bounce,
     finish_rows,
@@ -42,7 +43,7 @@ from feedpipe.store.outbox_tables import (
     subscriber_bounces,
 )
 from feedpipe.store.sqlutil import chunked, dialect_insert
-from feedpipe.store.subscribers import advance_watermarks, subscribers
+from feedpipe.store.subscribers import advance_subscribers, subscribers
 
 
 @contextmanager
@@ -77,8 +78,13 @@ class OutboxMixin:
             fill = make()
             added_editions = _insert_editions(conn, fill)
             added = _insert_messages(conn, fill.messages, fill.now)
-            advance_watermarks(conn, fill.watermarks)
+            advance_subscribers(conn, fill.advances)
         return fill, added_editions, added
+
+    def expire_outbox(self, now: datetime) -> int:
+        """Cancel digests past their deadline and give their posts back to the next digest."""
+        with write_transaction(self.engine) as conn:
+            return expire_late(conn, now)
 
     def stored_edition_keys(self, keys: Sequence[str]) -> set[str]:
         with self.engine.connect() as conn:
@@ -107,13 +113,15 @@ class OutboxMixin:
         worker's). PostgreSQL skips rows another claimer has locked; SQLite holds the write lock.
         """
         with write_transaction(self.engine) as conn:
+            expired = expire_late(conn, now)
             picked = conn.execute(_due(conn, now, limit)).all()
             stopped = [r.id for r in picked if r.status in STOPPED]
             live = [r.id for r in picked if r.status not in STOPPED]
             if stopped:
                 conn.execute(finish_rows(stopped, OutboxState.CANCELLED, now))
             rows = conn.execute(_lease(live, owner, now + lease, now)).all() if live else []
-        return Claim(tuple(sorted(map(_claimed, rows), key=lambda m: m.outbox_id)), len(stopped))
+        messages = tuple(sorted(map(_claimed, rows), key=lambda m: m.outbox_id))
+        return Claim(messages, len(stopped), expired)
 
     def record_outbox(
         self, owner: str, decisions: Sequence[Decision], now: datetime, bounce_limit: int
@@ -298,12 +306,25 @@ def _message_values(message: NewMessage, now: datetime) -> dict[str, Any]:
         "next_attempt_at": now,
         "created_at": now,
         "updated_at": now,
+        "since": message.since,
+        "deadline": message.deadline,
     }
 
 
+# A cancelled row planned again (a late digest merged into one with the same posts) is queued
+# again: it was never sent. Rows in any other state are kept as they are.
+_REQUEUE = ("state", "attempts", "next_attempt_at", "updated_at", "since", "deadline")
+
+
 def _insert_messages(conn: Connection, messages: Sequence[NewMessage], now: datetime) -> int:
-    """Insert rows, skipping (subscriber, edition) pairs already present; returns the count."""
-    stmt = dialect_insert(conn, outbox).on_conflict_do_nothing().returning(outbox.c.id)
+    """Insert rows, skipping (subscriber, edition) pairs already present (a cancelled one is
+    queued again); returns the count."""
+    insert = dialect_insert(conn, outbox)
+    stmt = insert.on_conflict_do_update(
+        index_elements=[outbox.c.subscriber_id, outbox.c.edition_key],
+        set_={name: insert.excluded[name] for name in _REQUEUE} | {"last_reply": None},
+        where=outbox.c.state == OutboxState.CANCELLED.value,
+    ).returning(outbox.c.id)
     added = 0
     for chunk in chunked(messages, 2000):
         added += len(conn.execute(stmt, [_message_values(m, now) for m in chunk]).all())

@@ -60,7 +60,14 @@ def build_counts(report: BuildReport) -> Counts:
 
 
 def fill_counts(report: FillReport) -> Counts:
-    return {"due": report.due, "editions": report.editions, "queued": report.queued}
+    return {
+        "due": report.due,
+        "editions": report.editions,
+        "queued": report.queued,
+        "held": report.held,
+        "late": report.late,
+        "expired": report.expired,
+    }
 
 
 def dispatch_counts(report: DispatchReport) -> Counts:
@@ -72,6 +79,7 @@ def dispatch_counts(report: DispatchReport) -> Counts:
         "blocked": report.blocked,
         "failed": report.failed,
         "cancelled": report.cancelled,
+        "expired": report.expired,
         "bounced_subscribers": report.bounced_subscribers,
         "batches": report.batches,
         "server_down": int(report.server_down),

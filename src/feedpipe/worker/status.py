@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from feedpipe.digests.plan import next_send_after
-from feedpipe.model import RunRecord, SubscriberStatus
+from feedpipe.model import Frequency, RunRecord, SubscriberStatus
 from feedpipe.service import Feedpipe
 from feedpipe.worker.leader import file_lock_holder, lock_path
 
@@ -30,6 +30,7 @@ class WorkerStatus:
     last_leader: dict[str, Any] = field(default_factory=dict)
     sending: dict[str, Any] = field(default_factory=dict)  # the transport's circuit breaker
     due_instants: int = 0  # send instants in all (next_due lists the first of them)
+    schedules: list[tuple[str, int]] = field(default_factory=list)  # described, subscribers
 
 
 def collect(service: Feedpipe, digests: int = NEXT_DUE) -> WorkerStatus:
@@ -46,7 +47,19 @@ def collect(service: Feedpipe, digests: int = NEXT_DUE) -> WorkerStatus:
         last_leader=service.last_leader(),
         sending=sending(service),
         due_instants=len(due),
+        schedules=schedules(service),
     )
+
+
+def schedules(service: Feedpipe) -> list[tuple[str, int]]:
+    """Active subscribers by schedule as people read it ("monthly on day 1 at 08:00 UTC"),
+    the most common first."""
+    delay = service.settings.digest.instant_delay
+    counts = Counter(
+        s.schedule.describe(delay)
+        for s in service.subscriptions.subscribers(SubscriberStatus.ACTIVE)
+    )
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
 def sending(service: Feedpipe) -> dict[str, Any]:
@@ -86,10 +99,12 @@ def next_due(
     service: Feedpipe, now: datetime, limit: int | None = NEXT_DUE
 ) -> list[tuple[datetime, int]]:
     """The next `limit` (None: all) send instants of active subscribers and how many are due at each
-    (an instant already past means: due at the next plan)."""
+    (an instant already past means: due at the next plan). Instant subscribers have no send
+    instants of their own (they are mailed as posts come out)."""
     counts: Counter[datetime] = Counter()
     for sub in service.subscriptions.subscribers(SubscriberStatus.ACTIVE):
-        counts[next_send_after(sub, sub.last_digest_at or sub.created_at)] += 1
+        if sub.frequency is not Frequency.INSTANT:
+            counts[next_send_after(sub, sub.cursor)] += 1
     return sorted(counts.items())[:limit]
 
 
@@ -112,4 +127,5 @@ def to_json(status: WorkerStatus) -> dict[str, Any]:
         "sending": status.sending,
         "next_due": [{"at": at.isoformat(), "subscribers": n} for at, n in status.next_due],
         "due_instants": status.due_instants,
+        "schedules": [{"schedule": text, "subscribers": n} for text, n in status.schedules],
     }
