@@ -294,3 +294,14 @@ def test_next_event_is_never_later_than_a_send() -> None:
         pending = view.pending(view.key(sub))
         first = min(at for at, i, _ in moves if i == sub.id)
         assert next_event(sub, pending, start, RULES) <= first
+
+
+def test_a_post_inside_the_delay_waits_for_its_own_message() -> None:
+    start = utc(2026, 3, 1, 9)
+    sub = subscriber(frequency=Frequency.INSTANT, created_at=start, watermark=start)
+    posts = [post(1, utc(2026, 3, 1, 10)), post(2, utc(2026, 3, 1, 10, 3))]
+    sends, _, _ = walk([sub], posts, start, utc(2026, 3, 1, 11), timedelta(minutes=1))
+    assert [(s.at, s.post_ids) for s in sends] == [
+        (utc(2026, 3, 1, 10, 5), (1,)),
+        (utc(2026, 3, 1, 10, 8), (2,)),
+    ]
