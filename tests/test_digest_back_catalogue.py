@@ -72,7 +72,7 @@ def test_no_subscriber_gets_the_back_catalogue(
         def posts_for(now: datetime) -> dict[str, list[str]]:
             plan = fp.digests.plan(now)
             emails = fp.subscriptions.emails(list(plan.advances))
-            got = {emails[i]: [] for i in plan.advances}
+            got: dict[str, list[str]] = {emails[i]: [] for i in plan.advances}
             for edition in plan.editions:
                 for i in edition.subscriber_ids:
                     got[emails[i]] = [p.slug for s in edition.content.sections for p in s.posts]

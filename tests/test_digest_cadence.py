@@ -59,7 +59,7 @@ def walk(
     return sends, state, moves
 
 
-def cadence(frequency: Frequency, zone: str, at: time, day: datetime, **changes: object) -> Subscriber:
+def cadence(frequency: Frequency, zone: str, at: time, day: datetime) -> Subscriber:
     """A subscriber of `frequency` whose weekly/monthly day is `day` (a local date)."""
     midnight = day.replace(tzinfo=UTC)
     created = midnight - timedelta(days=40)
@@ -72,7 +72,6 @@ def cadence(frequency: Frequency, zone: str, at: time, day: datetime, **changes:
         created_at=created,
         watermark=created,
         last_digest_at=midnight - timedelta(days=1, hours=12),
-        **changes,
     )
 
 

@@ -16,6 +16,7 @@ import click
 from feedpipe.cli.checkconfig import check_config
 from feedpipe.cli.common import CliState, Exit, fail, now_option, pass_state
 from feedpipe.cli.outbox import dkim_record, outbox, send
+from feedpipe.cli.simulate import simulate
 from feedpipe.cli.subscribers import digest, subscribers
 from feedpipe.cli.textgrid import plural
 from feedpipe.cli.web import inbound, serve
@@ -194,6 +195,7 @@ for command in (
     check_config,
     subscribers,
     digest,
+    simulate,
     send,
     outbox,
     dkim_record,

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # Jinja2, the mail transports and the dispatcher load when fi
     from feedpipe.emails.render import EmailRenderer
     from feedpipe.mail import Transport
     from feedpipe.outbox.dispatch import DispatchOptions, Latency, Progress, Stop
+    from feedpipe.outbox.simulate import SimulatedSend
     from feedpipe.settings import Settings
     from feedpipe.store import Store
 
@@ -87,6 +88,14 @@ class OutboxService:
         was = self.breaker()
         self.store.set_meta(meta_key(self.transport_name), Breaker().to_json())
         return was
+
+    def simulate(
+        self, start: datetime, end: datetime, email: str | None = None
+    ) -> list[SimulatedSend]:
+        """Every digest the planner would send from `start` to `end`; sends and writes nothing."""
+        from feedpipe.outbox.simulate import simulate_sends
+
+        return list(simulate_sends(self.digests, self.renderer, start, end, email))
 
     def fill(self, now: datetime | None = None) -> FillReport:
         """Plan what is due and write it to the outbox (and move watermarks) in one transaction."""
