@@ -25,14 +25,17 @@ def write_site(folder: Path) -> None:
     newest = SYNCED - timedelta(days=4)
     for i in range(OLD_POSTS):
         date = (newest - timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        text = f'---\ntitle: "Old {i}"\nslug: old-{i}\ndate: {date}\ncategories: [C{i % 7}]\n---\nx\n'
+        text = (
+            f'---\ntitle: "Old {i}"\nslug: old-{i}\ndate: {date}\ncategories: [C{i % 7}]\n---\nx\n'
+        )
         (folder / f"old-{i}.md").write_text(text, encoding="utf-8")
 
 
 def import_csv(fp: Feedpipe, *emails: str) -> None:
     rows = "".join(f"{e},,,daily,,08:00,UTC,active\n" for e in emails)
-    report = fp.subscriptions.import_csv(io.StringIO("email,name,categories,frequency,weekday,"
-                                                     "time,timezone,status\n" + rows))
+    report = fp.subscriptions.import_csv(
+        io.StringIO("email,name,categories,frequency,weekday,time,timezone,status\n" + rows)
+    )
     assert report.added == len(emails), report.errors
 
 
@@ -81,13 +84,15 @@ def test_no_subscriber_gets_the_back_catalogue(
 
         first = SYNCED.replace(hour=8) + timedelta(days=1)
         everyone = ["after@example.com", "before@example.com", "during@example.com"]
-        assert posts_for(first) == dict.fromkeys(everyone, [])  # due, nothing new
+        assert posts_for(first) == {e: [] for e in everyone}  # due, nothing new
         monkeypatch.undo()
-        text = '---\ntitle: "New"\nslug: new\ndate: 2026-11-02T09:00:00Z\ncategories: [C1]\n---\nx\n'
+        text = (
+            '---\ntitle: "New"\nslug: new\ndate: 2026-11-02T09:00:00Z\ncategories: [C1]\n---\nx\n'
+        )
         (posts / "new.md").write_text(text, encoding="utf-8")
         clock.set(SYNCED + timedelta(days=1, hours=1))
         assert fp.sync().added == ("new",)
-        assert posts_for(first + timedelta(days=1)) == dict.fromkeys(everyone, ["new"])
+        assert posts_for(first + timedelta(days=1)) == {e: ["new"] for e in everyone}
 
 
 def test_a_restored_or_imported_site_stays_old_for_long_time_readers(

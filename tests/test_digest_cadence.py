@@ -141,8 +141,10 @@ def test_monthly_on_day_28_and_on_the_last_day() -> None:
 def test_describe_reads_like_a_person_wrote_it() -> None:
     monthly = subscriber(frequency=Frequency.MONTHLY, month_day=1, timezone="Europe/Berlin")
     assert monthly.schedule.describe() == "monthly on day 1 at 08:00 Europe/Berlin"
-    assert replace(monthly, month_day=LAST_DAY).schedule.describe().startswith(
-        "monthly on the last day at 08:00"
+    assert (
+        replace(monthly, month_day=LAST_DAY)
+        .schedule.describe()
+        .startswith("monthly on the last day at 08:00")
     )
     assert subscriber(frequency=Frequency.INSTANT).schedule.describe(5) == "instant (within 5 min)"
     held = subscriber(frequency=Frequency.WEEKLY, min_posts=3, max_wait=timedelta(days=14))
@@ -157,7 +159,11 @@ def test_describe_reads_like_a_person_wrote_it() -> None:
 def test_min_posts_holds_the_digest_until_enough_posts_are_new() -> None:
     start = utc(2026, 3, 1, 9)
     sub = subscriber(min_posts=3, created_at=start, watermark=start, last_digest_at=start)
-    posts = [post(1, utc(2026, 3, 1, 12)), post(2, utc(2026, 3, 2, 12)), post(3, utc(2026, 3, 3, 9))]
+    posts = [
+        post(1, utc(2026, 3, 1, 12)),
+        post(2, utc(2026, 3, 2, 12)),
+        post(3, utc(2026, 3, 3, 9)),
+    ]
     sends, _, moves = walk([sub], posts, start, utc(2026, 3, 5, 9), timedelta(hours=1))
     assert [(s.at, s.post_ids) for s in sends] == [(utc(2026, 3, 4, 8), (3, 2, 1))]
     held = [at for at, _, outcome in moves if outcome is Outcome.HELD]
@@ -234,7 +240,9 @@ def test_a_slot_missed_by_more_than_late_after_merges_into_the_next_one() -> Non
 def test_a_slot_missed_by_less_than_late_after_still_goes() -> None:
     last = utc(2026, 3, 1, 8)
     sub = subscriber(last_digest_at=last, watermark=last)
-    sends, _, _ = walk([sub], [post(1, utc(2026, 3, 1, 12))], utc(2026, 3, 2, 13, 55), utc(2026, 3, 2, 14))
+    sends, _, _ = walk(
+        [sub], [post(1, utc(2026, 3, 1, 12))], utc(2026, 3, 2, 13, 55), utc(2026, 3, 2, 14)
+    )
     assert [s.at for s in sends] == [utc(2026, 3, 2, 13, 55)]
 
 
@@ -242,7 +250,12 @@ def test_a_send_carries_its_deadline_and_the_watermark_it_rolls_back_to() -> Non
     last = utc(2026, 3, 1, 8)
     sub = subscriber(last_digest_at=last, watermark=last)
     now = utc(2026, 3, 2, 8, 3)
-    result = plan([sub], [post(1, utc(2026, 3, 1, 12))], now, lambda ids: {i: full_post(post(i, last)) for i in ids})
+    result = plan(
+        [sub],
+        [post(1, utc(2026, 3, 1, 12))],
+        now,
+        lambda ids: {i: full_post(post(i, last)) for i in ids},
+    )
     advance = result.advances[1]
     assert advance.outcome is Outcome.SENT
     assert (advance.since, advance.deadline) == (last, utc(2026, 3, 2, 14))
@@ -274,15 +287,21 @@ def test_back_catalogue_is_never_new() -> None:
     ]  # fmt: skip
     long_time = subscriber(created_at=utc(2010, 1, 1), watermark=created)
     assert not eligible(long_time, old, RULES)  # first seen 7 years after its date: backdated
-    sends, _, _ = walk([sub], [old, before, new, scheduled], seen, utc(2026, 3, 6, 12), timedelta(hours=1))
-    assert [(s.at, s.post_ids) for s in sends] == [(utc(2026, 3, 2, 8), (3,)), (utc(2026, 3, 6, 8), (4,))]
+    sends, _, _ = walk(
+        [sub], [old, before, new, scheduled], seen, utc(2026, 3, 6, 12), timedelta(hours=1)
+    )
+    assert [(s.at, s.post_ids) for s in sends] == [
+        (utc(2026, 3, 2, 8), (3,)),
+        (utc(2026, 3, 6, 8), (4,)),
+    ]
 
 
 def test_next_event_is_never_later_than_a_send() -> None:
     start = utc(2026, 3, 1, 0)
     subs = [
         subscriber(1, frequency=Frequency.INSTANT, created_at=start, watermark=start),
-        subscriber(2, frequency=Frequency.MONTHLY, month_day=LAST_DAY, created_at=start, watermark=start),
+        subscriber(2, frequency=Frequency.MONTHLY, month_day=LAST_DAY, created_at=start,
+                   watermark=start),
         subscriber(3, min_posts=2, max_wait=timedelta(hours=30), created_at=start, watermark=start),
     ]  # fmt: skip
     posts = [post(1, utc(2026, 3, 1, 10, 2)), post(2, utc(2026, 3, 4, 23, 58))]

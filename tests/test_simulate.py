@@ -91,7 +91,9 @@ def test_simulate_prints_what_the_worker_sends(tmp_path: Path, sqlite_url: str) 
         ["--config", str(config), "simulate", "--from", START.isoformat(),
          "--to", END.isoformat(), "--json", "--subscriber", "monthly@example.com"],
     )  # fmt: skip
-    assert json.loads(one.stdout) == [p for p in printed if p["subscriber"] == "monthly@example.com"]
+    assert json.loads(one.stdout) == [
+        p for p in printed if p["subscriber"] == "monthly@example.com"
+    ]
 
     clock = FixedClock(START)
     sent: list[tuple[str, str, str]] = []
@@ -102,7 +104,9 @@ def test_simulate_prints_what_the_worker_sends(tmp_path: Path, sqlite_url: str) 
         while clock.now() <= END:
             jobs.plan_fill()
             jobs.dispatch_some(lambda: False)
-            for path in sorted((tmp_path / "eml").glob("*.eml")) if (tmp_path / "eml").exists() else []:
+            for path in (
+                sorted((tmp_path / "eml").glob("*.eml")) if (tmp_path / "eml").exists() else []
+            ):
                 if path not in seen:
                     seen.add(path)
                     sent.append((clock.now().isoformat(), *digest_of(path)))

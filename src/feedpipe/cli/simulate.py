@@ -16,9 +16,7 @@ from feedpipe.cli.textgrid import plural, table
 @click.option("--subscriber", metavar="EMAIL", help="Only this subscriber's digests.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per send, in a list.")
 @pass_state
-def simulate(
-    state: CliState, start: str, end: str, subscriber: str | None, as_json: bool
-) -> None:
+def simulate(state: CliState, start: str, end: str, subscriber: str | None, as_json: bool) -> None:
     """Run the real planner from --from to --to on a simulated clock (a worker planning every
     [worker] plan_seconds), posts scheduled for later included, and print every send: UTC and
     local time, subscriber, schedule, posts and estimated size. Sends and writes nothing."""

@@ -102,7 +102,9 @@ def ready_count(pending: Sequence[DigestPost], sub: Subscriber, now: datetime, r
     return bisect_right(pending, cutoff, key=lambda p: p.available_at)
 
 
-def _slot(sub: Subscriber, ready: Sequence[DigestPost], now: datetime, rules: Rules) -> datetime | None:
+def _slot(
+    sub: Subscriber, ready: Sequence[DigestPost], now: datetime, rules: Rules
+) -> datetime | None:
     """The slot the planner acts on at `now`: the last scheduled one since the cursor; for
     instant mail the newest post coming out, the daily catch-up slot or min_posts' max_wait."""
     scheduled = last_slot(sub, sub.cursor, now)

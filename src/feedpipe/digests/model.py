@@ -20,6 +20,9 @@ class Rules:
     backdated: timedelta = timedelta(days=7)
 
 
+DEFAULT_RULES = Rules()
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedEdition:
     """One edition and every subscriber who gets it."""

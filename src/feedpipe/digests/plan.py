@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from feedpipe.digests.cadence import decide, is_due, local_instant, next_send_after
-from feedpipe.digests.model import Plan, PlannedEdition, Rules
+from feedpipe.digests.model import DEFAULT_RULES, Plan, PlannedEdition, Rules
 from feedpipe.model import Advance, DigestPost, DigestSection, EditionContent, Post, Subscriber
 from feedpipe.model import SubscriberStatus as Status
 
@@ -172,7 +172,7 @@ def plan(
     now: datetime,
     load_posts: PostLoader,
     render_key: str = "",
-    rules: Rules = Rules(),
+    rules: Rules = DEFAULT_RULES,
 ) -> Plan:
     """Plan one run at `now`: editions (shared by identical layouts) and how subscribers move.
 
@@ -198,8 +198,11 @@ def _editions(
 
 
 def preview_edition(
-    sub: Subscriber, posts: Iterable[DigestPost], now: datetime, load_posts: PostLoader,
-    rules: Rules = Rules(),
+    sub: Subscriber,
+    posts: Iterable[DigestPost],
+    now: datetime,
+    load_posts: PostLoader,
+    rules: Rules = DEFAULT_RULES,
 ) -> EditionContent | None:
     """What `sub` would get if a digest went out at `now`, whatever their schedule."""
     view = PostView(posts, now, rules)

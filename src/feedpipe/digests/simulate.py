@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from feedpipe.digests.cadence import next_event
-from feedpipe.digests.model import Plan, Rules
+from feedpipe.digests.model import DEFAULT_RULES, Plan, Rules
 from feedpipe.digests.plan import PostLoader, PostView, plan
 from feedpipe.model import DigestPost, Subscriber
 from feedpipe.model import SubscriberStatus as Status
@@ -42,7 +42,7 @@ def simulate(
     end: datetime,
     step: timedelta,
     load_posts: PostLoader,
-    rules: Rules = Rules(),
+    rules: Rules = DEFAULT_RULES,
     render_key: str = "",
 ) -> Iterator[Plan]:
     """Each plan a worker planning at `start`, `start + step`, ... up to `end` would make that

@@ -12,8 +12,8 @@ from feedpipe.model import (
     FillReport,
     NewEdition,
     NewMessage,
-    Outcome,
     OutboxFill,
+    Outcome,
     Recipient,
 )
 from feedpipe.outbox.policy import message_id

@@ -72,7 +72,9 @@ def simulate_sends(
     step = timedelta(seconds=settings.worker.plan_seconds)
     sizes: dict[str, int] = {}
     rules = digests.rules
-    plans = simulate(subs, posts, start, end, step, store.posts_by_ids, rules, renderer.fingerprint())
+    plans = simulate(
+        subs, posts, start, end, step, store.posts_by_ids, rules, renderer.fingerprint()
+    )
     for plan in plans:
         for edition in plan.editions:
             content = edition.content

@@ -30,7 +30,7 @@ def expire_late(conn: Connection, now: datetime) -> int:
         outbox.c.state.in_(pending),
         outbox.c.deadline < now,
     )
-    first = ({r[0]: r[1] for r in conn.execute(late.group_by(outbox.c.subscriber_id))})
+    first = {r[0]: r[1] for r in conn.execute(late.group_by(outbox.c.subscriber_id))}
     cancelled = 0
     for chunk in chunked(sorted(first)):
         cancelled += _expire(conn, {s: first[s] for s in chunk}, now)

@@ -279,9 +279,7 @@ def advance_subscribers(conn: Connection, advances: Mapping[int, Advance]) -> No
         for chunk in chunked(sorted(ids)):
             later = sa.or_(c.last_digest_at.is_(None), c.last_digest_at < when)
             conn.execute(
-                sa.update(subscribers)
-                .where(c.id.in_(chunk), later)
-                .values(last_digest_at=when)
+                sa.update(subscribers).where(c.id.in_(chunk), later).values(last_digest_at=when)
             )
     for when, ids in marks.items():
         for chunk in chunked(sorted(ids)):

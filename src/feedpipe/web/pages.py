@@ -159,7 +159,12 @@ def _confirm(subs: SubscriptionService, token: str) -> Subscriber:
 
 async def _confirmed(request: Request, sub: Subscriber) -> Response:
     if sub.status is not SubscriberStatus.ACTIVE:
-        return message(request, "This link no longer applies", _state(sub, request.app.state.settings.digest.instant_delay), status=409)
+        return message(
+            request,
+            "This link no longer applies",
+            _state(sub, request.app.state.settings.digest.instant_delay),
+            status=409,
+        )
     url = await run_in_threadpool(_subs(request).links.preferences, sub.id)
     return message(
         request,
