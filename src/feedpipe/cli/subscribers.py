@@ -243,9 +243,10 @@ def preview(
     anything.
 
     It holds the posts that are new to the subscriber the way real digests count them: posts
-    feedpipe first saw (or that were published, if later) after the subscriber's last digest or
-    subscription. Without --email: a subscriber of one week to --categories (default: every
-    category), so the posts that became new in the last 7 days."""
+    published after they subscribed that feedpipe first saw (or that were published, if later)
+    after their last digest or subscription, back catalogue left out. Without --email: a
+    reader of --categories (default: every category) and the newest posts, whatever their
+    age, up to [digest] max_posts."""
     import webbrowser
 
     from feedpipe.emails.preview import write_preview
@@ -262,7 +263,7 @@ def preview(
                 f"since {service.subscriptions.get(address).watermark:%Y-%m-%d %H:%M} UTC"
                 " (their last digest or subscription)"
                 if address
-                else "in the last 7 days"
+                else "on the site"
             )
             click.echo(
                 f"nothing new for {recipient.email} {since}: no digest would be sent,"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from feedpipe.clock import Clock
 from feedpipe.digests.model import Plan, Rules
@@ -68,22 +68,26 @@ class DigestService:
     def preview(
         self, email: str | None = None, categories: str | None = None, now: datetime | None = None
     ) -> tuple[EditionContent | None, Recipient]:
-        """The digest a subscriber (or a made-up one with `categories`, subscribed a week ago)
-        would get if it were due now; None when nothing is new to them. Changes nothing.
+        """The digest a subscriber would get if it were due now (None when nothing is new to
+        them), or for a made-up reader of `categories`, the newest posts (at most max_posts),
+        whatever their age: what the mail looks like. Changes nothing.
 
-        Posts are selected as real digests select them: those that became available (first
-        seen by feedpipe, or published if that is later) after the subscriber's watermark (their
-        last digest, or when they subscribed)."""
+        A subscriber's posts are selected as real digests select them (`plan.eligible`):
+        published after they subscribed, available (first seen, or published if later) after
+        their watermark, and not back catalogue."""
         now = now or self.clock.now()
-        subs = self.subscriptions
-        sub = subs.get(email) if email else self._sample_subscriber(categories or "", now)
-        sub = replace(sub, status=SubscriberStatus.ACTIVE)
+        subs, rules = self.subscriptions, self.rules
+        if email:
+            sub = replace(subs.get(email), status=SubscriberStatus.ACTIVE)
+        else:
+            sub = self._sample_subscriber(categories or "")
+            rules = replace(rules, backdated=timedelta.max)
         posts = self.store.digest_posts(sub.watermark, now)
-        content = preview_edition(sub, posts, now, self.store.posts_by_ids, self.rules)
+        content = preview_edition(sub, posts, now, self.store.posts_by_ids, rules)
         return content, subs.links.recipient(sub)
 
-    def _sample_subscriber(self, categories: str, now: datetime) -> Subscriber:
-        week_ago = now - timedelta(days=7)
+    def _sample_subscriber(self, categories: str) -> Subscriber:
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)  # every post is new to them
         return Subscriber(
             id=0,
             email="preview@example.com",
@@ -94,10 +98,10 @@ class DigestService:
             weekday=0,
             send_time=time(0, 0),
             timezone="UTC",
-            created_at=week_ago,
-            confirmed_at=week_ago,
+            created_at=epoch,
+            confirmed_at=epoch,
             unsubscribed_at=None,
-            watermark=week_ago,
+            watermark=epoch,
             last_digest_at=None,
         )
 
