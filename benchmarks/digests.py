@@ -270,7 +270,9 @@ def baseline(
 def inliner_comparison(renderer: EmailRenderer, content: EditionContent) -> dict[str, float]:
     """Median ms to inline one edition's HTML with each library."""
     view = renderer.view(content)
-    who = RecipientView("n", "Hi,", "e@x.example", "https://x.example/u", "https://x.example/p")
+    who = RecipientView(
+        "n", "Hi,", "Here…", "e@x.example", "https://x.example/u", "https://x.example/p"
+    )
     context = {
         "site": renderer.site,
         "edition": view,

@@ -1,7 +1,7 @@
 """Feed build benchmark: what a user sees running the command, and what happens inside it.
 
 Usage: python benchmarks/feeds.py [--sizes 1000,10000] [--corpus prose|synthetic]
-                                  [--tables process,startup,inprocess]
+                                  [--tables process,startup,inprocess] [--archive on,off]
 
 process    each `feedpipe build` a whole process of the installed CLI: cold (fresh store), no
            change (median of 5), one new post (median of 3), and the naive script
@@ -52,13 +52,15 @@ path = "{posts}"
 url = "sqlite:///{db}"
 [feeds]
 output_dir = "{out}"
+archive = {archive}
 [email]
 outbox_dir = "{outbox}"
 """
 
 
-def write_config(tmp: Path, name: str, posts: Path) -> Path:
-    """A config for `posts` with its own store, output and outbox under `tmp`."""
+def write_config(tmp: Path, name: str, posts: Path, archive: bool = True) -> Path:
+    """A config for `posts` with its own store, output and outbox under `tmp`; `archive`
+    turns RFC 5005 archive pages on or off."""
     config = tmp / f"config-{name}.toml"
     config.write_text(
         CONFIG.format(
@@ -66,6 +68,7 @@ def write_config(tmp: Path, name: str, posts: Path) -> Path:
             db=tmp / f"fp-{name}.db",
             out=tmp / f"out-{name}",
             outbox=tmp / f"outbox-{name}",
+            archive="true" if archive else "false",
         )
     )
     return config
@@ -247,6 +250,7 @@ class Process:
     """One size's whole-process figures."""
 
     posts: int
+    archive: bool
     feeds: int
     write_s: float
     cold: Run
@@ -256,13 +260,14 @@ class Process:
 
 
 def measure_process(
-    run: RunCommand, size: int, tmp: Path, write_posts: WritePosts, noop_runs: int
+    run: RunCommand, size: int, tmp: Path, write_posts: WritePosts, noop_runs: int, archive: bool
 ) -> Process:
-    posts = tmp / f"posts-process-{size}"
+    posts = tmp / f"posts-process-{size}-{archive}"
     t = time.perf_counter()
     write_posts(posts, size)
     write_s = time.perf_counter() - t
-    build = [*feedpipe_command(), "--config", str(write_config(tmp, f"p{size}", posts)), "build"]
+    config = write_config(tmp, f"p{size}-{archive}", posts, archive)
+    build = [*feedpipe_command(), "--config", str(config), "build"]
     cold = run(build)
     noop = median_run([run(build) for _ in range(noop_runs)])
     naive = run([sys.executable, str(HERE / "naive_feeds.py"), str(posts), str(tmp / "naive")])
@@ -272,7 +277,7 @@ def measure_process(
         added.append(run(build))
     found = re.search(r"build: (\d+) feeds", cold.stdout)
     feeds = int(found.group(1)) if found else 0
-    return Process(size, feeds, write_s, cold, noop, median_run(added), naive)
+    return Process(size, archive, feeds, write_s, cold, noop, median_run(added), naive)
 
 
 def _written(stdout: str) -> str:
@@ -290,13 +295,14 @@ def print_process(results: Sequence[Process], noop_runs: int) -> None:
         "of the tree, max = peak RSS of the largest process,\npss/rss = peak of the whole tree "
         f"(sampled every 50 ms); cold = fresh store; noop = nothing changed (median of "
         f"{noop_runs}); +1 = one new newest post (median of 3; files: written by the first);"
-        " gen s = writing the posts"
+        " gen s = writing the posts; arch = RFC 5005 archive pages on/off"
     )
-    head = ("posts", "feeds", "cold s", "cpu", "max MB", "pss MB", "rss MB", "noop s", "cpu")
-    print(_row((*head, "max MB", "+1 s", "cpu", "max MB", "+1 files", "gen s")))
+    head = ("posts", "arch", "feeds", "cold s", "cpu", "max MB", "pss MB", "rss MB", "noop s")
+    print(_row((*head, "cpu", "max MB", "+1 s", "cpu", "max MB", "+1 files", "gen s")))
     for r in results:
         cells = (
-            r.posts, r.feeds, f"{r.cold.wall:.2f}", f"{r.cold.cpu:.2f}",
+            r.posts, "on" if r.archive else "off", r.feeds, f"{r.cold.wall:.2f}",
+            f"{r.cold.cpu:.2f}",
             f"{r.cold.max_rss_mb:.0f}", f"{r.cold.tree_pss_mb:.0f}", f"{r.cold.tree_rss_mb:.0f}",
             f"{r.noop.wall:.3f}", f"{r.noop.cpu:.3f}", f"{r.noop.max_rss_mb:.0f}",
             f"{r.added.wall:.3f}", f"{r.added.cpu:.3f}", f"{r.added.max_rss_mb:.0f}",
@@ -307,11 +313,12 @@ def print_process(results: Sequence[Process], noop_runs: int) -> None:
         "\nNaive baseline (python-frontmatter + markdown-it-py + feedgen, every feed from "
         "scratch), whole process, same files as feedpipe's cold build; ratio = feedpipe / naive"
     )
-    head_nv = ("posts", "naive s", "cpu", "max MB", "pss MB", "cold/nv", "cpu/nv", "noop/nv")
-    print(_row((*head_nv, "+1/nv")))
+    head_nv = ("posts", "arch", "naive s", "cpu", "max MB", "pss MB", "cold/nv", "cpu/nv")
+    print(_row((*head_nv, "noop/nv", "+1/nv")))
     for r in results:
         cells_nv = (
-            r.posts, f"{r.naive.wall:.2f}", f"{r.naive.cpu:.2f}", f"{r.naive.max_rss_mb:.0f}",
+            r.posts, "on" if r.archive else "off", f"{r.naive.wall:.2f}", f"{r.naive.cpu:.2f}",
+            f"{r.naive.max_rss_mb:.0f}",
             f"{r.naive.tree_pss_mb:.0f}", f"{r.cold.wall / r.naive.wall:.2f}",
             f"{r.cold.cpu / r.naive.cpu:.2f}", f"{r.noop.wall / r.naive.wall:.3f}",
             f"{r.added.wall / r.naive.wall:.3f}",
@@ -435,6 +442,7 @@ def main() -> None:
     parser.add_argument("--tables", default="process,startup,inprocess")
     parser.add_argument("--noop-runs", type=int, default=5)
     parser.add_argument("--startup-runs", type=int, default=10)
+    parser.add_argument("--archive", default="on", help="on, off or both (off,on)")
     parser.add_argument("--child", nargs=2, metavar=("CONFIG", "COUNT"))
     args = parser.parse_args()
     write_posts = WRITERS[args.corpus]
@@ -454,8 +462,13 @@ def main() -> None:
                 startup = measure_startup(run, tmp, write_posts, args.startup_runs)
                 print_startup(startup, args.startup_runs)
             if "process" in tables:
+                archives = [a == "on" for a in args.archive.split(",")]
                 print_process(
-                    [measure_process(run, s, tmp, write_posts, args.noop_runs) for s in sizes],
+                    [
+                        measure_process(run, s, tmp, write_posts, args.noop_runs, a)
+                        for s in sizes
+                        for a in archives
+                    ],
                     args.noop_runs,
                 )
             if "inprocess" in tables:

@@ -35,7 +35,7 @@ CTX = FeedContext(
     author="Ann Author",
     author_email="ann@example.com",
     feeds_base_url="https://blog.example.com",
-    websub_hub="https://hub.example.com/",
+    websub_hubs=("https://hub.example.com/",),
     xslt=True,
     generator="feedpipe 0.1.0",
 )
@@ -85,7 +85,7 @@ def _generator(posts: Sequence[Post], self_href: str, fmt: str) -> FeedGenerator
     fg.generator(CTX.generator)
     # The RSS channel <link> is the last link added: self first, the html page last.
     fg.link(href=self_href, rel="self", type=f"application/{fmt}+xml")
-    fg.link(href=CTX.websub_hub, rel="hub")
+    fg.link(href=CTX.websub_hubs[0], rel="hub")
     fg.link(href=html_url(SPEC, CTX), rel="alternate")
     fg.author(name=CTX.author, email=CTX.author_email)
     built = newest(posts)

@@ -2,7 +2,9 @@
 
 Builds a 50-item feed from synthetic posts, serves the same output folder three ways on
 127.0.0.1, and loads each with wrk (Debian's `wrk`; falls back to an httpx keep-alive client).
-Prints requests/s for a full 200 of /feed.xml and a conditional GET (If-None-Match → 304).
+Prints requests/s for a full 200 of /feed.xml and a conditional GET (If-None-Match → 304);
+"uncounted" is feedpipe with feed reader counting off (WebConfig.count_readers), the baseline
+of what counting costs. Every request carries a Feedly User-Agent.
 Bounded: about a minute. Usage: .venv/bin/python benchmarks/web.py [--seconds 5]
 """
 
@@ -24,6 +26,7 @@ import httpx
 POSTS = 60
 CONNECTIONS = 16
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+AGENT = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 123 subscribers; like FeedFetcher-Google)"
 
 
 def write_blog(root: Path) -> Path:
@@ -65,16 +68,18 @@ def free_port() -> int:
 
 
 def serve(kind: str, port: int, target: str) -> None:
-    """Child process: one uvicorn worker serving `kind` (feedpipe | static)."""
+    """Child process: one uvicorn worker serving `kind` (feedpipe | feedpipe-uncounted | static;
+    feedpipe counts every feed fetch by client, web/readers.py)."""
     import uvicorn
 
-    if kind == "feedpipe":
+    if kind.startswith("feedpipe"):
         from feedpipe.service import Feedpipe
         from feedpipe.settings import load_settings
         from feedpipe.web import MemoryMailer, WebConfig, create_app
 
         service = Feedpipe.from_settings(load_settings(Path(target), env={}))
-        app: object = create_app(service, MemoryMailer(), WebConfig())
+        counting = WebConfig(count_readers=kind == "feedpipe")
+        app: object = create_app(service, MemoryMailer(), counting)
     else:
         from starlette.applications import Starlette
         from starlette.routing import Mount
@@ -168,9 +173,10 @@ def measure(name: str, port: int, seconds: float) -> tuple[float, float]:
     etag = first.headers["etag"]
     check = httpx.get(url, headers={"if-none-match": etag, "accept-encoding": "identity"})
     assert check.status_code == 304, (name, check.status_code)
-    load(url, 1.0, {"Accept-Encoding": "identity"})  # warm up
-    full = load(url, seconds, {"Accept-Encoding": "identity"})
-    cond = load(url, seconds, {"Accept-Encoding": "identity", "If-None-Match": etag})
+    plain = {"Accept-Encoding": "identity", "User-Agent": AGENT}
+    load(url, 1.0, plain)  # warm up
+    full = load(url, seconds, plain)
+    cond = load(url, seconds, {**plain, "If-None-Match": etag})
     return full, cond
 
 
@@ -190,6 +196,7 @@ def main() -> None:
         out = build(config)
         servers = {
             "feedpipe": start_uvicorn("feedpipe", str(config)),
+            "uncounted": start_uvicorn("feedpipe-uncounted", str(config)),
             "StaticFiles": start_uvicorn("static", str(out)),
         }
         if Path(NGINX).exists():
@@ -215,7 +222,7 @@ def report(results: dict[str, tuple[float, float]], tool: str, seconds: float) -
     for name, (full, cond) in results.items():
         print(f"{name:<12} {full:>12,.0f} {cond:>12,.0f}")
     fp = results.get("feedpipe")
-    for other in ("StaticFiles", "nginx"):
+    for other in ("uncounted", "StaticFiles", "nginx"):
         if fp and other in results:
             full, cond = results[other]
             print(f"feedpipe / {other}: 200 ×{fp[0] / full:.2f}, 304 ×{fp[1] / cond:.2f}")

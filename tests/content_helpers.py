@@ -41,7 +41,7 @@ CTX = FeedContext(
     author="Site Author",
     author_email="ann@example.com",
     feeds_base_url="https://feeds.example.com",
-    websub_hub=None,
+    websub_hubs=(),
     xslt=False,
     generator="feedpipe test",
 )

@@ -31,7 +31,7 @@ def render_message(
     """
     name = clean_name(recipient.name)
     view = renderer.view(content, shown)
-    parts = renderer.render_parts(view, renderer.real_recipient(recipient, name))
+    parts = renderer.render_parts(view, renderer.real_recipient(recipient, name, view))
     message = EmailMessage(policy=policy.SMTP)
     _headers(message, renderer, parts.subject, recipient, name, message_id, date)
     message.set_content(parts.text, cte="quoted-printable")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import email
 import socket
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import policy
@@ -21,7 +23,9 @@ import uvicorn
 from feedpipe.clock import FixedClock
 from feedpipe.emails.render import EmailRenderer, personalize
 from feedpipe.model import SubscriberStatus
+from feedpipe.settings import Settings
 from feedpipe.web.mailer import ArchivedEdition
+from tests.test_email_support import edition, make_post, recipient
 from tests.test_web_helpers import Web, make_web
 
 SITE = "https://blog.example.com"  # feeds are linked at the site URL, served here on 127.0.0.1
@@ -80,7 +84,7 @@ def test_subscribe_confirm_and_preferences_in_chromium(served: tuple[Web, str]) 
         page.screenshot(path=str(ARTIFACTS / "subscribe-form.png"), full_page=True)
         page.get_by_role("button", name="Subscribe").click()
         page.wait_for_selector("text=Check your inbox")
-        sub = w.fp.subscriptions.get("browser@example.com")
+        sub = w.subscriber("browser@example.com")  # handled after the reply: waits for it
         assert sub.timezone == "Europe/Berlin"  # filled by the page's script
         assert sub.status is SubscriberStatus.PENDING
         (link,) = w.confirmations("browser@example.com")
@@ -118,7 +122,7 @@ def test_form_works_without_javascript(served: tuple[Web, str]) -> None:
         page.get_by_role("button", name="Subscribe").click()
         page.wait_for_selector("text=Check your inbox")
         browser.close()
-    assert w.fp.subscriptions.get("nojs@example.com").timezone == "UTC"
+    assert w.subscriber("nojs@example.com").timezone == "UTC"
 
 
 def test_a_person_opening_a_feed_url_sees_its_page(served: tuple[Web, str]) -> None:
@@ -176,3 +180,102 @@ def _rendered_edition(w: Web) -> ArchivedEdition:
     return ArchivedEdition(
         content.key, edition.subject, datetime.now(UTC), html, edition.shown_count
     )
+
+
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A plain-colour PNG (no image library needed)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + bytes(rgb) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
+
+
+LONG_WORD = "Supercalifragilisticexpialidocious" * 2 + "Antidisestablishment"[:8]  # 76 chars
+LONG_URL = "https://example.com/" + "a-very-long-path-segment-without-spaces" * 3
+
+
+def _digest_with_images(language: str) -> str:
+    """A digest's HTML part: thumbnails, a logo, a 76-character word and a long URL."""
+    posts = [
+        make_post(1, f"{LONG_WORD} in a title", ("Rust",), image="/img/1.png", image_alt="Red"),
+        make_post(2, "A normal title about shards", ("Rust",), summary=f"Read {LONG_URL} now."),
+        make_post(3, "No image here", ("Databases",), summary=f"{LONG_WORD} " * 3),
+        make_post(4, "Blue", ("Databases",), image="/img/4.png", image_alt="Blue square"),
+    ]
+    settings = Settings.model_validate(
+        {
+            "site": {"title": "Blog 002", "url": SITE, "logo": "logo.png", "language": language},
+            "email": {"from_address": "digest@blog.example.com"},
+        }
+    )
+    rendered = EmailRenderer(settings).render_edition(edition(posts))
+    data = personalize(rendered, recipient(), "<b.1@blog.example.com>", datetime.now(UTC))
+    message = email.message_from_bytes(data, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    part = message.get_body(("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+LAYOUT_PROBE = """() => {
+  const width = window.innerWidth;
+  const wide = [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > width + 1)
+    .map(e => e.tagName + '.' + e.className);
+  const clipped = [...document.querySelectorAll('a.title')].filter(a => {
+    const cell = a.closest('td');
+    const box = a.getBoundingClientRect(), outer = cell.getBoundingClientRect();
+    return box.left < outer.left - 1 || box.right > outer.right + 1
+      || cell.scrollWidth > cell.clientWidth + 1;
+  }).map(a => a.textContent);
+  const thumbs = [...document.querySelectorAll('img.thumb')].map(i => {
+    const r = i.getBoundingClientRect();
+    return [Math.round(r.width), Math.round(r.height), i.complete && i.naturalWidth > 0];
+  });
+  return {scroll: document.scrollingElement.scrollWidth, width, wide, clipped, thumbs,
+          dir: document.documentElement.dir};
+}"""
+
+
+@pytest.mark.parametrize(("language", "width"), [("en", 390), ("en", 1200), ("ar", 390)])
+def test_digest_with_images_fits_phone_and_desktop(
+    language: str, width: int, tmp_path: Path
+) -> None:
+    """Long words and URLs wrap; thumbnails keep their box; nothing is wider than the viewport."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    html = _digest_with_images(language)
+    images = {
+        "/feed-logo.png": _png(160, 40, (24, 24, 27)),
+        "/img/1.png": _png(240, 180, (220, 38, 38)),
+        "/img/4.png": _png(240, 180, (37, 99, 235)),
+    }
+    shot = tmp_path / f"digest-{language}-{width}.png"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        page.route(
+            f"{SITE}/**",
+            lambda route: route.fulfill(
+                body=images[urlsplit(route.request.url).path], content_type="image/png"
+            ),
+        )
+        page.set_content(html, wait_until="load")
+        found = page.evaluate(LAYOUT_PROBE)
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    print(f"\ndigest screenshot ({language}, {width} px): {shot}")
+    assert found["scroll"] <= found["width"], found
+    assert found["wide"] == [] and found["clipped"] == [], found
+    side = (88, 66) if width < 620 else (120, 90)  # the phone rule shrinks thumbnails
+    assert found["thumbs"] == [[*side, True], [*side, True]], found
+    assert found["dir"] == ("rtl" if language == "ar" else "ltr")
+    assert shot.stat().st_size > 5_000

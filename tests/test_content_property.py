@@ -158,7 +158,7 @@ def _check_email(out: Outputs, want: Fields) -> None:
         assert _counts(mine) == _counts(theirs)
         assert html_strings(mine, "//title/text()") == [subject]
         assert html_strings(mine, "//a[contains(@class,'title')]/text()") == [title]
-        assert html_strings(mine, "//div[contains(@class,'post')]/p[2]/text()") == [summary]
+        assert html_strings(mine, "//p[contains(@class,'excerpt')]/text()") == [summary]
         assert html_strings(mine, "//h2/text()") == [truncate(want.category, SECTION_CHARS)]
         assert html_strings(mine, "//img/@alt") == [want.image_alt]
         meta = html_strings(mine, "//p[contains(@class,'meta')]/text()")

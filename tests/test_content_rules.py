@@ -67,7 +67,7 @@ def test_angle_brackets_and_entities_stay_as_written_everywhere() -> None:
     assert xpath_text(xml(out.rss), "//media:description", NS) == [found.image_alt]
     text, page = text_parts(out.message)
     assert written in unwrapped(text)
-    assert html_strings(page, "//div[contains(@class,'post')]/p[2]/text()") == [written]
+    assert html_strings(page, "//p[contains(@class,'excerpt')]/text()") == [written]
     assert html_strings(page, "//img/@alt") == [found.image_alt]
     assert not html_strings(page, "//script") and out.message["Subject"].endswith("C<T>")
 
@@ -86,7 +86,7 @@ def test_cutting_never_splits_a_flag_or_a_zwj_sequence() -> None:
     out = outputs(post_of(found))
     _, page = text_parts(out.message)
     title = html_strings(page, "//a[contains(@class,'title')]/text()")[0]
-    summary = html_strings(page, "//div[contains(@class,'post')]/p[2]/text()")[0]
+    summary = html_strings(page, "//p[contains(@class,'excerpt')]/text()")[0]
     subject = str(out.message["Subject"])
     for cut, source, limit in (
         (title, found.title, TITLE_CHARS),
@@ -114,6 +114,6 @@ def test_markdown_summary_format_gives_html_to_html_contexts() -> None:
     assert item["summary"] == found.summary
     text, page = text_parts(out.message)
     assert found.summary in unwrapped(text)
-    links = html_strings(page, "//div[contains(@class,'post')]/p[2]/a/@href")
+    links = html_strings(page, "//p[contains(@class,'excerpt')]/a/@href")
     assert links == ["https://ffmpegwasm.netlify.app/"]
     assert not html_strings(page, "//script")

@@ -102,9 +102,7 @@ def _check_all_documents(files: dict[str, bytes]) -> int:
 def test_walking_the_archive_of_every_corpus_feed_finds_every_post_once(
     tmp_path: Path, corpus_dir: Path, blog: str
 ) -> None:
-    with service(
-        tmp_path, corpus_dir / blog, max_items="3", archive_size="4", archive="true"
-    ) as fp:
+    with service(tmp_path, corpus_dir / blog, max_items="3", archive_size="4") as fp:
         fp.build()
         files = snapshot(tmp_path / "out")
         assert fp.build(full=True).written == ()  # archives too are byte-identical on rebuild
@@ -138,7 +136,7 @@ def test_five_thousand_posts_walk_and_incremental_archive(tmp_path: Path) -> Non
         day = (start + timedelta(hours=7 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
         write_post(posts, f"p{i:04d}", day, "[Go, Rust]" if i % 3 == 0 else "[Rust]")
     out = tmp_path / "out"
-    with service(tmp_path, posts, archive="true") as fp:
+    with service(tmp_path, posts) as fp:
         fp.build()
         ids, docs = _walk(out, "feed.xml")
         assert len(ids) == len(set(ids)) == 5000
@@ -178,9 +176,7 @@ CURRENT = ("feed.xml", "atom.xml", "feed.json", PAGE_NAME)
 
 
 def test_full_archive_pages_are_served_immutable(tmp_path: Path, corpus_dir: Path) -> None:
-    with service(
-        tmp_path, corpus_dir / "blog-002", max_items="3", archive_size="4", archive="true"
-    ) as fp:
+    with service(tmp_path, corpus_dir / "blog-002", max_items="3", archive_size="4") as fp:
         fp.build()
     files = FeedFiles(tmp_path / "out")
     pages = sorted((tmp_path / "out" / "history").glob("feed-*.xml"), key=lambda p: len(p.name))
@@ -198,3 +194,48 @@ def test_full_archive_pages_are_served_immutable(tmp_path: Path, corpus_dir: Pat
     ]
     _, headers, _ = raw_request(files, f"/history/{newest.name}", headers=nav)
     assert headers[b"content-type"].startswith(b"application/rss+xml")
+
+
+def test_full_pages_never_change_as_posts_arrive_and_an_edit_touches_one_page(
+    tmp_path: Path,
+) -> None:
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    start = datetime(2025, 1, 1, 9, tzinfo=UTC)
+
+    def add(i: int) -> None:
+        day = (start + timedelta(days=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        write_post(posts, f"p{i:02d}", day, "[Rust]")
+
+    for i in range(12):
+        add(i)
+    out = tmp_path / "out"
+    with service(tmp_path, posts, max_items="3", archive_size="4") as fp:
+        fp.build()
+        for i in range(12, 22):  # one new newest post per build
+            pages = sorted((out / "history").glob("*"))
+            full = {
+                p.name: p.read_bytes()
+                for p in pages
+                if (out / "history" / _successor(p.name)).is_file()
+            }
+            add(i)
+            written = _history(fp.build().written)
+            assert all((out / "history" / n).read_bytes() == b for n, b in full.items())
+            assert not {w.rsplit("/", 1)[-1] for w in written} & set(full), i
+            numbers = {int(w.rsplit("-", 1)[1].split(".")[0]) for w in written}
+            assert len(numbers) <= 2 and all(n >= max(numbers, default=0) - 1 for n in numbers)
+        old = posts / "p01.md"  # on page 1 of the site and of Rust
+        old.write_text(old.read_text("utf-8").replace("Body of", "Edited body of"), "utf-8")
+        report = fp.build()
+    assert set(report.written) == {
+        f"{d}history/{s}-1{e}"
+        for d in ("", "category/rust/")
+        for s, e in (("feed", ".xml"), ("atom", ".xml"), ("feed", ".json"))
+    }
+
+
+def _successor(name: str) -> str:
+    stem, ext = name.rsplit(".", 1)
+    base, number = stem.rsplit("-", 1)
+    return f"{base}-{int(number) + 1}.{ext}"

@@ -22,7 +22,7 @@ FEEDS = ("", "category/rust/")  # both list the retracted post
 
 
 def _service(root: Path, posts: Path, clock: FixedClock) -> Feedpipe:
-    config = write_config(root, posts, max_items="2", archive_size="2", archive="true")
+    config = write_config(root, posts, max_items="2", archive_size="2")
     return Feedpipe.from_settings(load_settings(config, env={}), clock)
 
 

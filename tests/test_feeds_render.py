@@ -45,7 +45,7 @@ def make_ctx(**changes: Any) -> FeedContext:
         author="Ann Author",
         author_email="ann@example.com",
         feeds_base_url="https://feeds.example.com",
-        websub_hub="https://hub.example.com/",
+        websub_hubs=("https://hub.example.com/",),
         xslt=True,
         generator="feedpipe 0.1.0",
     )
@@ -242,13 +242,13 @@ def _atom_schema() -> etree.RelaxNG:
 
 
 @pytest.mark.parametrize("spec", [SITE, CAT])
-@pytest.mark.parametrize("hub", [None, "https://hub.example.com/"])
+@pytest.mark.parametrize("hubs", [(), ("https://hub.example.com/", "https://h2.example/")])
 def test_atom_validates_against_rfc4287_schema(
-    posts: list[Post], spec: FeedSpec, hub: str | None
+    posts: list[Post], spec: FeedSpec, hubs: tuple[str, ...]
 ) -> None:
     schema = _atom_schema()
     for selection in (posts, [], [make_post(5, summary="", author=None, image=None)]):
-        ctx = make_ctx(websub_hub=hub, author=None, description="")
+        ctx = make_ctx(websub_hubs=hubs, author=None, description="")
         doc = xml(render_feed("atom", spec, selection, ctx))
         assert schema.validate(doc), schema.error_log
         # RFC 4287 4.1.1: a feed needs an author unless every entry has one.
@@ -312,7 +312,7 @@ def test_json_feed_is_utf8_not_ascii_escaped(ctx: FeedContext) -> None:
 
 def test_json_feed_validates_against_schema(posts: list[Post]) -> None:
     validator = _json_validator()
-    for ctx in (make_ctx(), make_ctx(author=None, websub_hub=None, description="")):
+    for ctx in (make_ctx(), make_ctx(author=None, websub_hubs=(), description="")):
         for selection in (posts, [], [make_post(4, content_html="", summary="Only text")]):
             feed = json.loads(render_feed("json", SITE, selection, ctx))
             errors = [e.message for e in validator.iter_errors(feed)]
@@ -412,7 +412,7 @@ def test_stylesheet_pi_follows_xml_declaration(
 
 @pytest.mark.parametrize("fmt", ["rss", "atom", "json"])
 def test_no_hub_link_without_websub(fmt: FeedFormat, posts: list[Post]) -> None:
-    data = render_feed(fmt, SITE, posts, make_ctx(websub_hub=None))
+    data = render_feed(fmt, SITE, posts, make_ctx(websub_hubs=()))
     assert b"hub" not in data
 
 
@@ -536,7 +536,11 @@ def test_context_from_settings() -> None:
     settings = Settings.model_validate(
         {
             "site": {"title": "S", "url": "https://s.example/", "author": "A"},
-            "feeds": {"base_url": "https://cdn.example/feeds", "websub_hub": "https://h.example"},
+            "feeds": {
+                "base_url": "https://cdn.example/feeds",
+                "websub_hub": "https://h.example",
+                "websub_hubs": ["https://h2.example/", "https://h.example"],
+            },
         }
     )
     ctx = FeedContext.from_settings(settings, "feedpipe 9")
@@ -548,7 +552,7 @@ def test_context_from_settings() -> None:
         author="A",
         author_email=None,
         feeds_base_url="https://cdn.example/feeds",
-        websub_hub="https://h.example",
+        websub_hubs=("https://h.example", "https://h2.example"),
         xslt=True,
         generator="feedpipe 9",
     )

@@ -437,6 +437,7 @@ def test_admin_endpoints_need_the_bearer_token(web: Web) -> None:
         web, "adm@example.com", frequency="monthly", month_day="last", min_posts=2, max_wait="36h"
     )
     assert code == ACCEPTED
+    web.settle()  # the request is handled after its reply
     auth = {"authorization": f"Bearer {ADMIN}"}
     listed = web.client.get("/api/admin/subscribers?status=pending", headers=auth).json()
     assert listed["count"] == 1 and listed["subscribers"][0]["email"] == "adm@example.com"

@@ -56,12 +56,18 @@ class Web:
     out: Path
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def settle(self) -> None:
+        """Wait until the subscribe requests sent so far are handled (after their reply)."""
+        self.app.pages.state.guard.intake.join()
+
     def confirmations(self, email: str | None = None) -> list[str]:
         """Paths of the confirmation links queued (to `email`)."""
+        self.settle()
         queued = [m for m in self.mailer.messages if m.kind == "confirmation"]
         return [urlsplit(m.body).path for m in queued if email in (None, m.to)]
 
     def subscriber(self, email: str) -> Subscriber:
+        self.settle()
         return self.fp.subscriptions.get(email)
 
 
@@ -71,11 +77,12 @@ def make_web(
     clock: FixedClock,
     limits: Limits | None = None,
     blog: str = "blog-000",
+    web_extra: str = "",
 ) -> Web:
     posts = root / "posts"
     shutil.copytree(corpus / blog, posts)
     config = write_config(root, posts)
-    text = config.read_text(encoding="utf-8") + f'[web]\nbase_url = "{BASE_URL}"\n'
+    text = config.read_text(encoding="utf-8") + f'[web]\nbase_url = "{BASE_URL}"\n{web_extra}'
     config.write_text(text, encoding="utf-8")
     settings = load_settings(config, env={"FEEDPIPE_SECRET_KEY": SECRET})
     fp = Feedpipe.from_settings(settings, clock)

@@ -72,6 +72,9 @@ class FakeJobs:
     def plan_fill(self) -> Sequence[StepResult]:
         return [self._span("plan")]
 
+    def publish(self) -> Sequence[StepResult]:
+        return []
+
     def dispatch_some(self, stop: Callable[[], bool]) -> Sequence[StepResult]:
         sent = 0
         while self.batches and not stop():

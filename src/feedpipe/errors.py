@@ -28,6 +28,16 @@ class StoreError(FeedpipeError):
     """The store (database) failed or is in an unexpected state."""
 
 
+class StoreLockedError(StoreError):
+    """Another process held the store's lock past [store] busy_timeout_seconds; nothing written."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"the store is locked by another process ({seconds:g} s); nothing was lost; run again"
+        )
+        self.seconds = seconds
+
+
 class FeedWriteError(FeedpipeError):
     """A feed file could not be written under the output directory."""
 

@@ -18,11 +18,15 @@ from feedpipe.clock import Clock, SystemClock
 if TYPE_CHECKING:
     from feedpipe.digests.service import DigestService
     from feedpipe.model import BuildReport, RunRecord, SyncReport
+    from feedpipe.model.readers import ReaderRow
+    from feedpipe.model.websub import PublishState
     from feedpipe.outbox.service import OutboxService
     from feedpipe.settings import Settings
     from feedpipe.source import Source
     from feedpipe.store import LeaderLock, Store
     from feedpipe.subscriptions.service import SubscriptionService
+    from feedpipe.websub.hub import Hub
+    from feedpipe.websub.publish import Publisher, PublishReport
 
 
 @dataclass
@@ -39,7 +43,8 @@ class Feedpipe:
         """The one place where parts are wired together."""
         from feedpipe.store import open_store
 
-        return cls(settings, open_store(settings.store.url), clock or SystemClock())
+        store = open_store(settings.store.url, settings.store.busy_timeout_seconds)
+        return cls(settings, store, clock or SystemClock())
 
     @cached_property
     def source(self) -> Source:
@@ -51,18 +56,53 @@ class Feedpipe:
     def sync(self) -> SyncReport:
         from feedpipe.sync.run import run_sync
 
-        return run_sync(self.source, self.store, self.clock.now, self.settings.site.post_url)
+        report = run_sync(self.source, self.store, self.clock.now, self.settings.site.post_url)
+        if report.removed or report.updated or report.drafts:  # retracted posts leave digests
+            self.outbox.drop_retracted()
+        return report
 
     def build(self, *, sync: bool = True, full: bool = False) -> BuildReport:
         from feedpipe import __version__
         from feedpipe.feeds.build import BuildOptions, build_feeds
+        from feedpipe.feeds.icons import site_images
         from feedpipe.feeds.render import FeedContext
 
         sync_report = self.sync() if sync else None
         ctx = FeedContext.from_settings(self.settings, f"feedpipe {__version__}")
-        opts = BuildOptions.from_settings(self.settings.feeds, ctx)
+        opts = BuildOptions.from_settings(self.settings.feeds, ctx, site_images(self.settings))
         report = build_feeds(self.store, opts, self.clock.now(), full=full)
         return replace(report, sync=sync_report)
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        """WebSub publish notifications to every configured hub (ours included)."""
+        from feedpipe.websub.client import Retry
+        from feedpipe.websub.publish import Publisher
+
+        ws = self.settings.websub
+        retry = Retry(ws.attempts, ws.backoff_seconds, ws.timeout_seconds)
+        return Publisher(self.settings.websub_hubs, self.store, self.clock, retry)
+
+    def changed_feed_urls(self, report: BuildReport) -> list[str]:
+        """The feed URLs a build changed: what hubs are told of."""
+        from feedpipe.websub.publish import feed_urls
+
+        return feed_urls(report.written, self.settings.feeds_url)
+
+    def publish(self, urls: list[str]) -> PublishReport:
+        """Tell every hub that these feed URLs changed (retried, bounded; never raises for a
+        hub's failure); each hub's last result is kept for `feedpipe status`."""
+        return self.publisher.publish(urls)
+
+    def publish_states(self) -> dict[str, PublishState]:
+        """The last publish to each hub, by hub URL."""
+        return self.store.publish_states()
+
+    def hub(self) -> Hub:
+        """The WebSub hub over this store ([websub] serve); the caller closes it."""
+        from feedpipe.websub.hub import Hub
+
+        return Hub(self.settings, self.store, self.clock)
 
     @cached_property
     def digests(self) -> DigestService:
@@ -93,6 +133,10 @@ class Feedpipe:
     def post_count(self) -> int:
         """Posts in the store that are not removed."""
         return self.store.post_count()
+
+    def reader_rows(self) -> list[ReaderRow]:
+        """Feed readers counted by `feedpipe serve`, per feed and aggregator."""
+        return self.store.reader_rows()
 
     def release_outbox(self, owner_prefix: str) -> int:
         """Hand back the outbox rows a stopping process still holds; returns how many."""

@@ -30,6 +30,7 @@ from feedpipe.envnames import STORE_URL_ENV as STORE_URL_ENV
 from feedpipe.errors import ConfigError
 
 FeedFormat = Literal["rss", "atom", "json"]
+HUB_PATH = "/websub"  # where `feedpipe serve` answers as a WebSub hub ([websub] serve)
 
 # How to fix each key, shown with its validation error.
 HINTS: dict[str, str] = {
@@ -44,6 +45,7 @@ HINTS: dict[str, str] = {
     "feeds.output_dir": "a folder feedpipe may write feeds into",
     "digest.timezone": 'an IANA zone name, e.g. "Europe/Berlin" or "UTC"',
     "digest.send_time": 'a local time as HH:MM, e.g. "08:00"',
+    "feeds.websub_hubs": 'a list of hub URLs, e.g. ["https://pubsubhubbub.appspot.com/"]',
     "web.base_url": 'the public address of `feedpipe serve`, e.g. "https://news.example.com"',
     "email.smtp.helo_name": 'this host\'s fully-qualified name, e.g. "mail.blog.example.com"',
 }
@@ -62,6 +64,23 @@ def _check_http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".ico", ".avif")
+
+
+def _check_image(value: str) -> str:
+    """An image: an absolute http(s) URL, or a path (relative to the config file) of an image."""
+    if value.startswith(("http://", "https://")):
+        return _check_http_url(value)
+    if not value.lower().endswith(IMAGE_SUFFIXES):
+        raise ValueError(
+            f"{value!r} is neither an http(s) URL nor an image file ({', '.join(IMAGE_SUFFIXES)})"
+        )
+    return value
+
+
+IMAGE_PREFIX = "feed-"  # a file icon/logo is copied to output_dir as feed-icon.png …
+
+
 class SiteSettings(_Section):
     title: str = Field(min_length=1)
     url: str
@@ -70,6 +89,13 @@ class SiteSettings(_Section):
     author: str | None = None
     author_email: str | None = None
     post_path: str = "/posts/{slug}/"
+    icon: str | None = None  # small square image for the feeds: an http(s) URL or a file path
+    logo: str | None = None  # larger image for feeds and digests: an http(s) URL or a file path
+
+    @field_validator("icon", "logo")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        return None if value is None else _check_image(value)
 
     @field_validator("url")
     @classmethod
@@ -97,6 +123,9 @@ class SourceSettings(_Section):
 
 class StoreSettings(_Section):
     url: str = "sqlite:///feedpipe.db"
+    # How long a write waits for another process's lock (retries included), then the command
+    # says "the store is locked by another process" and exits 4 (store/engine.py: same default).
+    busy_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
 
 class FeedsSettings(_Section):
@@ -106,8 +135,9 @@ class FeedsSettings(_Section):
     formats: tuple[FeedFormat, ...] = ("rss", "atom", "json")
     tags: bool = True
     xslt: bool = True
-    websub_hub: str | None = None
-    archive: bool = False  # RFC 5005 archives of every post beyond max_items (opt-in: see docs)
+    websub_hub: str | None = None  # one hub (kept); websub_hubs lists any number
+    websub_hubs: tuple[str, ...] = ()
+    archive: bool = True  # RFC 5005 archives of every post beyond max_items (docs/feeds.md)
     archive_size: int = Field(default=50, ge=1, le=1000)  # posts per archive document
     pages: bool = True  # index.html for people in each feed's folder (never over a foreign one)
     tombstone_days: int = Field(default=30, ge=0, le=3650)  # RFC 6721 tombstones of retractions
@@ -123,6 +153,11 @@ class FeedsSettings(_Section):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else _check_http_url(value)
+
+    @field_validator("websub_hubs")
+    @classmethod
+    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(_check_http_url(v) for v in value))
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -254,6 +289,14 @@ class WebSettings(_Section):
     base_url: str = "http://127.0.0.1:8080"
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # Subscribe abuse limits (docs/web.md "Abuse"): confirmation emails queued per hour for the
+    # whole site and per recipient domain, counted in the store; hashcash bits (0: off).
+    confirmations_per_hour: int = Field(default=100, ge=1)
+    confirmations_per_domain_per_hour: int = Field(default=10, ge=1)
+    subscribe_proof_of_work: int = Field(default=0, ge=0, le=24)
+    # 429 to a client fetching the same unchanged feed without validators more than N times
+    # an hour (None: never refused)
+    refuse_unconditional_after: int | None = Field(default=None, ge=1)
 
     @field_validator("base_url")
     @classmethod
@@ -276,6 +319,27 @@ class WorkerSettings(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class WebsubSettings(_Section):
+    """WebSub: publishing to hubs after builds, and `feedpipe serve` as a hub (serve = true)."""
+
+    serve: bool = False  # `feedpipe serve` is a hub at <[web] base_url>/websub
+    allow_private: bool = False  # accept callbacks on private/loopback/link-local addresses
+    lease_seconds: int = Field(default=864_000, ge=60)  # granted when none is asked (10 days)
+    max_lease_seconds: int = Field(default=2_592_000, ge=60)  # at most (30 days)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)  # each HTTP request to a hub/callback
+    attempts: int = Field(default=4, ge=1, le=10)  # tries per request (backoff 1 s, 2 s, 4 s …)
+    backoff_seconds: float = Field(default=1.0, ge=0, le=60)  # the first retry's wait
+
+    @model_validator(mode="after")
+    def _lease_within_most(self) -> WebsubSettings:
+        if self.lease_seconds > self.max_lease_seconds:
+            raise ValueError(
+                f"[websub] lease_seconds ({self.lease_seconds}) must not exceed "
+                f"max_lease_seconds ({self.max_lease_seconds})"
+            )
+        return self
+
+
 class Settings(_Section):
     site: SiteSettings
     source: SourceSettings = SourceSettings()
@@ -285,12 +349,32 @@ class Settings(_Section):
     email: EmailSettings = EmailSettings()
     web: WebSettings = WebSettings()
     worker: WorkerSettings = WorkerSettings()
+    websub: WebsubSettings = WebsubSettings()
     base_dir: Path = Path()
     secret_key: SecretStr | None = None  # only from $FEEDPIPE_SECRET_KEY
 
     @property
     def feeds_url(self) -> str:
         return self.feeds.base_url or self.site.url
+
+    def image_url(self, role: str) -> str | None:
+        """The public URL of `[site] icon` or `logo`: the configured URL, or for a file path
+        the URL of its copy in the feeds' output (`feeds/icons.py` copies it)."""
+        value: str | None = getattr(self.site, role)
+        if not value or value.startswith(("http://", "https://")):
+            return value
+        return f"{self.feeds_url.rstrip('/')}/{IMAGE_PREFIX}{role}{Path(value).suffix.lower()}"
+
+    @property
+    def own_hub(self) -> str | None:
+        """This site's hub (`feedpipe serve` with [websub] serve = true), or None."""
+        return self.web.base_url + HUB_PATH if self.websub.serve else None
+
+    @property
+    def websub_hubs(self) -> tuple[str, ...]:
+        """Every hub the feeds advertise and builds notify: websub_hub, websub_hubs, our own."""
+        hubs = [self.feeds.websub_hub, *self.feeds.websub_hubs, self.own_hub]
+        return tuple(dict.fromkeys(h for h in hubs if h))
 
 
 def _describe(error: Mapping[str, Any]) -> str:

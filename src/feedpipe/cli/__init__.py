@@ -22,7 +22,7 @@ from feedpipe.cli.textgrid import plural
 from feedpipe.cli.web import inbound, serve
 from feedpipe.cli.worker import run, status
 from feedpipe.envnames import CONFIG_ENV
-from feedpipe.errors import ConfigError, FeedpipeError
+from feedpipe.errors import ConfigError, FeedpipeError, StoreLockedError
 
 if TYPE_CHECKING:
     from feedpipe.model import BuildReport, SyncReport
@@ -44,6 +44,8 @@ class FeedpipeGroup(click.Group):
             )
         except ConfigError as exc:
             fail(Exit.CONFIG, f"configuration error: {exc}")
+        except StoreLockedError as exc:
+            fail(Exit.LOCKED, str(exc))
         except FeedpipeError as exc:
             fail(Exit.PARTLY, f"error: {exc}")
 
@@ -184,11 +186,36 @@ def build(state: CliState, no_sync: bool, full: bool, verbose: bool, now: str | 
         started_at = service.clock.now()
         report = service.build(sync=not no_sync, full=full)
         _record(service, "build", started_at, report.sync, report)
-    if report.sync:
-        _echo_sync(report.sync, verbose)
-    _echo_build(report)
-    for path in report.written if verbose else ():
-        click.echo(f"  wrote {path}")
+        if report.sync:
+            _echo_sync(report.sync, verbose)
+        _echo_build(report)
+        for path in report.written if verbose else ():
+            click.echo(f"  wrote {path}")
+        _publish(service, report)
+
+
+def _publish(service: Feedpipe, report: BuildReport) -> None:
+    """WebSub: tell every hub which feeds the build changed; record it like the worker does."""
+    if not service.settings.websub_hubs:
+        return
+    urls = service.changed_feed_urls(report)
+    if not urls:
+        return
+    from feedpipe.model import RunRecord
+    from feedpipe.worker.runs import RunLog, cli_identity
+
+    started_at = service.clock.now()
+    done = service.publish(urls)
+    error = done.error()
+    run = RunRecord(
+        "publish", cli_identity("build"), started_at, done.seconds, "error" if error else "ok",
+        done.counts(), error,
+    )  # fmt: skip
+    RunLog(service).record(run)
+    hubs = plural(len(done.outcomes), "hub")
+    click.echo(f"websub: {plural(len(urls), 'changed feed URL')} published to {hubs}")
+    if error:
+        click.echo(f"feedpipe build: warning: {error}", err=True)
 
 
 for command in (

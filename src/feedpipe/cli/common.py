@@ -30,6 +30,7 @@ class Exit(enum.IntEnum):
     PARTLY = 1  # it failed, or did part of its job (some messages not sent, a bad argument)
     CONFIG = 2  # configuration, environment or usage error: nothing was done
     UNREACHABLE = 3  # the mail server could not be reached: nothing sent, messages kept queued
+    LOCKED = 4  # another process held the store's lock past [store] busy_timeout_seconds
     INTERRUPTED = 130  # Ctrl-C (SIGINT)
 
 

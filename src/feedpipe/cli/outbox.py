@@ -17,6 +17,7 @@ from feedpipe.model.outbox import OutboxState
 if TYPE_CHECKING:  # the dispatcher loads the mail transports: only when sending
     from feedpipe.model import DispatchReport, Failure, FailureGroup, SendReport
     from feedpipe.outbox.dispatch import Progress
+    from feedpipe.outbox.service import Outage
 
 
 @contextmanager
@@ -53,13 +54,16 @@ def summary(report: SendReport) -> str:
     return line
 
 
-def verdict(report: SendReport) -> tuple[Exit, str | None]:
-    """The exit status of a send and the one line that says why it is not 0."""
+def verdict(report: SendReport, outage: Outage | None = None) -> tuple[Exit, str | None]:
+    """The exit status of a send and the one line that says why it is not 0 (`outage`: what
+    failed when nothing more could be delivered, from OutboxService.outage)."""
     d = report.dispatch
     waiting = report.counts[OutboxState.QUEUED] + report.counts[OutboxState.RETRY]
     if d.server_down:
-        return Exit.UNREACHABLE, (
-            f"mail server unreachable: {d.down_reason}. Nothing more was sent; queued for "
+        line = outage.line if outage else f"mail server unreachable: {d.down_reason}"
+        code = Exit.PARTLY if outage and outage.local else Exit.UNREACHABLE  # a folder: 1
+        return code, (
+            f"{line}. Nothing more was sent; queued for "
             f"the next `feedpipe send` or worker: {plural(waiting, 'message')}"
         )
     if d.paused:
@@ -97,9 +101,11 @@ def _send(state: CliState, now: str | None) -> None:
         started_at = service.clock.now()
         with progress_bar(due) as progress:
             report = outbox.send_filled(filled, progress)
-        runs.record(dispatch_run(who, started_at, report.dispatch))
+        outage = outbox.outage(report.dispatch)
+        line = outage.line if outage else None
+        runs.record(dispatch_run(who, started_at, report.dispatch, line))
     click.echo(summary(report))
-    code, why = verdict(report)
+    code, why = verdict(report, outage)
     if why:
         fail(code, why)
 

@@ -59,13 +59,23 @@ def run(state: CliState, once: bool, now: str | None) -> None:
     metavar="N",
     help="How many upcoming digest send times to list.",
 )
+@click.option(
+    "--readers", is_flag=True, help="Who fetches the feeds: aggregators, subscribers, 304s."
+)
 @now_option
 @pass_state
-def status(state: CliState, as_json: bool, shown: int, now: str | None) -> None:
+def status(state: CliState, as_json: bool, shown: int, readers: bool, now: str | None) -> None:
     """Last runs of each job (worker or command line), outbox queue by state, the next digest
-    send times and the leader."""
+    send times and the leader; with --readers, the feeds' readers instead."""
     from feedpipe.worker.status import collect, to_json
 
+    if readers:
+        from feedpipe.cli.readers import readers_json, readers_table
+
+        with state.service(now) as service:
+            rows = service.reader_rows()
+        click.echo(json.dumps(readers_json(rows), indent=2) if as_json else readers_table(rows))
+        return
     with state.service(now) as service:
         found = collect(service, shown)
     if as_json:
@@ -103,6 +113,8 @@ def table(status: WorkerStatus) -> str:
     ]
     for job in JOBS:
         run = status.runs.get(job)
+        if run is None and job == "publish":  # WebSub: shown once a hub was notified
+            continue
         if run is None:
             rows.append((job, "never", "", "", "", ""))
             continue
@@ -121,6 +133,13 @@ def table(status: WorkerStatus) -> str:
     if status.queue is not None:
         queue = [(state, str(n)) for state, n in status.queue.items()]
         lines += ["", *align([("outbox", "messages"), *queue])]
+    if status.publishes:
+        hubs = [
+            (s.hub, _ago(status.now, s.at), s.result, s.detail, str(s.ok), str(s.failed))
+            for s in status.publishes.values()
+        ]
+        header = ("websub hub", "last publish", "result", "detail", "ok", "failed")
+        lines += ["", *align([header, *hubs])]
     due = [(at.strftime("%Y-%m-%d %H:%M UTC"), str(n)) for at, n in status.next_due]
     lines += ["", *align([("next digests", "subscribers"), *due])]
     if len(due) < status.due_instants:

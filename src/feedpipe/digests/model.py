@@ -42,6 +42,7 @@ class Plan:
     now: datetime
     editions: tuple[PlannedEdition, ...] = ()
     advances: Mapping[int, Advance] = field(default_factory=dict)
+    first: frozenset[int] = frozenset()  # subscribers getting their first digest
 
     @property
     def watermarks(self) -> dict[int, datetime]:

@@ -48,7 +48,9 @@ class DigestService:
             return Plan(now=now)
         since = min(s.watermark for s in subs)
         posts = self.store.digest_posts(since, now)
-        return plan_digests(subs, posts, now, self.store.posts_by_ids, render_key, self.rules)
+        planned = plan_digests(subs, posts, now, self.store.posts_by_ids, render_key, self.rules)
+        first = frozenset(s.id for s in subs if s.watermark <= s.created_at)  # nothing sent yet
+        return replace(planned, first=first & planned.watermarks.keys())
 
     def recipients(self, plan: Plan) -> dict[str, tuple[Recipient, ...]]:
         """Per edition key, who gets it with their personal unsubscribe and preference links."""
@@ -56,6 +58,8 @@ class DigestService:
             [i for e in plan.editions for i in e.subscriber_ids]
         )
         people = self.subscriptions.links.recipients(contacts)
+        for i in plan.first & people.keys():
+            people[i] = replace(people[i], first=True)
         return {
             edition.key: tuple(
                 people[i]
@@ -84,7 +88,8 @@ class DigestService:
             rules = replace(rules, backdated=timedelta.max)
         posts = self.store.digest_posts(sub.watermark, now)
         content = preview_edition(sub, posts, now, self.store.posts_by_ids, rules)
-        return content, subs.links.recipient(sub)
+        first = sub.watermark <= sub.created_at  # nothing sent yet
+        return content, replace(subs.links.recipient(sub), first=first)
 
     def _sample_subscriber(self, categories: str) -> Subscriber:
         epoch = datetime(1970, 1, 1, tzinfo=UTC)  # every post is new to them

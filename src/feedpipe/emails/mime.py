@@ -18,7 +18,7 @@ from feedpipe.errors import ValidationError
 from feedpipe.model import Recipient
 from feedpipe.model.text import clean_line
 
-BODY_FIELDS = ("name", "greeting", "email", "unsubscribe_url", "preferences_url")
+BODY_FIELDS = ("name", "greeting", "intro", "email", "unsubscribe_url", "preferences_url")
 NAME_MARK = "\ue000"  # private-use character standing for the name inside the greeting
 NAME_CHARS = 80
 MAX_URL = 900  # keeps List-Unsubscribe under the 998-byte line limit
@@ -57,12 +57,20 @@ class MimeTemplate:
     chunks: tuple[bytes, ...]
     slots: tuple[tuple[str, str], ...]  # (context, field) between consecutive chunks
     distinct_slots: frozenset[tuple[str, str]]
+    intro_first: str = ""  # the rendered introduction of a subscriber's first digest
+    intro_next: str = ""  # … and of every later one
 
     @classmethod
     def parse(
-        cls, data: bytes, marker: str, greeting_named: str, greeting_anon: str
+        cls,
+        data: bytes,
+        marker: str,
+        greeting_named: str,
+        greeting_anon: str,
+        intros: tuple[str, str] = ("", ""),
     ) -> MimeTemplate:
-        """Split `data` at its placeholders (those carrying `marker`)."""
+        """Split `data` at its placeholders (those carrying `marker`); `intros` are the
+        (first digest, later digest) introductions."""
         chunks: list[bytes] = []
         slots: list[tuple[str, str]] = []
         last = 0
@@ -81,11 +89,18 @@ class MimeTemplate:
             tuple(chunks),
             tuple(slots),
             frozenset(slots),
+            *intros,
         )
 
     def dump(self) -> bytes:
         """A self-contained serialisation (for storing an edition): JSON line, then the bytes."""
-        meta = {"marker": self.marker, "named": self.greeting_named, "anon": self.greeting_anon}
+        meta = {
+            "marker": self.marker,
+            "named": self.greeting_named,
+            "anon": self.greeting_anon,
+            "first": self.intro_first,
+            "next": self.intro_next,
+        }
         return json.dumps(meta).encode() + b"\n" + self.data
 
     @classmethod
@@ -93,7 +108,8 @@ class MimeTemplate:
         """The inverse of `dump`."""
         head, _, data = blob.partition(b"\n")
         meta = json.loads(head)
-        return cls.parse(data, meta["marker"], meta["named"], meta["anon"])
+        intros = (meta.get("first", ""), meta.get("next", ""))  # absent in older editions
+        return cls.parse(data, meta["marker"], meta["named"], meta["anon"], intros)
 
     @property
     def size_bound(self) -> int:
@@ -113,6 +129,7 @@ def build_template(
     marker: str,
     boundary: str,
     greetings: tuple[str, str],
+    intros: tuple[str, str] = ("", ""),
 ) -> MimeTemplate:
     """The edition's message: headers, then multipart/alternative (text, then HTML), both QP."""
     head = _header_block(headers, marker)
@@ -130,7 +147,7 @@ def build_template(
             f"\r\n--{boundary}--\r\n".encode(),
         )
     )
-    return MimeTemplate.parse(data, marker, *greetings)
+    return MimeTemplate.parse(data, marker, *greetings, intros)
 
 
 def fold(name: str, value: str) -> str:
@@ -237,6 +254,7 @@ class RecipientValues:
 
     name: str
     greeting: str
+    intro: str
     email: str
     unsubscribe_url: str
     preferences_url: str
@@ -249,10 +267,14 @@ class RecipientValues:
 def recipient_values(template: MimeTemplate, recipient: Recipient) -> RecipientValues:
     """Clean the name, check the address and URLs; raise ValidationError for unsafe values."""
     name = clean_name(recipient.name)
-    greeting = template.greeting_named.replace(NAME_MARK, name) if name else template.greeting_anon
+    called = greeting_name(name)
+    greeting = (
+        template.greeting_named.replace(NAME_MARK, called) if called else template.greeting_anon
+    )
     return RecipientValues(
         name=name,
         greeting=greeting,
+        intro=template.intro_first if recipient.first else template.intro_next,
         email=check_address(recipient.email),
         unsubscribe_url=check_url(recipient.unsubscribe_url),
         preferences_url=check_url(recipient.preferences_url),
@@ -262,6 +284,15 @@ def recipient_values(template: MimeTemplate, recipient: Recipient) -> RecipientV
 def clean_name(name: str | None) -> str:
     """A display name on one line, without control characters, at most 80 characters."""
     return truncate(clean_line((name or "").replace(NAME_MARK, "")), NAME_CHARS)
+
+
+def greeting_name(name: str) -> str:
+    """What the greeting calls a reader: their name when it is one word ("Ann", "Søren",
+    "山田太郎"); "" (the greeting without a name) for a name of several words, because which
+    of them is the given name differs between cultures (family name first in Chinese,
+    Japanese, Korean or Hungarian names; compound given names; particles) and a guess can be
+    rude. The To header keeps the whole name."""
+    return name if name and len(name.split()) == 1 else ""
 
 
 def check_address(address: str) -> str:
@@ -287,10 +318,12 @@ def check_message_id(message_id: str) -> str:
 
 
 def format_to(name: str, address: str) -> str:
-    """The To header value: the name as an RFC 2047 encoded word when not plain ASCII."""
+    """The To header value: the name as an RFC 2047 encoded word when not plain ASCII, or when
+    it contains "=?" (a name typed as `=?utf-8?q?Admin?=` must read as typed, not be decoded:
+    readers decode encoded words even inside quotes, so it is encoded itself)."""
     if not name:
         return address
-    if name.isascii():
+    if name.isascii() and "=?" not in name:
         return f"{_phrase(name)} <{address}>"
     return " ".join(_encoded_words(name)) + f" <{address}>"
 

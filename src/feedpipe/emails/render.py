@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from jinja2 import (
     select_autoescape,
 )
 
+from feedpipe.emails.i18n import Language, language
 from feedpipe.emails.inline import Inliner, inline_css
 from feedpipe.emails.jinja import environment
 from feedpipe.emails.mime import (
@@ -25,11 +26,13 @@ from feedpipe.emails.mime import (
     EditionHeaders,
     MimeTemplate,
     build_template,
+    greeting_name,
     personalize_template,
     token,
 )
 from feedpipe.emails.text import truncate
 from feedpipe.emails.views import (
+    OTHER_SECTION,
     TEXT_INDENT,
     EditionView,
     PostText,
@@ -81,10 +84,15 @@ def template_loader(templates_dir: Path | None) -> BaseLoader:
     return ChoiceLoader([FileSystemLoader(templates_dir), default]) if templates_dir else default
 
 
-def make_environment(templates_dir: Path | None) -> Environment:
-    """Jinja2 with autoescape for .html.j2, StrictUndefined, and block-friendly whitespace."""
+def make_environment(templates_dir: Path | None, lang: Language | None = None) -> Environment:
+    """Jinja2 with autoescape for .html.j2, StrictUndefined, block-friendly whitespace, and
+    the i18n extension with `lang`'s catalog (`_`, `gettext`, `ngettext`, new style)."""
     autoescape = select_autoescape(enabled_extensions=("html.j2", "html"), default=False)
-    return environment(template_loader(templates_dir), autoescape)
+    env = environment(template_loader(templates_dir), autoescape)
+    env.add_extension("jinja2.ext.i18n")
+    translations = (lang or language("en")).translations
+    env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+    return env
 
 
 def clean_subject(subject: str) -> str:
@@ -104,12 +112,16 @@ class EmailRenderer:
     def __init__(self, settings: Settings, inliner: Inliner = "css_inline") -> None:
         self.settings = settings
         self.inliner: Inliner = inliner
-        self.env = make_environment(settings.digest.templates_dir)
+        self.language = language(settings.site.language)
+        self.env = make_environment(settings.digest.templates_dir, self.language)
         self.site = SiteView(
             title=clean_line(settings.site.title),
             url=settings.site.url,
             description=clean_line(settings.site.description),
-            language=settings.site.language,
+            language=self.language.tag,
+            direction=self.language.direction,
+            logo=settings.image_url("logo"),
+            archive_url=f"{settings.web.base_url}/archive/",
         )
         self.headers = self._edition_headers("")
         self._posts: dict[tuple[int, str], PostText] = {}
@@ -120,6 +132,7 @@ class EmailRenderer:
         settings the output depends on (site, headers, size limit, inliner)."""
         digest = hashlib.sha256()
         settings = (self.site, self.headers, self.settings.digest.max_bytes, self.inliner)
+        digest.update(self.language.catalog_hash.encode())
         digest.update(repr(settings).encode())
         loader = self.env.loader
         assert loader is not None
@@ -150,14 +163,23 @@ class EmailRenderer:
             for post in section.posts:
                 key = (post.id, post.content_hash)
                 if key not in self._posts:
-                    self._posts[key] = post_text(post, self.site.url)
+                    self._posts[key] = post_text(post, self.site.url, self.language.date)
                 out[post.id] = self._posts[key]
         return out
 
-    def view(self, content: EditionContent, shown: int | None = None) -> EditionView:
-        """The edition's view listing its first `shown` posts (default: all)."""
+    def view(
+        self, content: EditionContent, shown: int | None = None, *, web: bool = False
+    ) -> EditionView:
+        """The edition's view listing its first `shown` posts (default: all); `web`: for the
+        archive's own page (no "view in your browser" link)."""
         count = content.post_count if shown is None else shown
-        return edition_view(content, count, self.post_texts(content), self.site)
+        web_url = "" if web else self.web_url(content.key)
+        other = self.language.translations.gettext(OTHER_SECTION[0])
+        return edition_view(content, count, self.post_texts(content), self.site, web_url, other)
+
+    def web_url(self, edition_key: str) -> str:
+        """The edition in the web archive: where "view in your browser" leads."""
+        return f"{self.site.archive_url}{edition_key}/"
 
     def render_parts(self, view: EditionView, recipient: RecipientView) -> RenderedParts:
         """Subject, text and inlined HTML for `recipient` (real values or placeholders)."""
@@ -173,13 +195,29 @@ class EmailRenderer:
         recipient = {"name": name}
         return clean_line(self.env.get_template("greeting.txt.j2").render(recipient=recipient))
 
-    def real_recipient(self, recipient: Recipient, name: str) -> RecipientView:
-        """A recipient's actual values (for previews and the per-recipient reference path)."""
-        greeting = (
-            self.greeting(NAME_MARK).replace(NAME_MARK, name) if name else self.greeting(None)
+    def intros(self, view: EditionView) -> tuple[str, str]:
+        """The introduction of a first digest and of a later one (`intro.txt.j2`)."""
+        template = self.env.get_template("intro.txt.j2")
+        base = {"site": self.site, "edition": view}
+        return (
+            clean_line(template.render(base, first=True)),
+            clean_line(template.render(base, first=False)),
         )
+
+    def real_recipient(self, recipient: Recipient, name: str, view: EditionView) -> RecipientView:
+        """A recipient's actual values (for previews and the per-recipient reference path)."""
+        called = greeting_name(name)
+        greeting = (
+            self.greeting(NAME_MARK).replace(NAME_MARK, called) if called else self.greeting(None)
+        )
+        first, later = self.intros(view)
         return RecipientView(
-            name, greeting, recipient.email, recipient.unsubscribe_url, recipient.preferences_url
+            name,
+            greeting,
+            first if recipient.first else later,
+            recipient.email,
+            recipient.unsubscribe_url,
+            recipient.preferences_url,
         )
 
     def render_edition(self, content: EditionContent) -> RenderedEdition:
@@ -200,6 +238,14 @@ class EmailRenderer:
             raise ValidationError(f"even an empty digest exceeds max_bytes = {limit}")
         return best
 
+    def web_page(self, content: EditionContent, reader: Recipient) -> str:
+        """`content` as a web page (the archive): the inlined HTML part for `reader`, without
+        a name, introduced as a first digest, without the "view in your browser" link."""
+        view = self.view(content, web=True)
+        return self.render_parts(
+            view, self.real_recipient(replace(reader, first=True), "", view)
+        ).html
+
     def single_template(self, key: str, subject: str, text: str, html: str) -> MimeTemplate:
         """A one-off message (e.g. a confirmation) in the same format as an edition, so the
         outbox stores and dispatches it like one; `text`/`html` may use no recipient fields."""
@@ -209,11 +255,18 @@ class EmailRenderer:
     def _render(self, content: EditionContent, shown: int) -> RenderedEdition:
         marker = secrets.token_hex(6)
         placeholders = RecipientView(*(token(marker, f.name) for f in fields(RecipientView)))
-        parts = self.render_parts(self.view(content, shown), placeholders)
+        view = self.view(content, shown)
+        parts = self.render_parts(view, placeholders)
         headers = self._edition_headers(parts.subject)
         greetings = (self.greeting(NAME_MARK), self.greeting(None))
         template = build_template(
-            headers, parts.text, parts.html, marker, boundary(content.key), greetings
+            headers,
+            parts.text,
+            parts.html,
+            marker,
+            boundary(content.key),
+            greetings,
+            self.intros(view),
         )
         return RenderedEdition(
             content.key, parts.subject, parts.html, parts.text, template, content.post_count, shown

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urljoin
@@ -13,21 +13,26 @@ from feedpipe.emails.text import summary_text, truncate, wrap
 from feedpipe.model import DigestSection, EditionContent, Post
 from feedpipe.model.text import clean_line
 
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 TITLE_CHARS = 200
 PREHEADER_CHARS = 140
 SECTION_CHARS = 72
 TEXT_INDENT = "   "
+# The planner's section for posts outside the chosen categories (digests.plan.OTHER_TITLE and
+# OTHER_SLUG): its title is translated here.
+OTHER_SECTION = ("More posts", "more")
 
 
 @dataclass(frozen=True, slots=True)
 class SiteView:
-    """The blog: name, home page, description."""
+    """The blog: name, home page, description, language (HTML `lang`), direction, logo."""
 
     title: str
     url: str
     description: str
     language: str
+    direction: str = "ltr"  # "rtl" for right-to-left languages (HTML `dir`)
+    logo: str | None = None  # absolute URL of `[site] logo`
+    archive_url: str = ""  # the web archive of past digests (`[web] base_url` + /archive/)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +43,7 @@ class PostText:
     url: str
     summary: str  # plain text, one line, at most ~300 characters
     summary_wrapped: str  # the summary wrapped at 72 columns, indented
-    date: str  # "Oct 23, 2026"
+    date: str  # the locale's medium date: "Oct 23, 2026" (en), "23.10.2026" (de)
     image: str | None  # absolute URL
     summary_html: Markup | None = None  # a Markdown summary's sanitised HTML (summary_format)
 
@@ -94,6 +99,7 @@ class EditionView:
     section_titles: tuple[str, ...]
     preheader: str
     references: tuple[Reference, ...]
+    web_url: str = ""  # "view in your browser": this edition in the web archive ("" for none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,25 +108,24 @@ class RecipientView:
 
     name: str
     greeting: str
+    intro: str  # "Here are the newest posts…" (first digest) or "N new posts since…" (later)
     email: str
     unsubscribe_url: str
     preferences_url: str
 
 
-def format_date(moment: datetime) -> str:
-    """A locale-independent date such as "Oct 23, 2026"."""
-    return f"{MONTHS[moment.month - 1]} {moment.day}, {moment.year}"
+DateFormat = Callable[[datetime], str]
 
 
-def post_text(post: Post, site_url: str) -> PostText:
-    """The parts of a post that do not depend on its edition."""
+def post_text(post: Post, site_url: str, date: DateFormat) -> PostText:
+    """The parts of a post that do not depend on its edition (`date` formats its date)."""
     summary = summary_text(post.summary, post.content_html)
     return PostText(
         title=truncate(clean_line(post.title), TITLE_CHARS) or "(untitled)",
         url=absolute(post.url, site_url),
         summary=summary,
         summary_wrapped=wrap(summary, TEXT_INDENT),
-        date=format_date(post.published),
+        date=date(post.published),
         image=absolute(post.image, site_url) if post.image else None,
         summary_html=Markup(post.summary_html) if post.summary_html else None,  # sanitised at sync
     )
@@ -145,14 +150,25 @@ def cut_sections(sections: Sequence[DigestSection], shown: int) -> tuple[DigestS
 
 
 def edition_view(
-    content: EditionContent, shown: int, texts: Mapping[int, PostText], site: SiteView
+    content: EditionContent,
+    shown: int,
+    texts: Mapping[int, PostText],
+    site: SiteView,
+    web_url: str = "",
+    other_title: str = OTHER_SECTION[0],
 ) -> EditionView:
-    """The view of `content` listing its first `shown` posts (texts are keyed by post id)."""
+    """The view of `content` listing its first `shown` posts (texts are keyed by post id);
+    `web_url` is where a browser shows it ("" for none), `other_title` the translated title of
+    the planner's "More posts" section."""
     sections = cut_sections(content.sections, shown)
     counter = iter(range(1, content.post_count + 2))
+
+    def title(section: DigestSection) -> str:
+        return other_title if (section.title, section.slug) == OTHER_SECTION else section.title
+
     views = tuple(
         SectionView(
-            truncate(clean_line(s.title), SECTION_CHARS),
+            truncate(clean_line(title(s)), SECTION_CHARS),
             s.slug,
             tuple(_post_view(p, texts[p.id], next(counter)) for p in s.posts),
         )
@@ -171,9 +187,10 @@ def edition_view(
         more_url=site.url,
         more_ref=more_ref,
         sections=views,
-        section_titles=tuple(clean_line(s.title) for s in content.sections),
+        section_titles=tuple(clean_line(title(s)) for s in content.sections),
         preheader=_preheader(views),
         references=tuple(refs),
+        web_url=web_url,
     )
 
 

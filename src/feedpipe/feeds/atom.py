@@ -65,11 +65,15 @@ def _feed_head(
     sub(feed, _NS + "link", href=self_url, rel="self", type=ATOM_FORMAT.media_type)
     _archive_links(feed, spec, ctx, paging)
     sub(feed, _NS + "link", href=html_url(spec, ctx), rel="alternate", type="text/html")
-    if ctx.websub_hub:
-        sub(feed, _NS + "link", href=ctx.websub_hub, rel="hub")
+    for hub in ctx.websub_hubs:
+        sub(feed, _NS + "link", href=hub, rel="hub")
     sub(feed, _NS + "updated", rfc3339(newest(posts) or EMPTY_FEED_UPDATED))
     _author(feed, ctx.author or ctx.site_title, ctx.author_email, f"{ctx.site_url}/")
     sub(feed, _NS + "generator", line(ctx.generator))
+    if ctx.icon:
+        sub(feed, _NS + "icon", ctx.icon)
+    if ctx.logo:
+        sub(feed, _NS + "logo", ctx.logo)
     for guid, when in paging.deleted:  # RFC 6721: readers drop entries that were retracted
         tomb = etree.SubElement(feed, f"{{{AT}}}deleted-entry", nsmap={"at": AT})
         tomb.set("ref", guid)

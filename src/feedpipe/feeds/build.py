@@ -10,8 +10,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from feedpipe.feeds.archive import Layout, layout, page_digest
+from feedpipe.feeds.archive import Layout, layout
 from feedpipe.feeds.formats import FORMATS, OPML_NAME, XSLT_NAME, render_feed
+from feedpipe.feeds.history import file_exists, oldest_first, plan_archives, render_archives
+from feedpipe.feeds.icons import SiteImage, copy_images
 from feedpipe.feeds.opml import render_opml
 from feedpipe.feeds.page import PAGE_NAME, page_path, render_page, written_by_us
 from feedpipe.feeds.render import ARCHIVE_DIR, FeedContext, Fragments, xslt_stylesheet
@@ -42,9 +44,12 @@ class BuildOptions:
     archive_size: int | None = None  # posts per RFC 5005 archive page; None: no archives
     pages: bool = False  # write the human index.html of each feed
     tombstone_days: int = 0  # how long a retracted post's Atom tombstone stays in its feeds
+    images: tuple[SiteImage, ...] = ()  # [site] icon / logo; local files are copied
 
     @classmethod
-    def from_settings(cls, feeds: FeedsSettings, ctx: FeedContext) -> BuildOptions:
+    def from_settings(
+        cls, feeds: FeedsSettings, ctx: FeedContext, images: tuple[SiteImage, ...] = ()
+    ) -> BuildOptions:
         size = feeds.archive_size if feeds.archive else None
         return cls(
             ctx,
@@ -55,6 +60,7 @@ class BuildOptions:
             size,
             feeds.pages,
             feeds.tombstone_days,
+            images,
         )
 
     def fingerprint(self) -> str:
@@ -178,6 +184,7 @@ def _render_targets(
     fragments = Fragments()
     known = {} if full else store.meta_with_prefix(ARCHIVE_META)
     tombstones = _tombstones(store, opts, now)
+    archived: list[tuple[FeedSpec, Layout, list[str]]] = []
     for start in range(0, len(targets), 100):
         batch = targets[start : start + 100]
         layouts, posts = _load_posts(store, batch, opts, now)
@@ -191,9 +198,32 @@ def _render_targets(
             if opts.pages:
                 _write_page(opts, spec, items, done)
             old = json.loads(known.get(ARCHIVE_META + spec.key, "[]"))
-            assert done.digests is not None
-            done.digests[spec.key] = _render_archive(store, spec, lay, opts, old, done)
+            archived.append((spec, lay, old))
+    _render_archives(store, archived, opts, now, done)
     return done
+
+
+def _render_archives(
+    store: Store,
+    archived: Sequence[tuple[FeedSpec, Layout, list[str]]],
+    opts: BuildOptions,
+    now: datetime,
+    done: Rendered,
+) -> None:
+    """Render the archive pages whose posts or links changed (or whose file is missing),
+    all feeds' pages together so each archived post is loaded and serialised once."""
+    plan = plan_archives(store, archived, opts.formats, file_exists(opts.output_dir))
+    done.unchanged += plan.unchanged
+    done.digests = {**(done.digests or {}), **plan.digests}
+    if not plan.jobs:
+        return
+    site = next((lay for spec, lay, _ in archived if spec.key == "site"), None)
+    if site is not None:
+        order = [*site.current, *(i for ids in reversed(site.pages) for i in ids)]
+    else:
+        order = store.visible_post_ids(FeedSpec("site", "", ""), ALL_POSTS, now)
+    jobs = oldest_first(plan.jobs, order)
+    render_archives(store, jobs, opts.formats, opts.ctx, lambda p, d: _write(opts, p, d, done))
 
 
 def _tombstones(
@@ -216,35 +246,6 @@ def _write_page(opts: BuildOptions, spec: FeedSpec, items: Sequence[Post], done:
     if target.is_file() and not written_by_us(read_file(target)):
         return
     _write(opts, path, render_page(spec, items, opts.ctx, opts.formats), done)
-
-
-def _render_archive(
-    store: Store, spec: FeedSpec, lay: Layout, opts: BuildOptions, old: list[str], done: Rendered
-) -> list[str]:
-    """Render the archive pages whose posts or links changed (or whose file is missing).
-
-    Whether a page changed is told from its posts' content hashes (a light query); only the
-    pages to render load their posts.
-    """
-    archived = [i for ids in lay.pages for i in ids]
-    hashes = {r.id: r.content_hash for r in store.post_refs_of((), archived).values()}
-    digests = []
-    for number, ids in enumerate(lay.pages, start=1):
-        paging = lay.paging(number)
-        digest = page_digest([(i, hashes[i]) for i in ids], paging)
-        digests.append(digest)
-        paths = [FORMATS[fmt].path(spec, number) for fmt in opts.formats]
-        same = number <= len(old) and old[number - 1] == digest
-        if same and all((opts.output_dir / p).is_file() for p in paths):
-            done.unchanged += len(paths)
-            continue
-        by_id = store.posts_by_ids(list(ids))
-        items = [by_id[i] for i in ids]
-        fragments = Fragments()  # one per page: archived items are many, memory stays bounded
-        for fmt, path in zip(opts.formats, paths, strict=True):
-            data = render_feed(fmt, spec, items, opts.ctx, fragments, paging)
-            _write(opts, path, data, done)
-    return digests
 
 
 def _render_share(
@@ -289,14 +290,15 @@ def _render_all(
     return done
 
 
-def _write_extras(specs: Sequence[FeedSpec], opts: BuildOptions) -> list[str]:
-    written = []
+def _write_extras(specs: Sequence[FeedSpec], opts: BuildOptions) -> tuple[list[str], list[str]]:
+    """The OPML, the stylesheet and the site images: (written, removed)."""
+    written, removed = copy_images(opts.images, opts.output_dir)
     opml = render_opml(specs, opts.formats, opts.ctx)
     if write_if_changed(opts.output_dir, OPML_NAME, opml):
         written.append(OPML_NAME)
     if opts.ctx.xslt and write_if_changed(opts.output_dir, XSLT_NAME, xslt_stylesheet()):
         written.append(XSLT_NAME)
-    return written
+    return written, removed
 
 
 def build_feeds(
@@ -317,10 +319,11 @@ def build_feeds(
     targets = choose_targets(specs, dirty, _missing_files(specs, opts), full)
     done = _render_all(store, targets, opts, now, full)
     written, unchanged, digests = done.written, done.unchanged, done.digests or {}
-    written += _write_extras(specs, opts)
+    extras, removed = _write_extras(specs, opts)
+    written += extras
     archives = {key: len(pages) for key, pages in digests.items()}
     stale = _stale_files(specs, opts, archives)
-    removed = [p for p in stale if remove_file(opts.output_dir, p)]
+    removed += [p for p in stale if remove_file(opts.output_dir, p)]
     for key, pages in digests.items():
         store.set_meta(ARCHIVE_META + key, json.dumps(pages))
     store.clear_dirty(dirty)

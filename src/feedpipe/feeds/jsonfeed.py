@@ -56,11 +56,15 @@ def _feed(spec: FeedSpec, ctx: FeedContext) -> dict[str, Any]:
     }
     if ctx.description.strip():
         feed["description"] = line(ctx.description)
+    if ctx.logo or ctx.icon:
+        feed["icon"] = ctx.logo or ctx.icon  # JSON Feed: large and square, for timelines
+    if ctx.icon:
+        feed["favicon"] = ctx.icon
     feed["language"] = ctx.language
     if ctx.author:
         feed["authors"] = [{"name": line(ctx.author), "url": f"{ctx.site_url}/"}]
-    if ctx.websub_hub:
-        feed["hubs"] = [{"type": "WebSub", "url": ctx.websub_hub}]
+    if ctx.websub_hubs:
+        feed["hubs"] = [{"type": "WebSub", "url": hub} for hub in ctx.websub_hubs]
     return feed
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from feedpipe.clock import ensure_utc
+from feedpipe.feeds.icons import image_url, site_images
 from feedpipe.model import FeedSpec, Post, Term
 from feedpipe.model.text import clean_block, clean_line
 
@@ -51,9 +52,11 @@ class FeedContext:
     author: str | None
     author_email: str | None
     feeds_base_url: str  # where output_dir is served (FeedFormatSpec.url uses it)
-    websub_hub: str | None
+    websub_hubs: tuple[str, ...]  # every hub, advertised with rel="hub"
     xslt: bool
     generator: str  # e.g. "feedpipe 0.1.0"
+    icon: str | None = None  # [site] icon's public URL (small, square)
+    logo: str | None = None  # [site] logo's public URL (larger)
 
     @classmethod
     def from_settings(cls, settings: Settings, generator: str) -> FeedContext:
@@ -67,9 +70,11 @@ class FeedContext:
             author=site.author,
             author_email=site.author_email,
             feeds_base_url=settings.feeds_url.rstrip("/"),
-            websub_hub=settings.feeds.websub_hub,
+            websub_hubs=settings.websub_hubs,
             xslt=settings.feeds.xslt,
             generator=generator,
+            icon=image_url(site_images(settings), "icon"),
+            logo=image_url(site_images(settings), "logo"),
         )
 
 
@@ -196,6 +201,9 @@ def xml_bytes(root: etree._Element, ctx: FeedContext | None = None) -> bytes:
     return body + b"\n"
 
 
+FRAGMENT_FORMATS = ("rss", "atom", "json")  # the format keys renderers cache items under
+
+
 class Fragments:
     """Rendered items by (format, post, content): a post sits in several feeds of one build,
     and its item is serialised once per format."""
@@ -209,6 +217,11 @@ class Fragments:
         if found is None:
             found = self._items[key] = make(post)
         return found
+
+    def forget(self, post: Post) -> None:
+        """Drop a post's items (every format): no document left to render lists it."""
+        for fmt in FRAGMENT_FORMATS:
+            self._items.pop((fmt, post.id, post.content_hash), None)
 
 
 def element_bytes(wrapper: etree._Element) -> bytes:

@@ -64,9 +64,10 @@ def _channel_head(
         type=RSS_FORMAT.media_type,
     )
     _archive_links(channel, spec, ctx, paging)
-    if ctx.websub_hub:
-        sub(channel, f"{{{ATOM}}}link", href=ctx.websub_hub, rel="hub")
+    for hub in ctx.websub_hubs:
+        sub(channel, f"{{{ATOM}}}link", href=hub, rel="hub")
     sub(channel, "language", ctx.language)
+    _channel_image(channel, spec, ctx)
     if ctx.author_email:
         sub(channel, "managingEditor", _mailbox(ctx.author_email, ctx.author))
     sub(channel, "generator", ctx.generator)
@@ -89,6 +90,16 @@ def _archive_links(
     if paging.next:
         href = RSS_FORMAT.url(spec, ctx, paging.next)
         sub(channel, f"{{{ATOM}}}link", href=href, rel="next-archive", type=kind)
+
+
+def _channel_image(channel: etree._Element, spec: FeedSpec, ctx: FeedContext) -> None:
+    """RSS <image>: the site logo, else its icon (url, title and link as RSS 2.0 asks)."""
+    url = ctx.logo or ctx.icon
+    if url:
+        image = sub(channel, "image")
+        sub(image, "url", url)
+        sub(image, "title", line(spec.title))
+        sub(image, "link", html_url(spec, ctx))
 
 
 def _mailbox(email: str, name: str | None) -> str:

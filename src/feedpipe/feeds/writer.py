@@ -40,7 +40,8 @@ def write_if_changed(root: Path, relative: str, data: bytes) -> bool:
                 os.unlink(tmp)
             raise
     except OSError as exc:
-        raise FeedWriteError(f"cannot write {target}: {exc.strerror}") from exc
+        kept = "the previous version is unchanged" if target.exists() else "nothing was written"
+        raise FeedWriteError(f"cannot write {target}: {exc.strerror}; {kept}") from exc
     return True
 
 

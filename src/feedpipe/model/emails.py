@@ -38,3 +38,4 @@ class Recipient:
     name: str | None
     unsubscribe_url: str  # page with one button; also the RFC 8058 one-click POST target
     preferences_url: str
+    first: bool = False  # their first digest ("Here are the newest posts…")

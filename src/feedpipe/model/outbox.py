@@ -36,6 +36,7 @@ class MessageKind(enum.StrEnum):
 
     DIGEST = "digest"
     CONFIRM = "confirm"
+    LINKS = "links"  # a subscriber's own unsubscribe and preferences links, on request
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,4 +192,6 @@ class SentEdition:
     subject: str
     post_count: int
     template: bytes  # MimeTemplate.dump()
-    sent_at: datetime
+    sent_at: datetime  # the last message of it the server accepted
+    post_ids: tuple[int, ...] = ()
+    created_at: datetime | None = None  # when the fill planned and rendered it (its send)

@@ -10,7 +10,7 @@ from typing import Any
 
 from feedpipe.clock import ensure_utc
 
-JOBS = ("sync", "build", "plan", "dispatch")
+JOBS = ("sync", "build", "publish", "plan", "dispatch")
 Counts = Mapping[str, int | float]
 
 

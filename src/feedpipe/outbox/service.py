@@ -6,9 +6,10 @@ import asyncio
 import hashlib
 import random
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from feedpipe.clock import Clock
 from feedpipe.model import (
@@ -25,6 +26,7 @@ from feedpipe.model import (
     SendReport,
     SentEdition,
 )
+from feedpipe.outbox.archive import ISSUE_SCAN, Issue, day_bounds, issue_content, issues
 from feedpipe.outbox.breaker import Breaker, BreakerLimits, meta_key
 from feedpipe.outbox.fill import fill
 from feedpipe.outbox.policy import message_id
@@ -33,12 +35,22 @@ if TYPE_CHECKING:  # Jinja2, the mail transports and the dispatcher load when fi
     from feedpipe.digests.service import DigestService
     from feedpipe.emails.render import EmailRenderer
     from feedpipe.mail import Transport
+    from feedpipe.model.retract import RetractReport
     from feedpipe.outbox.dispatch import DispatchOptions, Latency, Progress, Stop
     from feedpipe.outbox.simulate import SimulatedSend
     from feedpipe.settings import Settings
     from feedpipe.store import Store
 
 WAITING = (OutboxState.QUEUED, OutboxState.RETRY, OutboxState.SENDING)
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """What stopped a dispatch: one line, and whether it is local (the .eml transport's folder)
+    or the mail server."""
+
+    line: str
+    local: bool = True
 
 
 @dataclass
@@ -79,6 +91,15 @@ class OutboxService:
             return f"smtp:{email.smtp.host}:{email.smtp.port}"
         return email.transport
 
+    def outage(self, report: DispatchReport) -> Outage | None:
+        """Why a dispatch delivered nothing more, naming what failed: the mail server, or the
+        outbox folder of the .eml transport (read-only, full); None when it did not stop."""
+        if not report.server_down:
+            return None
+        if self.settings.email.transport == "smtp":
+            return Outage(f"mail server unreachable: {report.down_reason}", local=False)
+        return Outage(f"nothing could be written to the outbox folder: {report.down_reason}")
+
     def breaker(self) -> Breaker:
         """The configured transport's circuit breaker as stored (closed when never opened)."""
         return Breaker.from_json(self.store.get_meta(meta_key(self.transport_name)))
@@ -100,6 +121,13 @@ class OutboxService:
     def fill(self, now: datetime | None = None) -> FillReport:
         """Plan what is due and write it to the outbox (and move watermarks) in one transaction."""
         return fill(self.digests, lambda: self.renderer, now or self.clock.now())
+
+    def drop_retracted(self, now: datetime | None = None) -> RetractReport:
+        """Queued digests lose the posts retracted since they were filled (outbox/retract.py)."""
+        from feedpipe.outbox.retract import drop_retracted
+
+        sender = self.settings.email.from_address
+        return drop_retracted(self.store, lambda: self.renderer, sender, now or self.clock.now())
 
     async def dispatch(
         self,
@@ -171,6 +199,24 @@ class OutboxService:
     def sent_editions(self, limit: int, key: str | None = None) -> list[SentEdition]:
         """Editions the server accepted at least one message of, newest first (the archive)."""
         return self.store.sent_editions(limit, key)
+
+    def issues(self, limit: int) -> list[Issue]:
+        """The archive: one issue per send day, newest first (outbox/archive.py)."""
+        zone = ZoneInfo(self.settings.digest.timezone)
+        return issues(self.store.sent_editions(limit * ISSUE_SCAN), zone)[:limit]
+
+    def issue_page(self, day: date, reader: Recipient) -> tuple[Issue, str] | None:
+        """A send day's issue and its web page (the digest templates' HTML, for `reader`);
+        None when nothing was sent that day."""
+        zone = ZoneInfo(self.settings.digest.timezone)
+        sent = self.store.sent_editions(ISSUE_SCAN * 50, planned=day_bounds(day, zone))
+        found = issues(sent, zone)
+        if not found:
+            return None
+        content = issue_content(found[0], self.store.posts_by_ids(found[0].post_ids))
+        if not content.post_count:
+            return None
+        return found[0], self.renderer.web_page(content, reader)
 
     def failures(self, limit: int = 10) -> list[Failure]:
         """The most recent failing messages with their last reply."""

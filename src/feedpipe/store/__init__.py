@@ -5,7 +5,13 @@ Callers type against the `Store` protocol; `open_store` (or `Store.open`) return
 
 from __future__ import annotations
 
-from feedpipe.store.engine import HEAD_REVISION, mask, safe_url, store_revision
+from feedpipe.store.engine import (
+    DEFAULT_BUSY_TIMEOUT,
+    HEAD_REVISION,
+    mask,
+    safe_url,
+    store_revision,
+)
 from feedpipe.store.protocol import (
     LeaderLock,
     LeasesStore,
@@ -17,16 +23,19 @@ from feedpipe.store.protocol import (
     Store,
     SubscribersStore,
     TermsStore,
+    WebsubStore,
 )
 from feedpipe.store.sql import SqlStore
 
 
-def open_store(url: str) -> Store:
-    """Connect to `url` and migrate the schema to head."""
-    return SqlStore.open(url)
+def open_store(url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Store:
+    """Connect to `url` and migrate the schema to head; writes wait up to `busy_timeout`
+    seconds for another process's lock."""
+    return SqlStore.open(url, busy_timeout)
 
 
 __all__ = [
+    "DEFAULT_BUSY_TIMEOUT",
     "HEAD_REVISION",
     "LeaderLock",
     "LeasesStore",
@@ -39,6 +48,7 @@ __all__ = [
     "Store",
     "SubscribersStore",
     "TermsStore",
+    "WebsubStore",
     "mask",
     "open_store",
     "safe_url",

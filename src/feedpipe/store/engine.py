@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from importlib import resources
 from pathlib import Path
@@ -15,17 +16,28 @@ from sqlalchemy.exc import SQLAlchemyError
 from feedpipe.errors import StoreError
 
 # Bump together with a new file in feedpipe/migrations/versions/.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0010"
+# How long a write waits for another process's lock, all retries included ([store]
+# busy_timeout_seconds; settings.py has the same default).
+DEFAULT_BUSY_TIMEOUT = 30.0
 _URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/\s:@]*:)[^@\s/]+@")
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(busy_timeout: float, dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")  # before WAL: it may wait
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _pg_lock_timeout(busy_timeout: float, dbapi_conn: Any, _record: Any) -> None:
+    """A lock wait ends in an error after `busy_timeout` (then wrap.py retries or reports)."""
+    cursor = dbapi_conn.cursor()
+    cursor.execute(f"SET lock_timeout = {int(busy_timeout * 1000)}")
+    cursor.close()
+    dbapi_conn.commit()  # a session setting: it outlives this first transaction
 
 
 def mask(text: str) -> str:
@@ -47,8 +59,9 @@ def first_line(exc: BaseException) -> str:
     return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
 
 
-def create_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+def create_engine(url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys and `busy_timeout` (seconds),
+    PostgreSQL the same as its lock_timeout (a lock wait ends in an error, then a retry)."""
     try:
         engine = sa.create_engine(url, future=True)
     except (SQLAlchemyError, ImportError) as exc:
@@ -57,7 +70,9 @@ def create_engine(url: str) -> Engine:
             "postgresql+psycopg://HOST/DB"
         ) from exc
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_timeout))
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", functools.partial(_pg_lock_timeout, busy_timeout))
     return engine
 
 

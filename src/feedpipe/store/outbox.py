@@ -135,6 +135,20 @@ class OutboxMixin:
             bumped = [d.subscriber_id for d in decisions if d.bounce]
             return bounce(conn, bumped, now, bounce_limit) if bumped else RecordReport()
 
+    def confirmations_since(self, since: datetime, domain: str) -> tuple[int, int]:
+        """Confirmation messages queued since `since`: in all, and to addresses at `domain`
+        (the subscribe budgets: counted in the store, so they hold across processes)."""
+        recent = sa.and_(outbox.c.kind == MessageKind.CONFIRM.value, outbox.c.created_at >= since)
+        at_domain = sa.func.lower(outbox.c.recipient).endswith(
+            "@" + domain.casefold(), autoescape=True
+        )
+        stmt = sa.select(
+            sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((at_domain, 1), else_=0)), 0)
+        ).where(recent)
+        with self.engine.connect() as conn:
+            total, same = conn.execute(stmt).one()
+        return int(total), int(same)
+
     def outbox_counts(self) -> dict[OutboxState, int]:
         stmt = sa.select(outbox.c.state, sa.func.count()).group_by(outbox.c.state)
         with self.engine.connect() as conn:
@@ -241,10 +255,22 @@ class OutboxMixin:
         with self.engine.begin() as conn:
             return int(conn.execute(stmt).rowcount)
 
-    def sent_editions(self, limit: int, key: str | None = None) -> list[SentEdition]:
-        """Editions with at least one digest accepted by the server, newest send first."""
+    def sent_editions(
+        self,
+        limit: int,
+        key: str | None = None,
+        planned: tuple[datetime, datetime] | None = None,
+    ) -> list[SentEdition]:
+        """Editions with at least one digest accepted by the server, newest send first;
+        `planned`: only those rendered in [start, end)."""
         sent_at = sa.func.max(outbox.c.sent_at).label("sent_at")
-        cols = (editions.c.key, editions.c.subject, editions.c.post_ids, editions.c.template)
+        cols = (
+            editions.c.key,
+            editions.c.subject,
+            editions.c.post_ids,
+            editions.c.template,
+            editions.c.created_at,
+        )
         stmt = (
             sa.select(*cols, sent_at)
             .join(outbox, outbox.c.edition_key == editions.c.key)
@@ -258,11 +284,11 @@ class OutboxMixin:
         )
         if key is not None:
             stmt = stmt.where(editions.c.key == key)
+        if planned is not None:
+            start, end = planned
+            stmt = stmt.where(editions.c.created_at >= start, editions.c.created_at < end)
         with self.engine.connect() as conn:
-            return [
-                SentEdition(r.key, r.subject, len(json.loads(r.post_ids)), r.template, r.sent_at)
-                for r in conn.execute(stmt)
-            ]
+            return [_sent(r) for r in conn.execute(stmt)]
 
     def subscriber_failures(self, subscriber_id: int) -> int:
         """Consecutive permanent failures counted toward the bounce limit."""
@@ -271,6 +297,13 @@ class OutboxMixin:
         )
         with self.engine.connect() as conn:
             return int(conn.execute(stmt).scalar() or 0)
+
+
+def _sent(row: Any) -> SentEdition:
+    ids = tuple(int(i) for i in json.loads(row.post_ids))
+    return SentEdition(
+        row.key, row.subject, len(ids), row.template, row.sent_at, ids, row.created_at
+    )
 
 
 def _insert_editions(conn: Connection, fill: OutboxFill) -> int:
@@ -292,8 +325,10 @@ def _insert_editions(conn: Connection, fill: OutboxFill) -> int:
 
 def _message_values(message: NewMessage, now: datetime) -> dict[str, Any]:
     r = message.recipient
-    personal = {"name": r.name, "unsubscribe_url": r.unsubscribe_url}
+    personal: dict[str, str | bool | None] = {"name": r.name, "unsubscribe_url": r.unsubscribe_url}
     personal["preferences_url"] = r.preferences_url
+    if r.first:
+        personal["first"] = True
     return {
         "subscriber_id": r.subscriber_id,
         "edition_key": message.edition_key,
@@ -379,6 +414,7 @@ def _claimed(row: Any) -> ClaimedMessage:
         personal.get("name"),
         personal["unsubscribe_url"],
         personal["preferences_url"],
+        bool(personal.get("first", False)),
     )
     return ClaimedMessage(row.id, row.edition_key, recipient, row.message_id, row.attempts)
 

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from feedpipe.model import Entry, FeedSpec, Post, PostRef, SyncChanges, Term, TermKind
 from feedpipe.store.schema import dirty_feeds, post_terms, posts, source_docs, source_entries, terms
 from feedpipe.store.sources import dump_report
-from feedpipe.store.sqlutil import chunked, delete_in
+from feedpipe.store.sqlutil import bulk_insert, chunked, delete_in
 from feedpipe.store.terms import TermCache
 
 UrlFor = Callable[[str], str]
@@ -226,20 +226,20 @@ def _post_from_row(row: Any, term_list: list[Term]) -> Post:
 def _write_docs(conn: Connection, changes: SyncChanges) -> None:
     keys: list[Any] = [w.doc.key for w in changes.docs_upsert] + list(changes.docs_delete)
     delete_in(conn, source_docs.c.key, keys)
-    if changes.docs_upsert:
-        conn.execute(
-            sa.insert(source_docs),
-            [
-                {
-                    "key": w.doc.key,
-                    "size": w.doc.size,
-                    "mtime_ns": w.doc.mtime_ns,
-                    "sha256": w.sha256,
-                    "skips": dump_report(w.skips, w.warnings, w.entries),
-                }
-                for w in changes.docs_upsert
-            ],
-        )
+    bulk_insert(
+        conn,
+        source_docs,
+        [
+            {
+                "key": w.doc.key,
+                "size": w.doc.size,
+                "mtime_ns": w.doc.mtime_ns,
+                "sha256": w.sha256,
+                "skips": dump_report(w.skips, w.warnings, w.entries),
+            }
+            for w in changes.docs_upsert
+        ],
+    )
 
 
 def _write_posts(
@@ -265,7 +265,7 @@ def _write_posts(
                 }
             )
         # A plain executemany (C speed) and one id lookup beat INSERT … RETURNING row batches.
-        conn.execute(sa.insert(posts), rows)
+        bulk_insert(conn, posts, rows)
         ids.update(_ids_by_slug(conn, [w.slug for w in inserts]))
     for w in changes.posts_write:
         if w.post_id is None:
@@ -305,8 +305,7 @@ def _write_terms(conn: Connection, changes: SyncChanges, ids: dict[str, int]) ->
                 seen.add(term_id)
                 rows.append({"post_id": post_id, "term_id": term_id, "position": position})
                 slugs.add((kind.value, term.slug))
-    if rows:
-        conn.execute(sa.insert(post_terms), rows)
+    bulk_insert(conn, post_terms, rows)
     return feed_keys_of(slugs) if written else set()
 
 
@@ -317,19 +316,14 @@ def _write_links(conn: Connection, changes: SyncChanges, ids: dict[str, int]) ->
     if missing:
         found = conn.execute(sa.select(posts.c.id, posts.c.slug).where(posts.c.slug.in_(missing)))
         ids = {**ids, **{r.slug: r.id for r in found}}
-    if changes.links_upsert:
-        conn.execute(
-            sa.insert(source_entries),
-            [
-                {
-                    "key": w.key,
-                    "doc_key": w.doc_key,
-                    "post_id": ids[w.slug],
-                    "entry_hash": w.entry_hash,
-                }
-                for w in changes.links_upsert
-            ],
-        )
+    bulk_insert(
+        conn,
+        source_entries,
+        [
+            {"key": w.key, "doc_key": w.doc_key, "post_id": ids[w.slug], "entry_hash": w.entry_hash}
+            for w in changes.links_upsert
+        ],
+    )
 
 
 def _mark_dirty(conn: Connection, keys: set[str]) -> None:

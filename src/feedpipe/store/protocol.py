@@ -22,6 +22,7 @@ from feedpipe.model import (
     FailureGroup,
     FeedSpec,
     Frequency,
+    NewEdition,
     NewSubscriber,
     OutboxFill,
     OutboxState,
@@ -37,6 +38,9 @@ from feedpipe.model import (
     Term,
     TermKind,
 )
+from feedpipe.model.readers import ReaderRow, ReaderTally
+from feedpipe.model.retract import QueuedDigest, Requeue
+from feedpipe.model.websub import HubSubscription, PublishState
 
 
 class PostsStore(Protocol):
@@ -186,11 +190,20 @@ class OutboxStore(Protocol):
     def cancel_outbox(self, subscriber_id: int, now: datetime) -> int:
         """Queued and retrying messages of a subscriber become cancelled (in flight ones finish)."""
 
-    def sent_editions(self, limit: int, key: str | None = None) -> list[SentEdition]:
-        """Editions with at least one digest accepted by the server, newest send first."""
+    def sent_editions(
+        self,
+        limit: int,
+        key: str | None = None,
+        planned: tuple[datetime, datetime] | None = None,
+    ) -> list[SentEdition]:
+        """Editions with at least one digest accepted by the server, newest send first;
+        `planned`: only those rendered in [start, end)."""
 
     def subscriber_failures(self, subscriber_id: int) -> int:
         """Consecutive permanent failures counted toward the bounce limit."""
+
+    def confirmations_since(self, since: datetime, domain: str) -> tuple[int, int]:
+        """Confirmation messages queued since `since`: in all, and to addresses at `domain`."""
 
 
 class MetaStore(Protocol):
@@ -251,6 +264,57 @@ class LeasesStore(Protocol):
         """The last leader recorded ({} when none was)."""
 
 
+class WebsubStore(Protocol):
+    """The WebSub hub's subscriptions and each hub's last publish."""
+
+    def save_hub_subscription(self, sub: HubSubscription) -> None:
+        """Insert the subscription, or renew it (lease, secret) when it exists."""
+
+    def remove_hub_subscription(self, topic: str, callback: str) -> bool:
+        """Forget one subscription; False if there was none."""
+
+    def hub_subscriptions(self, topic: str, now: datetime) -> list[HubSubscription]:
+        """The subscriptions of `topic` whose lease has not run out at `now`."""
+
+    def expire_hub_subscriptions(self, now: datetime) -> int:
+        """Delete every subscription whose lease ran out by `now`; how many."""
+
+    def put_publish_state(self, state: PublishState) -> None:
+        """Record the last publish to `state.hub`."""
+
+    def publish_states(self) -> dict[str, PublishState]:
+        """The last publish to each hub, by hub URL."""
+
+
+class RetractStore(Protocol):
+    """Queued digests that carry retracted posts: found, re-rendered or cancelled."""
+
+    def queued_digests(self) -> list[QueuedDigest]:
+        """Digest rows that no dispatcher holds (queued or retry), with their edition's posts."""
+
+    def digest_posts_by_ids(self, ids: Sequence[int]) -> list[DigestPost]:
+        """The planner's view of these posts (removed ones too)."""
+
+    def requeue_digests(
+        self,
+        new: Sequence[NewEdition],
+        moves: Sequence[Requeue],
+        cancel: Sequence[int],
+        now: datetime,
+    ) -> tuple[int, int]:
+        """Store `new`, move rows to their new edition, cancel rows; still-pending rows only."""
+
+
+class ReadersStore(Protocol):
+    """Feed reader tallies from `feedpipe serve` (aggregated, no addresses)."""
+
+    def add_reader_tallies(self, tallies: Sequence[ReaderTally]) -> None:
+        """Add the counts to each (feed, client) row; the latest subscriber count wins."""
+
+    def reader_rows(self) -> list[ReaderRow]:
+        """Per feed and aggregator: the latest subscriber count, last fetch and the counts."""
+
+
 class Store(
     PostsStore,
     TermsStore,
@@ -260,6 +324,9 @@ class Store(
     MetaStore,
     RunsStore,
     LeasesStore,
+    WebsubStore,
+    RetractStore,
+    ReadersStore,
     Protocol,
 ):
     """One database: every record kind, plus opening, describing and closing it."""

@@ -187,17 +187,7 @@ class SubscribersMixin:
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
             keys = _category_keys(conn, [r.id for r in rows])
-        return [
-            DigestPost(
-                r.id,
-                r.first_seen_at,
-                r.published_at,
-                r.draft,
-                r.removed_at is not None,
-                keys.get(r.id, ()),
-            )
-            for r in rows
-        ]
+        return [digest_post(r, keys) for r in rows]
 
     def set_subscriber_preferences(
         self, subscriber_id: int, schedule: Schedule, categories: Sequence[str]
@@ -302,6 +292,18 @@ def advance_watermarks(conn: Connection, watermarks: Mapping[int, datetime]) -> 
                 .where(subscribers.c.id.in_(chunk), subscribers.c.watermark < when)
                 .values(watermark=when, last_digest_at=when)
             )
+
+
+def digest_post(row: Any, keys: Mapping[int, tuple[str, ...]]) -> DigestPost:
+    """The planner's view of a posts row (id, first_seen_at, published_at, draft, removed_at)."""
+    return DigestPost(
+        row.id,
+        row.first_seen_at,
+        row.published_at,
+        row.draft,
+        row.removed_at is not None,
+        keys.get(row.id, ()),
+    )
 
 
 def _category_keys(conn: Connection, post_ids: list[int]) -> dict[int, tuple[str, ...]]:

@@ -28,6 +28,7 @@ from feedpipe.settings import DigestSettings
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 E = TypeVar("E", Frequency, SubscriberStatus)
 T = TypeVar("T")
+MAX_NAME_CHARS = 200  # the form's maxlength and the API's limit
 CSV_COLUMNS = (
     "email", "name", "categories", "frequency", "weekday", "time", "timezone", "status",
     "month_day", "min_posts", "max_wait",

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from feedpipe.clock import Clock
 from feedpipe.errors import OutboxError
-from feedpipe.model import Subscriber
+from feedpipe.model import Recipient, Subscriber
 from feedpipe.store import Store
 
 
@@ -20,6 +20,10 @@ class SubscriberMailer(Protocol):
 
     def cancel_queued(self, subscriber_id: int) -> int:
         """Cancel every message not yet sent to this subscriber; how many were cancelled."""
+        ...
+
+    def queue_links(self, subscriber: Subscriber, links: Recipient) -> None:
+        """Queue an email with the subscriber's own unsubscribe and preferences links."""
         ...
 
 
@@ -35,3 +39,6 @@ class StoreMailer:
 
     def cancel_queued(self, subscriber_id: int) -> int:
         return self.store.cancel_outbox(subscriber_id, self.clock.now())
+
+    def queue_links(self, subscriber: Subscriber, links: Recipient) -> None:
+        raise OutboxError("no mailer for link emails: use SubscriptionService.with_mailer")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import time
 from typing import IO
 
 from feedpipe.clock import Clock
@@ -23,7 +24,9 @@ from feedpipe.model import (
 from feedpipe.settings import Settings
 from feedpipe.store import Store
 from feedpipe.subscriptions.fields import (
+    MAX_NAME_CHARS,
     CategoryIndex,
+    FieldError,
     PreferencesInput,
     RowError,
     SubscribeInput,
@@ -37,8 +40,12 @@ from feedpipe.subscriptions.links import SubscriptionLinks
 from feedpipe.subscriptions.mailer import StoreMailer, SubscriberMailer
 from feedpipe.subscriptions.tokens import InvalidTokenError, TokenPurpose
 
+# Only to validate a request's schedule fields against (the values are never stored).
+_ANY_SCHEDULE = Schedule(Frequency.DAILY, 0, time(8, 0), "UTC")
 # After these, nothing queued for the subscriber may go out.
 _CANCELS = STOPPED | {SubscriberStatus.PAUSED}
+# Who may ask for their links by email (/unsubscribe): those who get, or paused, digests.
+LINKABLE = frozenset({SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +163,13 @@ class SubscriptionService:
     # -- double opt-in ------------------------------------------------------------------------
 
     def check_request(self, wanted: SubscribeInput) -> str:
-        """The normalised address of a valid request; FieldError / UnknownCategoriesError."""
+        """The normalised address of a valid request (every field checked, the same work for
+        any address: nothing about it is looked up); FieldError / UnknownCategoriesError."""
         email = email_field(wanted.email)
+        if wanted.name is not None and len(wanted.name) > MAX_NAME_CHARS:
+            raise FieldError("name", f"is longer than {MAX_NAME_CHARS} characters")
         self.categories().check(wanted.categories)
+        new_schedule(wanted.preferences(), _ANY_SCHEDULE)  # each bad field raises, by name
         return email
 
     def request(self, wanted: SubscribeInput) -> Subscriber:
@@ -206,6 +217,13 @@ class SubscriptionService:
         if new in _CANCELS:
             self.mailer.cancel_queued(subscriber_id)
         return self.by_id(subscriber_id)
+
+    def send_links(self, email: str) -> None:
+        """Mail an address its own unsubscribe and preferences links when it gets digests
+        (active or paused); otherwise nothing. Seen from outside, the same for any address."""
+        found = self.store.subscriber_by_email(email_field(email))
+        if found is not None and found.status in LINKABLE:
+            self.mailer.queue_links(found, self.links.recipient(found))
 
     def unsubscribe_address(self, email: str) -> Subscriber | None:
         """A `mailto:` unsubscribe: the sender's address, if it is a subscriber."""

@@ -54,15 +54,23 @@ def _parse_chunk(source: Source, items: Sequence[Item]) -> list[ParsedDocument]:
     return [_parse_item(source, item) for item in items]
 
 
+def in_flight(workers: int) -> int:
+    """Chunks submitted ahead of the one being consumed: a whole apply batch plus two per
+    worker, so the workers go on parsing the next batch while this process applies one (a
+    smaller window stalls them for every transaction) and memory stays bounded (~3k docs)."""
+    return APPLY_BATCH // PARSE_CHUNK + 2 * workers
+
+
 def _pooled(source: Source, items: Sequence[Item], workers: int) -> Iterator[ParsedDocument]:
     """Parse in worker processes, in order, with a bounded number of chunks in flight (so
     results never pile up in memory faster than the store takes them)."""
     chunks = [items[i : i + PARSE_CHUNK] for i in range(0, len(items), PARSE_CHUNK)]
+    window = in_flight(workers)
     with process_pool(workers) as pool:
         pending: deque[Future[list[ParsedDocument]]] = deque()
         for chunk in chunks:
             pending.append(pool.submit(_parse_chunk, source, chunk))
-            if len(pending) > workers * 3:
+            if len(pending) > window:
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()

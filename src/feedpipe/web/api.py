@@ -7,6 +7,7 @@ import threading
 from functools import cache
 
 import pydantic
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -16,10 +17,11 @@ from feedpipe.errors import FeedpipeError, ValidationError
 from feedpipe.model import SubscriberStatus
 from feedpipe.service import Feedpipe
 from feedpipe.subscriptions.fields import SubscribeInput
-from feedpipe.web.guard import Guard
+from feedpipe.web.guard import Guard, Proof
 from feedpipe.web.models import (
     Accepted,
     BuildResult,
+    Challenge,
     FieldProblem,
     OutboxState,
     Problem,
@@ -62,8 +64,15 @@ async def subscribe(request: Request) -> Response:
         max_wait=body.max_wait,
     )
     guard: Guard = request.app.state.guard
-    await run_in_threadpool(guard.subscribe, wanted, client_key(request))
+    proof = Proof(body.pow_challenge or "", body.pow_nonce or "")
+    await run_in_threadpool(guard.subscribe, wanted, client_key(request), "", proof)
     return json_model(Accepted(message=" ".join(CHECK_INBOX)), 202)
+
+
+async def subscribe_challenge(request: Request) -> Response:
+    guard: Guard = request.app.state.guard
+    found = await run_in_threadpool(guard.challenge)
+    return json_model(Challenge(challenge=found, bits=guard.pow_bits))
 
 
 def _pydantic_problem(exc: pydantic.ValidationError) -> Problem:
@@ -110,10 +119,12 @@ async def admin_outbox(request: Request) -> Response:
 async def admin_build(request: Request) -> Response:
     _authorise(request)
     service: Feedpipe = request.app.state.service
+    changed: list[str] = []
 
     def build() -> BuildResult:
         with _BUILD_LOCK:
             report = service.build()
+        changed.extend(service.changed_feed_urls(report) if service.settings.websub_hubs else ())
         return BuildResult(
             feeds=report.feeds,
             written=len(report.written),
@@ -122,7 +133,10 @@ async def admin_build(request: Request) -> Response:
             seconds=round(report.seconds, 3),
         )
 
-    return json_model(await run_in_threadpool(build))
+    response = json_model(await run_in_threadpool(build))
+    if changed:  # WebSub: the hubs hear of the changed feeds after the answer is sent
+        response.background = BackgroundTask(service.publish, changed)
+    return response
 
 
 @cache
@@ -136,6 +150,7 @@ async def openapi_json(request: Request) -> Response:
 
 ROUTES = [
     Route("/api/subscribe", subscribe, methods=["POST"]),
+    Route("/api/subscribe/challenge", subscribe_challenge, methods=["GET"]),
     Route("/api/admin/subscribers", admin_subscribers, methods=["GET"]),
     Route("/api/admin/outbox", admin_outbox, methods=["GET"]),
     Route("/api/admin/build", admin_build, methods=["POST"]),

@@ -6,32 +6,51 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from feedpipe.errors import FeedpipeError, NotFoundError, ValidationError
 from feedpipe.service import Feedpipe
 from feedpipe.subscriptions.tokens import InvalidTokenError
-from feedpipe.web import api, pages
+from feedpipe.web import api, pages, websub
 from feedpipe.web.errors import CsrfError, RateLimitedError
 from feedpipe.web.feedfiles import FeedFiles
-from feedpipe.web.guard import Guard, Limits, ThrottledMailer
+from feedpipe.web.guard import BudgetedMailer, Guard, Limits, ThrottledMailer
 from feedpipe.web.mailer import Mailer
 from feedpipe.web.ratelimit import Monotonic, RateLimiter
+from feedpipe.web.readers import ReaderLog
 from feedpipe.web.render import message, problem, validation_problem
+
+if TYPE_CHECKING:
+    from feedpipe.websub.hub import Hub
 
 ADMIN_TOKEN_ENV = "FEEDPIPE_ADMIN_TOKEN"
 # Paths the pages app answers; every other path is a file under feeds.output_dir.
-APP_PREFIXES = ("/subscribe", "/api/", "/u/", "/p/", "/c/", "/archive", "/static/", "/openapi")
+APP_PREFIXES = (
+    "/subscribe",
+    "/unsubscribe",
+    "/api/",
+    "/u/",
+    "/p/",
+    "/c/",
+    "/archive",
+    "/static/",
+    "/openapi",
+    "/websub",
+)
 log = logging.getLogger("feedpipe.web")
 
 
@@ -44,6 +63,8 @@ class WebConfig:
     max_body: int = 16 * 1024
     feed_cache_control: str = "public, max-age=300"
     monotonic: Monotonic = time.monotonic
+    readers_flush_seconds: float = 10.0  # how often feed reader counts go to the store
+    count_readers: bool = True  # False: feed fetches are not counted (benchmarks' baseline)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebConfig:
@@ -71,21 +92,108 @@ def create_app(service: Feedpipe, mailer: Mailer, config: WebConfig | None = Non
     """The whole web surface over one Feedpipe service and a Mailer."""
     config = config or WebConfig()
     static = StaticFiles(directory=str(resources.files("feedpipe.web") / "static"))
+    hub = service.hub() if service.settings.websub.serve else None
+    routes = [*pages.ROUTES, *api.ROUTES, *websub.ROUTES]
     app = Starlette(
-        routes=[*pages.ROUTES, *api.ROUTES, Mount("/static", static, name="static")],
+        routes=[*routes, Mount("/static", static, name="static")],
         exception_handlers={FeedpipeError: _feedpipe_error, HTTPException: _http_error},
-        max_body_size=config.max_body,
+        middleware=[Middleware(BodySizeLimit, max_body=config.max_body)],
     )
+    app.state.hub = hub
     app.state.service = service
     app.state.settings = service.settings
     app.state.mailer = mailer
     app.state.admin_token = config.admin_token
-    throttled = ThrottledMailer(mailer, RateLimiter(config.limits.confirmations, config.monotonic))
+    web = service.settings.web
+    budgeted = BudgetedMailer(
+        mailer,
+        service.store,
+        service.clock,
+        web.confirmations_per_hour,
+        web.confirmations_per_domain_per_hour,
+    )
+    throttled = ThrottledMailer(
+        budgeted, RateLimiter(config.limits.confirmations, config.monotonic)
+    )
     subscriptions = service.subscriptions.with_mailer(throttled)
     app.state.subscriptions = subscriptions
-    app.state.guard = Guard(subscriptions, config.limits, config.monotonic)
-    feeds = FeedFiles(service.settings.feeds.output_dir, config.feed_cache_control)
+    guard = Guard(subscriptions, config.limits, config.monotonic, web.subscribe_proof_of_work)
+    app.state.guard = guard
+    readers = ReaderLog(
+        service.store,
+        service.clock.now,
+        config.monotonic,
+        config.readers_flush_seconds,
+        service.settings.web.refuse_unconditional_after,
+    )
+    app.state.readers = readers
+    app.router.lifespan_context = _closing(guard, hub, readers)
+    feeds = FeedFiles(
+        service.settings.feeds.output_dir,
+        config.feed_cache_control,
+        readers=readers if config.count_readers else None,
+    )
     return FeedpipeWeb(app, feeds)
+
+
+class BodySizeLimit:
+    """413 for a body over `max_body` bytes, in the documented shape (a JSON problem under
+    /api/, the message page elsewhere): at once when its Content-Length says so, else when the
+    bytes read pass the limit (the handler's read raises; `_http_error` answers)."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        text = f"the request body is larger than {self.max_body} bytes"
+        if _declared_size(scope) > self.max_body:
+            request = Request(scope)
+            if request.url.path.startswith("/api/"):
+                response: Response = problem(413, text)
+            else:
+                response = message(request, TITLES[413], text, status=413)
+            await response(scope, receive, send)
+            return
+        read = 0
+
+        async def limited() -> Message:
+            nonlocal read
+            got = await receive()
+            if got["type"] == "http.request":
+                read += len(got.get("body", b""))
+                if read > self.max_body:
+                    raise HTTPException(413, text)
+            return got
+
+        await self.app(scope, limited, send)
+
+
+def _declared_size(scope: Scope) -> int:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+def _closing(
+    guard: Guard, hub: Hub | None, readers: ReaderLog
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """The lifespan: at shutdown, handle the subscribe requests still waiting, stop the
+    WebSub hub's deliveries and write the last reader counts."""
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(guard.intake.close)
+        if hub is not None:
+            hub.close()
+        readers.flush()
+
+    return lifespan
 
 
 def _status(exc: FeedpipeError) -> tuple[int, dict[str, str]]:
@@ -108,6 +216,7 @@ TITLES = {
     403: "Forbidden",
     404: "Not found",
     422: "Please check what you sent",
+    413: "Too large",
     429: "Too many requests",
     503: "Not available right now",
     500: "Something went wrong",

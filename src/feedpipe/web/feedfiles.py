@@ -21,6 +21,7 @@ import anyio.to_thread
 from feedpipe.feeds.formats import FILE_NAMES, MEDIA_TYPES, OPML_NAME, XSLT_NAME
 from feedpipe.feeds.page import PAGE_NAME
 from feedpipe.feeds.render import ARCHIVE_DIR
+from feedpipe.web.readers import ReaderLog
 
 Scope = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]
@@ -128,8 +129,13 @@ class FeedFiles:
     """Serves every regular file under `root` (GET and HEAD); everything else is 404."""
 
     def __init__(
-        self, root: Path, cache_control: str = "public, max-age=300", max_bytes: int = 64 << 20
+        self,
+        root: Path,
+        cache_control: str = "public, max-age=300",
+        max_bytes: int = 64 << 20,
+        readers: ReaderLog | None = None,
     ) -> None:
+        self.readers = readers  # counts feed fetches per client (web/readers.py)
         self.root = os.path.realpath(root)
         self.cache_control = cache_control.encode()
         self.max_bytes = max_bytes
@@ -213,25 +219,54 @@ class FeedFiles:
             path += PAGE_NAME
         headers = _request_headers(scope)
         cached = None
-        if _names_feed(path) and wants_page(headers) and b"raw" not in scope["query_string"]:
+        feed = _names_feed(path)
+        if feed and wants_page(headers) and b"raw" not in scope["query_string"]:
             page = path.rsplit("/", 1)[0] + "/" + PAGE_NAME
             cached = await self.get(page, key=path + "#page")
+            feed = cached is None
         if cached is None:
             cached = await self.get(path)
         if cached is None:
             await _plain(send, 404, b"Not Found\n", [])
             return
         variant = cached.gzipped if cached.gzipped and _wants_gzip(headers) else cached.plain
+        if feed and self.readers is not None and await self._count(path, cached, headers, send):
+            return
         if _not_modified(cached, headers):
             await send(
                 {"type": "http.response.start", "status": 304, "headers": variant.not_modified}
             )
             await send({"type": "http.response.body", "body": b""})
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": variant.ok})
-        await send(
-            {"type": "http.response.body", "body": b"" if method == "HEAD" else variant.body}
-        )
+        else:
+            await send({"type": "http.response.start", "status": 200, "headers": variant.ok})
+            await send(
+                {"type": "http.response.body", "body": b"" if method == "HEAD" else variant.body}
+            )
+        if feed:
+            await self._flush_readers()
+
+    async def _count(
+        self, path: str, cached: CachedFile, headers: dict[bytes, bytes], send: Any
+    ) -> bool:
+        """Count a feed fetch; True when it was refused (429) instead of served."""
+        readers = self.readers
+        assert readers is not None
+        agent = headers.get(b"user-agent", b"").decode("latin-1")
+        conditional = b"if-none-match" in headers or b"if-modified-since" in headers
+        fresh = _not_modified(cached, headers)
+        if not conditional:
+            wait = readers.refused(path, agent, cached.plain.etag)
+            if wait is not None:
+                retry = [(b"retry-after", str(int(wait)).encode())]
+                await _plain(send, 429, b"Too Many Requests: send If-None-Match\n", retry)
+                return True
+        readers.record(path, agent, 304 if fresh else 200, conditional)
+        return False
+
+    async def _flush_readers(self) -> None:
+        """After a response went out: write the reader counts when a flush is due."""
+        if self.readers is not None and self.readers.due():
+            await anyio.to_thread.run_sync(self.readers.flush)
 
 
 def _size(cached: CachedFile) -> int:
@@ -246,6 +281,7 @@ _WANTED = frozenset(
         b"accept",
         b"sec-fetch-dest",
         b"sec-fetch-mode",
+        b"user-agent",
     }
 )
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
-from feedpipe.model import Subscriber
+from feedpipe.model import Recipient, Subscriber
 from feedpipe.subscriptions.mailer import SubscriberMailer
 
 
@@ -19,8 +19,9 @@ class ArchivedEdition:
     key: str
     subject: str
     sent_at: datetime
-    html: str  # the edition's web version, a whole HTML document
+    html: str  # the edition's web version, a whole HTML document ("" in listings)
     post_count: int = 0
+    day: date | None = None  # an issue's send day (site time zone); None: the sent date
 
 
 class Mailer(SubscriberMailer, Protocol):
@@ -43,9 +44,9 @@ class QueuedMessage:
     """A message held by MemoryMailer."""
 
     subscriber_id: int
-    kind: str  # "confirmation" or "digest"
+    kind: str  # "confirmation", "links" or "digest"
     to: str
-    body: str  # the confirmation URL, or the digest's edition key
+    body: str  # the confirmation URL, the unsubscribe URL, or the digest's edition key
     state: str = "queued"
 
 
@@ -59,6 +60,9 @@ class MemoryMailer:
 
     def queue_confirmation(self, subscriber: Subscriber, confirm_url: str) -> None:
         self._add(QueuedMessage(subscriber.id, "confirmation", subscriber.email, confirm_url))
+
+    def queue_links(self, subscriber: Subscriber, links: Recipient) -> None:
+        self._add(QueuedMessage(subscriber.id, "links", subscriber.email, links.unsubscribe_url))
 
     def queue_digest(self, subscriber_id: int, email: str, edition_key: str) -> None:
         self._add(QueuedMessage(subscriber_id, "digest", email, edition_key))

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from feedpipe.model import LAST_DAY, WEEKDAYS, Subscriber, SubscriberStatus
 from feedpipe.model.subscribers import wait_text
+from feedpipe.subscriptions.fields import MAX_NAME_CHARS
 
 
 class SubscribeBody(BaseModel):
@@ -17,7 +18,7 @@ class SubscribeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: str = Field(max_length=320, description="The address to subscribe.")
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
     categories: list[str] = Field(
         default_factory=list, max_length=100, description="Category names; empty = all posts."
     )
@@ -36,6 +37,23 @@ class SubscribeBody(BaseModel):
     max_wait: str | None = Field(
         default=None, max_length=8, description="...but at most this long: `7d`, `36h`."
     )
+    pow_challenge: str | None = Field(
+        default=None,
+        max_length=200,
+        description="With [web] subscribe_proof_of_work: from GET /api/subscribe/challenge.",
+    )
+    pow_nonce: str | None = Field(
+        default=None,
+        max_length=32,
+        description="A nonce such that SHA-256(challenge:nonce) starts with `bits` zero bits.",
+    )
+
+
+class Challenge(BaseModel):
+    """GET /api/subscribe/challenge: the proof of work a subscribe request must carry."""
+
+    challenge: str = Field(description="Empty when no proof of work is asked.")
+    bits: int = Field(description="Leading zero bits SHA-256(challenge:nonce) must have; 0: off.")
 
 
 class Accepted(BaseModel):

@@ -8,9 +8,11 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from feedpipe import __version__
+from feedpipe.model import SubscriberStatus
 from feedpipe.web.models import (
     Accepted,
     BuildResult,
+    Challenge,
     OutboxState,
     Problem,
     SubscribeBody,
@@ -18,7 +20,7 @@ from feedpipe.web.models import (
 )
 
 MODELS: tuple[type[BaseModel], ...] = (
-    SubscribeBody, Accepted, Problem, SubscriberList, OutboxState, BuildResult
+    SubscribeBody, Accepted, Problem, SubscriberList, OutboxState, BuildResult, Challenge
 )  # fmt: skip
 REF = "#/components/schemas/{model}"
 
@@ -36,7 +38,7 @@ def _problems(*codes: int) -> dict[str, Any]:
         400: "Malformed request",
         401: "No bearer token",
         403: "Wrong bearer token, or the admin API is disabled",
-        413: "Body too large",
+        413: "Body too large (Content-Length over the limit, or more bytes than it)",
         415: "Not JSON",
         422: "Invalid field (the reason is in `fields`; unknown categories list `known`)",
         429: "Rate limited (see Retry-After)",
@@ -50,6 +52,8 @@ def _admin(summary: str, model: type[BaseModel], method: str = "get") -> dict[st
         "security": [{"bearer": []}],
         "responses": {"200": _json(summary, model), **_problems(401, 403)},
     }
+    if method == "post":
+        op["responses"].update(_problems(413))
     return {method: op}
 
 
@@ -62,9 +66,10 @@ def openapi() -> dict[str, Any]:
             "name": "status",
             "in": "query",
             "required": False,
-            "schema": {"enum": ["pending", "active", "unsubscribed", "bounced", "complained"]},
+            "schema": {"enum": [s.value for s in SubscriberStatus]},
         }
     ]
+    subscribers["get"]["responses"].update(_problems(422))
     return {
         "openapi": "3.1.0",
         "info": {"title": "feedpipe subscriber API", "version": __version__},
@@ -79,6 +84,14 @@ def openapi() -> dict[str, Any]:
                     "responses": {
                         "202": _json("Accepted; the same for any address", Accepted),
                         **_problems(400, 413, 415, 422, 429),
+                    },
+                }
+            },
+            "/api/subscribe/challenge": {
+                "get": {
+                    "summary": "The proof of work a subscribe request must carry (if any)",
+                    "responses": {
+                        "200": _json("A fresh challenge, or bits 0", Challenge),
                     },
                 }
             },

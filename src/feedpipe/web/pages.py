@@ -27,7 +27,7 @@ from feedpipe.subscriptions.fields import (
 )
 from feedpipe.subscriptions.service import SubscriptionService
 from feedpipe.subscriptions.tokens import InvalidTokenError, TokenPurpose
-from feedpipe.web.guard import Guard
+from feedpipe.web.guard import HONEYPOT, Guard, Proof
 from feedpipe.web.mailer import Mailer
 from feedpipe.web.render import environment, first, form_fields, message, page
 
@@ -80,6 +80,9 @@ def _subscribe_page(
         problems=problems,
         bad={field for field, _ in problems},
         default_timezone=request.app.state.settings.digest.timezone,
+        honeypot=HONEYPOT,
+        pow_bits=_guard(request).pow_bits,
+        pow_challenge=_guard(request).challenge(),
     )
 
 
@@ -107,8 +110,10 @@ async def subscribe_submit(request: Request) -> Response:
         frequency=first(fields, "frequency") or None,
         timezone=_browser_zone(first(fields, "timezone")),
     )
+    proof = Proof(first(fields, "pow_challenge"), first(fields, "pow_nonce"))
+    trap = first(fields, HONEYPOT)
     try:
-        await run_in_threadpool(_guard(request).subscribe, wanted, client_key(request))
+        await run_in_threadpool(_guard(request).subscribe, wanted, client_key(request), trap, proof)
     except ValidationError as exc:
         known = await run_in_threadpool(_known, _subs(request))
         values = {
@@ -198,6 +203,46 @@ async def unsubscribe_submit(request: Request) -> Response:
         f"{sub.email} gets no more digests; anything queued for it was cancelled.",
         links=[{"url": "/subscribe", "label": "Changed your mind? Subscribe again"}],
     )
+
+
+LINKS_SENT = (
+    "If this address gets the digest, an email with its own links is on its way to it.",
+    "Open it and use Unsubscribe or Change preferences; nothing changes until you do.",
+)
+
+
+def _unsubscribe_form(
+    request: Request,
+    email: str = "",
+    problems: list[tuple[str, str]] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    mailto = request.app.state.settings.email.unsubscribe_mailto
+    return page(
+        request,
+        "unsubscribe.html.j2",
+        status,
+        title="Unsubscribe",
+        email=email,
+        problems=problems or [],
+        mailto=mailto.removeprefix("mailto:") if mailto else "",
+    )
+
+
+async def unsubscribe_help(request: Request) -> Response:
+    """Where the archive's Unsubscribe and Change preferences lead: links in mail are personal
+    (signed), so this page mails a reader their own links (or names the mailto address)."""
+    return _unsubscribe_form(request)
+
+
+async def unsubscribe_request(request: Request) -> Response:
+    """Mail the address its links; the same answer whether or not it is a subscriber."""
+    email = first(form_fields(await request.body()), "email")
+    try:
+        await run_in_threadpool(_guard(request).send_links, email, client_key(request))
+    except ValidationError as exc:
+        return _unsubscribe_form(request, email, [("email", str(exc))], 422)
+    return message(request, "Check your inbox", *LINKS_SENT)
 
 
 def _unsubscribe(subs: SubscriptionService, token: str) -> Subscriber:
@@ -352,6 +397,8 @@ ROUTES = [
     Route("/subscribe", subscribe_submit, methods=["POST"]),
     Route("/c/{token}", confirm_page, methods=["GET"]),
     Route("/c/{token}", confirm_submit, methods=["POST"]),
+    Route("/unsubscribe", unsubscribe_help, methods=["GET"]),
+    Route("/unsubscribe", unsubscribe_request, methods=["POST"]),
     Route("/u/{token}", unsubscribe_page, methods=["GET"]),
     Route("/u/{token}", unsubscribe_submit, methods=["POST"]),
     Route("/p/{token}", preferences_page, methods=["GET"]),

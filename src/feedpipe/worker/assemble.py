@@ -13,6 +13,7 @@ from feedpipe.worker.leader import (
     worker_identity,
 )
 from feedpipe.worker.metrics import WorkerMetrics
+from feedpipe.worker.readers_metrics import ReaderTotals
 from feedpipe.worker.runner import Worker, WorkerParts
 from feedpipe.worker.runs import RunLog
 from feedpipe.worker.status import sending
@@ -43,6 +44,7 @@ def assemble(service: Feedpipe, *, once: bool = False) -> Worker:
     metrics = None
     if ws.metrics_port is not None and not once:
         metrics = WorkerMetrics(lambda: outbox_states(service), lambda: sending(service))
+        metrics.registry.register(ReaderTotals(service.reader_rows))
     jobs = ServiceJobs(service, ws.lease_seconds, metrics.latency if metrics else None)
     watch = service.settings.source.path if ws.watch and not once else None
     parts = WorkerParts(

@@ -102,6 +102,12 @@ class WorkerMetrics:
         )
         self.runs = Counter("feedpipe_job_runs", "Job runs.", ["job", "outcome"], registry=reg)
         self.leader = Gauge("feedpipe_leader", "1 while this process leads.", registry=reg)
+        self.publishes = Counter(
+            "feedpipe_websub_publishes",
+            "WebSub publish notifications (one feed URL to one hub) by outcome.",
+            ["outcome"],
+            registry=reg,
+        )
         if state_counts is not None:
             reg.register(_OutboxStates(state_counts))
         if sending is not None:
@@ -123,6 +129,9 @@ class WorkerMetrics:
             self.digests_late.labels("missed").inc(counts.get("late", 0))
         if result.job in ("plan", "dispatch"):
             self.digests_late.labels("expired").inc(counts.get("expired", 0))
+        if result.job == "publish":
+            for outcome in ("ok", "failed"):
+                self.publishes.labels(outcome).inc(counts.get(outcome, 0))
         if result.job == "dispatch":
             for outcome in ("sent", "retry", "soft", "throttled", "blocked", "failed", "cancelled"):
                 self.messages.labels(outcome).inc(counts.get(outcome, 0))

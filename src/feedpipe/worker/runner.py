@@ -6,6 +6,7 @@ import contextlib
 import faulthandler
 import logging
 import os
+import select
 import signal
 import threading
 import time
@@ -22,7 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from feedpipe.clock import Clock
-from feedpipe.errors import FeedpipeError
+from feedpipe.errors import FeedpipeError, StoreLockedError
 from feedpipe.model import RunRecord
 from feedpipe.settings import WorkerSettings
 from feedpipe.store import mask
@@ -34,9 +35,40 @@ from feedpipe.worker.runs import RunLog
 from feedpipe.worker.watch import SourceWatch
 
 ELECT_SECONDS = 2.0  # how often a follower tries to become the leader (and a leader checks)
-SYNC, PLAN, DISPATCH = "sync_build", "plan_fill", "dispatch"
+SYNC, PLAN, DISPATCH, PUBLISH = "sync_build", "plan_fill", "dispatch", "publish"
 # A job missed while the process was busy or suspended runs once when it can (coalesced).
 JOB_DEFAULTS = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+
+
+class StopFlag:
+    """Set once, read by every thread, waited on by the main thread: safe in a signal handler.
+
+    `set` takes no lock (a `threading.Event` does: a signal arriving while the main thread is
+    inside the Event's own lock deadlocked the worker, issue 15); it sets a plain attribute and
+    writes one byte to a non-blocking self-pipe, which `wait` selects on.
+    """
+
+    def __init__(self) -> None:
+        self._set = False
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+
+    def set(self) -> None:
+        self._set = True
+        with contextlib.suppress(OSError):  # pipe full (already set) or closed
+            os.write(self._write, b"x")
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        """Block until set or `timeout` seconds passed (a signal handler may set it meanwhile);
+        whether it is set."""
+        if not self._set:
+            with contextlib.suppress(InterruptedError):
+                select.select([self._read], [], [], timeout)
+        return self._set
 
 
 @dataclass
@@ -62,13 +94,13 @@ class Worker:
         self.leadership = parts.leadership
         self.settings = parts.settings
         self.log = logging.getLogger(LOGGER)
-        self.stopping = threading.Event()
+        self.stopping = StopFlag()  # set by a signal, stop() or request_stop(); never locks
         self._stop_signal: int | None = None
-        self._wake = threading.Event()
+        self._stop_requested = False  # by a signal or request_stop: a second signal exits at once
         self._leader_lock = threading.Lock()  # sync and plan never overlap each other
         self._state = threading.Lock()
-        self._pending = {SYNC: False, PLAN: False, DISPATCH: False}
-        self._running = {SYNC: False, PLAN: False, DISPATCH: False}
+        self._pending = {SYNC: False, PLAN: False, DISPATCH: False, PUBLISH: False}
+        self._running = {SYNC: False, PLAN: False, DISPATCH: False, PUBLISH: False}
         self._active = 0
         self._idle = threading.Condition(self._state)
         self.scheduler: BackgroundScheduler | None = None
@@ -116,7 +148,7 @@ class Worker:
     def _failed(self, name: str, started_at: datetime, seconds: float, exc: Exception) -> None:
         self.failures += 1
         job = {SYNC: "sync", PLAN: "plan"}.get(name, name)
-        error = mask(f"{type(exc).__name__}: {exc}")[:500]
+        error = mask(describe(exc))[:500]
         event(self.log, f"{job}.failed", logging.ERROR, seconds=seconds, error=error)
         if self.parts.metrics is not None:
             self.parts.metrics.failed(job)
@@ -137,7 +169,14 @@ class Worker:
         with self._job(SYNC):
             if self.leadership.is_leader and not self.stopping.is_set():
                 with self._leader_lock:
-                    self.step(SYNC, self.jobs.sync_build)
+                    results = self.step(SYNC, self.jobs.sync_build)
+                if any(r.job == "build" and r.counts.get("written") for r in results):
+                    self.kick(PUBLISH)  # in its own thread: a slow hub never holds up a build
+
+    def publish_job(self) -> None:
+        with self._job(PUBLISH):
+            if not self.stopping.is_set():
+                self.step(PUBLISH, self.jobs.publish)
 
     def plan_job(self) -> None:
         with self._job(PLAN):
@@ -196,6 +235,7 @@ class Worker:
         """One full cycle (sync, build, plan when leading; dispatch until nothing is due)."""
         if self.leadership.poll(self.parts.clock.now()):
             self.sync_job()
+            self.publish_job()
             self.plan_job()
         else:
             event(self.log, "leader.other", note="another worker leads: dispatch only")
@@ -231,6 +271,7 @@ class Worker:
             (SYNC, self.sync_job, s.poll_seconds, now),
             (PLAN, self.plan_job, s.plan_seconds, now + timedelta(milliseconds=200)),
             (DISPATCH, self.dispatch_job, s.dispatch_seconds, now + timedelta(milliseconds=400)),
+            (PUBLISH, self.publish_job, s.poll_seconds, now + timedelta(milliseconds=600)),
         ):
             trigger = IntervalTrigger(seconds=seconds, timezone=UTC)
             scheduler.add_job(func, trigger, id=name, name=name, next_run_time=first)
@@ -248,14 +289,16 @@ class Worker:
             self.kick(PLAN)
 
     def request_stop(self, signum: int | None = None) -> None:
+        """Ask `serve` to stop (what the signal handler does): no lock, no blocking."""
         self._stop_signal = signum
-        self._wake.set()
+        self._stop_requested = True
+        self.stopping.set()
 
     def serve(self) -> int:
         """Run until SIGTERM/SIGINT; then stop gracefully within shutdown_timeout; exit code."""
         self.install_signals()
         self.start()
-        while not self._wake.wait(ELECT_SECONDS):
+        while not self.stopping.wait(ELECT_SECONDS):
             self.tick()
         name = signal.Signals(self._stop_signal).name if self._stop_signal else "request"
         event(self.log, "worker.stopping", signal=name, timeout=self.settings.shutdown_timeout)
@@ -283,13 +326,15 @@ class Worker:
             return f"failed: {type(exc).__name__}"
 
     def install_signals(self) -> None:
+        """SIGTERM/SIGINT set the stop flag (nothing else: no lock, no log, no I/O but one
+        byte to a pipe); `serve` wakes from it and logs `worker.stopping`."""
+
         def handler(signum: int, _frame: FrameType | None) -> None:
-            if self._wake.is_set():  # second signal: leave at once (the outbox keeps the rest)
+            if self._stop_requested:  # second signal: leave at once (outbox keeps it)
                 os.write(
                     2, f"feedpipe: {signal.Signals(signum).name} again: exiting now\n".encode()
                 )
                 os._exit(128 + signum)
-            self.stopping.set()
             self.request_stop(signum)
 
         signal.signal(signal.SIGTERM, handler)
@@ -321,6 +366,14 @@ class Worker:
             self.jobs.close()
         if self.parts.on_close is not None:
             self.parts.on_close()
+
+
+def describe(exc: Exception) -> str:
+    """What a failed job logs: a lock wait that ran out says only its sentence (not the driver's
+    error); anything else is named by its type."""
+    if isinstance(exc, StoreLockedError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _flush_logs() -> None:

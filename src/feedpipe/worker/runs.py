@@ -87,10 +87,13 @@ def dispatch_counts(report: DispatchReport) -> Counts:
     }
 
 
-def dispatch_run(worker: str, started_at: datetime, report: DispatchReport) -> RunRecord:
-    """A dispatch run: an error (with the reason) when the mail server could not be reached."""
+def dispatch_run(
+    worker: str, started_at: datetime, report: DispatchReport, outage: str | None = None
+) -> RunRecord:
+    """A dispatch run: an error (with the reason, `outage` when given) when nothing more could
+    be delivered."""
     counts = dispatch_counts(report)
     if report.server_down:
-        error = f"mail server unreachable: {report.down_reason}"
+        error = outage or f"mail server unreachable: {report.down_reason}"
         return RunRecord("dispatch", worker, started_at, report.seconds, "error", counts, error)
     return RunRecord("dispatch", worker, started_at, report.seconds, "ok", counts)

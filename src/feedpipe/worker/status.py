@@ -11,6 +11,7 @@ from typing import Any
 
 from feedpipe.digests.plan import next_send_after
 from feedpipe.model import Frequency, RunRecord, SubscriberStatus
+from feedpipe.model.websub import PublishState
 from feedpipe.service import Feedpipe
 from feedpipe.worker.leader import file_lock_holder, lock_path
 
@@ -31,6 +32,7 @@ class WorkerStatus:
     sending: dict[str, Any] = field(default_factory=dict)  # the transport's circuit breaker
     due_instants: int = 0  # send instants in all (next_due lists the first of them)
     schedules: list[tuple[str, int]] = field(default_factory=list)  # described, subscribers
+    publishes: dict[str, PublishState] = field(default_factory=dict)  # WebSub, by hub
 
 
 def collect(service: Feedpipe, digests: int = NEXT_DUE) -> WorkerStatus:
@@ -48,6 +50,7 @@ def collect(service: Feedpipe, digests: int = NEXT_DUE) -> WorkerStatus:
         sending=sending(service),
         due_instants=len(due),
         schedules=schedules(service),
+        publishes=service.publish_states(),
     )
 
 
@@ -128,4 +131,5 @@ def to_json(status: WorkerStatus) -> dict[str, Any]:
         "next_due": [{"at": at.isoformat(), "subscribers": n} for at, n in status.next_due],
         "due_instants": status.due_instants,
         "schedules": [{"schedule": text, "subscribers": n} for text, n in status.schedules],
+        "websub": [json.loads(state.to_json()) for state in status.publishes.values()],
     }
