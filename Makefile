@@ -13,12 +13,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The main job on the embedded default: SQLite, the sample posts, .eml files in ./outbox.
-# Sample subscribers are imported as if they had subscribed on 1 Oct 2026, so the sample
-# posts are new to them and the first cycle mails their digests.
+# The store first sees the sample on 1 June 2026, when its posts are still to come out, and the
+# sample subscribers subscribe that day; the cycle on Monday 2 November 2026 at 13:00 UTC mails
+# the digests due then (Margaret's 06:00 in Kolkata was 12.5 h ago: merged into her next one).
 demo: $(STAMP)
-	$(BIN)/feedpipe --config config.toml build
-	$(BIN)/feedpipe --config config.toml subscribers import examples/subscribers.csv --now 2026-10-01T00:00:00Z
-	$(BIN)/feedpipe --config config.toml run --once
+	$(BIN)/feedpipe --config config.toml build --now 2026-06-01T00:00:00Z
+	$(BIN)/feedpipe --config config.toml subscribers import examples/subscribers.csv --now 2026-06-01T00:00:00Z
+	$(BIN)/feedpipe --config config.toml run --once --now 2026-11-02T13:00:00Z
 	$(BIN)/feedpipe --config config.toml status
 	@echo "feeds: ./public (public/feed.xml, public/feeds.opml); digests: ./outbox/*.eml; serve them with: .venv/bin/feedpipe serve"
 

@@ -1,4 +1,6 @@
-"""Digest benchmark: 100k subscribers, plan + render once per edition + personalise to bytes."""
+"""Digest benchmark: 100k subscribers, plan + render once per edition + personalise to bytes.
+
+`--mix`: a fifth each daily, weekly, monthly, instant and min_posts subscribers."""
 
 from __future__ import annotations
 
@@ -102,14 +104,27 @@ def name_of(n: int) -> str | None:
     return (None, f"Reader {n}", f"Zoë Müller {n}")[n % 3]
 
 
-def subscribers(rng: random.Random) -> list[Any]:
-    """100k active daily subscribers at 08:00 local in 3 zones, due now, watermark a day ago."""
+def send_times() -> dict[str, datetime]:
+    """Per zone, the local time half an hour ago: every subscriber's slot has just passed (a
+    slot further back than [digest] late_after would be merged into the next one)."""
+    from zoneinfo import ZoneInfo
+
+    return {zone: (NOW - timedelta(minutes=30)).astimezone(ZoneInfo(zone)) for zone in ZONES}
+
+
+def subscribers(rng: random.Random, mix: bool = False) -> list[Any]:
+    """100k active daily subscribers in 3 zones, due now, watermark a day ago; with `mix`, a
+    fifth each daily, weekly, monthly, instant (due by the send-time catch-up) and daily
+    holding for 3 posts (min_posts), all due now."""
     from feedpipe.model import Frequency, Subscriber, SubscriberStatus
 
     sets = category_sets(rng)
     day_ago = NOW - timedelta(days=1)
-    return [
-        Subscriber(
+    local = send_times()
+    subs = []
+    for n in range(1, SUBSCRIBERS + 1):
+        zone = ZONES[n % len(ZONES)]
+        sub = Subscriber(
             id=n,
             email=f"reader{n}@example.org",
             name=name_of(n),
@@ -117,16 +132,37 @@ def subscribers(rng: random.Random) -> list[Any]:
             categories=sets[n % len(sets)],
             frequency=Frequency.DAILY,
             weekday=0,
-            send_time=clock_time(8, 0),
-            timezone=ZONES[n % len(ZONES)],
+            send_time=clock_time(local[zone].hour, local[zone].minute),
+            timezone=zone,
             created_at=day_ago - timedelta(days=30),
             confirmed_at=day_ago - timedelta(days=30),
             unsubscribed_at=None,
             watermark=day_ago,
             last_digest_at=day_ago,
         )
-        for n in range(1, SUBSCRIBERS + 1)
-    ]
+        if mix:
+            sub = _mixed(sub, n, local[zone])
+        subs.append(sub)
+    return subs
+
+
+def _mixed(sub: Any, n: int, local: datetime) -> Any:
+    from dataclasses import replace
+
+    from feedpipe.model import Frequency
+
+    kinds = [Frequency.DAILY, Frequency.WEEKLY, Frequency.MONTHLY, Frequency.INSTANT]
+    kind = n % 5
+    if kind == 4:
+        return replace(sub, min_posts=3, max_wait=timedelta(days=7))
+    month_ago = sub.last_digest_at - timedelta(days=30)
+    return replace(
+        sub,
+        frequency=kinds[kind],
+        weekday=local.weekday(),
+        month_day=min(local.day, 28),
+        last_digest_at=month_ago if kind in (1, 2) else sub.last_digest_at,
+    )
 
 
 def plan_editions(
@@ -269,7 +305,8 @@ def main() -> int:
     rng = random.Random(2026)
     config = settings()
     posts = make_posts(rng)
-    subs = subscribers(rng)
+    mix = "--mix" in sys.argv[1:]
+    subs = subscribers(rng, mix)
     recipients = recipients_for(subs[:1], config.web.base_url, "bench-secret")  # warm imports
     gc.collect()
     rss_before = rss_mb()
@@ -291,7 +328,7 @@ def main() -> int:
     per_message = t["personalise"] / count * 1e6
     report(
         f"subscribers {len(subs):,}, category sets {CATEGORY_SETS}, zones {len(ZONES)}, "
-        f"posts {POSTS}",
+        f"posts {POSTS}, cadences {'mixed' if mix else 'daily'}",
         f"editions {len(editions)}, messages {count:,}, {total_bytes / count / 1000:.1f} KB avg, "
         f"largest {largest / 1000:.1f} KB (limit {config.digest.max_bytes / 1000:.0f} KB)",
         f"plan            {t['plan']:7.2f} s",

@@ -39,7 +39,7 @@ def site(tmp_path: Path, sqlite_url: str) -> Callable[[int], Feedpipe]:
     a runner of `feedpipe ARGS` in a subprocess."""
     posts = tmp_path / "posts"
     posts.mkdir()
-    write_post(posts, "alpha", "2026-02-01T09:00:00Z", '["Rust"]')
+    write_post(posts, "alpha", "2026-03-01T09:00:00Z", '["Rust"]')
     config = tmp_path / "config.toml"
 
     def make(port: int) -> Feedpipe:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,7 +65,9 @@ def test_status_lists_n_digest_times_and_says_how_many(tmp_path: Path) -> None:
         cli, ["--config", config, "status", "--digests", "7", "--now", "2026-03-01T00:00:00Z"]
     )
     assert "shown;" not in more.stdout
-    assert sum(" UTC  1" in line for line in more.stdout.splitlines()) == 7
+    lines = more.stdout.splitlines()
+    assert sum(line.startswith("2026-") and " UTC  1" in line for line in lines) == 7
+    assert ["daily at 00:15 UTC", "1"] in [re.split(r"\s{2,}", line) for line in lines]
     weekly = ["subscribers", "add", "w@example.com", "--frequency", "weekly", "--weekday", "mon"]
     added = runner.invoke(cli, ["--config", config, *weekly, "--time", "08:00"])
     assert added.exit_code == 0, added.output

@@ -228,7 +228,7 @@ def test_catch_up_after_three_missed_days_is_one_digest() -> None:
     last = utc(2026, 3, 1, 8)
     sub = subscriber(last_digest_at=last, watermark=last)
     posts = [post(i, last + timedelta(days=i, hours=1)) for i in range(5)]
-    now = utc(2026, 3, 4, 15)  # the scheduler was down for 2, 3 and 4 March 08:00
+    now = utc(2026, 3, 4, 13)  # down for 2, 3 and 4 March 08:00; back within late_after
     result = run([sub], posts, now)
     assert len(result.editions) == 1
     assert sorted(post_ids_for(result, 1)) == [0, 1, 2, 3]  # post 4 is first seen on 5 March
@@ -285,7 +285,7 @@ def test_identical_layouts_share_one_edition() -> None:
         subscriber(3, categories=("rust", "python")),  # other set, same post set and layout
         subscriber(4),
     ]
-    result = run(subs, posts, utc(2026, 3, 2, 12))
+    result = run(subs, posts, utc(2026, 3, 2, 8))  # Kolkata 08:00 was 5.5 h ago: not late
     shared = {e.subscriber_ids: e for e in result.editions}
     assert set(shared) == {(1, 2, 3), (4,)}
     assert shared[(1, 2, 3)].key == layout_key((("rust", (1,)),))

@@ -59,8 +59,12 @@ def test_preview_with_nothing_new_says_so(tmp_path: Path) -> None:
     post(posts, "old", categories="[Rust]", date="2026-01-01T00:00:00Z")
     config = write_config(tmp_path, posts)
     run(config, "sync", "--now", "2026-01-02T00:00:00Z")
+    run(config, "subscribers", "add", "late@example.com", "--now", "2026-02-01T00:00:00Z")
+    args = ("digest", "preview", "--email", "late@example.com", "--now", "2026-03-01T00:00:00Z")
+    code, out, _ = run(config, *args)
+    assert code == 0 and "nothing new for late@example.com since 2026-02-01 00:00 UTC" in out
     code, out, _ = run(config, "digest", "preview", "--now", "2026-03-01T00:00:00Z")
-    assert code == 0 and "nothing new" in out
+    assert code == 0 and "1 post for preview@example.com" in out  # the newest, whatever its age
 
 
 def test_preview_with_unknown_category_lists_known_ones(tmp_path: Path) -> None:

@@ -17,10 +17,13 @@ from feedpipe.subscriptions.tokens import TokenPurpose, max_age, read_token
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def write_post(folder: Path, slug: str, categories: str, draft: bool = False) -> Path:
+def write_post(
+    folder: Path, slug: str, categories: str, draft: bool = False, date: str = "2026-03-01T00:30Z"
+) -> Path:
+    """A post published (by default) just after the tests' subscribers subscribed."""
     path = folder / f"{slug}.md"
     path.write_text(
-        f'---\ntitle: "{slug}"\ndate: 2026-02-01T09:00:00Z\ncategories: {categories}\n'
+        f'---\ntitle: "{slug}"\ndate: {date}\ncategories: {categories}\n'
         f"draft: {str(draft).lower()}\n---\nBody of {slug}.\n",
         encoding="utf-8",
     )
@@ -30,7 +33,7 @@ def write_post(folder: Path, slug: str, categories: str, draft: bool = False) ->
 @pytest.fixture
 def service(store_url: str, tmp_path: Path) -> Iterator[tuple[Feedpipe, FixedClock]]:
     (tmp_path / "posts").mkdir()
-    write_post(tmp_path / "posts", "old", '["Rust"]')
+    write_post(tmp_path / "posts", "old", '["Rust"]', date="2026-02-01T09:00:00Z")
     data = {
         "site": {"title": "Blog", "url": "https://blog.example.com"},
         "source": {"path": str(tmp_path / "posts")},

@@ -23,8 +23,8 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 DUE = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
-def write_post(folder: Path, slug: str, categories: str) -> None:
-    text = f'---\ntitle: "{slug}"\ndate: 2026-02-01T09:00:00Z\ncategories: {categories}\n---\nB.\n'
+def write_post(folder: Path, slug: str, categories: str, date: str = "2026-03-01T09:00Z") -> None:
+    text = f'---\ntitle: "{slug}"\ndate: {date}\ncategories: {categories}\n---\nB.\n'
     (folder / f"{slug}.md").write_text(text, encoding="utf-8")
 
 
@@ -33,7 +33,7 @@ def fp(store_url: str, tmp_path: Path) -> Iterator[Feedpipe]:
     """Four subscribers (two categories) and two posts first seen after they subscribed."""
     posts = tmp_path / "posts"
     posts.mkdir()
-    write_post(posts, "old", '["Rust", "Python"]')
+    write_post(posts, "old", '["Rust", "Python"]', "2026-02-01T09:00Z")
     data = {
         "site": {"title": "Blog", "url": "https://blog.example.com"},
         "source": {"path": str(posts)},

@@ -24,7 +24,7 @@ def fp(store_url: str, tmp_path: Path) -> Iterator[Feedpipe]:
     """s0, s1 read Rust, s2 Python, s3 everything; two new posts, one digest each queued."""
     posts = tmp_path / "posts"
     posts.mkdir()
-    write_post(posts, "old", '["Rust", "Python"]')
+    write_post(posts, "old", '["Rust", "Python"]', "2026-02-01T09:00Z")  # back catalogue
     data = {
         "site": {"title": "Blog", "url": "https://blog.example.com"},
         "source": {"path": str(posts)},

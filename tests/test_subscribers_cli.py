@@ -161,7 +161,7 @@ def test_export_round_trip(run: Run, tmp_path: Path) -> None:
     exported = run("subscribers", "export")
     assert exported.exit_code == 0
     assert exported.stdout.splitlines()[0] == (
-        "email,name,categories,frequency,weekday,time,timezone,status"
+        "email,name,categories,frequency,weekday,time,timezone,status,month_day,min_posts,max_wait"
     )
     for email in ("a@example.com", "b@example.com"):
         assert run("subscribers", "remove", email).exit_code == 0
@@ -213,3 +213,36 @@ def test_large_import_is_validated_in_parallel_with_the_same_result(
     assert result.exit_code == 0, result.output
     assert "imported 10 subscribers; 1 row skipped" in result.stdout
     assert result.stderr.strip().startswith("line 6:")
+
+
+def test_every_cadence_through_add_update_csv_and_export(run: Run, tmp_path: Path) -> None:
+    added = run(
+        "subscribers", "add", "m@example.com", "--frequency", "monthly", "--month-day", "last",
+        "--min-posts", "3", "--max-wait", "7d", "--time", "08:00", "--timezone", "UTC",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert "monthly on the last day at 08:00 UTC, once 3 posts are new (at most 7d)" in added.stdout
+    updated = run("subscribers", "update", "m@example.com", "--frequency", "instant")
+    assert updated.exit_code == 0, updated.output
+    assert "(pending; instant (within 5 min), once 3 posts are new (at most 7d);" in updated.stdout
+    kept = run("subscribers", "update", "m@example.com", "--min-posts", "1", "--categories", "Rust")
+    assert "(pending; instant (within 5 min); categories: Rust)" in kept.stdout
+    bad = run("subscribers", "update", "m@example.com", "--month-day", "31")
+    assert bad.exit_code == 1
+    assert "'31' is not a day of the month (1 to 28, or last)" in bad.stderr
+    csv_file = tmp_path / "cadences.csv"
+    csv_file.write_text(
+        "email,frequency,month_day,min_posts,max_wait,time,timezone\n"
+        "a@example.com,monthly,15,,,09:00,Asia/Kolkata\n"
+        "b@example.com,weekly,,2,36h,,\n"
+        "c@example.com,monthly,29,,,,\n",
+        encoding="utf-8",
+    )
+    imported = run("subscribers", "import", str(csv_file))
+    assert "imported 2 subscribers; 1 row skipped" in imported.stdout
+    assert "line 4: '29' is not a day of the month" in imported.stderr
+    listed = run("subscribers", "list").stdout
+    assert "monthly on day 15 at 09:00 Asia/Kolkata" in listed
+    assert "weekly on Monday at 07:30 Europe/Berlin, once 2 posts are new (at most 36h)" in listed
+    exported = run("subscribers", "export").stdout.splitlines()
+    assert "a@example.com,,,monthly,mon,09:00,Asia/Kolkata,pending,15,1,30d" in exported

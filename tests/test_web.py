@@ -353,6 +353,21 @@ def test_preferences_change_categories_and_schedule(web: Web) -> None:
     assert r.status_code == 422 and "known: " in r.text
 
 
+def test_preferences_offer_every_cadence(web: Web) -> None:
+    url, csrf = _prefs(web, "m@example.com")
+    page = web.client.get(url).text
+    assert all(f'value="{f}"' in page for f in ("instant", "daily", "weekly", "monthly"))
+    assert 'name="month_day"' in page and 'name="min_posts"' in page
+    form = {"csrf": csrf, "frequency": "monthly", "month_day": "last", "min_posts": "2",
+            "max_wait": "10d", "action": "save"}  # fmt: skip
+    r = web.client.post(url, data=form)
+    assert r.status_code == 200 and "monthly on the last day at" in r.text
+    sub = web.subscriber("m@example.com")
+    assert (sub.month_day, sub.min_posts, sub.max_wait) == (0, 2, timedelta(days=10))
+    r = web.client.post(url, data={"csrf": csrf, "max_wait": "soon"})
+    assert r.status_code == 422 and "is not a wait such as 7d" in r.text
+
+
 def test_preferences_pause_and_resume(web: Web) -> None:
     url, csrf = _prefs(web, "pause@example.com")
     r = web.client.post(url, data={"csrf": csrf, "action": "pause"})
@@ -418,11 +433,19 @@ def test_admin_endpoints_need_the_bearer_token(web: Web) -> None:
         wrong = web.client.request(method, path, headers={"authorization": "Bearer nope"})
         assert wrong.status_code == 403
     assert web.client.post("/api/admin/build").status_code == 401
-    subscribe(web, "adm@example.com")
+    code, _ = subscribe(
+        web, "adm@example.com", frequency="monthly", month_day="last", min_posts=2, max_wait="36h"
+    )
+    assert code == ACCEPTED
     web.settle()  # the request is handled after its reply
     auth = {"authorization": f"Bearer {ADMIN}"}
     listed = web.client.get("/api/admin/subscribers?status=pending", headers=auth).json()
     assert listed["count"] == 1 and listed["subscribers"][0]["email"] == "adm@example.com"
+    got = listed["subscribers"][0]
+    assert (got["frequency"], got["month_day"], got["min_posts"], got["max_wait"]) == (
+        "monthly", "last", 2, "36h"
+    )  # fmt: skip
+    assert got["schedule"].startswith("monthly on the last day at ")
     assert web.client.get("/api/admin/subscribers?status=x", headers=auth).status_code == 422
     assert web.client.get("/api/admin/outbox", headers=auth).json() == {"counts": {"queued": 1}}
     built = web.client.post("/api/admin/build", headers=auth)

@@ -26,9 +26,11 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 
-def new_post(posts: Path, slug: str) -> None:
-    (posts / f"{slug}.md").write_text(
-        f"---\ntitle: {slug}\ndate: 2026-11-21T00:00:00Z\ncategories: [Rust]\n---\nBody.\n",
+def new_post(w: Web, slug: str) -> None:
+    """A post published a minute from now (after whoever subscribed so far)."""
+    date = (w.fp.clock.now() + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (w.posts / f"{slug}.md").write_text(
+        f"---\ntitle: {slug}\ndate: {date}\ncategories: [Rust]\n---\nBody.\n",
         encoding="utf-8",
     )
 
@@ -55,7 +57,7 @@ def test_full_flow_over_the_outbox_and_smtp(
     handler = RecordingHandler()
     with serve(handler) as server:
         assert client.post("/subscribe", data={"email": "flow@example.com"}).status_code == 200
-        new_post(w.posts, "first-after")
+        new_post(w, "first-after")
         send_due(w, server.port)
         # Only the confirmation went out: a pending subscriber gets no digest.
         (confirmation,) = [r.parse() for r in handler.received]
@@ -64,7 +66,7 @@ def test_full_flow_over_the_outbox_and_smtp(
         link = re.search(r"https?://\S+/c/\S+", text)
         assert link is not None
         assert client.post(urlsplit(link.group(0)).path).status_code == 200
-        new_post(w.posts, "second-after")
+        new_post(w, "second-after")
         send_due(w, server.port)
         assert len(handler.received) == 2
         digest = handler.received[1].parse()
@@ -82,7 +84,7 @@ def test_full_flow_over_the_outbox_and_smtp(
         r = fresh.post(urlsplit(unsubscribe).path, content=b"List-Unsubscribe=One-Click")
         assert r.status_code == 200
         assert w.fp.subscriptions.get("flow@example.com").status is SubscriberStatus.UNSUBSCRIBED
-        new_post(w.posts, "third-after")
+        new_post(w, "third-after")
         send_due(w, server.port)
         assert len(handler.received) == 2
     w.fp.close()
@@ -96,7 +98,7 @@ def test_unsubscribing_cancels_queued_messages_at_once(
     client = TestClient(create_app(w.fp, mailer, WebConfig()), base_url=w.fp.settings.web.base_url)
     sub = w.fp.subscriptions.add({"email": "q@example.com", "status": "active"})
     clock.advance(timedelta(days=1))
-    new_post(w.posts, "queued-post")
+    new_post(w, "queued-post")
     w.fp.sync()
     clock.advance(timedelta(days=1))
     w.fp.outbox.fill()

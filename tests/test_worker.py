@@ -324,7 +324,7 @@ def test_run_once_sends_at_0800_berlin_on_both_sides_of_a_dst_change(
     )  # fmt: skip
     assert added.exit_code == 0, added.output
     for number, (before, at) in enumerate((day1, day2), start=1):
-        post(posts, f"post-{number}", date=start.replace("Z", ":00Z"))
+        post(posts, f"post-{number}", date=start.replace("00:00Z", "00:01:00Z"))  # after them
         _run_once(config, before)  # 07:59 local: syncs the post, nothing is due yet
         assert len(_emls(tmp_path)) == number - 1, before
         _run_once(config, at)  # 08:00 local: the digest goes out

@@ -187,10 +187,14 @@ class DigestSettings(_Section):
 
     timezone: str = "UTC"
     send_time: str = "08:00"
-    frequency: Literal["daily", "weekly"] = "daily"
+    frequency: Literal["instant", "daily", "weekly", "monthly"] = "daily"
     weekday: Weekday = "mon"
     templates_dir: Path | None = None  # overrides templates/email/ file by file
     max_bytes: int = Field(default=102_000, ge=20_000)
+    max_posts: int = Field(default=30, ge=1)  # per digest; the rest is "and N more"
+    instant_delay: int = Field(default=5, ge=0, le=1440)  # minutes after publishing
+    late_after: float = Field(default=6.0, gt=0)  # hours: a later send merges into the next
+    backdated_days: float = Field(default=7.0, ge=0)  # first seen later than this: old post
 
     @field_validator("timezone")
     @classmethod

@@ -17,6 +17,7 @@ from feedpipe.cli.common import CliState, Exit, fail, now_option, pass_state
 from feedpipe.cli.hygiene import suppressions
 from feedpipe.cli.outbox import dkim_record, outbox, send
 from feedpipe.cli.progress import Progress
+from feedpipe.cli.simulate import simulate
 from feedpipe.cli.subscribers import digest, subscribers
 from feedpipe.cli.textgrid import plural
 from feedpipe.cli.web import inbound, serve
@@ -246,6 +247,7 @@ for command in (
     subscribers,
     suppressions,
     digest,
+    simulate,
     send,
     outbox,
     dkim_record,

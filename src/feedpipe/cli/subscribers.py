@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -20,11 +21,35 @@ if TYPE_CHECKING:  # the digests and emails load the store and Jinja2: only when
     from feedpipe.subscriptions.service import SubscriptionService
 
 SAMPLE_SIZE = 3
+F = TypeVar("F", bound=Callable[..., Any])
+SCHEDULE_FIELDS = ("frequency", "weekday", "time", "timezone", "month_day", "min_posts", "max_wait")
 
 
-def describe(sub: Subscriber, categories: CategoryIndex) -> str:
+def describe(sub: Subscriber, categories: CategoryIndex, instant_delay: int) -> str:
     chosen = categories.names(sub.categories) or "all"
-    return f"{sub.email} ({sub.status}; {sub.schedule.describe()}; categories: {chosen})"
+    schedule = sub.schedule.describe(instant_delay)
+    return f"{sub.email} ({sub.status}; {schedule}; categories: {chosen})"
+
+
+def schedule_options(func: F) -> F:
+    """The schedule options `subscribers add` and `update` share (names as in the CSV)."""
+    for option in reversed(
+        [
+            click.option(
+                "--frequency",
+                type=click.Choice([f.value for f in Frequency]),
+                help="Default from [digest].",
+            ),
+            click.option("--weekday", metavar="mon", help="Day for weekly digests (mon..sun)."),
+            click.option("--time", "time", metavar="HH:MM", help="Local send time."),
+            click.option("--timezone", metavar="ZONE", help="IANA time zone, e.g. Europe/Berlin."),
+            click.option("--month-day", metavar="1..28|last", help="Day for monthly digests."),
+            click.option("--min-posts", metavar="N", help="Hold a digest until N posts are new."),
+            click.option("--max-wait", metavar="7d|36h", help="...but never longer than this."),
+        ]
+    ):
+        func = option(func)
+    return func
 
 
 @click.group()
@@ -36,39 +61,48 @@ def subscribers() -> None:
 @click.argument("email")
 @click.option("--name", help="How to greet them.")
 @click.option("--categories", metavar='"A,B"', help="Category names; default: everything.")
-@click.option("--frequency", type=click.Choice(["daily", "weekly"]), help="Default from [digest].")
-@click.option("--weekday", metavar="mon", help="Day for weekly digests (mon..sun).")
-@click.option("--time", "send_time", metavar="HH:MM", help="Local send time.")
-@click.option("--timezone", metavar="ZONE", help="IANA time zone, e.g. Europe/Berlin.")
+@schedule_options
 @click.option("--confirmed", is_flag=True, help="Active at once (no confirmation email).")
 @now_option
 @pass_state
 def add(
     state: CliState,
+    /,
     email: str,
     name: str | None,
     categories: str | None,
-    frequency: str | None,
-    weekday: str | None,
-    send_time: str | None,
-    timezone: str | None,
     confirmed: bool,
     now: str | None,
+    **schedule: str | None,
 ) -> None:
     """Subscribe EMAIL (pending unless --confirmed)."""
     fields = {
         "email": email,
         "name": name,
         "categories": categories,
-        "frequency": frequency,
-        "weekday": weekday,
-        "time": send_time,
-        "timezone": timezone,
+        **schedule,
         "status": "active" if confirmed else "pending",
     }
     with state.service(now) as service:
         sub = service.subscriptions.add(fields)
-        click.echo(f"added {describe(sub, service.subscriptions.categories())}")
+        delay = service.settings.digest.instant_delay
+        click.echo(f"added {describe(sub, service.subscriptions.categories(), delay)}")
+
+
+@subscribers.command("update")
+@click.argument("email")
+@click.option("--categories", metavar='"A,B"', help='Category names; "" = everything.')
+@schedule_options
+@pass_state
+def update(state: CliState, /, email: str, categories: str | None, **schedule: str | None) -> None:
+    """Change EMAIL's schedule or categories (options not given stay as they are)."""
+    from feedpipe.subscriptions.fields import PreferencesInput
+
+    prefs = PreferencesInput((), *(schedule[k] for k in SCHEDULE_FIELDS))
+    with state.service() as service:
+        sub = service.subscriptions.update(email, prefs, categories)
+        delay = service.settings.digest.instant_delay
+        click.echo(f"updated {describe(sub, service.subscriptions.categories(), delay)}")
 
 
 @subscribers.command("import")
@@ -78,9 +112,10 @@ def add(
 def import_(state: CliState, file: Path, now: str | None) -> None:
     """Import subscribers from a CSV file with a header row.
 
-    Columns: email,name,categories,frequency,weekday,time,timezone,status (only email is
-    required; empty fields take the [digest] defaults; status defaults to pending). Bad rows are
-    reported with their line number and skipped; the rest are imported.
+    Columns: email,name,categories,frequency,weekday,time,timezone,status,month_day,min_posts,
+    max_wait (only email is required; empty fields take the [digest] defaults; status defaults
+    to pending; frequency is instant, daily, weekly or monthly). Bad rows are reported with
+    their line number and skipped; the rest are imported.
     """
     with (
         state.long_work(now) as service,
@@ -111,13 +146,14 @@ def list_(state: CliState, status: str | None, category: str | None, frequency: 
             Frequency(frequency) if frequency else None,
         )
         names = subs.categories()
+        delay = service.settings.digest.instant_delay
     rows = [
         [
             str(s.id),
             s.email,
             s.name or "",
             s.status.value,
-            s.schedule.describe(),
+            s.schedule.describe(delay),
             names.names(s.categories) or "all",
         ]
         for s in found
@@ -211,9 +247,10 @@ def preview(
     anything.
 
     It holds the posts that are new to the subscriber the way real digests count them: posts
-    feedpipe first saw (or that were published, if later) after the subscriber's last digest or
-    subscription. Without --email: a subscriber of one week to --categories (default: every
-    category), so the posts that became new in the last 7 days."""
+    published after they subscribed that feedpipe first saw (or that were published, if later)
+    after their last digest or subscription, back catalogue left out. Without --email: a
+    reader of --categories (default: every category) and the newest posts, whatever their
+    age, up to [digest] max_posts."""
     import webbrowser
 
     from feedpipe.emails.preview import write_preview
@@ -230,7 +267,7 @@ def preview(
                 f"since {service.subscriptions.get(address).watermark:%Y-%m-%d %H:%M} UTC"
                 " (their last digest or subscription)"
                 if address
-                else "in the last 7 days"
+                else "on the site"
             )
             click.echo(
                 f"nothing new for {recipient.email} {since}: no digest would be sent,"

@@ -172,4 +172,7 @@ def status_text(status: WorkerStatus) -> str:
             f"({len(due)} of {plural(status.due_instants, 'send time')} shown; "
             "--digests N for more)"
         )
+    if status.schedules:
+        rows = [[text, str(n)] for text, n in status.schedules]
+        lines += ["", table(["SCHEDULE", "SUBSCRIBERS"], rows)]
     return "\n".join(lines)

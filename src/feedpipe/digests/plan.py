@@ -7,12 +7,11 @@ import json
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Protocol
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
-from feedpipe.digests.model import Plan, PlannedEdition
-from feedpipe.model import DigestPost, DigestSection, EditionContent, Frequency, Post, Subscriber
+from feedpipe.digests.cadence import decide, is_due, local_instant, next_send_after
+from feedpipe.digests.model import DEFAULT_RULES, Plan, PlannedEdition, Rules
+from feedpipe.model import Advance, DigestPost, DigestSection, EditionContent, Post, Subscriber
 from feedpipe.model import SubscriberStatus as Status
 
 PostLoader = Callable[[Sequence[int]], Mapping[int, Post]]
@@ -20,47 +19,7 @@ PostLoader = Callable[[Sequence[int]], Mapping[int, Post]]
 Layout = tuple[tuple[str, tuple[int, ...]], ...]
 OTHER_TITLE = "More posts"
 OTHER_SLUG = "more"
-
-
-class HasSchedule(Protocol):
-    """Anything with a send schedule (a Subscriber, a Schedule)."""
-
-    @property
-    def frequency(self) -> Frequency: ...
-    @property
-    def weekday(self) -> int: ...
-    @property
-    def send_time(self) -> time: ...
-    @property
-    def timezone(self) -> str: ...
-
-
-def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
-    """`day` at `at` in `zone` as aware UTC (fold=0: a gap time moves on by the gap's length,
-    a repeated time is its first occurrence)."""
-    return datetime.combine(day, at, tzinfo=zone).replace(fold=0).astimezone(UTC)
-
-
-def next_send_after(sub: HasSchedule, after: datetime) -> datetime:
-    """The first local send instant of `sub` strictly after `after` (aware UTC)."""
-    zone = ZoneInfo(sub.timezone)
-    start = after.astimezone(zone).date() - timedelta(days=1)
-    weekly = sub.frequency is Frequency.WEEKLY
-    for offset in range(9):
-        day = start + timedelta(days=offset)
-        if weekly and day.weekday() != sub.weekday:
-            continue
-        instant = local_instant(day, sub.send_time, zone)
-        if instant > after:
-            return instant
-    raise AssertionError("unreachable: a send instant exists within any 9 days")
-
-
-def is_due(sub: Subscriber, now: datetime) -> bool:
-    """Active, and a send instant has passed since their last digest (or since subscribing)."""
-    if sub.status is not Status.ACTIVE:
-        return False
-    return next_send_after(sub, sub.last_digest_at or sub.created_at) <= now
+__all__ = ["is_due", "local_instant", "next_send_after", "plan", "preview_edition"]
 
 
 def deliverable(posts: Iterable[DigestPost], now: datetime) -> list[DigestPost]:
@@ -87,58 +46,112 @@ def section_layout(categories: tuple[str, ...], posts: Sequence[DigestPost]) -> 
     return tuple((k, tuple(p.id for p in newest_first[k])) for k in order if k in newest_first)
 
 
-def layout_key(layout: Layout, render_key: str = "") -> str:
-    """Edition key: sha256 of the section layout and of what renders it (`render_key`, the
-    renderer's fingerprint of templates and settings): a template change makes new editions."""
-    data = json.dumps(layout, separators=(",", ":")).encode()
+def layout_key(layout: Layout, render_key: str = "", more: int = 0) -> str:
+    """Edition key: sha256 of the section layout (and "N more"), and of what renders it
+    (`render_key`, the renderer's fingerprint of templates and settings): a template change
+    makes new editions."""
+    data = json.dumps([layout, more] if more else layout, separators=(",", ":")).encode()
     if render_key:
         data += b"\0" + render_key.encode()
     return hashlib.sha256(data).hexdigest()
 
 
-def group_due(
-    subscribers: Iterable[Subscriber], cutoffs: Sequence[datetime], now: datetime
-) -> tuple[dict[tuple[tuple[str, ...], int], list[int]], dict[int, datetime]]:
-    """Due subscribers grouped by (categories, index of first post newer than their watermark)."""
-    groups: dict[tuple[tuple[str, ...], int], list[int]] = defaultdict(list)
-    watermarks: dict[int, datetime] = {}
-    due_memo: dict[tuple[object, ...], bool] = {}
+def eligible(sub: Subscriber, post: DigestPost, rules: Rules) -> bool:
+    """New to `sub`: published after they subscribed, available after their watermark, not
+    back catalogue (first seen long after its date), in a category they chose."""
+    chosen = not sub.categories or not set(sub.categories).isdisjoint(post.categories)
+    return (
+        chosen
+        and post.published > sub.created_at
+        and post.available_at > sub.watermark
+        and not post.backdated(rules.backdated)
+    )
+
+
+GroupKey = tuple[tuple[str, ...], int, int]  # (categories, first new post, publication floor)
+
+
+class PostView:
+    """One run's deliverable posts, and each subscriber's new ones (shared by groups)."""
+
+    def __init__(self, posts: Iterable[DigestPost], now: datetime, rules: Rules) -> None:
+        self.ready = [p for p in deliverable(posts, now) if not p.backdated(rules.backdated)]
+        self.cutoffs = [p.available_at for p in self.ready]
+        self.published = sorted(p.published for p in self.ready)
+        self._pending: dict[GroupKey, tuple[DigestPost, ...]] = {}
+
+    def key(self, sub: Subscriber) -> GroupKey:
+        start = bisect_right(self.cutoffs, sub.watermark)
+        return sub.categories, start, bisect_right(self.published, sub.created_at)
+
+    def pending(self, key: GroupKey) -> tuple[DigestPost, ...]:
+        """The posts new to a group, by availability (`eligible` for each of its members)."""
+        found = self._pending.get(key)
+        if found is None:
+            categories, start, low = key
+            floor = self.published[low - 1] if low else None
+            chosen = set(categories)
+            found = self._pending[key] = tuple(
+                p
+                for p in self.ready[start:]
+                if (floor is None or p.published > floor)
+                and (not chosen or not chosen.isdisjoint(p.categories))
+            )
+        return found
+
+
+def capped(posts: Sequence[DigestPost], max_posts: int) -> tuple[list[DigestPost], int]:
+    """The newest `max_posts` posts and how many more there are."""
+    if len(posts) <= max_posts:
+        return list(posts), 0
+    newest = sorted(posts, key=lambda p: (p.published, p.id), reverse=True)
+    return newest[:max_posts], len(posts) - max_posts
+
+
+def decisions(
+    subscribers: Iterable[Subscriber], view: PostView, now: datetime, rules: Rules
+) -> tuple[dict[tuple[Layout, int], list[int]], dict[int, Advance]]:
+    """Every active subscriber's move at `now`, and who is sent which (layout, "N more")."""
+    by_layout: dict[tuple[Layout, int], list[int]] = defaultdict(list)
+    advances: dict[int, Advance] = {}
+    memo: dict[tuple[object, ...], tuple[Advance, int] | None] = {}
+    layouts: dict[tuple[GroupKey, int], tuple[Layout, int]] = {}
     for sub in subscribers:
         if sub.status is not Status.ACTIVE:
             continue
-        memo_key = (
-            sub.frequency,
-            sub.weekday,
-            sub.send_time,
-            sub.timezone,
-            sub.last_digest_at or sub.created_at,
-        )
-        due = due_memo.get(memo_key)
-        if due is None:
-            due = due_memo[memo_key] = is_due(sub, now)
-        if due:
-            watermarks[sub.id] = now
-            groups[(sub.categories, bisect_right(cutoffs, sub.watermark))].append(sub.id)
-    return groups, watermarks
+        group = view.key(sub)
+        memo_key = (*_schedule_key(sub), sub.watermark, group)
+        if memo_key not in memo:
+            memo[memo_key] = decide(sub, view.pending(group), now, rules)
+        decided = memo[memo_key]
+        if decided is None:
+            continue
+        advance, count = decided
+        advances[sub.id] = advance
+        if count:
+            shown = layouts.get((group, count))
+            if shown is None:
+                kept, more = capped(view.pending(group)[:count], rules.max_posts)
+                shown = layouts[group, count] = (section_layout(sub.categories, kept), more)
+            by_layout[shown].append(sub.id)
+    return by_layout, advances
 
 
-def plan_layouts(
-    subscribers: Iterable[Subscriber], posts: Iterable[DigestPost], now: datetime
-) -> tuple[dict[Layout, list[int]], dict[int, datetime]]:
-    """Due subscribers by the section layout they get (empty layouts dropped), and watermarks."""
-    ready = deliverable(posts, now)
-    cutoffs = [p.available_at for p in ready]
-    groups, watermarks = group_due(subscribers, cutoffs, now)
-    by_layout: dict[Layout, list[int]] = defaultdict(list)
-    for (categories, start), ids in groups.items():
-        layout = section_layout(categories, ready[start:])
-        if layout:
-            by_layout[layout].extend(ids)
-    return by_layout, watermarks
+def _schedule_key(sub: Subscriber) -> tuple[object, ...]:
+    return (
+        sub.frequency,
+        sub.weekday,
+        sub.send_time,
+        sub.timezone,
+        sub.month_day,
+        sub.min_posts,
+        sub.max_wait,
+        sub.cursor,
+    )
 
 
 def edition_content(
-    layout: Layout, posts: Mapping[int, Post], render_key: str = ""
+    layout: Layout, posts: Mapping[int, Post], render_key: str = "", more: int = 0
 ) -> EditionContent:
     """The edition of a layout, with full posts and category names taken from the posts."""
     sections = []
@@ -149,7 +162,8 @@ def edition_content(
             title, slug = term.name, term.slug
             break
         sections.append(DigestSection(title=title, slug=slug, posts=full))
-    return EditionContent(key=layout_key(layout, render_key), sections=tuple(sections))
+    key = layout_key(layout, render_key, more)
+    return EditionContent(key=key, sections=tuple(sections), more=more)
 
 
 def plan(
@@ -158,19 +172,42 @@ def plan(
     now: datetime,
     load_posts: PostLoader,
     render_key: str = "",
+    rules: Rules = DEFAULT_RULES,
 ) -> Plan:
-    """Plan one run at `now`: editions (shared by identical layouts) and new watermarks.
+    """Plan one run at `now`: editions (shared by identical layouts) and how subscribers move.
 
-    Every due active subscriber's watermark moves to `now`, also when nothing is new for
-    them (then they get no edition). `load_posts` is called once, with the posts editions use;
+    A sent or empty subscriber's watermark moves to `now` (instant: `now - instant_delay`);
+    held and late ones keep it. `load_posts` is called once, with the posts editions use;
     `render_key` (the renderer's fingerprint) is part of every edition key.
     """
-    by_layout, watermarks = plan_layouts(subscribers, posts, now)
-    wanted = sorted({i for layout in by_layout for _, ids in layout for i in ids})
+    by_layout, advances = decisions(subscribers, PostView(posts, now, rules), now, rules)
+    return Plan(now, _editions(by_layout, load_posts, render_key), advances)
+
+
+def _editions(
+    by_layout: Mapping[tuple[Layout, int], list[int]], load_posts: PostLoader, render_key: str
+) -> tuple[PlannedEdition, ...]:
+    wanted = sorted({i for (layout, _) in by_layout for _, ids in layout for i in ids})
     full = load_posts(wanted) if wanted else {}
     editions = [
-        PlannedEdition(edition_content(layout, full, render_key), tuple(sorted(ids)))
-        for layout, ids in by_layout.items()
+        PlannedEdition(edition_content(layout, full, render_key, more), tuple(sorted(ids)))
+        for (layout, more), ids in by_layout.items()
     ]
     editions.sort(key=lambda e: (-len(e.subscriber_ids), e.key))
-    return Plan(now=now, editions=tuple(editions), watermarks=watermarks)
+    return tuple(editions)
+
+
+def preview_edition(
+    sub: Subscriber,
+    posts: Iterable[DigestPost],
+    now: datetime,
+    load_posts: PostLoader,
+    rules: Rules = DEFAULT_RULES,
+) -> EditionContent | None:
+    """What `sub` would get if a digest went out at `now`, whatever their schedule."""
+    view = PostView(posts, now, rules)
+    kept, more = capped(view.pending(view.key(sub)), rules.max_posts)
+    layout = section_layout(sub.categories, kept)
+    if not layout:
+        return None
+    return _editions({(layout, more): [sub.id]}, load_posts, "")[0].content

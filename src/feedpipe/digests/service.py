@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from feedpipe.clock import Clock
-from feedpipe.digests.model import Plan
+from feedpipe.digests.model import Plan, Rules
 from feedpipe.digests.plan import plan as plan_digests
+from feedpipe.digests.plan import preview_edition
 from feedpipe.model import (
     EditionContent,
     Frequency,
@@ -33,6 +34,11 @@ class DigestService:
     def __post_init__(self) -> None:
         self.subscriptions = SubscriptionService(self.settings, self.store, self.clock)
 
+    @property
+    def rules(self) -> Rules:
+        """The [digest] rules every plan applies."""
+        return rules_of(self.settings)
+
     def plan(self, now: datetime | None = None, render_key: str = "") -> Plan:
         """Who is due at `now` (default: the clock) and which edition each gets; sends nothing.
         `render_key` (EmailRenderer.fingerprint) goes into every edition key."""
@@ -42,8 +48,8 @@ class DigestService:
             return Plan(now=now)
         since = min(s.watermark for s in subs)
         posts = self.store.digest_posts(since, now)
-        planned = plan_digests(subs, posts, now, self.store.posts_by_ids, render_key)
-        first = frozenset(s.id for s in subs if s.last_digest_at is None)
+        planned = plan_digests(subs, posts, now, self.store.posts_by_ids, render_key, self.rules)
+        first = frozenset(s.id for s in subs if s.watermark <= s.created_at)  # nothing sent yet
         return replace(planned, first=first & planned.watermarks.keys())
 
     def recipients(self, plan: Plan) -> dict[str, tuple[Recipient, ...]]:
@@ -66,24 +72,27 @@ class DigestService:
     def preview(
         self, email: str | None = None, categories: str | None = None, now: datetime | None = None
     ) -> tuple[EditionContent | None, Recipient]:
-        """The digest a subscriber (or a made-up one with `categories`, subscribed a week ago)
-        would get if it were due now; None when nothing is new to them. Changes nothing.
+        """The digest a subscriber would get if it were due now (None when nothing is new to
+        them), or for a made-up reader of `categories`, the newest posts (at most max_posts),
+        whatever their age: what the mail looks like. Changes nothing.
 
-        Posts are selected as real digests select them: those that became available (first
-        seen by feedpipe, or published if that is later) after the subscriber's watermark (their
-        last digest, or when they subscribed)."""
+        A subscriber's posts are selected as real digests select them (`plan.eligible`):
+        published after they subscribed, available (first seen, or published if later) after
+        their watermark, and not back catalogue."""
         now = now or self.clock.now()
-        subs = self.subscriptions
-        sub = subs.get(email) if email else self._sample_subscriber(categories or "", now)
-        first = sub.last_digest_at is None
-        sub = replace(sub, status=SubscriberStatus.ACTIVE, last_digest_at=now - timedelta(days=8))
+        subs, rules = self.subscriptions, self.rules
+        if email:
+            sub = replace(subs.get(email), status=SubscriberStatus.ACTIVE)
+        else:
+            sub = self._sample_subscriber(categories or "")
+            rules = replace(rules, backdated=timedelta.max)
         posts = self.store.digest_posts(sub.watermark, now)
-        plan = plan_digests([sub], posts, now, self.store.posts_by_ids)
-        recipient = replace(subs.links.recipient(sub), first=first)
-        return (plan.editions[0].content if plan.editions else None), recipient
+        content = preview_edition(sub, posts, now, self.store.posts_by_ids, rules)
+        first = sub.watermark <= sub.created_at  # nothing sent yet
+        return content, replace(subs.links.recipient(sub), first=first)
 
-    def _sample_subscriber(self, categories: str, now: datetime) -> Subscriber:
-        week_ago = now - timedelta(days=7)
+    def _sample_subscriber(self, categories: str) -> Subscriber:
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)  # every post is new to them
         return Subscriber(
             id=0,
             email="preview@example.com",
@@ -94,13 +103,28 @@ class DigestService:
             weekday=0,
             send_time=time(0, 0),
             timezone="UTC",
-            created_at=week_ago,
-            confirmed_at=week_ago,
+            created_at=epoch,
+            confirmed_at=epoch,
             unsubscribed_at=None,
-            watermark=week_ago,
+            watermark=epoch,
             last_digest_at=None,
         )
+
+    def describe(self, sub: Subscriber) -> str:
+        """The subscriber's schedule for people ("instant (within 5 min)", "monthly on ...")."""
+        return sub.schedule.describe(self.settings.digest.instant_delay)
 
     def secret(self) -> str:
         """The token key (read before a fill takes the write lock: it may be stored first)."""
         return self.subscriptions.links.secret()
+
+
+def rules_of(settings: Settings) -> Rules:
+    """The planner's rules from the [digest] settings."""
+    digest = settings.digest
+    return Rules(
+        max_posts=digest.max_posts,
+        instant_delay=timedelta(minutes=digest.instant_delay),
+        late_after=timedelta(hours=digest.late_after),
+        backdated=timedelta(days=digest.backdated_days),
+    )

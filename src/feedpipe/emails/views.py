@@ -92,7 +92,7 @@ class EditionView:
     key: str
     post_count: int  # posts in the edition
     shown_count: int  # posts listed in this message
-    more_count: int  # posts left out to keep the message under the size limit
+    more_count: int  # posts left out: under the size limit, or past [digest] max_posts
     more_url: str
     more_ref: int  # reference number of more_url in the text part (0 when more_count == 0)
     sections: tuple[SectionView, ...]
@@ -175,7 +175,7 @@ def edition_view(
         for s in sections
     )
     refs = [Reference(p.ref, p.url) for s in views for p in s.posts]
-    more = content.post_count - len(refs)
+    more = content.post_count - len(refs) + content.more  # cut for size, or past max_posts
     more_ref = len(refs) + 1 if more else 0
     if more:
         refs.append(Reference(more_ref, site.url))

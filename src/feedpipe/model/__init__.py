@@ -44,13 +44,16 @@ if TYPE_CHECKING:
     )
     from feedpipe.model.runs import JOBS, RunRecord
     from feedpipe.model.subscribers import (
+        LAST_DAY,
         STOPPED,
         TRANSITIONS,
         WEEKDAYS,
         Action,
+        Advance,
         DigestPost,
         Frequency,
         NewSubscriber,
+        Outcome,
         Schedule,
         Subscriber,
         SubscriberStatus,
@@ -70,6 +73,8 @@ if TYPE_CHECKING:
 
 _HOME = {
     "Action": "feedpipe.model.subscribers",
+    "Advance": "feedpipe.model.subscribers",
+    "Outcome": "feedpipe.model.subscribers",
     "BuildReport": "feedpipe.model.posts",
     "CLAIMABLE": "feedpipe.model.outbox",
     "Claim": "feedpipe.model.outbox",
@@ -106,6 +111,7 @@ _HOME = {
     "RecordReport": "feedpipe.model.outbox",
     "RunRecord": "feedpipe.model.runs",
     "STOPPED": "feedpipe.model.subscribers",
+    "LAST_DAY": "feedpipe.model.subscribers",
     "Schedule": "feedpipe.model.subscribers",
     "SendReport": "feedpipe.model.outbox",
     "SentEdition": "feedpipe.model.outbox",
@@ -126,11 +132,13 @@ _HOME = {
 __all__ = [
     "CLAIMABLE",
     "JOBS",
+    "LAST_DAY",
     "PENDING",
     "STOPPED",
     "TRANSITIONS",
     "WEEKDAYS",
     "Action",
+    "Advance",
     "BuildReport",
     "Claim",
     "ClaimedMessage",
@@ -156,6 +164,7 @@ __all__ = [
     "NewSubscriber",
     "OutboxFill",
     "OutboxState",
+    "Outcome",
     "ParsedDocument",
     "Post",
     "PostRef",

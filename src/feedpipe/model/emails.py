@@ -22,6 +22,7 @@ class EditionContent:
 
     key: str  # stable id of the edition (hash of its post ids and section layout)
     sections: tuple[DigestSection, ...]
+    more: int = 0  # new posts beyond [digest] max_posts: "and N more" links to the site
 
     @property
     def post_count(self) -> int:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: the outbox states load without the post types
     from feedpipe.model.emails import Recipient
+    from feedpipe.model.subscribers import Advance
 
 
 class OutboxState(enum.StrEnum):
@@ -57,16 +58,18 @@ class NewMessage:
     recipient: Recipient
     message_id: str
     kind: MessageKind = MessageKind.DIGEST
+    since: datetime | None = None  # the subscriber's watermark before this digest
+    deadline: datetime | None = None  # not sent by then: cancelled, watermark back to `since`
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxFill:
-    """What one fill writes in one transaction: editions, messages and the new watermarks."""
+    """What one fill writes in one transaction: editions, messages and how subscribers move."""
 
     now: datetime
     editions: tuple[NewEdition, ...] = ()
     messages: tuple[NewMessage, ...] = ()
-    watermarks: Mapping[int, datetime] = field(default_factory=dict)
+    advances: Mapping[int, Advance] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,9 @@ class FillReport:
     due: int  # subscribers whose digest was due (with or without new posts)
     editions: int  # editions rendered and stored
     queued: int  # outbox rows inserted
+    held: int = 0  # due, fewer than min_posts new posts: kept for a later slot
+    late: int = 0  # slots missed by more than late_after: merged into the next digest
+    expired: int = 0  # queued digests past their deadline: cancelled, posts back to pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +101,7 @@ class Claim:
 
     messages: tuple[ClaimedMessage, ...]
     cancelled: int = 0
+    expired: int = 0  # digests past their deadline, cancelled and merged into the next one
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +162,7 @@ class DispatchReport:
     cancelled: int = 0
     bounced_subscribers: int = 0
     batches: int = 0
+    expired: int = 0  # digests past their deadline: cancelled, merged into the next one
     seconds: float = 0.0
     server_down: bool = False
     soft: int = 0  # recipient soft replies (mailbox full, greylisted): retried

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from types import MappingProxyType
 
 from feedpipe.errors import InvalidTransitionError
@@ -95,8 +95,14 @@ def moves(action: Action) -> dict[SubscriberStatus, tuple[SubscriberStatus, ...]
 class Frequency(enum.StrEnum):
     """How often a subscriber gets a digest."""
 
+    INSTANT = "instant"  # each post, [digest] instant_delay minutes after it is published
     DAILY = "daily"
     WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+LAST_DAY = 0  # month_day value: the last day of the month
+DEFAULT_MAX_WAIT = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +113,33 @@ class Schedule:
     weekday: int  # 0 = Monday; only used when weekly
     send_time: time
     timezone: str  # IANA name
+    month_day: int = 1  # 1..28, or LAST_DAY; only used when monthly
+    min_posts: int = 1  # hold a digest until this many posts are new ...
+    max_wait: timedelta = DEFAULT_MAX_WAIT  # ... unless the oldest has waited this long
 
-    def describe(self) -> str:
-        """For people: "daily at 07:30 Europe/Berlin", "weekly on Monday at 08:00 UTC"."""
-        day = f" on {DAY_NAMES[self.weekday]}" if self.frequency is Frequency.WEEKLY else ""
-        return f"{self.frequency}{day} at {self.send_time:%H:%M} {self.timezone}"
+    def describe(self, instant_delay: int = 5) -> str:
+        """For people: "daily at 07:30 Europe/Berlin", "weekly on Monday at 08:00 UTC",
+        "monthly on day 1 at 08:00 Europe/Berlin", "instant (within 5 min)"."""
+        if self.frequency is Frequency.INSTANT:
+            text = f"instant (within {instant_delay} min)"
+        else:
+            text = f"{self.frequency}{self._day()} at {self.send_time:%H:%M} {self.timezone}"
+        if self.min_posts > 1:
+            text += f", once {self.min_posts} posts are new (at most {wait_text(self.max_wait)})"
+        return text
+
+    def _day(self) -> str:
+        if self.frequency is Frequency.WEEKLY:
+            return f" on {DAY_NAMES[self.weekday]}"
+        if self.frequency is Frequency.MONTHLY:
+            return " on the last day" if self.month_day == LAST_DAY else f" on day {self.month_day}"
+        return ""
+
+
+def wait_text(wait: timedelta) -> str:
+    """A wait as people and `parse_wait` read it: "7d", "36h"."""
+    hours = int(wait.total_seconds() // 3600)
+    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +177,48 @@ class Subscriber:
     confirmed_at: datetime | None
     unsubscribed_at: datetime | None
     watermark: datetime  # posts that became available after this are new to them
-    last_digest_at: datetime | None  # last time a digest was due and planned (sent or empty)
+    last_digest_at: datetime | None  # the last send slot the planner dealt with (sent, empty,
+    # held or missed): the next slot is the first after it
+    month_day: int = 1
+    min_posts: int = 1
+    max_wait: timedelta = DEFAULT_MAX_WAIT
 
     @property
     def schedule(self) -> Schedule:
-        return Schedule(self.frequency, self.weekday, self.send_time, self.timezone)
+        return Schedule(
+            self.frequency,
+            self.weekday,
+            self.send_time,
+            self.timezone,
+            self.month_day,
+            self.min_posts,
+            self.max_wait,
+        )
+
+    @property
+    def cursor(self) -> datetime:
+        """Send slots after this are still to be dealt with."""
+        return self.last_digest_at or self.created_at
+
+
+class Outcome(enum.StrEnum):
+    """What the planner did with a subscriber whose slot came."""
+
+    SENT = "sent"  # a digest is queued
+    EMPTY = "empty"  # nothing new: the watermark moves, nothing is sent
+    HELD = "held"  # fewer than min_posts new posts: kept for the next slot
+    LATE = "late"  # the slot passed more than late_after ago: merged into the next one
+
+
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """How one plan moves a subscriber: slot cursor, watermark and the send's deadline."""
+
+    outcome: Outcome
+    cursor: datetime  # new last_digest_at
+    watermark: datetime | None  # new watermark; None keeps it (the posts stay pending)
+    since: datetime  # the watermark before: where a cancelled late message rolls it back to
+    deadline: datetime | None = None  # a send not made by then is merged into the next one
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +236,11 @@ class DigestPost:
     def available_at(self) -> datetime:
         """When the post became new to digests: first seen, or its (later) publication time."""
         return max(self.first_seen_at, self.published)
+
+    def backdated(self, grace: timedelta) -> bool:
+        """First seen more than `grace` after its publication date: back catalogue (an old
+        site imported, a first sync, files restored), never new to anyone."""
+        return self.first_seen_at - self.published > grace
 
 
 def email_key(email: str) -> str:

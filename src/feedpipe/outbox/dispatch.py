@@ -181,9 +181,9 @@ class Dispatcher:
             return self._pause(stored)
         size = 1 if gate is Gate.PROBE else opts.batch_size
         claim = await asyncio.to_thread(self.store.claim_outbox, self.owner, now, opts.lease, size)
-        self._count(cancelled=claim.cancelled)
+        self._count(cancelled=claim.cancelled, expired=claim.expired)
         if not claim.messages:
-            return claim.cancelled > 0
+            return claim.cancelled + claim.expired > 0
         self.inflight.hold(m.outbox_id for m in claim.messages)
         heard: dict[int, Delivery] = {}
         deliveries = await self.send(claim, heard)
@@ -353,9 +353,10 @@ class Dispatcher:
             bounced_subscribers=r.bounced_subscribers + len(recorded.bounced_subscribers),
         )
 
-    def _count(self, cancelled: int) -> None:
-        if cancelled:
-            self.report = replace(self.report, cancelled=self.report.cancelled + cancelled)
+    def _count(self, cancelled: int, expired: int = 0) -> None:
+        if cancelled or expired:
+            r = self.report
+            self.report = replace(r, cancelled=r.cancelled + cancelled, expired=r.expired + expired)
 
 
 def _answered(delivery: Delivery) -> bool:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from feedpipe.model import (
+    Advance,
     FillReport,
     NewEdition,
     NewMessage,
     OutboxFill,
+    Outcome,
     Recipient,
     email_key,
 )
@@ -30,12 +33,24 @@ def new_edition(renderer: EmailRenderer, edition: PlannedEdition, now: datetime)
 
 
 def new_messages(
-    edition_key: str, recipients: Sequence[Recipient], from_address: str
+    edition_key: str,
+    recipients: Sequence[Recipient],
+    from_address: str,
+    advances: Mapping[int, Advance] | None = None,
 ) -> list[NewMessage]:
-    return [
-        NewMessage(edition_key, r, message_id(edition_key, r.subscriber_id, from_address))
-        for r in recipients
-    ]
+    """One row per recipient; with the plan's `advances`, each carries the watermark it rolls
+    back to and the deadline after which it is merged into the next digest instead."""
+    out = []
+    for r in recipients:
+        advance = advances.get(r.subscriber_id) if advances else None
+        mid = message_id(edition_key, r.subscriber_id, from_address)
+        if advance is None:
+            out.append(NewMessage(edition_key, r, mid))
+        else:
+            out.append(
+                NewMessage(edition_key, r, mid, since=advance.since, deadline=advance.deadline)
+            )
+    return out
 
 
 def outbox_fill(
@@ -54,9 +69,11 @@ def outbox_fill(
     fresh = [e for e in plan.editions if e.key not in stored]
     editions = tuple(new_edition(renderer(), e, now) for e in fresh) if fresh else ()
     messages = tuple(
-        m for e in plan.editions for m in new_messages(e.key, recipients.get(e.key, ()), sender)
+        m
+        for e in plan.editions
+        for m in new_messages(e.key, recipients.get(e.key, ()), sender, plan.advances)
     )
-    return OutboxFill(plan.now, editions, messages, plan.watermarks)
+    return OutboxFill(plan.now, editions, messages, plan.advances)
 
 
 def _unsuppressed(
@@ -87,5 +104,14 @@ def fill(
     def make() -> OutboxFill:
         return outbox_fill(digests, renderer, now, store.stored_edition_keys)
 
+    expired = store.expire_outbox(now)  # late digests first: their posts are new again
     written, editions, queued = store.fill_outbox(make)
-    return FillReport(due=len(written.watermarks), editions=editions, queued=queued)
+    outcomes = Counter(a.outcome for a in written.advances.values())
+    return FillReport(
+        due=outcomes[Outcome.SENT] + outcomes[Outcome.EMPTY],
+        editions=editions,
+        queued=queued,
+        held=outcomes[Outcome.HELD],
+        late=outcomes[Outcome.LATE],
+        expired=expired,
+    )

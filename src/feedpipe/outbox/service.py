@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # Jinja2, the mail transports and the dispatcher load when fi
     from feedpipe.mail import Transport
     from feedpipe.model.retract import RetractReport
     from feedpipe.outbox.dispatch import DispatchOptions, Latency, Progress, Stop
+    from feedpipe.outbox.simulate import SimulatedSend
     from feedpipe.settings import Settings
     from feedpipe.store import Store
 
@@ -144,6 +145,14 @@ class OutboxService:
         counts = {str(k): n for k, n in self.store.inbound_counts().items()}
         limit = self.settings.email.complaint_rate_limit
         return rates.to_json(self.deliverability(), limit, counts)
+
+    def simulate(
+        self, start: datetime, end: datetime, email: str | None = None
+    ) -> list[SimulatedSend]:
+        """Every digest the planner would send from `start` to `end`; sends and writes nothing."""
+        from feedpipe.outbox.simulate import simulate_sends
+
+        return list(simulate_sends(self.digests, self.renderer, start, end, email))
 
     def fill(self, now: datetime | None = None) -> FillReport:
         """Plan what is due and write it to the outbox (and move watermarks) in one transaction."""

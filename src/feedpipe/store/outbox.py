@@ -34,6 +34,7 @@ from feedpipe.store.outbox_claim import (
     mark_sending,
     renew_rows,
 )
+from feedpipe.store.outbox_late import expire_late
 from feedpipe.store.outbox_record import (
     bounce,
     finish_rows,
@@ -50,7 +51,7 @@ from feedpipe.store.outbox_tables import (
 )
 from feedpipe.store.schema import meta
 from feedpipe.store.sqlutil import chunked, dialect_insert
-from feedpipe.store.subscribers import advance_watermarks
+from feedpipe.store.subscribers import advance_subscribers
 
 T = TypeVar("T")
 
@@ -87,8 +88,13 @@ class OutboxMixin:
             fill = make()
             added_editions = _insert_editions(conn, fill)
             added = _insert_messages(conn, fill.messages, fill.now)
-            advance_watermarks(conn, fill.watermarks)
+            advance_subscribers(conn, fill.advances)
         return fill, added_editions, added
+
+    def expire_outbox(self, now: datetime) -> int:
+        """Cancel digests past their deadline and give their posts back to the next digest."""
+        with write_transaction(self.engine) as conn:
+            return expire_late(conn, now)
 
     def stored_edition_keys(self, keys: Sequence[str]) -> set[str]:
         with self.engine.connect() as conn:
@@ -119,6 +125,7 @@ class OutboxMixin:
         PostgreSQL skips rows another claimer has locked; SQLite holds the write lock.
         """
         with write_transaction(self.engine) as conn:
+            expired = expire_late(conn, now)
             picked = list(conn.execute(lease_expired(conn, now, limit)).all())
             if len(picked) < limit:
                 taken = {r.id for r in picked}
@@ -129,7 +136,8 @@ class OutboxMixin:
             if stopped:
                 conn.execute(finish_rows(stopped, OutboxState.CANCELLED, now))
             rows = conn.execute(lease_rows(live, owner, now + lease, now)).all() if live else []
-        return Claim(tuple(sorted(map(claimed, rows), key=lambda m: m.outbox_id)), len(stopped))
+        messages = tuple(sorted(map(claimed, rows), key=lambda m: m.outbox_id))
+        return Claim(messages, len(stopped), expired)
 
     def renew_outbox(
         self, owner: str, ids: Sequence[int], now: datetime, lease: timedelta
@@ -393,12 +401,25 @@ def _message_values(message: NewMessage, now: datetime) -> dict[str, Any]:
         "next_attempt_at": now,
         "created_at": now,
         "updated_at": now,
+        "since": message.since,
+        "deadline": message.deadline,
     }
 
 
+# A cancelled row planned again (a late digest merged into one with the same posts) is queued
+# again: it was never sent. Rows in any other state are kept as they are.
+_REQUEUE = ("state", "attempts", "next_attempt_at", "updated_at", "since", "deadline")
+
+
 def _insert_messages(conn: Connection, messages: Sequence[NewMessage], now: datetime) -> int:
-    """Insert rows, skipping (subscriber, edition) pairs already present; returns the count."""
-    stmt = dialect_insert(conn, outbox).on_conflict_do_nothing().returning(outbox.c.id)
+    """Insert rows, skipping (subscriber, edition) pairs already present (a cancelled one is
+    queued again); returns the count."""
+    insert = dialect_insert(conn, outbox)
+    stmt = insert.on_conflict_do_update(
+        index_elements=[outbox.c.subscriber_id, outbox.c.edition_key],
+        set_={name: insert.excluded[name] for name in _REQUEUE} | {"last_reply": None},
+        where=outbox.c.state == OutboxState.CANCELLED.value,
+    ).returning(outbox.c.id)
     added = 0
     for chunk in chunked(messages, 2000):
         added += len(conn.execute(stmt, [_message_values(m, now) for m in chunk]).all())

@@ -49,6 +49,8 @@ outbox = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime),
+    sa.Column("since", UTCDateTime),  # the subscriber's watermark before this digest
+    sa.Column("deadline", UTCDateTime),  # not sent by then: cancelled, merged into the next
     sa.UniqueConstraint("subscriber_id", "edition_key", name="uq_outbox_subscriber_id"),
     sa.Index("ix_outbox_state", "state", "next_attempt_at"),
     sa.Index("ix_outbox_message_id", "message_id"),  # inbound bounces name the message by it

@@ -160,6 +160,9 @@ class OutboxStore(Protocol):
     def fill_outbox(self, make: Callable[[], OutboxFill]) -> tuple[OutboxFill, int, int]:
         """Call `make` under the fill lock, then write its editions, messages and watermarks."""
 
+    def expire_outbox(self, now: datetime) -> int:
+        """Cancel digests past their deadline and give their posts back to the next digest."""
+
     def stored_edition_keys(self, keys: Sequence[str]) -> set[str]: ...
 
     def edition_templates(self, keys: Sequence[str]) -> dict[str, bytes]:

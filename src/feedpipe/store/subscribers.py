@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from feedpipe.errors import DuplicateSubscriberError, StoreError
 from feedpipe.model import (
     Action,
+    Advance,
     DigestPost,
     Frequency,
     NewSubscriber,
@@ -50,6 +51,9 @@ subscribers = sa.Table(
     sa.Column("unsubscribed_at", UTCDateTime),
     sa.Column("watermark", UTCDateTime, nullable=False),
     sa.Column("last_digest_at", UTCDateTime),
+    sa.Column("month_day", sa.SmallInteger, nullable=False, server_default="1"),
+    sa.Column("min_posts", sa.SmallInteger, nullable=False, server_default="1"),
+    sa.Column("max_wait_hours", sa.Integer, nullable=False, server_default="720"),
     sa.Index("ix_subscribers_status", "status"),
     # Never reuse the id of a removed subscriber (SQLite would): ids sign unsubscribe links
     # and make Message-IDs, so a reused id could act on or collide with someone else's.
@@ -199,6 +203,9 @@ class SubscribersMixin:
             weekday=schedule.weekday,
             send_time=f"{schedule.send_time:%H:%M}",
             timezone=schedule.timezone,
+            month_day=schedule.month_day,
+            min_posts=schedule.min_posts,
+            max_wait_hours=_hours(schedule.max_wait),
         )
 
     def _update_subscriber(self, subscriber_id: int, **values: object) -> None:
@@ -250,6 +257,30 @@ def _stamps(action: Action, at: datetime, dialect: str) -> dict[str, Any]:
     if action is Action.SUBSCRIBE:  # asking again: pending, awaiting a new confirmation
         return {"confirmed_at": None, "watermark": at}
     return {}
+
+
+def advance_subscribers(conn: Connection, advances: Mapping[int, Advance]) -> None:
+    """Apply a plan's moves: slot cursors (last_digest_at) and watermarks, never back."""
+    cursors: dict[datetime, list[int]] = defaultdict(list)
+    marks: dict[datetime, list[int]] = defaultdict(list)
+    for sub_id, advance in advances.items():
+        cursors[advance.cursor].append(sub_id)
+        if advance.watermark is not None:
+            marks[advance.watermark].append(sub_id)
+    c = subscribers.c
+    for when, ids in cursors.items():
+        for chunk in chunked(sorted(ids)):
+            later = sa.or_(c.last_digest_at.is_(None), c.last_digest_at < when)
+            conn.execute(
+                sa.update(subscribers).where(c.id.in_(chunk), later).values(last_digest_at=when)
+            )
+    for when, ids in marks.items():
+        for chunk in chunked(sorted(ids)):
+            conn.execute(
+                sa.update(subscribers)
+                .where(c.id.in_(chunk), c.watermark < when)
+                .values(watermark=when)
+            )
 
 
 def advance_watermarks(conn: Connection, watermarks: Mapping[int, datetime]) -> None:
@@ -304,12 +335,19 @@ def _values(new: NewSubscriber) -> dict[str, Any]:
         "weekday": sched.weekday,
         "send_time": f"{sched.send_time:%H:%M}",
         "timezone": sched.timezone,
+        "month_day": sched.month_day,
+        "min_posts": sched.min_posts,
+        "max_wait_hours": _hours(sched.max_wait),
         "created_at": new.created_at,
         "confirmed_at": new.confirmed_at,
         "unsubscribed_at": new.unsubscribed_at,
         "watermark": new.created_at,
         "last_digest_at": None,
     }
+
+
+def _hours(wait: timedelta) -> int:
+    return int(wait.total_seconds() // 3600)
 
 
 class _RowReader:
@@ -320,10 +358,12 @@ class _RowReader:
         self.times: dict[str, time] = {}
         self.status = {s.value: s for s in SubscriberStatus}
         self.frequency = {f.value: f for f in Frequency}
+        self.waits: dict[int, timedelta] = {}
 
     def __call__(self, row: Any) -> Subscriber:
         # Table column order; the five timestamps are in Subscriber's field order too.
-        (sub_id, email, _key, name, status, cats, freq, weekday, send_time, zone, *stamps) = row
+        (sub_id, email, _key, name, status, cats, freq, weekday, send_time, zone) = row[:10]
+        created, confirmed, unsubscribed, watermark, last, month_day, min_posts, wait = row[10:]
         categories = self.categories.get(cats)
         if categories is None:
             categories = self.categories[cats] = tuple(json.loads(cats))
@@ -332,6 +372,12 @@ class _RowReader:
             at = self.times[send_time] = time.fromisoformat(send_time)
         return Subscriber(
             sub_id, email, name, self.status[status], categories, self.frequency[freq], weekday,
-            at, zone,
-            *stamps,
+            at, zone, created, confirmed, unsubscribed, watermark, last,
+            month_day, min_posts, self.wait(wait),
         )  # fmt: skip
+
+    def wait(self, hours: int) -> timedelta:
+        found = self.waits.get(hours)
+        if found is None:
+            found = self.waits[hours] = timedelta(hours=hours)
+        return found

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import IO, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from feedpipe.errors import ValidationError
 from feedpipe.model import (
+    LAST_DAY,
     WEEKDAYS,
     Frequency,
     NewSubscriber,
@@ -19,6 +20,7 @@ from feedpipe.model import (
     SubscriberStatus,
     Term,
 )
+from feedpipe.model.subscribers import DEFAULT_MAX_WAIT, wait_text
 from feedpipe.model.terms import clean_name, term_key
 from feedpipe.parallel import process_pool, worker_count
 from feedpipe.settings import DigestSettings
@@ -27,7 +29,12 @@ DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 E = TypeVar("E", Frequency, SubscriberStatus)
 T = TypeVar("T")
 MAX_NAME_CHARS = 200  # the form's maxlength and the API's limit
-CSV_COLUMNS = ("email", "name", "categories", "frequency", "weekday", "time", "timezone", "status")
+CSV_COLUMNS = (
+    "email", "name", "categories", "frequency", "weekday", "time", "timezone", "status",
+    "month_day", "min_posts", "max_wait",
+)  # fmt: skip
+MAX_MIN_POSTS = 100
+MAX_WAIT = timedelta(days=366)
 
 
 class FieldError(ValidationError):
@@ -80,6 +87,9 @@ class PreferencesInput:
     weekday: str | None = None
     time: str | None = None
     timezone: str | None = None
+    month_day: str | None = None  # 1..28 or "last" (monthly digests)
+    min_posts: str | None = None  # hold the digest until this many posts are new ...
+    max_wait: str | None = None  # ... at most this long: "7d", "36h", or days
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +103,20 @@ class SubscribeInput:
     weekday: str | None = None
     time: str | None = None
     timezone: str | None = None
+    month_day: str | None = None
+    min_posts: str | None = None
+    max_wait: str | None = None
 
     def preferences(self) -> PreferencesInput:
         return PreferencesInput(
-            self.categories, self.frequency, self.weekday, self.time, self.timezone
+            self.categories,
+            self.frequency,
+            self.weekday,
+            self.time,
+            self.timezone,
+            self.month_day,
+            self.min_posts,
+            self.max_wait,
         )
 
 
@@ -168,6 +188,35 @@ def parse_time(text: str) -> time:
     raise ValidationError(f"{text!r} is not a time of day as HH:MM")
 
 
+def parse_month_day(text: str) -> int:
+    """`1`..`28` or `last` (LAST_DAY): the day of the month monthly digests go out."""
+    value = text.strip().casefold()
+    if value == "last":
+        return LAST_DAY
+    if value.isdigit() and 1 <= int(value) <= 28:
+        return int(value)
+    raise ValidationError(f"{text!r} is not a day of the month (1 to 28, or last)")
+
+
+def parse_min_posts(text: str) -> int:
+    value = text.strip()
+    if value.isdigit() and 1 <= int(value) <= MAX_MIN_POSTS:
+        return int(value)
+    raise ValidationError(f"{text!r} is not a number of posts from 1 to {MAX_MIN_POSTS}")
+
+
+def parse_wait(text: str) -> timedelta:
+    """`7d`, `36h` or a bare number of days, from 1 hour to a year."""
+    value = text.strip().casefold()
+    unit = value[-1:] if value[-1:] in ("d", "h") else "d"
+    number = value[:-1] if value[-1:] in ("d", "h") else value
+    if number.isdigit():
+        wait = timedelta(**{"days" if unit == "d" else "hours": int(number)})
+        if timedelta(hours=1) <= wait <= MAX_WAIT:
+            return wait
+    raise ValidationError(f"{text!r} is not a wait such as 7d or 36h (1 hour to 366 days)")
+
+
 def parse_timezone(text: str) -> str:
     name = text.strip()
     try:
@@ -218,12 +267,16 @@ def new_schedule(
             return None
 
     weekday = value("weekday", parse_weekday, prefs.weekday)
+    month_day = value("month_day", parse_month_day, prefs.month_day)
     schedule = Schedule(
         frequency=value("frequency", lambda v: parse_choice(Frequency, v), prefs.frequency)
         or current.frequency,
         weekday=current.weekday if weekday is None else weekday,
         send_time=value("time", parse_time, prefs.time) or current.send_time,
         timezone=value("timezone", parse_timezone, prefs.timezone) or current.timezone,
+        month_day=current.month_day if month_day is None else month_day,
+        min_posts=value("min_posts", parse_min_posts, prefs.min_posts) or current.min_posts,
+        max_wait=value("max_wait", parse_wait, prefs.max_wait) or current.max_wait,
     )
     if errors is None:
         raise_all(found)
@@ -253,6 +306,9 @@ def new_subscriber(
             weekday=parse_weekday(get("weekday", defaults.weekday)),
             send_time=parse_time(get("time", defaults.send_time)),
             timezone=parse_timezone(get("timezone", defaults.timezone)),
+            month_day=parse_month_day(get("month_day", "1")),
+            min_posts=parse_min_posts(get("min_posts", "1")),
+            max_wait=parse_wait(get("max_wait", wait_text(DEFAULT_MAX_WAIT))),
         ),
         created_at=now,
         confirmed_at=now if status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED) else None,
@@ -339,5 +395,8 @@ def write_csv(
                 f"{sub.send_time:%H:%M}",
                 sub.timezone,
                 sub.status.value,
+                "last" if sub.month_day == LAST_DAY else str(sub.month_day),
+                str(sub.min_posts),
+                wait_text(sub.max_wait),
             ]
         )

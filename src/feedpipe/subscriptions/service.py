@@ -222,6 +222,9 @@ class SubscriptionService:
             "weekday": wanted.weekday,
             "time": wanted.time,
             "timezone": wanted.timezone,
+            "month_day": wanted.month_day,
+            "min_posts": wanted.min_posts,
+            "max_wait": wanted.max_wait,
             "status": SubscriberStatus.PENDING.value,
         }
         try:
@@ -275,6 +278,17 @@ class SubscriptionService:
         """New categories and schedule (allowed in every status; the status stays)."""
         sub = self.by_id(subscriber_id)
         schedule, keys = self._preferences(sub, prefs)
+        self.store.set_subscriber_preferences(sub.id, schedule, keys)
+        return self.by_id(sub.id)
+
+    def update(
+        self, email: str, prefs: PreferencesInput, categories: str | None = None
+    ) -> Subscriber:
+        """The operator changes a subscriber's schedule (the fields `prefs` fills in) and, when
+        `categories` is given, their categories ("" = all); the status stays."""
+        sub = self.get(email)
+        schedule = new_schedule(prefs, sub.schedule)
+        keys = sub.categories if categories is None else self.categories().resolve(categories)
         self.store.set_subscriber_preferences(sub.id, schedule, keys)
         return self.by_id(sub.id)
 

@@ -66,6 +66,9 @@ async def subscribe(request: Request) -> Response:
         weekday=body.weekday,
         time=body.time,
         timezone=body.timezone,
+        month_day=body.month_day,
+        min_posts=None if body.min_posts is None else str(body.min_posts),
+        max_wait=body.max_wait,
     )
     guard: Guard = request.app.state.guard
     proof = Proof(body.pow_challenge or "", body.pow_nonce or "")
@@ -109,7 +112,8 @@ async def admin_subscribers(request: Request) -> Response:
         raise ValidationError(f"status must be one of {choices}") from None
     service: Feedpipe = request.app.state.service
     subs = await run_in_threadpool(service.subscriptions.subscribers, status)
-    out = [SubscriberOut.of(s) for s in subs]
+    delay = service.settings.digest.instant_delay
+    out = [SubscriberOut.of(s, delay) for s in subs]
     return json_model(SubscriberList(count=len(out), subscribers=out))
 
 

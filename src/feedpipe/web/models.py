@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from feedpipe.model import WEEKDAYS, Subscriber, SubscriberStatus
+from feedpipe.model import LAST_DAY, WEEKDAYS, Subscriber, SubscriberStatus
+from feedpipe.model.subscribers import wait_text
 from feedpipe.subscriptions.fields import MAX_NAME_CHARS
 
 
@@ -21,11 +22,20 @@ class SubscribeBody(BaseModel):
     categories: list[str] = Field(
         default_factory=list, max_length=100, description="Category names; empty = all posts."
     )
-    frequency: Literal["daily", "weekly"] | None = None
+    frequency: Literal["instant", "daily", "weekly", "monthly"] | None = None
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] | None = None
     time: str | None = Field(default=None, max_length=5, description="Local time as HH:MM.")
     timezone: str | None = Field(
         default=None, max_length=64, description="IANA zone from the browser, e.g. Europe/Berlin."
+    )
+    month_day: str | None = Field(
+        default=None, max_length=4, description="Monthly digests: day 1 to 28, or `last`."
+    )
+    min_posts: int | None = Field(
+        default=None, ge=1, le=100, description="Hold a digest until this many posts are new."
+    )
+    max_wait: str | None = Field(
+        default=None, max_length=8, description="...but at most this long: `7d`, `36h`."
     )
     pow_challenge: str | None = Field(
         default=None,
@@ -77,12 +87,16 @@ class SubscriberOut(BaseModel):
     weekday: str
     time: str
     timezone: str
+    month_day: str = Field(description="Monthly digests: day 1 to 28, or `last`.")
+    min_posts: int
+    max_wait: str
+    schedule: str = Field(description='For people: "monthly on day 1 at 08:00 Europe/Berlin".')
     created_at: datetime
     confirmed_at: datetime | None
     unsubscribed_at: datetime | None
 
     @classmethod
-    def of(cls, sub: Subscriber) -> SubscriberOut:
+    def of(cls, sub: Subscriber, instant_delay: int = 5) -> SubscriberOut:
         return cls(
             id=sub.id,
             email=sub.email,
@@ -94,6 +108,10 @@ class SubscriberOut(BaseModel):
             weekday=WEEKDAYS[sub.weekday],
             time=f"{sub.send_time:%H:%M}",
             timezone=sub.timezone,
+            month_day="last" if sub.month_day == LAST_DAY else str(sub.month_day),
+            min_posts=sub.min_posts,
+            max_wait=wait_text(sub.max_wait),
+            schedule=sub.schedule.describe(instant_delay),
             created_at=sub.created_at,
             confirmed_at=sub.confirmed_at,
             unsubscribed_at=sub.unsubscribed_at,

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from feedpipe.errors import InvalidTransitionError, NotFoundError, ValidationError
 from feedpipe.model import Action, Subscriber, SubscriberStatus
+from feedpipe.model.subscribers import wait_text
 from feedpipe.subscriptions.fields import (
     DAY_NAMES,
     CategoryIndex,
@@ -167,7 +168,12 @@ def _confirm(subs: SubscriptionService, token: str) -> Subscriber:
 
 async def _confirmed(request: Request, sub: Subscriber) -> Response:
     if sub.status is not SubscriberStatus.ACTIVE:
-        return message(request, "This link no longer applies", _state(sub), status=409)
+        return message(
+            request,
+            "This link no longer applies",
+            _state(sub, request.app.state.settings.digest.instant_delay),
+            status=409,
+        )
     url = await run_in_threadpool(_subs(request).links.preferences, sub.id)
     return message(
         request,
@@ -256,11 +262,11 @@ def _zones() -> tuple[str, ...]:
     return tuple(sorted(z for z in available_timezones() if "/" in z and "Etc" not in z))
 
 
-def _state(sub: Subscriber) -> str:
+def _state(sub: Subscriber, instant_delay: int) -> str:
     if sub.status is SubscriberStatus.PAUSED:
         return "digests are paused."
     return {
-        SubscriberStatus.ACTIVE: f"digests are on ({sub.schedule.describe()}).",
+        SubscriberStatus.ACTIVE: f"digests are on ({sub.schedule.describe(instant_delay)}).",
         SubscriberStatus.PENDING: "waiting for the confirmation link to be followed.",
         SubscriberStatus.UNSUBSCRIBED: "unsubscribed.",
         SubscriberStatus.BOUNCED: "paused: mail to this address bounced.",
@@ -320,7 +326,8 @@ async def _preferences_page(
         zones=_zones(),
         paused=sub.status is SubscriberStatus.PAUSED,
         active=sub.status is SubscriberStatus.ACTIVE,
-        state=_state(sub),
+        state=_state(sub, request.app.state.settings.digest.instant_delay),
+        max_wait=wait_text(sub.max_wait),
         notice=notice,
         problems=problems or [],
         unsubscribe_url=unsubscribe_url,
@@ -346,6 +353,9 @@ async def preferences_submit(request: Request) -> Response:
         weekday=first(fields, "weekday") or None,
         time=first(fields, "time") or None,
         timezone=first(fields, "timezone") or None,
+        month_day=first(fields, "month_day") or None,
+        min_posts=first(fields, "min_posts") or None,
+        max_wait=first(fields, "max_wait") or None,
     )
     try:
         sub = await run_in_threadpool(_save, _guard(request), token, csrf, action, wanted)

@@ -107,6 +107,13 @@ class WorkerMetrics:
             "Subscribers whose digest was due and planned.",
             registry=reg,
         )
+        self.digests_late = Counter(
+            "feedpipe_digests_late",
+            "Digests merged into the next one: the slot was missed by more than late_after "
+            "(missed) or the message was still queued at its deadline (expired).",
+            ["reason"],
+            registry=reg,
+        )
         self.messages = Counter(
             "feedpipe_messages", "Messages by dispatch outcome.", ["outcome"], registry=reg
         )
@@ -150,6 +157,9 @@ class WorkerMetrics:
             self.feeds_written.inc(counts.get("written", 0))
         if result.job == "plan":
             self.digests_planned.inc(counts.get("due", 0))
+            self.digests_late.labels("missed").inc(counts.get("late", 0))
+        if result.job in ("plan", "dispatch"):
+            self.digests_late.labels("expired").inc(counts.get("expired", 0))
         if result.job == "publish":
             for outcome in ("ok", "failed"):
                 self.publishes.labels(outcome).inc(counts.get(outcome, 0))

@@ -40,7 +40,14 @@ def cli_identity(command: str) -> str:
 
 
 def fill_counts(report: FillReport) -> Counts:
-    return {"due": report.due, "editions": report.editions, "queued": report.queued}
+    return {
+        "due": report.due,
+        "editions": report.editions,
+        "queued": report.queued,
+        "held": report.held,
+        "late": report.late,
+        "expired": report.expired,
+    }
 
 
 def dispatch_counts(report: DispatchReport) -> Counts:
@@ -52,6 +59,7 @@ def dispatch_counts(report: DispatchReport) -> Counts:
         "blocked": report.blocked,
         "failed": report.failed,
         "cancelled": report.cancelled,
+        "expired": report.expired,
         "bounced_subscribers": report.bounced_subscribers,
         "batches": report.batches,
         "server_down": int(report.server_down),

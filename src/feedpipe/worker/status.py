@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from feedpipe.digests.plan import next_send_after
-from feedpipe.model import RunRecord, SubscriberStatus
+from feedpipe.model import Frequency, RunRecord, SubscriberStatus
 from feedpipe.model.websub import PublishState
 from feedpipe.service import Feedpipe
 from feedpipe.worker.leader import file_lock_holder, lock_path
@@ -31,6 +31,7 @@ class WorkerStatus:
     last_leader: dict[str, Any] = field(default_factory=dict)
     sending: dict[str, Any] = field(default_factory=dict)  # the transport's circuit breaker
     due_instants: int = 0  # send instants in all (next_due lists the first of them)
+    schedules: list[tuple[str, int]] = field(default_factory=list)  # described, subscribers
     publishes: dict[str, PublishState] = field(default_factory=dict)  # WebSub, by hub
     deliverability: dict[str, Any] = field(default_factory=dict)  # bounce and complaint rates
 
@@ -49,6 +50,7 @@ def collect(service: Feedpipe, digests: int = NEXT_DUE) -> WorkerStatus:
         last_leader=service.last_leader(),
         sending=sending(service),
         due_instants=len(due),
+        schedules=schedules(service),
         publishes=service.publish_states(),
         deliverability=deliverability(service),
     )
@@ -57,6 +59,17 @@ def collect(service: Feedpipe, digests: int = NEXT_DUE) -> WorkerStatus:
 def deliverability(service: Feedpipe) -> dict[str, Any]:
     """Bounce and complaint rates (7 and 30 days, the last editions) and the inbound mail."""
     return service.outbox.deliverability_json()
+
+
+def schedules(service: Feedpipe) -> list[tuple[str, int]]:
+    """Active subscribers by schedule as people read it ("monthly on day 1 at 08:00 UTC"),
+    the most common first."""
+    delay = service.settings.digest.instant_delay
+    counts = Counter(
+        s.schedule.describe(delay)
+        for s in service.subscriptions.subscribers(SubscriberStatus.ACTIVE)
+    )
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
 def sending(service: Feedpipe) -> dict[str, Any]:
@@ -97,10 +110,12 @@ def next_due(
     service: Feedpipe, now: datetime, limit: int | None = NEXT_DUE
 ) -> list[tuple[datetime, int]]:
     """The next `limit` (None: all) send instants of active subscribers and how many are due at each
-    (an instant already past means: due at the next plan)."""
+    (an instant already past means: due at the next plan). Instant subscribers have no send
+    instants of their own (they are mailed as posts come out)."""
     counts: Counter[datetime] = Counter()
     for sub in service.subscriptions.subscribers(SubscriberStatus.ACTIVE):
-        counts[next_send_after(sub, sub.last_digest_at or sub.created_at)] += 1
+        if sub.frequency is not Frequency.INSTANT:
+            counts[next_send_after(sub, sub.cursor)] += 1
     return sorted(counts.items())[:limit]
 
 
@@ -123,6 +138,7 @@ def to_json(status: WorkerStatus) -> dict[str, Any]:
         "sending": status.sending,
         "next_due": [{"at": at.isoformat(), "subscribers": n} for at, n in status.next_due],
         "due_instants": status.due_instants,
+        "schedules": [{"schedule": text, "subscribers": n} for text, n in status.schedules],
         "websub": [json.loads(state.to_json()) for state in status.publishes.values()],
         "deliverability": status.deliverability,
     }

@@ -8,7 +8,7 @@ from alembic import op
 from feedpipe.store.types import UTCDateTime
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
