@@ -98,7 +98,7 @@ def test_every_table_has_one_style(tmp_path: Path) -> None:
     assert feedpipe("--config", config, *add, "--now", "2026-03-01T00:00:00Z").returncode == 0
     assert feedpipe("--config", config, "sync").returncode == 0
     commands = {
-        ("status", "--now", "2026-03-01T00:00:00Z"): 3,
+        ("status", "--now", "2026-03-01T00:00:00Z"): 5,  # jobs, outbox, due, schedules, rates
         ("outbox",): 1,
         ("subscribers", "list"): 1,
         ("digest", "plan", "--now", "2026-03-01T09:00:00Z"): 1,

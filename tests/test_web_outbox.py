@@ -57,6 +57,7 @@ def test_full_flow_over_the_outbox_and_smtp(
     handler = RecordingHandler()
     with serve(handler) as server:
         assert client.post("/subscribe", data={"email": "flow@example.com"}).status_code == 200
+        client.app.pages.state.guard.intake.join()  # the request is handled after the reply
         new_post(w, "first-after")
         send_due(w, server.port)
         # Only the confirmation went out: a pending subscriber gets no digest.

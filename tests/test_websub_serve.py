@@ -185,4 +185,4 @@ def test_a_saved_post_reaches_the_subscriber_signed(
     )
     serve, worker = procs
     assert stop(worker) == 0
-    assert stop(serve) in (0, -15)  # uvicorn re-raises the SIGTERM it handled
+    assert stop(serve) in (0, -15, 143)  # uvicorn re-raises the SIGTERM it handled (143: ours)
