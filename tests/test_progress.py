@@ -108,3 +108,17 @@ def test_on_a_terminal_the_progress_is_a_bar(tmp_path: Path) -> None:
     assert "import  [" in screen and "#" in screen and "100%" in screen, screen
     assert "feedpipe: import:" not in screen  # no plain lines on a terminal
     assert out == "imported 5000 subscribers; 0 rows skipped\n"
+
+
+def test_simulate_prints_progress_over_the_simulated_hours(tmp_path: Path) -> None:
+    config = write_config(tmp_path, posts(tmp_path / "posts", 1))
+    csv = subscribers_csv(tmp_path / "s.csv", 3)
+    assert feedpipe(config, "subscribers", "import", str(csv)).returncode == 0
+    args = ("simulate", "--from", "2026-03-01T00:00:00Z", "--to", "2026-03-31T00:00:00Z")
+    done = feedpipe(config, *args)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines and lines[-1] == "feedpipe: simulate: 720 of 720 hours (100%)", done.stderr
+    assert all(line.startswith("feedpipe: simulate: ") for line in lines)
+    assert "nothing sent, nothing written" in done.stdout
+    assert feedpipe(config, "--quiet", *args).stderr == ""

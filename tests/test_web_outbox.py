@@ -51,13 +51,12 @@ def test_full_flow_over_the_outbox_and_smtp(
     tmp_path: Path, corpus_dir: Path, clock: FixedClock
 ) -> None:
     w = make_web(tmp_path, corpus_dir, clock)
-    client = TestClient(
-        create_app(w.fp, OutboxMailer(w.fp), WebConfig()), base_url=w.fp.settings.web.base_url
-    )
+    app = create_app(w.fp, OutboxMailer(w.fp), WebConfig())
+    client = TestClient(app, base_url=w.fp.settings.web.base_url)
     handler = RecordingHandler()
     with serve(handler) as server:
         assert client.post("/subscribe", data={"email": "flow@example.com"}).status_code == 200
-        client.app.pages.state.guard.intake.join()  # the request is handled after the reply
+        app.pages.state.guard.intake.join()  # the request is handled after the reply
         new_post(w, "first-after")
         send_due(w, server.port)
         # Only the confirmation went out: a pending subscriber gets no digest.

@@ -21,8 +21,11 @@ def simulate(state: CliState, start: str, end: str, subscriber: str | None, as_j
     [worker] plan_seconds), posts scheduled for later included, and print every send: UTC and
     local time, subscriber, schedule, posts and estimated size. Sends and writes nothing."""
     begin, finish = check_now(start), check_now(end)
-    with state.service(start) as service:
-        sends = service.outbox.simulate(begin, finish, subscriber)
+    with (
+        state.service(start) as service,
+        state.progress.meter("simulate", "hour", "simulated") as hours,
+    ):
+        sends = service.outbox.simulate(begin, finish, subscriber, hours.tick)
     if as_json:
         click.echo(json.dumps([s.to_json() for s in sends], indent=2))
         return

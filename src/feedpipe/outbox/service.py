@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # Jinja2, the mail transports and the dispatcher load when fi
     from feedpipe.model.retract import RetractReport
     from feedpipe.outbox.dispatch import DispatchOptions, Latency, Progress, Stop
     from feedpipe.outbox.simulate import SimulatedSend
+    from feedpipe.parallel import Tick
     from feedpipe.settings import Settings
     from feedpipe.store import Store
 
@@ -147,12 +148,21 @@ class OutboxService:
         return rates.to_json(self.deliverability(), limit, counts)
 
     def simulate(
-        self, start: datetime, end: datetime, email: str | None = None
+        self, start: datetime, end: datetime, email: str | None = None, tick: Tick | None = None
     ) -> list[SimulatedSend]:
-        """Every digest the planner would send from `start` to `end`; sends and writes nothing."""
+        """Every digest the planner would send from `start` to `end`; sends and writes nothing.
+        `tick(hours simulated, hours in all)` after each send found, and at the end."""
         from feedpipe.outbox.simulate import simulate_sends
 
-        return list(simulate_sends(self.digests, self.renderer, start, end, email))
+        hours = max(1, int((end - start).total_seconds() // 3600))
+        sends = []
+        for send in simulate_sends(self.digests, self.renderer, start, end, email):
+            sends.append(send)
+            if tick is not None:
+                tick(min(hours, int((send.at - start).total_seconds() // 3600)), hours)
+        if tick is not None:
+            tick(hours, hours)
+        return sends
 
     def fill(self, now: datetime | None = None) -> FillReport:
         """Plan what is due and write it to the outbox (and move watermarks) in one transaction."""
