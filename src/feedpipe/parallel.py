@@ -3,6 +3,7 @@ safely; Ctrl-C held back to safe points of long work; the progress hook long wor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -47,6 +48,7 @@ class Terminated(BaseException):
 
 
 _held: list[int] = []  # signals noted inside held_interrupts(), in order
+_abandoned: list[int] = []  # one entry per pool stopped mid-work (see `exit_if_abandoned`)
 _saved: dict[int, object] = {}  # their handlers from before the hold
 
 
@@ -227,6 +229,7 @@ def _start(workers: int) -> ProcessPoolExecutor:
 def _stop(executor: ProcessPoolExecutor) -> None:
     """Cancel what has not started, end the workers (SIGTERM, then SIGKILL), reap them."""
     processes = list((executor._processes or {}).values())
+    _abandoned.append(len(processes))
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
@@ -236,3 +239,23 @@ def _stop(executor: ProcessPoolExecutor) -> None:
             process.kill()
             process.join(timeout=2)
     executor.shutdown(wait=True)
+
+
+def exit_if_abandoned(code: int) -> None:
+    """End the process at once with `code` if a pool was stopped mid-work; else return.
+
+    A worker stopped while it was writing a result leaves half a message in the result pipe,
+    and concurrent.futures' manager thread then waits for the rest forever: the interpreter's
+    exit joins that thread and hangs (seen once in ~20 interrupted imports under load). The
+    command has finished (its store work committed or rolled back, its line printed, the
+    workers reaped), so nothing is left to do but flush and leave."""
+    if not _abandoned:
+        return
+    import logging
+    import sys
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)

@@ -261,4 +261,11 @@ for command in (
 
 def main() -> None:
     FeedpipeGroup.in_own_process = True
-    cli(prog_name="feedpipe")
+    try:
+        cli(prog_name="feedpipe")
+    except SystemExit as exc:  # click always ends so; a pool stopped mid-work: leave now
+        from feedpipe.parallel import exit_if_abandoned
+
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        exit_if_abandoned(code)
+        raise
