@@ -7,6 +7,7 @@ library; tests/test_startup.py checks): every command imports what it needs when
 from __future__ import annotations
 
 import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -264,8 +265,8 @@ def main() -> None:
     try:
         cli(prog_name="feedpipe")
     except SystemExit as exc:  # click always ends so; a pool stopped mid-work: leave now
-        from feedpipe.parallel import exit_if_abandoned
-
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        exit_if_abandoned(code)
+        parallel = sys.modules.get("feedpipe.parallel")  # never loaded: no pool ever ran
+        if parallel is not None:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            parallel.exit_if_abandoned(code)
         raise

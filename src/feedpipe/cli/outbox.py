@@ -10,10 +10,11 @@ import click
 from feedpipe.cli.common import CliState, Exit, check_now, fail, now_option, pass_state
 from feedpipe.cli.progress import Meter
 from feedpipe.cli.textgrid import plural, table
-from feedpipe.model.outbox import OutboxState
 
 if TYPE_CHECKING:  # the dispatcher loads the mail transports: only when sending
-    from feedpipe.model import DispatchReport, Failure, FailureGroup, SendReport
+    from collections.abc import Mapping
+
+    from feedpipe.model import DispatchReport, Failure, FailureGroup, OutboxState, SendReport
     from feedpipe.outbox.dispatch import Progress
     from feedpipe.outbox.service import Outage
 
@@ -27,6 +28,13 @@ def message_ticks(meter: Meter, total: int) -> Progress:
     return update
 
 
+def still_to_send(counts: Mapping[OutboxState, int]) -> int:
+    """Messages queued or waiting for a retry (the model loads here, not with `--help`)."""
+    from feedpipe.model import OutboxState
+
+    return counts[OutboxState.QUEUED] + counts[OutboxState.RETRY]
+
+
 def summary(report: SendReport) -> str:
     d, f = report.dispatch, report.fill
     line = (
@@ -34,7 +42,7 @@ def summary(report: SendReport) -> str:
         f"{d.sent} sent, {d.retry + d.throttled} to retry, {d.failed} failed, "
         f"{d.cancelled} cancelled ({d.seconds:.2f} s)"
     )
-    waiting = report.counts[OutboxState.QUEUED] + report.counts[OutboxState.RETRY]
+    waiting = still_to_send(report.counts)
     if waiting:
         line += f"; {waiting} waiting"
     if d.paused:
@@ -48,7 +56,7 @@ def verdict(report: SendReport, outage: Outage | None = None) -> tuple[Exit, str
     """The exit status of a send and the one line that says why it is not 0 (`outage`: what
     failed when nothing more could be delivered, from OutboxService.outage)."""
     d = report.dispatch
-    waiting = report.counts[OutboxState.QUEUED] + report.counts[OutboxState.RETRY]
+    waiting = still_to_send(report.counts)
     if d.server_down:
         line = outage.line if outage else f"mail server unreachable: {d.down_reason}"
         code = Exit.PARTLY if outage and outage.local else Exit.UNREACHABLE  # a folder: 1
@@ -88,7 +96,7 @@ def _send(state: CliState, now: str | None) -> None:
         filled = outbox.fill()
         seconds = time.perf_counter() - started
         runs.record(RunRecord("plan", who, started_at, seconds, "ok", fill_counts(filled)))
-        due = sum(outbox.counts()[s] for s in (OutboxState.QUEUED, OutboxState.RETRY))
+        due = still_to_send(outbox.counts())
         started_at = service.clock.now()
         with state.progress.meter("send", "message", "sent") as meter:
             report = outbox.send_filled(filled, message_ticks(meter, due), stop=interrupt_pending)

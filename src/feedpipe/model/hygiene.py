@@ -5,9 +5,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from feedpipe.model.outbox import OutboxState
-from feedpipe.model.subscribers import Action
+if TYPE_CHECKING:  # annotations only: `feedpipe --help` loads this module for its choices
+    from feedpipe.model.outbox import OutboxState
+    from feedpipe.model.subscribers import Action
 
 
 class SuppressionReason(enum.StrEnum):
