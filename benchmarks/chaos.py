@@ -24,7 +24,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -32,8 +31,14 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.chaos_helpers import Recorder, id_sink, send_config, start_send  # noqa: E402
-from tests.outbox_helpers import add_subscribers, edition, queue, settings  # noqa: E402
+from tests.chaos_helpers import (  # noqa: E402
+    Recorder,
+    counts,
+    fill,
+    id_sink,
+    send_config,
+    start_send,
+)
 from tests.worker_helpers import env_for  # noqa: E402
 
 from feedpipe.model import OutboxState  # noqa: E402
@@ -56,18 +61,6 @@ class Trial:
     max_sending: int = 0
     elected: float | None = None
     takeover: float | None = None
-
-
-def fill(root: Path, url: str, count: int) -> set[str]:
-    with Store.open(url) as store:
-        subs = add_subscribers(store, count)
-        queue(store, edition(settings(root, url)), subs, datetime.now(UTC))
-        return {m[3] for i in subs for m in store.outbox_messages(i)}
-
-
-def counts(url: str) -> dict[OutboxState, int]:
-    with Store.open(url) as store:
-        return store.outbox_counts()
 
 
 def worker_config(root: Path, url: str, port: int, lease: float, **email: object) -> Path:

@@ -12,11 +12,16 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from feedpipe.model import OutboxState
+from feedpipe.store import Store
+from tests.outbox_helpers import add_subscribers, edition, queue, settings
 
 REPO = Path(__file__).resolve().parents[1]
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(<[^\r\n]*>)", re.IGNORECASE | re.MULTILINE)
@@ -101,3 +106,16 @@ def start_send(config: Path) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "feedpipe", "--config", str(config), "send"],
         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
+
+
+def fill(root: Path, url: str, count: int) -> set[str]:
+    """`count` queued digests; their Message-IDs."""
+    with Store.open(url) as store:
+        subs = add_subscribers(store, count)
+        queue(store, edition(settings(root, url)), subs, datetime.now(UTC))
+        return {m[3] for i in subs for m in store.outbox_messages(i)}
+
+
+def counts(url: str) -> dict[OutboxState, int]:
+    with Store.open(url) as store:
+        return store.outbox_counts()

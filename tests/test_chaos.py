@@ -12,7 +12,6 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,15 @@ import pytest
 from feedpipe.model import OutboxState
 from feedpipe.outbox.inflight import RECORD_GROUP
 from feedpipe.store import Store
-from tests.chaos_helpers import LocalServer, Recorder, id_sink, send_config, start_send
-from tests.outbox_helpers import add_subscribers, edition, queue, settings
+from tests.chaos_helpers import (
+    LocalServer,
+    Recorder,
+    counts,
+    fill,
+    id_sink,
+    send_config,
+    start_send,
+)
 
 MESSAGES = 1200
 KILLS = 4
@@ -35,19 +41,6 @@ DEADLINE = 60.0  # seconds any one wait may take on a loaded machine
 def sink() -> Iterator[tuple[LocalServer, Recorder]]:
     with id_sink() as found:
         yield found
-
-
-def fill(tmp_path: Path, url: str, count: int) -> set[str]:
-    """`count` queued digests; their Message-IDs."""
-    with Store.open(url) as store:
-        subs = add_subscribers(store, count)
-        queue(store, edition(settings(tmp_path, url)), subs, datetime.now(UTC))
-        return {m[3] for i in subs for m in store.outbox_messages(i)}
-
-
-def counts(url: str) -> dict[OutboxState, int]:
-    with Store.open(url) as store:
-        return store.outbox_counts()
 
 
 def wait_until(done: Callable[[], bool], proc: subprocess.Popen[bytes] | None = None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email import policy
 from pathlib import Path
@@ -28,8 +29,10 @@ def write_post(folder: Path, slug: str, categories: str, date: str = "2026-03-01
     (folder / f"{slug}.md").write_text(text, encoding="utf-8")
 
 
-@pytest.fixture
-def fp(store_url: str, tmp_path: Path) -> Iterator[Feedpipe]:
+@contextmanager
+def small_site(
+    store_url: str, tmp_path: Path, email: dict[str, str] | None = None
+) -> Iterator[Feedpipe]:
     """Four subscribers (two categories) and two posts first seen after they subscribed."""
     posts = tmp_path / "posts"
     posts.mkdir()
@@ -40,6 +43,7 @@ def fp(store_url: str, tmp_path: Path) -> Iterator[Feedpipe]:
         "store": {"url": store_url},
         "digest": {"timezone": "UTC", "send_time": "08:00"},
         "web": {"base_url": "https://news.example.com"},
+        "email": email or {},
     }
     clock = FixedClock(T0)
     with Feedpipe.from_settings(settings_from_mapping(data, tmp_path, "t", {}), clock) as fp:
@@ -53,6 +57,12 @@ def fp(store_url: str, tmp_path: Path) -> Iterator[Feedpipe]:
         clock.set(T0 + timedelta(hours=10))
         fp.sync()
         yield fp
+
+
+@pytest.fixture
+def fp(store_url: str, tmp_path: Path) -> Iterator[Feedpipe]:
+    with small_site(store_url, tmp_path) as site:
+        yield site
 
 
 def test_fill_renders_each_edition_once_and_writes_every_row(

@@ -15,38 +15,17 @@ from feedpipe.clock import FixedClock
 from feedpipe.mail.memory import MemoryTransport
 from feedpipe.model import OutboxState
 from feedpipe.service import Feedpipe
-from feedpipe.settings import settings_from_mapping
-from tests.test_outbox_fill import DUE, T0, write_post
+from tests.test_outbox_fill import DUE, small_site, write_post
 
 
 @pytest.fixture
 def fp(store_url: str, tmp_path: Path) -> Iterator[Feedpipe]:
     """s0, s1 read Rust, s2 Python, s3 everything; two new posts, one digest each queued."""
-    posts = tmp_path / "posts"
-    posts.mkdir()
-    write_post(posts, "old", '["Rust", "Python"]', "2026-02-01T09:00Z")  # back catalogue
-    data = {
-        "site": {"title": "Blog", "url": "https://blog.example.com"},
-        "source": {"path": str(posts)},
-        "store": {"url": store_url},
-        "digest": {"timezone": "UTC", "send_time": "08:00"},
-        "web": {"base_url": "https://news.example.com"},
-        "email": {"outbox_dir": str(tmp_path / "eml")},
-    }
-    clock = FixedClock(T0)
-    with Feedpipe.from_settings(settings_from_mapping(data, tmp_path, "t", {}), clock) as fp:
-        fp.sync()
-        for i, cats in enumerate(["Rust", "Rust", "Python", ""]):
-            fp.subscriptions.add(
-                {"email": f"s{i}@example.com", "categories": cats, "status": "active"}
-            )
-        write_post(posts, "new-rust", '["Rust"]')
-        write_post(posts, "new-python", '["Python"]')
-        clock.set(T0 + timedelta(hours=10))
-        fp.sync()
-        clock.set(DUE)
-        assert fp.outbox.fill(DUE).queued == 4
-        yield fp
+    with small_site(store_url, tmp_path, {"outbox_dir": str(tmp_path / "eml")}) as site:
+        assert isinstance(site.clock, FixedClock)
+        site.clock.set(DUE)
+        assert site.outbox.fill(DUE).queued == 4
+        yield site
 
 
 def _send(fp: Feedpipe) -> dict[str, list[str]]:
