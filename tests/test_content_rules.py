@@ -10,7 +10,7 @@ import feedparser
 from feedpipe.emails.text import SUMMARY_CHARS
 from feedpipe.emails.views import TITLE_CHARS
 from feedpipe.model import Document, Entry
-from feedpipe.model.text import ELLIPSIS, graphemes
+from feedpipe.model.text import ELLIPSIS, clean_block, clean_line, graphemes
 from feedpipe.source.fields import SummaryFormat
 from feedpipe.source.markdown import MarkdownSource
 from tests.content_helpers import (
@@ -117,3 +117,18 @@ def test_markdown_summary_format_gives_html_to_html_contexts() -> None:
     links = html_strings(page, "//p[contains(@class,'excerpt')]/a/@href")
     assert links == ["https://ffmpegwasm.netlify.app/"]
     assert not html_strings(page, "//script")
+
+
+def test_line_folding_splits_on_exactly_the_unicode_whitespace_of_regex() -> None:
+    """`clean_line` folds with str.split(): over every code point that survives the illegal
+    characters' removal, it treats as space exactly what the `regex` module's \\s matches."""
+    import regex
+
+    space = regex.compile(r"\s")
+    differ = [
+        hex(point)
+        for point in range(0x110000)
+        if clean_block(char := chr(point))  # not one of the illegal characters
+        if bool(space.fullmatch(char)) != (clean_line(f"a{char}b") == "a b")
+    ]
+    assert differ == []

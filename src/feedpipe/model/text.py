@@ -3,15 +3,18 @@ grapheme-aware shortening (never inside a user-perceived character: flags, ZWJ e
 
 from __future__ import annotations
 
+import functools
 import html
+import re
+from typing import TYPE_CHECKING
 
-import regex
+if TYPE_CHECKING:
+    import regex
 
 # XML 1.0 forbids C0 controls except \t \n \r, lone surrogates and U+FFFE/U+FFFF; C1 controls
-# (except NEL) are legal but never intended in a post, so they go too.
-_ILLEGAL = regex.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]+")
-_WHITESPACE = regex.compile(r"\s+")
-_GRAPHEME = regex.compile(r"\X")
+# (except NEL) are legal but never intended in a post, so they go too. The standard `re` scans
+# this class twice as fast as `regex`, which is loaded only for grapheme clusters.
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]+")
 ELLIPSIS = "…"
 _TRAILING = " ,;:-—–\u200d"
 
@@ -23,7 +26,9 @@ def clean_block(text: str) -> str:
 
 def clean_line(text: str) -> str:
     """One-line text: illegal characters removed, line breaks and runs of space → one space."""
-    return _WHITESPACE.sub(" ", _ILLEGAL.sub("", text)).strip()
+    # str.split() splits on exactly the code points `regex`'s \s matches once the illegal ones
+    # are gone (checked over all of Unicode in tests/test_content_rules.py), four times faster.
+    return " ".join(_ILLEGAL.sub("", text).split())
 
 
 def html_text(text: str) -> str:
@@ -37,9 +42,16 @@ def html_line(text: str) -> str:
     return html.escape(clean_line(text), quote=True)
 
 
+@functools.cache
+def _grapheme() -> regex.Pattern[str]:
+    import regex
+
+    return regex.compile(r"\X")
+
+
 def graphemes(text: str) -> list[str]:
     """`text` split into extended grapheme clusters (Unicode UAX #29, the `regex` module's \\X)."""
-    return _GRAPHEME.findall(text)
+    return _grapheme().findall(text)
 
 
 def truncate(text: str, limit: int, *, words: bool = True, min_fraction: float = 0.5) -> str:
