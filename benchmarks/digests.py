@@ -20,7 +20,7 @@ from feedpipe.emails.inline import Inliner, inline_css
 from feedpipe.emails.render import EmailRenderer, RenderedEdition, personalize
 from feedpipe.emails.views import RecipientView
 from feedpipe.model import EditionContent, Post, Recipient, Term, TermKind
-from feedpipe.settings import Settings
+from feedpipe.settings import Settings, parse_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.naive_email: the baseline
 
@@ -43,7 +43,7 @@ WORDS = [
 
 
 def settings() -> Settings:
-    return Settings.model_validate(
+    return parse_settings(
         {
             "site": {"title": "Blog 002", "url": "https://blog.example.com"},
             "email": {

@@ -25,7 +25,7 @@ from feedpipe.emails.render import EmailRenderer
 from feedpipe.mail import DkimSigner, Envelope, Outcome, SmtpTransport
 from feedpipe.mail.session import SessionConfig
 from feedpipe.model import DigestSection, EditionContent, Post, Recipient, Term, TermKind
-from feedpipe.settings import Settings
+from feedpipe.settings import Settings, parse_settings
 
 SINK = Path("/usr/sbin/smtp-sink")
 SENDER = "digest@blog.example.com"
@@ -40,7 +40,7 @@ DKIM_SAMPLE = 300
 
 
 def settings() -> Settings:
-    return Settings.model_validate(
+    return parse_settings(
         {
             "site": {"title": "Blog 002", "url": "https://blog.example.com"},
             "email": {"from_address": SENDER, "unsubscribe_mailto": "unsub@blog.example.com"},

@@ -23,7 +23,7 @@ import uvicorn
 from feedpipe.clock import FixedClock
 from feedpipe.emails.render import EmailRenderer, personalize
 from feedpipe.model import SubscriberStatus
-from feedpipe.settings import Settings
+from feedpipe.settings import parse_settings
 from feedpipe.web.mailer import ArchivedEdition
 from tests.test_email_support import edition, make_post, recipient
 from tests.test_web_helpers import Web, make_web
@@ -211,7 +211,7 @@ def _digest_with_images(language: str) -> str:
         make_post(3, "No image here", ("Databases",), summary=f"{LONG_WORD} " * 3),
         make_post(4, "Blue", ("Databases",), image="/img/4.png", image_alt="Blue square"),
     ]
-    settings = Settings.model_validate(
+    settings = parse_settings(
         {
             "site": {"title": "Blog 002", "url": SITE, "logo": "logo.png", "language": language},
             "email": {"from_address": "digest@blog.example.com"},

@@ -63,7 +63,7 @@ def test_config_from_environment_variable(tmp_path: Path) -> None:
         ("[site]\ntitle = 'x'\n", "[site] url: is required"),
         (
             "[site]\ntitle = 'x'\nurl = 'nope'\n",
-            "[site] url: Value error, 'nope' is not an absolute",
+            "[site] url: 'nope' is not an absolute",
         ),
         ("[site]\ntitle='x'\nurl='https://a.b'\n[feeds]\nmax_items = 0\n", "[feeds] max_items"),
         ("[site]\ntitle='x'\nurl='https://a.b'\n[feeds]\nformats = ['rss', 'xml']\n", "formats"),

@@ -18,7 +18,7 @@ from feedpipe.emails.render import EmailRenderer, personalize
 from feedpipe.emails.views import OTHER_SECTION
 from feedpipe.errors import ValidationError
 from feedpipe.model import EditionContent, Post, Recipient
-from feedpipe.settings import Settings
+from feedpipe.settings import Settings, parse_settings
 from tests.test_email_render import MSGID, NOW, parse, parts
 from tests.test_email_support import SITE_URL, edition, make_post, recipient
 
@@ -26,7 +26,7 @@ TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "email"
 
 
 def site_settings(**site: Any) -> Settings:
-    return Settings.model_validate(
+    return parse_settings(
         {
             "site": {"title": "Blog 002", "url": SITE_URL, **site},
             "email": {"from_address": "digest@blog.example.com"},

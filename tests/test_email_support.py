@@ -11,14 +11,14 @@ import yaml
 from markdown_it import MarkdownIt
 
 from feedpipe.model import DigestSection, EditionContent, Post, Recipient, Term, TermKind
-from feedpipe.settings import Settings
+from feedpipe.settings import Settings, parse_settings
 
 SITE_URL = "https://blog.example.com"
 
 
 def settings(**digest: Any) -> Settings:
     """Settings of a test site sending digests."""
-    return Settings.model_validate(
+    return parse_settings(
         {
             "site": {"title": "Blog 002", "url": SITE_URL},
             "digest": digest,

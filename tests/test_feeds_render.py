@@ -18,7 +18,7 @@ from feedpipe.feeds.formats import render_feed
 from feedpipe.feeds.opml import render_opml
 from feedpipe.feeds.render import EMPTY_FEED_UPDATED, FeedContext, xslt_stylesheet
 from feedpipe.model import FeedSpec, Post, Term, TermKind
-from feedpipe.settings import FeedFormat, Settings
+from feedpipe.settings import FeedFormat, parse_settings
 
 SCHEMAS = Path(__file__).parent / "schemas"
 ATOM = "http://www.w3.org/2005/Atom"
@@ -533,7 +533,7 @@ def test_stylesheet_renders_a_readable_page(
 
 
 def test_context_from_settings() -> None:
-    settings = Settings.model_validate(
+    settings = parse_settings(
         {
             "site": {"title": "S", "url": "https://s.example/", "author": "A"},
             "feeds": {

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from feedpipe.emails.mime import personalize_template
 from feedpipe.emails.render import EmailRenderer
@@ -57,9 +58,7 @@ def dns_stub(record: bytes):  # type: ignore[no-untyped-def]
 def dkim_settings(key_path: Path, base: Settings | None = None, **email_extra: object) -> Settings:
     base = base or settings()
     update = {"dkim_key_path": key_path, "dkim_selector": SELECTOR, "dkim_domain": DOMAIN}
-    return base.model_copy(
-        update={"email": base.email.model_copy(update={**update, **email_extra})}
-    )
+    return replace(base, **{"email": replace(base.email, **{**update, **email_extra})})
 
 
 def digest_bytes() -> bytes:
@@ -201,7 +200,7 @@ def test_file_and_smtp_transports_sign(keys: tuple[Path, bytes], tmp_path: Path)
 
 def test_incomplete_or_bad_dkim_settings_are_config_errors(tmp_path: Path) -> None:
     base = settings()
-    partial = base.email.model_copy(update={"dkim_selector": SELECTOR})
+    partial = replace(base.email, **{"dkim_selector": SELECTOR})
     with pytest.raises(ConfigError, match="go together"):
         DkimSigner.from_settings(partial)
     with pytest.raises(ConfigError, match="cannot read"):

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from feedpipe.emails.mime import MimeTemplate, personalize_template
 from feedpipe.errors import ConfigError, ValidationError
@@ -162,7 +163,7 @@ def test_bad_ed25519_settings_are_config_errors(
     ]
     for update, message in cases:
         with pytest.raises(ConfigError, match=message):
-            DkimSigner.from_settings(base.model_copy(update=update))
+            DkimSigner.from_settings(replace(base, **update))
 
 
 def test_check_config_and_dkim_record_show_both_keys(

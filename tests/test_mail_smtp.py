@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from feedpipe.emails.mime import personalize_template
 from feedpipe.emails.render import EmailRenderer, RenderedEdition
@@ -359,9 +360,7 @@ def test_untrusted_certificate_is_retry(rendered: RenderedEdition) -> None:
 
 def test_open_transport_dispatches_on_the_setting(tmp_path: Path) -> None:
     smtp = make_settings(2525)
-    outbox = smtp.model_copy(
-        update={"email": smtp.email.model_copy(update={"transport": "outbox"})}
-    )
+    outbox = replace(smtp, **{"email": replace(smtp.email, **{"transport": "outbox"})})
     assert isinstance(open_transport(smtp), SmtpTransport)
     assert isinstance(open_transport(outbox), FileTransport)
 

@@ -94,11 +94,12 @@ def test_help_still_lists_every_command(tmp_path: Path) -> None:
 
 
 def test_a_command_that_runs_loads_what_it_needs(tmp_path: Path) -> None:
-    """The laziness is per command: `check-config` validates with pydantic and opens the store
-    (SQLAlchemy), and still loads no template, web or mail library."""
+    """The laziness is per command: `check-config` validates settings (with msgspec; pydantic
+    is only the web API's) and opens the store (SQLAlchemy), and still loads no template, web
+    or mail library."""
     config = tmp_path / "config.toml"
     config.write_text('[site]\ntitle = "T"\nurl = "https://example.org/"\n', encoding="utf-8")
     (tmp_path / "posts").mkdir()
     out, heavy = loaded("--config", str(config), "check-config", cwd=tmp_path)
     assert 'title = "T"' in out
-    assert heavy == ["pydantic", "sqlalchemy"]
+    assert heavy == ["sqlalchemy"]

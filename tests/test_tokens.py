@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
-from pydantic import SecretStr
 
 from feedpipe.errors import ValidationError
+from feedpipe.settings import Secret
 from feedpipe.store import Store
 from feedpipe.subscriptions.tokens import (
     InvalidTokenError,
@@ -104,7 +104,7 @@ def test_links() -> None:
 
 class _Settings:
     def __init__(self, secret: str | None) -> None:
-        self.secret_key = SecretStr(secret) if secret else None
+        self.secret_key = Secret(secret) if secret else None
 
 
 def test_secret_from_environment_wins(sqlite_url: str) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from msgspec.structs import replace
 
 from feedpipe.clock import FixedClock
 from feedpipe.model import MessageKind
@@ -33,7 +34,7 @@ def outbox_app(w: Web, limits: Limits = OPEN, **web: object) -> FeedpipeWeb:
     """The app as `feedpipe serve` builds it (confirmations go to the store's outbox), with
     `[web]` keys replaced by `web`."""
     settings = w.fp.settings
-    settings = settings.model_copy(update={"web": settings.web.model_copy(update=web)})
+    settings = replace(settings, **{"web": replace(settings.web, **web)})
     service = Feedpipe(settings, w.fp.store, w.clock)
     return create_app(service, OutboxMailer(service), WebConfig(limits=limits))
 
@@ -148,8 +149,8 @@ def test_proof_of_work_is_asked_checked_and_single_use(
 ) -> None:
     w = make_web(tmp_path, corpus_dir, clock)
     settings = w.fp.settings
-    web_settings = settings.web.model_copy(update={"subscribe_proof_of_work": 8})
-    service = Feedpipe(settings.model_copy(update={"web": web_settings}), w.fp.store, w.clock)
+    web_settings = replace(settings.web, **{"subscribe_proof_of_work": 8})
+    service = Feedpipe(replace(settings, **{"web": web_settings}), w.fp.store, w.clock)
     mailer = MemoryMailer()
     app = create_app(service, mailer, WebConfig(limits=OPEN))
     client = TestClient(app, base_url=BASE_URL)

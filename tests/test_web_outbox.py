@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from click.testing import CliRunner
+from msgspec.structs import replace
 
 from feedpipe.cli import cli
 from feedpipe.clock import FixedClock
@@ -38,12 +39,12 @@ def new_post(w: Web, slug: str) -> None:
 def send_due(w: Web, port: int) -> None:
     """A day passes, a post lands, the worker cycle runs: sync, fill, dispatch over SMTP."""
     settings = w.fp.settings
-    smtp = settings.email.smtp.model_copy(update={"host": "127.0.0.1", "port": port})
-    email = settings.email.model_copy(update={"smtp": smtp, "transport": "smtp"})
+    smtp = replace(settings.email.smtp, **{"host": "127.0.0.1", "port": port})
+    email = replace(settings.email, **{"smtp": smtp, "transport": "smtp"})
     w.fp.clock.advance(timedelta(days=1))  # type: ignore[attr-defined]
     w.fp.sync()
     w.fp.outbox.fill()
-    transport = SmtpTransport.from_settings(settings.model_copy(update={"email": email}))
+    transport = SmtpTransport.from_settings(replace(settings, **{"email": email}))
     asyncio.run(w.fp.outbox.dispatch(transport))
 
 

@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from feedpipe.cli import cli
 from feedpipe.clock import FixedClock
@@ -317,7 +318,7 @@ def test_the_worker_publishes_in_its_own_job_and_counts_it(tmp_path: Path) -> No
         config = _site(tmp_path, json.dumps([hub.url]), "[websub]\nbackoff_seconds = 0\n")
         service = Feedpipe.from_settings(load_settings(config, env={}))
         metrics = WorkerMetrics()
-        settings = service.settings.worker.model_copy(update={"watch": False})
+        settings = replace(service.settings.worker, **{"watch": False})
         parts = WorkerParts(
             ServiceJobs(service, 60), SoleLeader("t:1"), service.clock, settings, None, metrics
         )

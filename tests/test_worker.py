@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from msgspec.structs import replace
 
 from feedpipe.cli import cli
 from feedpipe.clock import FixedClock, SystemClock
@@ -92,7 +93,7 @@ class FakeJobs:
 
 
 def fake_worker(jobs: FakeJobs, store: Store | None = None, **kw: object) -> Worker:
-    settings = FAST.model_copy(update=kw)
+    settings = replace(FAST, **kw)
     runs = RunLog(store) if store else None
     parts = WorkerParts(jobs, SoleLeader("test:1"), SystemClock(), settings, runs)
     return Worker(parts)

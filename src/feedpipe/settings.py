@@ -6,22 +6,16 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+import msgspec
+from msgspec import Meta
+from msgspec.structs import force_setattr, replace
 
 from feedpipe.envnames import CONFIG_ENV as CONFIG_ENV
 from feedpipe.envnames import IMAP_PASSWORD_ENV as IMAP_PASSWORD_ENV
@@ -57,8 +51,36 @@ _BOUNCE_ADDRESS = re.compile(r"[A-Za-z0-9._=-]{1,40}@[A-Za-z0-9-]+(\.[A-Za-z0-9-
 _ADDRESS_LITERAL = re.compile(r"\[(IPv6:[0-9A-Fa-f:.]+|\d{1,3}(\.\d{1,3}){3})\]")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A settings section: typed, immutable, unknown keys refused (msgspec validates it)."""
+
+    def _set(self, name: str, check: Callable[[Any], Any]) -> None:
+        """Replace field `name` by `check(value)`; its ValueError names the field."""
+        try:
+            force_setattr(self, name, check(getattr(self, name)))
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+
+
+class Secret:
+    """A value from the environment that never shows in a repr, a log or a dump."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
 
 def _check_http_url(value: str) -> str:
@@ -82,11 +104,37 @@ def _check_image(value: str) -> str:
     return value
 
 
+def _check_post_path(value: str) -> str:
+    if "{slug}" not in value:
+        raise ValueError("must contain {slug}")
+    return value
+
+
+def _check_formats(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("needs at least one format")
+    return tuple(dict.fromkeys(value))
+
+
+def _check_bounce_address(value: str) -> str:
+    if not _BOUNCE_ADDRESS.fullmatch(value):
+        raise ValueError(
+            "must be a plain address without '+' in its local part "
+            '(e.g. "bounces@blog.example.com")'
+        )
+    return value
+
+
+def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`check` for a key that may be unset (None passes)."""
+    return lambda value: None if value is None else check(value)
+
+
 IMAGE_PREFIX = "feed-"  # a file icon/logo is copied to output_dir as feed-icon.png …
 
 
-class SiteSettings(_Section):
-    title: str = Field(min_length=1)
+class SiteSettings(_Section, frozen=True):
+    title: Annotated[str, Meta(min_length=1)]
     url: str
     description: str = ""
     language: str = "en"
@@ -96,28 +144,17 @@ class SiteSettings(_Section):
     icon: str | None = None  # small square image for the feeds: an http(s) URL or a file path
     logo: str | None = None  # larger image for feeds and digests: an http(s) URL or a file path
 
-    @field_validator("icon", "logo")
-    @classmethod
-    def _image(cls, value: str | None) -> str | None:
-        return None if value is None else _check_image(value)
-
-    @field_validator("url")
-    @classmethod
-    def _site_url(cls, value: str) -> str:
-        return _check_http_url(value)
-
-    @field_validator("post_path")
-    @classmethod
-    def _has_slug(cls, value: str) -> str:
-        if "{slug}" not in value:
-            raise ValueError("must contain {slug}")
-        return value
+    def __post_init__(self) -> None:
+        self._set("url", _check_http_url)
+        self._set("post_path", _check_post_path)
+        self._set("icon", _optional(_check_image))
+        self._set("logo", _optional(_check_image))
 
     def post_url(self, slug: str) -> str:
         return self.url + "/" + self.post_path.format(slug=slug).lstrip("/")
 
 
-class SourceSettings(_Section):
+class SourceSettings(_Section, frozen=True):
     kind: Literal["markdown", "json", "feed"] = "markdown"
     path: Path = Path("posts")
     # How front-matter/JSON summaries are written: plain text (literal), or inline Markdown
@@ -125,43 +162,32 @@ class SourceSettings(_Section):
     summary_format: Literal["text", "markdown"] = "text"
 
 
-class StoreSettings(_Section):
+class StoreSettings(_Section, frozen=True):
     url: str = "sqlite:///feedpipe.db"
     # How long a write waits for another process's lock (retries included), then the command
     # says "the store is locked by another process" and exits 4 (store/engine.py: same default).
-    busy_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    busy_timeout_seconds: Annotated[float, Meta(gt=0, le=3600)] = 30.0
 
 
-class FeedsSettings(_Section):
+class FeedsSettings(_Section, frozen=True):
     output_dir: Path = Path("public")
     base_url: str | None = None  # where output_dir is served; default: site url
-    max_items: int = Field(default=50, ge=1, le=1000)
+    max_items: Annotated[int, Meta(ge=1, le=1000)] = 50
     formats: tuple[FeedFormat, ...] = ("rss", "atom", "json")
     tags: bool = True
     xslt: bool = True
     websub_hub: str | None = None  # one hub (kept); websub_hubs lists any number
     websub_hubs: tuple[str, ...] = ()
     archive: bool = True  # RFC 5005 archives of every post beyond max_items (docs/feeds.md)
-    archive_size: int = Field(default=50, ge=1, le=1000)  # posts per archive document
+    archive_size: Annotated[int, Meta(ge=1, le=1000)] = 50  # posts per archive document
     pages: bool = True  # index.html for people in each feed's folder (never over a foreign one)
-    tombstone_days: int = Field(default=30, ge=0, le=3650)  # RFC 6721 tombstones of retractions
+    tombstone_days: Annotated[int, Meta(ge=0, le=3650)] = 30  # RFC 6721 tombstones of retractions
 
-    @field_validator("formats")
-    @classmethod
-    def _nonempty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("needs at least one format")
-        return tuple(dict.fromkeys(value))
-
-    @field_validator("base_url", "websub_hub")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None else _check_http_url(value)
-
-    @field_validator("websub_hubs")
-    @classmethod
-    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(_check_http_url(v) for v in value))
+    def __post_init__(self) -> None:
+        self._set("formats", _check_formats)
+        self._set("base_url", _optional(_check_http_url))
+        self._set("websub_hub", _optional(_check_http_url))
+        self._set("websub_hubs", lambda hubs: tuple(dict.fromkeys(map(_check_http_url, hubs))))
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -182,7 +208,7 @@ def _check_hhmm(value: str) -> str:
     return f"{int(hour):02d}:{int(minute):02d}"
 
 
-class DigestSettings(_Section):
+class DigestSettings(_Section, frozen=True):
     """Defaults for new subscribers and how digests look."""
 
     timezone: str = "UTC"
@@ -190,21 +216,15 @@ class DigestSettings(_Section):
     frequency: Literal["instant", "daily", "weekly", "monthly"] = "daily"
     weekday: Weekday = "mon"
     templates_dir: Path | None = None  # overrides templates/email/ file by file
-    max_bytes: int = Field(default=102_000, ge=20_000)
-    max_posts: int = Field(default=30, ge=1)  # per digest; the rest is "and N more"
-    instant_delay: int = Field(default=5, ge=0, le=1440)  # minutes after publishing
-    late_after: float = Field(default=6.0, gt=0)  # hours: a later send merges into the next
-    backdated_days: float = Field(default=7.0, ge=0)  # first seen later than this: old post
+    max_bytes: Annotated[int, Meta(ge=20_000)] = 102_000
+    max_posts: Annotated[int, Meta(ge=1)] = 30  # per digest; the rest is "and N more"
+    instant_delay: Annotated[int, Meta(ge=0, le=1440)] = 5  # minutes after publishing
+    late_after: Annotated[float, Meta(gt=0)] = 6.0  # hours: a later send merges into the next
+    backdated_days: Annotated[float, Meta(ge=0)] = 7.0  # first seen later than this: old post
 
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        return _check_timezone(value)
-
-    @field_validator("send_time")
-    @classmethod
-    def _time(cls, value: str) -> str:
-        return _check_hhmm(value)
+    def __post_init__(self) -> None:
+        self._set("timezone", _check_timezone)
+        self._set("send_time", _check_hhmm)
 
 
 def helo_problem(name: str) -> str | None:
@@ -222,46 +242,48 @@ def helo_problem(name: str) -> str | None:
     return None
 
 
-class SmtpSettings(_Section):
+def _check_helo(value: str) -> str:
+    problem = helo_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+class SmtpSettings(_Section, frozen=True):
     """The mail server (password only from $FEEDPIPE_SMTP_PASSWORD)."""
 
     host: str = "127.0.0.1"
-    port: int = Field(default=25, ge=1, le=65535)
+    port: Annotated[int, Meta(ge=1, le=65535)] = 25
     security: Literal["starttls", "tls", "none"] = "none"
     username: str | None = None
-    password: SecretStr | None = None  # only from the environment
-    timeout_seconds: float = Field(default=30.0, gt=0)
-    connect_timeout_seconds: float = Field(default=10.0, gt=0)  # TCP connect + the greeting
-    concurrency: int = Field(default=8, ge=1, le=256)
-    max_per_second: float | None = Field(default=None, gt=0)
-    max_per_hour: int | None = Field(default=None, gt=0)
+    password: Secret | None = None  # only from the environment
+    timeout_seconds: Annotated[float, Meta(gt=0)] = 30.0
+    connect_timeout_seconds: Annotated[float, Meta(gt=0)] = 10.0  # TCP connect + the greeting
+    concurrency: Annotated[int, Meta(ge=1, le=256)] = 8
+    max_per_second: Annotated[float, Meta(gt=0)] | None = None
+    max_per_hour: Annotated[int, Meta(gt=0)] | None = None
     helo_name: str | None = None  # default: the domain of [email] from_address
 
-    @field_validator("helo_name")
-    @classmethod
-    def _helo(cls, value: str | None) -> str | None:
-        problem = None if value is None else helo_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
+    def __post_init__(self) -> None:
+        self._set("helo_name", _optional(_check_helo))
 
 
-class EmailSettings(_Section):
+class EmailSettings(_Section, frozen=True):
     """Sender identity of every message, and how messages leave."""
 
     transport: Literal["outbox", "smtp"] = "outbox"  # outbox = .eml files in outbox_dir
     outbox_dir: Path = Path("outbox")
     smtp: SmtpSettings = SmtpSettings()
-    batch_size: int = Field(default=200, ge=1, le=10_000)
-    max_attempts: int = Field(default=8, ge=1)
-    bounce_limit: int = Field(default=3, ge=1)
+    batch_size: Annotated[int, Meta(ge=1, le=10_000)] = 200
+    max_attempts: Annotated[int, Meta(ge=1)] = 8
+    bounce_limit: Annotated[int, Meta(ge=1)] = 3
     # How long claimed messages stay leased to a dispatcher (`send` and `run` alike); renewed
     # while it works on them, so this is how long a crashed one's messages wait. Default 60.
-    lease_seconds: float | None = Field(default=None, gt=0)
+    lease_seconds: Annotated[float, Meta(gt=0)] | None = None
     # The circuit breaker: sending pauses after this many sender/policy replies in a row,
     # or from this many distinct recipients within an hour.
-    pause_after: int = Field(default=5, ge=1)
-    pause_after_recipients: int = Field(default=20, ge=1)
+    pause_after: Annotated[int, Meta(ge=1)] = 5
+    pause_after_recipients: Annotated[int, Meta(ge=1)] = 20
     dkim_key_path: Path | None = None
     dkim_selector: str | None = None
     dkim_domain: str | None = None
@@ -277,32 +299,20 @@ class EmailSettings(_Section):
     # VERP: every envelope sender becomes bounces+<signed token>@domain (see docs/delivery.md)
     bounce_address: str | None = None
     # Soft bounces (asynchronous, 4.x.x) that suppress within the window; a delivery resets.
-    soft_bounce_limit: int = Field(default=3, ge=1)
-    soft_bounce_days: float = Field(default=30.0, gt=0)
+    soft_bounce_limit: Annotated[int, Meta(ge=1)] = 3
+    soft_bounce_days: Annotated[float, Meta(gt=0)] = 30.0
     # Gmail and Yahoo: sending pauses above this complaint rate (0.003 = 0.3 %) over 7 days,
     # once at least rate_min_sent messages went out in that time.
-    complaint_rate_limit: float = Field(default=0.003, gt=0, le=1)
-    rate_min_sent: int = Field(default=200, ge=1)
+    complaint_rate_limit: Annotated[float, Meta(gt=0, le=1)] = 0.003
+    rate_min_sent: Annotated[int, Meta(ge=1)] = 200
 
-    @field_validator("bounce_address")
-    @classmethod
-    def _bounce_address(cls, value: str | None) -> str | None:
-        if value is not None and not _BOUNCE_ADDRESS.fullmatch(value):
-            raise ValueError(
-                "must be a plain address without '+' in its local part "
-                '(e.g. "bounces@blog.example.com")'
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _helo_default(self) -> EmailSettings:
+    def __post_init__(self) -> None:
+        self._set("bounce_address", _optional(_check_bounce_address))
         problem = helo_problem(self.helo_name)
         if self.transport == "smtp" and self.smtp.helo_name is None and problem:
             raise ValueError(
-                f"[email.smtp] helo_name: the default, from_address's domain, will not do: "
-                f"{problem} — set helo_name to this host's fully-qualified name"
+                f"smtp.helo_name: the default, from_address's domain, will not do: {problem}"
             )
-        return self
 
     @property
     def helo_name(self) -> str:
@@ -311,88 +321,82 @@ class EmailSettings(_Section):
         return self.smtp.helo_name or self.from_address.rpartition("@")[2]
 
 
-class InboundSettings(_Section):
+class InboundSettings(_Section, frozen=True):
     """Where bounces, complaints and mailto: unsubscribes arrive (`feedpipe run` polls it)."""
 
     imap_host: str | None = None  # unset: no polling (`feedpipe inbound` still reads stdin)
-    imap_port: int | None = Field(default=None, ge=1, le=65535)  # default: 993 (tls) or 143
+    imap_port: Annotated[int, Meta(ge=1, le=65535)] | None = None  # default: 993 (tls) or 143
     imap_user: str | None = None  # password only from $FEEDPIPE_IMAP_PASSWORD
     folder: str = "INBOX"
     processed_folder: str = "feedpipe-processed"
     tls: Literal["tls", "starttls", "none"] = "tls"
-    poll_seconds: float = Field(default=60.0, gt=0)
-    password: SecretStr | None = None  # only from $FEEDPIPE_IMAP_PASSWORD
+    poll_seconds: Annotated[float, Meta(gt=0)] = 60.0
+    password: Secret | None = None  # only from $FEEDPIPE_IMAP_PASSWORD
 
-    @model_validator(mode="after")
-    def _user(self) -> InboundSettings:
+    def __post_init__(self) -> None:
         if self.imap_host is not None and not self.imap_user:
-            raise ValueError("[inbound] imap_user: is required with imap_host")
-        return self
+            raise ValueError("imap_user: is required with imap_host")
 
     @property
     def port(self) -> int:
         return self.imap_port or (993 if self.tls == "tls" else 143)
 
 
-class WebSettings(_Section):
+class WebSettings(_Section, frozen=True):
     """Where the subscriber web surface is served (links in emails point here)."""
 
     base_url: str = "http://127.0.0.1:8080"
     host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8080
     # Subscribe abuse limits (docs/web.md "Abuse"): confirmation emails queued per hour for the
     # whole site and per recipient domain, counted in the store; hashcash bits (0: off).
-    confirmations_per_hour: int = Field(default=100, ge=1)
-    confirmations_per_domain_per_hour: int = Field(default=10, ge=1)
-    subscribe_proof_of_work: int = Field(default=0, ge=0, le=24)
+    confirmations_per_hour: Annotated[int, Meta(ge=1)] = 100
+    confirmations_per_domain_per_hour: Annotated[int, Meta(ge=1)] = 10
+    subscribe_proof_of_work: Annotated[int, Meta(ge=0, le=24)] = 0
     # 429 to a client fetching the same unchanged feed without validators more than N times
     # an hour (None: never refused)
-    refuse_unconditional_after: int | None = Field(default=None, ge=1)
+    refuse_unconditional_after: Annotated[int, Meta(ge=1)] | None = None
     access_log: bool = False  # `serve`: one line per request on stderr (no client address)
 
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _check_http_url(value)
+    def __post_init__(self) -> None:
+        self._set("base_url", _check_http_url)
 
 
-class WorkerSettings(_Section):
+class WorkerSettings(_Section, frozen=True):
     """The long-running worker (`feedpipe run`)."""
 
-    poll_seconds: float = Field(default=60.0, gt=0)  # sync + build at least this often
+    poll_seconds: Annotated[float, Meta(gt=0)] = 60.0  # sync + build at least this often
     watch: bool = True  # also sync + build on file-system events (Markdown sources)
-    debounce_seconds: float = Field(default=0.5, ge=0)
-    plan_seconds: float = Field(default=60.0, gt=0)
-    dispatch_seconds: float = Field(default=2.0, gt=0)
-    lease_seconds: float | None = Field(default=None, gt=0)  # deprecated: [email] lease_seconds
-    shutdown_timeout: float = Field(default=30.0, gt=0)
-    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    debounce_seconds: Annotated[float, Meta(ge=0)] = 0.5
+    plan_seconds: Annotated[float, Meta(gt=0)] = 60.0
+    dispatch_seconds: Annotated[float, Meta(gt=0)] = 2.0
+    lease_seconds: Annotated[float, Meta(gt=0)] | None = None  # deprecated: [email] lease_seconds
+    shutdown_timeout: Annotated[float, Meta(gt=0)] = 30.0
+    metrics_port: Annotated[int, Meta(ge=0, le=65535)] | None = None
     log_format: Literal["kv", "json"] = "kv"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class WebsubSettings(_Section):
+class WebsubSettings(_Section, frozen=True):
     """WebSub: publishing to hubs after builds, and `feedpipe serve` as a hub (serve = true)."""
 
     serve: bool = False  # `feedpipe serve` is a hub at <[web] base_url>/websub
     allow_private: bool = False  # accept callbacks on private/loopback/link-local addresses
-    lease_seconds: int = Field(default=864_000, ge=60)  # granted when none is asked (10 days)
-    max_lease_seconds: int = Field(default=2_592_000, ge=60)  # at most (30 days)
-    timeout_seconds: float = Field(default=5.0, gt=0, le=60)  # each HTTP request to a hub/callback
-    attempts: int = Field(default=4, ge=1, le=10)  # tries per request (backoff 1 s, 2 s, 4 s …)
-    backoff_seconds: float = Field(default=1.0, ge=0, le=60)  # the first retry's wait
+    lease_seconds: Annotated[int, Meta(ge=60)] = 864_000  # granted when none is asked (10 days)
+    max_lease_seconds: Annotated[int, Meta(ge=60)] = 2_592_000  # at most (30 days)
+    timeout_seconds: Annotated[float, Meta(gt=0, le=60)] = 5.0  # each request to a hub/callback
+    attempts: Annotated[int, Meta(ge=1, le=10)] = 4  # tries per request (backoff 1 s, 2 s, 4 s …)
+    backoff_seconds: Annotated[float, Meta(ge=0, le=60)] = 1.0  # the first retry's wait
 
-    @model_validator(mode="after")
-    def _lease_within_most(self) -> WebsubSettings:
+    def __post_init__(self) -> None:
         if self.lease_seconds > self.max_lease_seconds:
             raise ValueError(
-                f"[websub] lease_seconds ({self.lease_seconds}) must not exceed "
+                f"lease_seconds: {self.lease_seconds} must not exceed "
                 f"max_lease_seconds ({self.max_lease_seconds})"
             )
-        return self
 
 
-class Settings(_Section):
+class Settings(_Section, frozen=True):
     site: SiteSettings
     source: SourceSettings = SourceSettings()
     store: StoreSettings = StoreSettings()
@@ -404,7 +408,7 @@ class Settings(_Section):
     websub: WebsubSettings = WebsubSettings()
     inbound: InboundSettings = InboundSettings()
     base_dir: Path = Path()
-    secret_key: SecretStr | None = None  # only from $FEEDPIPE_SECRET_KEY
+    secret_key: Secret | None = None  # only from $FEEDPIPE_SECRET_KEY
 
     @property
     def feeds_url(self) -> str:
@@ -436,17 +440,61 @@ class Settings(_Section):
         return self.email.lease_seconds or self.worker.lease_seconds or DEFAULT_LEASE_SECONDS
 
 
-def _describe(error: Mapping[str, Any]) -> str:
-    loc = [str(part) for part in error["loc"]]
-    dotted = ".".join(p for p in loc if not p.isdigit())
+# msgspec's one-line errors: "<message> - at `$.feeds.max_items`" (no "at" for the top level);
+# a section's own check says "<key>: <message>" (_Section._set).
+_AT = re.compile(r"(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?", re.S)
+_FIELD_MESSAGES = (
+    (re.compile(r"Object missing required field `(\w+)`"), "is required"),
+    (re.compile(r"Object contains unknown field `(\w+)`"), "unknown key (check its spelling)"),
+    (re.compile(r"(\w+(?:\.\w+)*): (.*)", re.S), ""),
+)
+
+
+def _describe(error: msgspec.ValidationError) -> str:
+    """`[section] key: what is wrong — how to fix it`, from a msgspec validation error."""
+    found = _AT.fullmatch(str(error))
+    message, path = (found["msg"], found["path"] or "") if found else (str(error), "")
+    loc = [part for part in re.split(r"\.|\[\d+\]", path) if part]
+    for pattern, fixed in _FIELD_MESSAGES:
+        named = pattern.fullmatch(message)
+        if named:
+            loc.append(named[1])
+            message = fixed or named[2]
+            break
+    dotted = ".".join(loc)
     key = f"[{loc[0]}] {'.'.join(loc[1:])}" if len(loc) > 1 else (loc[0] if loc else "(top level)")
-    message = str(error["msg"])
-    if error["type"] == "extra_forbidden":
-        message = "unknown key (check its spelling)"
-    elif error["type"] == "missing":
-        message = "is required"
     hint = HINTS.get(dotted)
     return f"{key}: {message}" + (f" — {hint}" if hint else "")
+
+
+def _decode(kind: type, value: Any) -> Any:
+    """The types TOML has no word for: paths."""
+    if kind is Path and isinstance(value, str | os.PathLike):
+        return Path(value)
+    raise NotImplementedError(kind)
+
+
+def _encode(value: Any) -> Any:
+    """Paths and secrets as JSON can carry them (a secret only as "set")."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Secret):
+        return "**********"
+    raise NotImplementedError(type(value))
+
+
+def settings_as_data(settings: Settings) -> dict[str, Any]:
+    """The settings as plain JSON-able data (secrets masked)."""
+    data: dict[str, Any] = msgspec.to_builtins(settings, enc_hook=_encode)
+    return data
+
+
+def parse_settings(data: Mapping[str, Any]) -> Settings:
+    """Validate already-read data into Settings; ConfigError names the first bad key."""
+    try:
+        return msgspec.convert(data, Settings, dec_hook=_decode)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
 
 
 # Keys that would hold a secret, and the environment variable that holds it instead.
@@ -485,22 +533,21 @@ def _resolve_sqlite(base: Path, url: str) -> str:
 
 def _email_with_env(email: EmailSettings, base: Path, env: Mapping[str, str]) -> EmailSettings:
     password = env.get(SMTP_PASSWORD_ENV)
-    smtp = email.smtp.model_copy(update={"password": SecretStr(password) if password else None})
+    smtp = replace(email.smtp, password=Secret(password) if password else None)
     key = email.dkim_key_path and _resolve(base, email.dkim_key_path)
     ed25519 = email.dkim_ed25519_key_path and _resolve(base, email.dkim_ed25519_key_path)
-    return email.model_copy(
-        update={
-            "smtp": smtp,
-            "outbox_dir": _resolve(base, email.outbox_dir),
-            "dkim_key_path": key,
-            "dkim_ed25519_key_path": ed25519,
-        }
+    return replace(
+        email,
+        smtp=smtp,
+        outbox_dir=_resolve(base, email.outbox_dir),
+        dkim_key_path=key,
+        dkim_ed25519_key_path=ed25519,
     )
 
 
 def _inbound_with_env(inbound: InboundSettings, env: Mapping[str, str]) -> InboundSettings:
     password = env.get(IMAP_PASSWORD_ENV)
-    return inbound.model_copy(update={"password": SecretStr(password) if password else None})
+    return replace(inbound, password=Secret(password) if password else None)
 
 
 def settings_from_mapping(
@@ -510,31 +557,21 @@ def settings_from_mapping(
     _refuse_secrets(data, origin)
     secret = env.get(SECRET_KEY_ENV)
     try:
-        settings = Settings.model_validate({**data, "base_dir": base_dir, "secret_key": secret})
-    except ValidationError as exc:
-        lines = [_describe(e) for e in exc.errors()]
-        raise ConfigError(f"{origin}: " + "; ".join(lines)) from None
+        settings = parse_settings(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
     store_url = env.get(STORE_URL_ENV) or settings.store.url
-    return settings.model_copy(
-        update={
-            "source": settings.source.model_copy(
-                update={"path": _resolve(base_dir, settings.source.path)}
-            ),
-            "store": settings.store.model_copy(
-                update={"url": _resolve_sqlite(base_dir, store_url)}
-            ),
-            "email": _email_with_env(settings.email, base_dir, env),
-            "inbound": _inbound_with_env(settings.inbound, env),
-            "digest": settings.digest.model_copy(
-                update={
-                    "templates_dir": settings.digest.templates_dir
-                    and _resolve(base_dir, settings.digest.templates_dir)
-                }
-            ),
-            "feeds": settings.feeds.model_copy(
-                update={"output_dir": _resolve(base_dir, settings.feeds.output_dir)}
-            ),
-        }
+    templates = settings.digest.templates_dir
+    return replace(
+        settings,
+        base_dir=base_dir,
+        secret_key=Secret(secret) if secret else None,
+        source=replace(settings.source, path=_resolve(base_dir, settings.source.path)),
+        store=replace(settings.store, url=_resolve_sqlite(base_dir, store_url)),
+        email=_email_with_env(settings.email, base_dir, env),
+        inbound=_inbound_with_env(settings.inbound, env),
+        digest=replace(settings.digest, templates_dir=templates and _resolve(base_dir, templates)),
+        feeds=replace(settings.feeds, output_dir=_resolve(base_dir, settings.feeds.output_dir)),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -164,9 +164,11 @@ def _check_smtp(settings: Settings, connect: bool) -> Finding:
 
 def effective(settings: Settings) -> str:
     """The settings as TOML-like sections, every secret masked."""
+    from feedpipe.settings import settings_as_data
     from feedpipe.store import safe_url
 
-    data: dict[str, Any] = settings.model_dump(mode="json", exclude={"base_dir"})
+    data = settings_as_data(settings)
+    del data["base_dir"]
     data["store"]["url"] = safe_url(settings.store.url)
     email = data["email"]
     smtp = email.pop("smtp")

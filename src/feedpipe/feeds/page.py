@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from jinja2 import Environment, PackageLoader
-
-from feedpipe.emails import jinja
 from feedpipe.feeds.formats import FORMATS, OPML_NAME
 from feedpipe.feeds.render import FeedContext, feed_dir, html_url, line, rfc3339
 from feedpipe.model import FeedSpec, Post
 from feedpipe.settings import FeedFormat
+
+if TYPE_CHECKING:  # Jinja2 loads when a page is rendered: a build with nothing to write never
+    from jinja2 import Environment
 
 PAGE_NAME = "index.html"
 # Written into every page; a page without it was not written by feedpipe and is never replaced.
@@ -35,6 +36,10 @@ def page_path(spec: FeedSpec) -> str:
 @functools.cache
 def _environment() -> Environment:
     """Every value is HTML-escaped: titles and summaries are plain text."""
+    from jinja2 import PackageLoader
+
+    from feedpipe.emails import jinja
+
     return jinja.environment(
         PackageLoader("feedpipe.feeds", "templates"), True, keep_trailing_newline=True
     )

@@ -55,9 +55,11 @@ outbox = sa.Table(
     sa.Index("ix_outbox_state", "state", "next_attempt_at"),
     sa.Index("ix_outbox_message_id", "message_id"),  # inbound bounces name the message by it
 )
-# Leased rows only (migration 0005): a claim finds a crashed dispatcher's rows without a scan.
-_leased = outbox.c.lease_until.is_not(None)
-sa.Index("ix_outbox_lease", outbox.c.lease_until, sqlite_where=_leased, postgresql_where=_leased)
+# Leased rows only: a claim finds a crashed dispatcher's rows without a scan. Migration 0005
+# makes it partial (WHERE lease_until IS NOT NULL) on both engines; it is declared here without
+# the dialect keywords, which would import SQLAlchemy's PostgreSQL dialect (~40 ms) into every
+# command on SQLite (autogenerate compares its name and columns, not its WHERE).
+sa.Index("ix_outbox_lease", outbox.c.lease_until)
 
 # Consecutive permanent failures per subscriber (a row only while there are some). A table of
 # its own, not a subscribers column: subscriber rows are read positionally elsewhere.

@@ -132,6 +132,10 @@ class SubscribersStore(Protocol):
     ) -> list[Subscriber]:
         """Subscribers by id; `category` (a term key) matches those who chose it or everything."""
 
+    def schedule_counts(self, status: SubscriberStatus) -> list[tuple[Schedule, datetime, int]]:
+        """(schedule, cursor, how many) for each distinct schedule and cursor among the
+        subscribers in `status`: one grouped read, not every subscriber (`feedpipe status`)."""
+
     def subscriber_contacts(self, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
         """Email and name by id."""
 

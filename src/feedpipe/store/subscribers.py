@@ -133,6 +133,28 @@ class SubscribersMixin:
             return found
         return [s for s in found if not s.categories or category in s.categories]
 
+    def schedule_counts(self, status: SubscriberStatus) -> list[tuple[Schedule, datetime, int]]:
+        """(schedule, cursor, how many) for each distinct schedule and cursor in `status`."""
+        c = subscribers.c
+        cursor = sa.func.coalesce(c.last_digest_at, c.created_at, type_=UTCDateTime)
+        keys = (c.frequency, c.weekday, c.send_time, c.timezone, c.month_day, c.min_posts)
+        group = (*keys, c.max_wait_hours, cursor)
+        stmt = sa.select(*group, sa.func.count()).where(c.status == status.value).group_by(*group)
+        reader = _RowReader()
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            (
+                Schedule(
+                    reader.frequency[freq], weekday, reader.time(at), zone, month_day, min_posts,
+                    reader.wait(wait),
+                ),
+                when,
+                count,
+            )
+            for freq, weekday, at, zone, month_day, min_posts, wait, when, count in rows
+        ]  # fmt: skip
+
     def subscriber_contacts(self, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
         """Email and name by id; large sets are read in one scan instead of many IN lists."""
         cols = (subscribers.c.id, subscribers.c.email, subscribers.c.name)
@@ -367,14 +389,18 @@ class _RowReader:
         categories = self.categories.get(cats)
         if categories is None:
             categories = self.categories[cats] = tuple(json.loads(cats))
-        at = self.times.get(send_time)
-        if at is None:
-            at = self.times[send_time] = time.fromisoformat(send_time)
+        at = self.time(send_time)
         return Subscriber(
             sub_id, email, name, self.status[status], categories, self.frequency[freq], weekday,
             at, zone, created, confirmed, unsubscribed, watermark, last,
             month_day, min_posts, self.wait(wait),
         )  # fmt: skip
+
+    def time(self, text: str) -> time:
+        found = self.times.get(text)
+        if found is None:
+            found = self.times[text] = time.fromisoformat(text)
+        return found
 
     def wait(self, hours: int) -> timedelta:
         found = self.waits.get(hours)

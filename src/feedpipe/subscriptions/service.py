@@ -6,7 +6,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import datetime, time
 from typing import IO
 
 from feedpipe.clock import Clock
@@ -98,6 +98,10 @@ class SubscriptionService:
         """Subscribers matching every filter given; `category` is a name, checked to exist."""
         key = self.categories().resolve(category)[0] if category and category.strip() else None
         return self.store.subscribers(status, key, frequency)
+
+    def schedule_counts(self) -> list[tuple[Schedule, datetime, int]]:
+        """Active subscribers grouped by (schedule, slot cursor): for counts, not each one."""
+        return self.store.schedule_counts(SubscriberStatus.ACTIVE)
 
     def get(self, email: str) -> Subscriber:
         found = self.store.subscriber_by_email(email)

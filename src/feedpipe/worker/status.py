@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from feedpipe.digests.plan import next_send_after
-from feedpipe.model import Frequency, RunRecord, SubscriberStatus
+from feedpipe.model import Frequency, RunRecord
 from feedpipe.model.websub import PublishState
 from feedpipe.service import Feedpipe
 from feedpipe.worker.leader import file_lock_holder, lock_path
@@ -65,10 +65,9 @@ def schedules(service: Feedpipe) -> list[tuple[str, int]]:
     """Active subscribers by schedule as people read it ("monthly on day 1 at 08:00 UTC"),
     the most common first."""
     delay = service.settings.digest.instant_delay
-    counts = Counter(
-        s.schedule.describe(delay)
-        for s in service.subscriptions.subscribers(SubscriberStatus.ACTIVE)
-    )
+    counts: Counter[str] = Counter()
+    for schedule, _, count in service.subscriptions.schedule_counts():
+        counts[schedule.describe(delay)] += count
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
@@ -113,9 +112,9 @@ def next_due(
     (an instant already past means: due at the next plan). Instant subscribers have no send
     instants of their own (they are mailed as posts come out)."""
     counts: Counter[datetime] = Counter()
-    for sub in service.subscriptions.subscribers(SubscriberStatus.ACTIVE):
-        if sub.frequency is not Frequency.INSTANT:
-            counts[next_send_after(sub, sub.cursor)] += 1
+    for schedule, cursor, count in service.subscriptions.schedule_counts():
+        if schedule.frequency is not Frequency.INSTANT:
+            counts[next_send_after(schedule, cursor)] += count
     return sorted(counts.items())[:limit]
 
 
