@@ -212,3 +212,32 @@ def test_a_removed_subscribers_id_is_never_given_to_a_new_one(store: SqlStore) -
     assert store.remove_subscriber(first.id)
     second = store.add_subscriber(new("next@example.com"))
     assert second.id > first.id
+
+
+def test_schedule_counts_group_what_each_subscriber_says(store: SqlStore) -> None:
+    """`feedpipe status` counts schedules from one grouped read: for every mix of schedules,
+    statuses and cursors it equals counting subscriber by subscriber."""
+    from collections import Counter
+
+    rows = []
+    for i in range(40):
+        status = SubscriberStatus.ACTIVE if i % 5 else SubscriberStatus.PENDING
+        schedule = Schedule(
+            list(Frequency)[i % len(Frequency)], i % 7, time(6 + i % 3, 30), ("UTC", "Asia/Kolkata")[i % 2],
+            month_day=1 + i % 3, min_posts=1 + i % 2, max_wait=timedelta(hours=24 * (1 + i % 2)),
+        )  # fmt: skip
+        created = T0 + timedelta(hours=i % 4)
+        rows.append(
+            NewSubscriber(f"s{i}@example.com", None, status, (), schedule, created, created)
+        )
+    store.import_subscribers(rows)
+    from feedpipe.store.subscribers import subscribers as table
+
+    with store.engine.begin() as conn:  # a third were sent a digest: their cursor is that slot
+        sent = table.update().where(table.c.id % 3 == 0).values(last_digest_at=T0 + timedelta(1))
+        conn.execute(sent)
+    each = Counter((s.schedule, s.cursor) for s in store.subscribers(SubscriberStatus.ACTIVE))
+    grouped = {
+        (sched, cursor): n for sched, cursor, n in store.schedule_counts(SubscriberStatus.ACTIVE)
+    }
+    assert grouped == dict(each) and sum(grouped.values()) == 32
