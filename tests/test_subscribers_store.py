@@ -222,8 +222,9 @@ def test_schedule_counts_group_what_each_subscriber_says(store: SqlStore) -> Non
     rows = []
     for i in range(40):
         status = SubscriberStatus.ACTIVE if i % 5 else SubscriberStatus.PENDING
+        zone = ("UTC", "Asia/Kolkata")[i % 2]
         schedule = Schedule(
-            list(Frequency)[i % len(Frequency)], i % 7, time(6 + i % 3, 30), ("UTC", "Asia/Kolkata")[i % 2],
+            list(Frequency)[i % len(Frequency)], i % 7, time(6 + i % 3, 30), zone,
             month_day=1 + i % 3, min_posts=1 + i % 2, max_wait=timedelta(hours=24 * (1 + i % 2)),
         )  # fmt: skip
         created = T0 + timedelta(hours=i % 4)
