@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 from feedpipe.model import (
     Action,
     Claim,
+    Contact,
     Decision,
     DigestPost,
     DocState,
@@ -28,9 +29,9 @@ from feedpipe.model import (
     OutboxState,
     Post,
     PostRef,
+    Preferences,
     RecordReport,
     RunRecord,
-    Schedule,
     SentEdition,
     Subscriber,
     SubscriberStatus,
@@ -132,8 +133,8 @@ class SubscribersStore(Protocol):
     ) -> list[Subscriber]:
         """Subscribers by id; `category` (a term key) matches those who chose it or everything."""
 
-    def subscriber_contacts(self, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
-        """Email and name by id."""
+    def subscriber_contacts(self, ids: Sequence[int]) -> dict[int, Contact]:
+        """Email and names by id."""
 
     def remove_subscriber(self, subscriber_id: int) -> bool: ...
 
@@ -148,10 +149,9 @@ class SubscribersStore(Protocol):
     def digest_posts(self, since: datetime, until: datetime) -> list[DigestPost]:
         """Posts that may have become available in (since, until], with category keys."""
 
-    def set_subscriber_preferences(
-        self, subscriber_id: int, schedule: Schedule, categories: Sequence[str]
-    ) -> None:
-        """Replace a subscriber's categories (term keys, chosen order) and schedule."""
+    def set_subscriber_preferences(self, subscriber_id: int, prefs: Preferences) -> None:
+        """Replace a subscriber's categories (term keys, chosen order), schedule and given
+        name."""
 
 
 class OutboxStore(Protocol):
