@@ -230,7 +230,7 @@ def parse_timezone(text: str) -> str:
     name = text.strip()
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
         raise ValidationError(f"{name!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
     return name
 
@@ -289,17 +289,22 @@ def new_schedule(
             found.append(exc)
             return None
 
+    # in the preferences page's order, so its error summary lists them as the form does
+    frequency = value("frequency", lambda v: parse_choice(Frequency, v), prefs.frequency)
     weekday = value("weekday", parse_weekday, prefs.weekday)
     month_day = value("month_day", parse_month_day, prefs.month_day)
+    min_posts = value("min_posts", parse_min_posts, prefs.min_posts)
+    max_wait = value("max_wait", parse_wait, prefs.max_wait)
+    send_time = value("time", parse_time, prefs.time)
+    timezone = value("timezone", parse_timezone, prefs.timezone)
     schedule = Schedule(
-        frequency=value("frequency", lambda v: parse_choice(Frequency, v), prefs.frequency)
-        or current.frequency,
+        frequency=frequency or current.frequency,
         weekday=current.weekday if weekday is None else weekday,
-        send_time=value("time", parse_time, prefs.time) or current.send_time,
-        timezone=value("timezone", parse_timezone, prefs.timezone) or current.timezone,
+        send_time=send_time or current.send_time,
+        timezone=timezone or current.timezone,
         month_day=current.month_day if month_day is None else month_day,
-        min_posts=value("min_posts", parse_min_posts, prefs.min_posts) or current.min_posts,
-        max_wait=value("max_wait", parse_wait, prefs.max_wait) or current.max_wait,
+        min_posts=min_posts or current.min_posts,
+        max_wait=max_wait or current.max_wait,
     )
     if errors is None:
         raise_all(found)

@@ -128,9 +128,6 @@ def _patch_input(body: SubscriberPatch) -> PreferencesInput:
     """The PATCH body as the preferences form's input: absent (or null) fields stay as they
     are; a given_name sent as null or "" is removed."""
 
-    def text(value: int | str | None) -> str | None:
-        return None if value is None else str(value)
-
     given = (body.given_name or "") if "given_name" in body.model_fields_set else None
     return PreferencesInput(
         categories=None if body.categories is None else tuple(body.categories),
@@ -138,8 +135,8 @@ def _patch_input(body: SubscriberPatch) -> PreferencesInput:
         weekday=body.weekday,
         time=body.time,
         timezone=body.timezone,
-        month_day=text(body.month_day),
-        min_posts=text(body.min_posts),
+        month_day=body.month_day,
+        min_posts=body.min_posts,
         max_wait=body.max_wait,
         given_name=given,
     )

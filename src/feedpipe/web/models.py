@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, WithJsonSchema
 
 from feedpipe.model import LAST_DAY, WEEKDAYS, Subscriber, SubscriberStatus
 from feedpipe.model.subscribers import wait_text
@@ -125,6 +125,19 @@ class SubscriberOut(BaseModel):
         )
 
 
+def _number_as_text(value: object) -> object:
+    """A JSON integer as the text a form field would carry (booleans are no numbers)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# An integer or a string, read as text (validated as the form's text is); errors name the field.
+NumberText = Annotated[
+    StrictStr,
+    BeforeValidator(_number_as_text),
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string"}]}),
+]
+
+
 class SubscriberPatch(BaseModel):
     """PATCH /api/admin/subscribers/{email}: what to change; absent fields stay as they are.
 
@@ -141,10 +154,10 @@ class SubscriberPatch(BaseModel):
     )
     time: StrictStr | None = Field(default=None, description="Local send time as HH:MM.")
     timezone: StrictStr | None = Field(default=None, description="IANA zone: `Europe/Berlin`.")
-    month_day: StrictInt | StrictStr | None = Field(
+    month_day: NumberText | None = Field(
         default=None, description="Monthly digests: day 1 to 28, or `last`."
     )
-    min_posts: StrictInt | StrictStr | None = Field(
+    min_posts: NumberText | None = Field(
         default=None, description="Hold a digest until this many posts are new (1 to 100)."
     )
     max_wait: StrictStr | None = Field(
