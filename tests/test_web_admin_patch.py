@@ -184,12 +184,13 @@ def _page_errors(client: httpx.Client, w: Web, field: str, value: str) -> dict[s
     sub = w.fp.subscriptions.get("page@example.com")
     url = f"/p/{token(w, TokenPurpose.PREFERENCES, sub.id)}"
     page = lxml.html.document_fromstring(client.get(url).text)
-    (csrf,) = page.xpath('//input[@name="csrf"]/@value')
+    csrf = next(e.get("value") for e in page.iter("input") if e.get("name") == "csrf")
     r = client.post(url, data={"csrf": csrf, field: value})
     assert r.status_code in (200, 422)
     doc = lxml.html.document_fromstring(r.text)
-    links = doc.xpath('//div[@id="errors"]//li/a')
-    return {str(a.get("href"))[1:]: str(a.text_content()) for a in links}
+    summary = [div for div in doc.iter("div") if div.get("id") == "errors"]
+    links = [a for box in summary for a in box.iter("a")]
+    return {str(a.get("href"))[1:]: "".join(map(str, a.itertext())) for a in links}
 
 
 def _csv_error(w: Web, field: str, value: str) -> str | None:
