@@ -293,7 +293,7 @@ def greeting_name(name: str, given_name: str | None = None) -> str:
     longer name is the given name differs between cultures (family name first in Chinese,
     Japanese, Korean or Hungarian names; compound given names; particles) and a guess can be
     rude. The To header keeps the whole name."""
-    given = clean_name(given_name)
+    given = clean_name(given_name) if given_name else ""  # most have none: no cleaning
     if given:
         return given
     return name if name and len(name.split()) == 1 else ""
