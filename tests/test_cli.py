@@ -69,6 +69,10 @@ def test_config_from_environment_variable(tmp_path: Path) -> None:
         ("[site]\ntitle='x'\nurl='https://a.b'\n[feeds]\nformats = ['rss', 'xml']\n", "formats"),
         ("[site]\ntitle='x'\nurl='https://a.b'\ntitel = 'typo'\n", "[site] titel: unknown key"),
         ("[site]\ntitle='x'\nurl='https://a.b'\n[digest]\ntimezone='Mars/Base'\n", "IANA"),
+        (
+            "[site]\ntitle='x'\nurl='https://a.b'\n[digest]\ntimezone='Europe'\n",
+            "IANA",
+        ),  # a tzdata folder
         ("[site\n", "not valid TOML"),
         ("[site]\ntitle='x'\nurl='https://a.b'\nsecret_key='s'\n", "FEEDPIPE_SECRET_KEY"),
     ],

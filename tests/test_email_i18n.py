@@ -3,6 +3,7 @@ preheader, "view in your browser", thumbnails and logo — checked by parsing th
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -10,11 +11,14 @@ from typing import Any
 import pytest
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from jinja2.ext import babel_extract
 from lxml import html as lxml_html
 
 from feedpipe.emails.i18n import CATALOGS, language
-from feedpipe.emails.render import EmailRenderer, personalize
+from feedpipe.emails.mime import clean_name, escape_text, greeting_name
+from feedpipe.emails.render import EmailRenderer, RenderedEdition, personalize
 from feedpipe.emails.views import OTHER_SECTION
 from feedpipe.errors import ValidationError
 from feedpipe.model import EditionContent, Post, Recipient
@@ -146,17 +150,71 @@ def test_first_digest_says_newest_posts_not_since_your_last_digest() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "greeting"),
-    [("Ann", "Hi Ann,"), ("Søren", "Hi Søren,"), ("Ann Example", "Hello,"), (None, "Hello,")],
+    ("name", "given", "language", "greeting"),
+    [
+        ("Ann", None, "en", "Hi Ann,"),
+        ("Søren", None, "en", "Hi Søren,"),
+        ("Ann Example", None, "en", "Hello,"),
+        (None, None, "en", "Hello,"),
+        ("Ann Example", "Annie", "en", "Hi Annie,"),  # the given name wins ...
+        ("Ann", "Dr. Ann", "en", "Hi Dr. Ann,"),  # ... even over a one-word name
+        ("Yamada Tarō", "太郎", "en", "Hi 太郎,"),
+        (None, "Kim", "en", "Hi Kim,"),
+        ("Ann Example", "  \r\n ", "en", "Hello,"),  # nothing printable: the rules below
+        ("Ann", " \t", "en", "Hi Ann,"),
+        ("Ann Example", "Annie", "de", "Hallo Annie,"),
+        ("Jörg", None, "de", "Hallo Jörg,"),
+        ("Jörg Müller", None, "de", "Hallo,"),
+    ],
 )
-def test_greeting_uses_a_one_word_name_only(name: str | None, greeting: str) -> None:
-    rendered = EmailRenderer(site_settings()).render_edition(edition(posts(1)))
-    message = parse(personalize(rendered, recipient(name=name), MSGID, NOW))
+def test_greeting_by_given_name_then_a_one_word_name_then_none(
+    name: str | None, given: str | None, language: str, greeting: str
+) -> None:
+    rendered = EmailRenderer(site_settings(language=language)).render_edition(edition(posts(1)))
+    who = replace(recipient(name=name), given_name=given)
+    message = parse(personalize(rendered, who, MSGID, NOW))
     text, html = parts(message)
     assert text.splitlines()[2] == greeting
-    assert greeting in root(html).text_content()
+    assert _greeting_line(html) == greeting
     if name:
         assert message["To"].addresses[0].display_name == name  # the To header keeps it all
+
+
+def _greeting_line(html: str) -> str:
+    """The text before the <br> of the HTML part's greeting paragraph (under the title)."""
+    (greeting,) = root(html).xpath("//p[contains(@class, 'h1')]/following-sibling::p[1]")
+    return str(greeting.text or "")
+
+
+NAME_TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cc", "Cs", "Cn", "Co"]), max_size=80
+)
+
+
+@given(given_name=NAME_TEXT, name=st.none() | NAME_TEXT, language=st.sampled_from(["en", "de"]))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_any_given_name_is_escaped_in_html_verbatim_in_text_and_never_the_address(
+    given_name: str, name: str | None, language: str
+) -> None:
+    rendered = _one_post_edition(language)
+    address = "reader.7@example.org"
+    who = replace(recipient(name=name, email=address), given_name=given_name)
+    raw = personalize(rendered, who, MSGID, NOW)
+    text, html = parts(parse(raw))
+    called = greeting_name(clean_name(name), given_name)
+    hello, hi = {"en": ("Hello,", "Hi {},"), "de": ("Hallo,", "Hallo {},")}[language]
+    expected = hi.format(called) if called else hello
+    if clean_name(given_name):  # the given name, cleaned to one line, is what is called
+        assert called == clean_name(given_name)
+    assert text.splitlines()[2] == expected  # verbatim in the text part
+    assert _greeting_line(html) == expected  # the parsed HTML reads the same ...
+    assert escape_text(expected) in html  # ... because it is escaped there
+    assert address not in text.splitlines()[2] and address not in _greeting_line(html)
+
+
+@functools.cache
+def _one_post_edition(language: str) -> RenderedEdition:
+    return EmailRenderer(site_settings(language=language)).render_edition(edition(posts(1)))
 
 
 def test_preheader_is_hidden_and_starts_with_the_titles() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header, make_header
@@ -284,6 +285,20 @@ def test_substitution_equals_a_full_render(
     (address,) = fast["To"].addresses
     assert address.addr_spec == "zoe+digest@example.org"
     assert address.display_name.replace(" ", "") == clean_name(name).replace(" ", "")
+
+
+@pytest.mark.parametrize("given", ["Zoë", 'Dr. "Z" <b>&</b>', "山田 太郎"])
+def test_substitution_equals_a_full_render_with_a_given_name(
+    corpus_edition: EditionContent, given: str
+) -> None:
+    renderer = EmailRenderer(settings())
+    who = replace(recipient(name="Zoë O'Brien"), given_name=given)
+    rendered = renderer.render_edition(corpus_edition)
+    fast = parse(personalize(rendered, who, MSGID, NOW))
+    slow = parse(render_message(renderer, corpus_edition, who, MSGID, NOW))
+    assert parts(fast) == parts(slow)
+    assert f"Hi {given}," in parts(fast)[0].splitlines()
+    assert fast["To"].addresses[0].display_name == "Zoë O'Brien"  # To keeps the full name
 
 
 def test_name_is_escaped_in_html_and_plain_in_text() -> None:

@@ -152,7 +152,8 @@ def test_remove(run: Run) -> None:
 
 
 def test_export_round_trip(run: Run, tmp_path: Path) -> None:
-    run("subscribers", "add", "a@example.com", "--name", "Ann, A.", "--confirmed")
+    run("subscribers", "add", "a@example.com", "--name", "Ann, A.", "--confirmed",
+        "--given-name", "Annie")  # fmt: skip
     run(
         "subscribers", "add", "b@example.com", "--categories", "distributed systems,Rust",
         "--frequency", "weekly", "--weekday", "sun", "--time", "06:45",
@@ -161,8 +162,10 @@ def test_export_round_trip(run: Run, tmp_path: Path) -> None:
     exported = run("subscribers", "export")
     assert exported.exit_code == 0
     assert exported.stdout.splitlines()[0] == (
-        "email,name,categories,frequency,weekday,time,timezone,status,month_day,min_posts,max_wait"
+        "email,name,categories,frequency,weekday,time,timezone,status,month_day,min_posts,"
+        "max_wait,given_name"
     )
+    assert exported.stdout.splitlines()[1].endswith(",30d,Annie")
     for email in ("a@example.com", "b@example.com"):
         assert run("subscribers", "remove", email).exit_code == 0
     csv_file = tmp_path / "export.csv"
@@ -245,4 +248,45 @@ def test_every_cadence_through_add_update_csv_and_export(run: Run, tmp_path: Pat
     assert "monthly on day 15 at 09:00 Asia/Kolkata" in listed
     assert "weekly on Monday at 07:30 Europe/Berlin, once 2 posts are new (at most 36h)" in listed
     exported = run("subscribers", "export").stdout.splitlines()
-    assert "a@example.com,,,monthly,mon,09:00,Asia/Kolkata,pending,15,1,30d" in exported
+    assert "a@example.com,,,monthly,mon,09:00,Asia/Kolkata,pending,15,1,30d," in exported
+
+
+def test_given_name_through_add_update_import_and_export(run: Run, tmp_path: Path) -> None:
+    added = run("subscribers", "add", "g@example.com", "--name", "Ann Example", "--given-name",
+                " Ann\r\n ")  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert "categories: all; greeted as Ann)" in added.stdout  # cleaned to one line
+    changed = run("subscribers", "update", "g@example.com", "--given-name", "Annie")
+    assert changed.exit_code == 0 and "greeted as Annie)" in changed.stdout
+    kept = run("subscribers", "update", "g@example.com", "--time", "09:00")
+    assert "greeted as Annie)" in kept.stdout  # an option not given stays
+    too_long = run("subscribers", "update", "g@example.com", "--given-name", "x" * 201)
+    assert too_long.exit_code == 1
+    assert "the given name is longer than 200 characters" in too_long.stderr
+    cleared = run("subscribers", "update", "g@example.com", "--given-name", "")
+    assert cleared.exit_code == 0 and "greeted as" not in cleared.stdout
+    csv_file = tmp_path / "given.csv"
+    csv_file.write_text(
+        "email,name,given_name\n"
+        "h@example.com,Hanna Schmidt,Hanni\n"
+        f"i@example.com,,{'y' * 201}\n"
+        "j@example.com,,\n",
+        encoding="utf-8",
+    )
+    imported = run("subscribers", "import", str(csv_file))
+    assert "imported 2 subscribers; 1 row skipped" in imported.stdout
+    assert "line 3: the given name is longer than 200 characters" in imported.stderr
+    exported = run("subscribers", "export").stdout.splitlines()
+    assert [line.rsplit(",", 1)[1] for line in exported] == ["given_name", "", "Hanni", ""]
+
+
+def test_update_validates_every_field_as_the_preferences_page(run: Run) -> None:
+    run("subscribers", "add", "v@example.com")
+    bad = run("subscribers", "update", "v@example.com", "--categories", "Golang",
+              "--time", "25:00", "--given-name", "z" * 300)  # fmt: skip
+    assert bad.exit_code == 1
+    for part in ("given_name: the given name is longer", "categories: unknown categories: Golang",
+                 "time: '25:00' is not a time of day"):  # fmt: skip
+        assert part in bad.stderr
+    listed = run("subscribers", "list").stdout
+    assert "daily at 07:30 Europe/Berlin" in listed  # nothing changed

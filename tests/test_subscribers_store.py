@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
+from importlib import resources
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 
 from feedpipe.errors import DuplicateSubscriberError, InvalidTransitionError
-from feedpipe.model import Action, Frequency, NewSubscriber, Schedule, Subscriber, SubscriberStatus
+from feedpipe.model import (
+    Action,
+    Contact,
+    Frequency,
+    NewSubscriber,
+    Preferences,
+    Schedule,
+    Subscriber,
+    SubscriberStatus,
+)
 from feedpipe.store import SqlStore
 from feedpipe.store.engine import HEAD_REVISION, current_revision
 from feedpipe.store.schema import post_terms, posts, terms
@@ -202,7 +216,7 @@ def test_subscriber_contacts_small_and_large_sets(store: SqlStore) -> None:
     store.import_subscribers([new(f"u{i}@example.com") for i in range(10_500)])
     ids = [s.id for s in store.subscribers()]
     small = store.subscriber_contacts(ids[:3])
-    assert small == {i: (f"u{n}@example.com", "Ada") for n, i in enumerate(ids[:3])}
+    assert small == {i: Contact(f"u{n}@example.com", "Ada") for n, i in enumerate(ids[:3])}
     large = store.subscriber_contacts(ids[1:])  # one scan
     assert len(large) == len(ids) - 1 and ids[0] not in large
 
@@ -242,3 +256,49 @@ def test_schedule_counts_group_what_each_subscriber_says(store: SqlStore) -> Non
         (sched, cursor): n for sched, cursor, n in store.schedule_counts(SubscriberStatus.ACTIVE)
     }
     assert grouped == dict(each) and sum(grouped.values()) == 32
+
+
+def test_given_name_round_trips_through_add_import_contacts_and_preferences(
+    store: SqlStore,
+) -> None:
+    added = store.add_subscriber(replace(new("gn@example.com"), given_name="Søren"))
+    assert added.given_name == "Søren" and added.preferences.given_name == "Søren"
+    assert store.import_subscribers([replace(new("gi@example.com"), given_name="山田")]) == []
+    imported = store.subscriber_by_email("gi@example.com")
+    assert imported is not None and imported.given_name == "山田"
+    contacts = store.subscriber_contacts([added.id, imported.id])
+    assert contacts == {
+        added.id: Contact("gn@example.com", "Ada", "Søren"),
+        imported.id: Contact("gi@example.com", "Ada", "山田"),
+    }
+    weekly = Schedule(Frequency.WEEKLY, 4, time(9, 0), "Asia/Kolkata")
+    store.set_subscriber_preferences(added.id, Preferences(weekly, ("rust",), None))
+    changed = store.subscriber_by_id(added.id)
+    assert changed is not None and changed.given_name is None
+    assert changed.preferences == Preferences(weekly, ("rust",), None)
+    assert store.subscribers_by_ids([imported.id])[imported.id].given_name == "山田"
+
+
+def test_migration_0013_adds_an_empty_given_name_to_existing_subscribers(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("feedpipe") / "migrations"))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0011")
+    with engine.begin() as conn:
+        assert "given_name" not in {c["name"] for c in sa.inspect(conn).get_columns("subscribers")}
+        conn.execute(
+            sa.text(
+                "INSERT INTO subscribers (email, email_key, name, status, categories, frequency,"
+                " weekday, send_time, timezone, created_at, watermark) VALUES ('old@example.com',"
+                " 'old@example.com', 'Old Reader', 'active', '[]', 'daily', 0, '08:00', 'UTC',"
+                " '2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')"
+            )
+        )
+    engine.dispose()
+    with SqlStore.open(url) as migrated:
+        assert current_revision(migrated.engine) == HEAD_REVISION
+        old = migrated.subscriber_by_email("old@example.com")
+        assert old is not None and old.name == "Old Reader" and old.given_name is None

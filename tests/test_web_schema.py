@@ -52,7 +52,12 @@ def test_no_server_errors(tmp_path: Path, corpus_dir: Path, clock: FixedClock) -
     schema = schemathesis.openapi.from_asgi("/openapi.json", w.app)
     # an Err (an operation schemathesis cannot load) has no .ok(): the test fails on it
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
-    assert {op.path for op in operations} >= {"/api/subscribe", "/api/admin/build"}
+    paths = {(op.path, op.method.lower()) for op in operations}
+    assert paths >= {
+        ("/api/subscribe", "post"),
+        ("/api/admin/build", "post"),
+        ("/api/admin/subscribers/{email}", "patch"),
+    }
     calls = sum(_check_operation(op) for op in operations)
     assert calls >= len(operations) * 2
     w.fp.close()
@@ -76,8 +81,11 @@ def test_openapi_lists_every_status_and_every_4xx(
     assert codes["/api/admin/subscribers"]["get"] >= {"200", "401", "403", "422"}
     assert codes["/api/admin/build"]["post"] >= {"200", "401", "403", "413"}
     assert "/api/subscribe/challenge" in codes
+    patch = "/api/admin/subscribers/{email}"
+    assert codes[patch]["patch"] >= {"200", "401", "403", "404", "413", "415", "422"}
     # what the endpoints answer is documented
     auth = {"authorization": f"Bearer {ADMIN}"}
+    bad_token = {"authorization": "Bearer x"}
     seen = {
         ("/api/subscribe", "post"): [
             w.client.post("/api/subscribe", content=b"x").status_code,
@@ -88,6 +96,14 @@ def test_openapi_lists_every_status_and_every_4xx(
             w.client.get("/api/admin/subscribers").status_code,
             w.client.get("/api/admin/subscribers", headers={"authorization": "Bearer x"}),
             w.client.get("/api/admin/subscribers?status=x", headers=auth).status_code,
+        ],
+        (patch, "patch"): [
+            w.client.patch("/api/admin/subscribers/a@example.com", json={}),
+            w.client.patch("/api/admin/subscribers/a@example.com", json={}, headers=bad_token),
+            w.client.patch("/api/admin/subscribers/nobody@example.com", json={}, headers=auth),
+            w.client.patch("/api/admin/subscribers/x", content=b"a", headers=auth),
+            w.client.patch("/api/admin/subscribers/x", json={"time": 1}, headers=auth),
+            w.client.patch("/api/admin/subscribers/x", json={"n": "x" * 20_000}, headers=auth),
         ],
     }
     for (path, method), answers in seen.items():

@@ -28,7 +28,8 @@ SCHEDULE_FIELDS = ("frequency", "weekday", "time", "timezone", "month_day", "min
 def describe(sub: Subscriber, categories: CategoryIndex, instant_delay: int) -> str:
     chosen = categories.names(sub.categories) or "all"
     schedule = sub.schedule.describe(instant_delay)
-    return f"{sub.email} ({sub.status}; {schedule}; categories: {chosen})"
+    called = f"; greeted as {sub.given_name}" if sub.given_name else ""
+    return f"{sub.email} ({sub.status}; {schedule}; categories: {chosen}{called})"
 
 
 def schedule_options(func: F) -> F:
@@ -59,7 +60,8 @@ def subscribers() -> None:
 
 @subscribers.command("add")
 @click.argument("email")
-@click.option("--name", help="How to greet them.")
+@click.option("--name", help="Their name (the To header).")
+@click.option("--given-name", metavar="NAME", help='What the greeting calls them ("Hi NAME,").')
 @click.option("--categories", metavar='"A,B"', help="Category names; default: everything.")
 @schedule_options
 @click.option("--confirmed", is_flag=True, help="Active at once (no confirmation email).")
@@ -70,6 +72,7 @@ def add(
     /,
     email: str,
     name: str | None,
+    given_name: str | None,
     categories: str | None,
     confirmed: bool,
     now: str | None,
@@ -79,6 +82,7 @@ def add(
     fields = {
         "email": email,
         "name": name,
+        "given_name": given_name,
         "categories": categories,
         **schedule,
         "status": "active" if confirmed else "pending",
@@ -92,15 +96,26 @@ def add(
 @subscribers.command("update")
 @click.argument("email")
 @click.option("--categories", metavar='"A,B"', help='Category names; "" = everything.')
+@click.option("--given-name", metavar="NAME", help='What the greeting calls them; "" = none.')
 @schedule_options
 @pass_state
-def update(state: CliState, /, email: str, categories: str | None, **schedule: str | None) -> None:
-    """Change EMAIL's schedule or categories (options not given stay as they are)."""
+def update(
+    state: CliState,
+    /,
+    email: str,
+    categories: str | None,
+    given_name: str | None,
+    **schedule: str | None,
+) -> None:
+    """Change EMAIL's schedule, categories or given name (options not given stay as they
+    are), validated as the preferences page validates them."""
     from feedpipe.subscriptions.fields import PreferencesInput
 
-    prefs = PreferencesInput((), *(schedule[k] for k in SCHEDULE_FIELDS))
+    chosen = None if categories is None else tuple(categories.split(","))
+    named = {k: schedule[k] for k in SCHEDULE_FIELDS}
+    prefs = PreferencesInput(categories=chosen, given_name=given_name, **named)
     with state.service() as service:
-        sub = service.subscriptions.update(email, prefs, categories)
+        sub = service.subscriptions.update(email, prefs)
         delay = service.settings.digest.instant_delay
         click.echo(f"updated {describe(sub, service.subscriptions.categories(), delay)}")
 
@@ -113,9 +128,10 @@ def import_(state: CliState, file: Path, now: str | None) -> None:
     """Import subscribers from a CSV file with a header row.
 
     Columns: email,name,categories,frequency,weekday,time,timezone,status,month_day,min_posts,
-    max_wait (only email is required; empty fields take the [digest] defaults; status defaults
-    to pending; frequency is instant, daily, weekly or monthly). Bad rows are reported with
-    their line number and skipped; the rest are imported.
+    max_wait,given_name (only email is required; empty fields take the [digest] defaults;
+    status defaults to pending; frequency is instant, daily, weekly or monthly; given_name is
+    what the greeting calls them). Bad rows are reported with their line number and skipped;
+    the rest are imported.
     """
     with (
         state.long_work(now) as service,

@@ -267,7 +267,7 @@ class RecipientValues:
 def recipient_values(template: MimeTemplate, recipient: Recipient) -> RecipientValues:
     """Clean the name, check the address and URLs; raise ValidationError for unsafe values."""
     name = clean_name(recipient.name)
-    called = greeting_name(name)
+    called = greeting_name(name, recipient.given_name)
     greeting = (
         template.greeting_named.replace(NAME_MARK, called) if called else template.greeting_anon
     )
@@ -286,12 +286,16 @@ def clean_name(name: str | None) -> str:
     return truncate(clean_line((name or "").replace(NAME_MARK, "")), NAME_CHARS)
 
 
-def greeting_name(name: str) -> str:
-    """What the greeting calls a reader: their name when it is one word ("Ann", "Søren",
-    "山田太郎"); "" (the greeting without a name) for a name of several words, because which
-    of them is the given name differs between cultures (family name first in Chinese,
+def greeting_name(name: str, given_name: str | None = None) -> str:
+    """What the greeting calls a reader: the given name they chose ("What should we call
+    you?"), cleaned as names are; else their (cleaned) name when it is one word ("Ann",
+    "Søren", "山田太郎"); else "" (the greeting without a name), because which word of a
+    longer name is the given name differs between cultures (family name first in Chinese,
     Japanese, Korean or Hungarian names; compound given names; particles) and a guess can be
     rude. The To header keeps the whole name."""
+    given = clean_name(given_name) if given_name else ""  # most have none: no cleaning
+    if given:
+        return given
     return name if name and len(name.split()) == 1 else ""
 
 

@@ -206,7 +206,7 @@ class EmailRenderer:
 
     def real_recipient(self, recipient: Recipient, name: str, view: EditionView) -> RecipientView:
         """A recipient's actual values (for previews and the per-recipient reference path)."""
-        called = greeting_name(name)
+        called = greeting_name(name, recipient.given_name)
         greeting = (
             self.greeting(NAME_MARK).replace(NAME_MARK, called) if called else self.greeting(None)
         )

@@ -39,3 +39,4 @@ class Recipient:
     unsubscribe_url: str  # page with one button; also the RFC 8058 one-click POST target
     preferences_url: str
     first: bool = False  # their first digest ("Here are the newest posts…")
+    given_name: str | None = None  # what the greeting calls them (else `name` if one word)

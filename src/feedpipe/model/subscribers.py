@@ -154,6 +154,7 @@ class NewSubscriber:
     created_at: datetime
     confirmed_at: datetime | None = None
     unsubscribed_at: datetime | None = None
+    given_name: str | None = None  # what the greeting calls them ("What should we call you?")
 
     @property
     def email_key(self) -> str:
@@ -182,6 +183,7 @@ class Subscriber:
     month_day: int = 1
     min_posts: int = 1
     max_wait: timedelta = DEFAULT_MAX_WAIT
+    given_name: str | None = None  # what the greeting calls them; None: see greeting_name
 
     @property
     def schedule(self) -> Schedule:
@@ -196,9 +198,32 @@ class Subscriber:
         )
 
     @property
+    def preferences(self) -> Preferences:
+        return Preferences(self.schedule, self.categories, self.given_name)
+
+    @property
     def cursor(self) -> datetime:
         """Send slots after this are still to be dealt with."""
         return self.last_digest_at or self.created_at
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """What a message to a subscriber needs of them: the address and the names."""
+
+    email: str
+    name: str | None
+    given_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """What a subscriber (or the operator for them) may change: schedule, categories (term
+    keys in the chosen order; empty = all) and the given name the greeting uses."""
+
+    schedule: Schedule
+    categories: tuple[str, ...]
+    given_name: str | None
 
 
 class Outcome(enum.StrEnum):

@@ -389,6 +389,8 @@ def _message_values(message: NewMessage, now: datetime) -> dict[str, Any]:
     personal["preferences_url"] = r.preferences_url
     if r.first:
         personal["first"] = True
+    if r.given_name:
+        personal["given_name"] = r.given_name
     return {
         "subscriber_id": r.subscriber_id,
         "edition_key": message.edition_key,

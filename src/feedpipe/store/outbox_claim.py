@@ -76,6 +76,7 @@ def claimed(row: Any) -> ClaimedMessage:
         personal["unsubscribe_url"],
         personal["preferences_url"],
         bool(personal.get("first", False)),
+        personal.get("given_name"),  # absent in rows queued before migration 0013
     )
     return ClaimedMessage(row.id, row.edition_key, recipient, row.message_id, row.attempts + 1)
 

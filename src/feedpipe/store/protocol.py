@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 from feedpipe.model import (
     Action,
     Claim,
+    Contact,
     Decision,
     DigestPost,
     DocState,
@@ -28,6 +29,7 @@ from feedpipe.model import (
     OutboxState,
     Post,
     PostRef,
+    Preferences,
     RecordReport,
     RunRecord,
     Schedule,
@@ -136,8 +138,8 @@ class SubscribersStore(Protocol):
         """(schedule, cursor, how many) for each distinct schedule and cursor among the
         subscribers in `status`: one grouped read, not every subscriber (`feedpipe status`)."""
 
-    def subscriber_contacts(self, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
-        """Email and name by id."""
+    def subscriber_contacts(self, ids: Sequence[int]) -> dict[int, Contact]:
+        """Email and names by id."""
 
     def remove_subscriber(self, subscriber_id: int) -> bool: ...
 
@@ -152,10 +154,9 @@ class SubscribersStore(Protocol):
     def digest_posts(self, since: datetime, until: datetime) -> list[DigestPost]:
         """Posts that may have become available in (since, until], with category keys."""
 
-    def set_subscriber_preferences(
-        self, subscriber_id: int, schedule: Schedule, categories: Sequence[str]
-    ) -> None:
-        """Replace a subscriber's categories (term keys, chosen order) and schedule."""
+    def set_subscriber_preferences(self, subscriber_id: int, prefs: Preferences) -> None:
+        """Replace a subscriber's categories (term keys, chosen order), schedule and given
+        name."""
 
 
 class OutboxStore(Protocol):

@@ -16,9 +16,11 @@ from feedpipe.errors import DuplicateSubscriberError, StoreError
 from feedpipe.model import (
     Action,
     Advance,
+    Contact,
     DigestPost,
     Frequency,
     NewSubscriber,
+    Preferences,
     Schedule,
     Subscriber,
     SubscriberStatus,
@@ -54,6 +56,7 @@ subscribers = sa.Table(
     sa.Column("month_day", sa.SmallInteger, nullable=False, server_default="1"),
     sa.Column("min_posts", sa.SmallInteger, nullable=False, server_default="1"),
     sa.Column("max_wait_hours", sa.Integer, nullable=False, server_default="720"),
+    sa.Column("given_name", sa.Text),  # migration 0013
     sa.Index("ix_subscribers_status", "status"),
     # Never reuse the id of a removed subscriber (SQLite would): ids sign unsubscribe links
     # and make Message-IDs, so a reused id could act on or collide with someone else's.
@@ -155,9 +158,10 @@ class SubscribersMixin:
             for freq, weekday, at, zone, month_day, min_posts, wait, when, count in rows
         ]  # fmt: skip
 
-    def subscriber_contacts(self, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
-        """Email and name by id; large sets are read in one scan instead of many IN lists."""
-        cols = (subscribers.c.id, subscribers.c.email, subscribers.c.name)
+    def subscriber_contacts(self, ids: Sequence[int]) -> dict[int, Contact]:
+        """Email and names by id; large sets are read in one scan instead of many IN lists."""
+        c = subscribers.c
+        cols = (c.id, c.email, c.name, c.given_name)
         wanted = set(ids)
         with self.engine.connect() as conn:
             if len(wanted) > 20 * CHUNK:
@@ -168,7 +172,7 @@ class SubscribersMixin:
                     for chunk in chunked(sorted(wanted))
                     for r in conn.execute(sa.select(*cols).where(subscribers.c.id.in_(chunk)))
                 ]
-        return {r.id: (r.email, r.name) for r in rows if r.id in wanted}
+        return {r.id: Contact(r.email, r.name, r.given_name) for r in rows if r.id in wanted}
 
     def remove_subscriber(self, subscriber_id: int) -> bool:
         with self.engine.begin() as conn:
@@ -214,13 +218,13 @@ class SubscribersMixin:
             keys = _category_keys(conn, [r.id for r in rows])
         return [digest_post(r, keys) for r in rows]
 
-    def set_subscriber_preferences(
-        self, subscriber_id: int, schedule: Schedule, categories: Sequence[str]
-    ) -> None:
-        """Replace a subscriber's categories (term keys, chosen order) and schedule."""
+    def set_subscriber_preferences(self, subscriber_id: int, prefs: Preferences) -> None:
+        """Replace a subscriber's categories (term keys, chosen order), schedule and given
+        name."""
+        schedule = prefs.schedule
         self._update_subscriber(
             subscriber_id,
-            categories=json.dumps(list(categories), ensure_ascii=False),
+            categories=json.dumps(list(prefs.categories), ensure_ascii=False),
             frequency=schedule.frequency.value,
             weekday=schedule.weekday,
             send_time=f"{schedule.send_time:%H:%M}",
@@ -228,6 +232,7 @@ class SubscribersMixin:
             month_day=schedule.month_day,
             min_posts=schedule.min_posts,
             max_wait_hours=_hours(schedule.max_wait),
+            given_name=prefs.given_name,
         )
 
     def _update_subscriber(self, subscriber_id: int, **values: object) -> None:
@@ -365,6 +370,7 @@ def _values(new: NewSubscriber) -> dict[str, Any]:
         "unsubscribed_at": new.unsubscribed_at,
         "watermark": new.created_at,
         "last_digest_at": None,
+        "given_name": new.given_name,
     }
 
 
@@ -385,7 +391,7 @@ class _RowReader:
     def __call__(self, row: Any) -> Subscriber:
         # Table column order; the five timestamps are in Subscriber's field order too.
         (sub_id, email, _key, name, status, cats, freq, weekday, send_time, zone) = row[:10]
-        created, confirmed, unsubscribed, watermark, last, month_day, min_posts, wait = row[10:]
+        created, confirmed, unsubscribed, watermark, last, month_day, min_posts, wait = row[10:18]
         categories = self.categories.get(cats)
         if categories is None:
             categories = self.categories[cats] = tuple(json.loads(cats))
@@ -393,7 +399,7 @@ class _RowReader:
         return Subscriber(
             sub_id, email, name, self.status[status], categories, self.frequency[freq], weekday,
             at, zone, created, confirmed, unsubscribed, watermark, last,
-            month_day, min_posts, self.wait(wait),
+            month_day, min_posts, self.wait(wait), row[18],
         )  # fmt: skip
 
     def time(self, text: str) -> time:

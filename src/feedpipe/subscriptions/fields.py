@@ -15,12 +15,13 @@ from feedpipe.model import (
     WEEKDAYS,
     Frequency,
     NewSubscriber,
+    Preferences,
     Schedule,
     Subscriber,
     SubscriberStatus,
     Term,
 )
-from feedpipe.model.subscribers import DEFAULT_MAX_WAIT, wait_text
+from feedpipe.model.subscribers import wait_text
 from feedpipe.model.terms import clean_name, term_key
 from feedpipe.parallel import process_pool, worker_count
 from feedpipe.settings import DigestSettings
@@ -28,10 +29,10 @@ from feedpipe.settings import DigestSettings
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 E = TypeVar("E", Frequency, SubscriberStatus)
 T = TypeVar("T")
-MAX_NAME_CHARS = 200  # the form's maxlength and the API's limit
+MAX_NAME_CHARS = 200  # the form's maxlength and the API's limit (name and given name)
 CSV_COLUMNS = (
     "email", "name", "categories", "frequency", "weekday", "time", "timezone", "status",
-    "month_day", "min_posts", "max_wait",
+    "month_day", "min_posts", "max_wait", "given_name",
 )  # fmt: skip
 MAX_MIN_POSTS = 100
 MAX_WAIT = timedelta(days=366)
@@ -80,9 +81,10 @@ def raise_all(errors: Sequence[ValidationError]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class PreferencesInput:
-    """A preferences form: empty fields keep the current value; no categories means all."""
+    """A preferences form: empty fields keep the current value; no categories means all
+    (None: keep them); `given_name` None keeps it, "" clears it."""
 
-    categories: tuple[str, ...] = ()
+    categories: tuple[str, ...] | None = ()
     frequency: str | None = None
     weekday: str | None = None
     time: str | None = None
@@ -90,6 +92,7 @@ class PreferencesInput:
     month_day: str | None = None  # 1..28 or "last" (monthly digests)
     min_posts: str | None = None  # hold the digest until this many posts are new ...
     max_wait: str | None = None  # ... at most this long: "7d", "36h", or days
+    given_name: str | None = None  # what the greeting calls them
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,7 @@ class SubscribeInput:
     month_day: str | None = None
     min_posts: str | None = None
     max_wait: str | None = None
+    given_name: str | None = None
 
     def preferences(self) -> PreferencesInput:
         return PreferencesInput(
@@ -117,6 +121,7 @@ class SubscribeInput:
             self.month_day,
             self.min_posts,
             self.max_wait,
+            self.given_name,
         )
 
 
@@ -158,6 +163,10 @@ class CategoryIndex:
         if unknown:
             raise UnknownCategoriesError(unknown, self.sorted_names())
         return cleaned
+
+    def keys(self, names: Sequence[str]) -> tuple[str, ...]:
+        """Term keys of `names` (each checked) in the given order; none = all categories."""
+        return tuple(dict.fromkeys(term_key(n) for n in self.check(names)))
 
 
 def normalise_email(text: str) -> str:
@@ -221,9 +230,23 @@ def parse_timezone(text: str) -> str:
     name = text.strip()
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
         raise ValidationError(f"{name!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
     return name
+
+
+def parse_given_name(text: str) -> str:
+    """What the greeting calls a subscriber: the name on one line (`clean_name`), at most
+    MAX_NAME_CHARS characters; "" when nothing printable is left."""
+    name = clean_name(text)
+    if len(name) > MAX_NAME_CHARS:
+        raise ValidationError(f"the given name is longer than {MAX_NAME_CHARS} characters")
+    return name
+
+
+def given_name_field(text: str | None) -> str | None:
+    """The cleaned given name, None for an empty one; a FieldError on `given_name`."""
+    return field_value("given_name", parse_given_name, text) or None
 
 
 def parse_choice(kind: type[E], text: str) -> E:
@@ -266,21 +289,60 @@ def new_schedule(
             found.append(exc)
             return None
 
+    # in the preferences page's order, so its error summary lists them as the form does
+    frequency = value("frequency", lambda v: parse_choice(Frequency, v), prefs.frequency)
     weekday = value("weekday", parse_weekday, prefs.weekday)
     month_day = value("month_day", parse_month_day, prefs.month_day)
+    min_posts = value("min_posts", parse_min_posts, prefs.min_posts)
+    max_wait = value("max_wait", parse_wait, prefs.max_wait)
+    send_time = value("time", parse_time, prefs.time)
+    timezone = value("timezone", parse_timezone, prefs.timezone)
     schedule = Schedule(
-        frequency=value("frequency", lambda v: parse_choice(Frequency, v), prefs.frequency)
-        or current.frequency,
+        frequency=frequency or current.frequency,
         weekday=current.weekday if weekday is None else weekday,
-        send_time=value("time", parse_time, prefs.time) or current.send_time,
-        timezone=value("timezone", parse_timezone, prefs.timezone) or current.timezone,
+        send_time=send_time or current.send_time,
+        timezone=timezone or current.timezone,
         month_day=current.month_day if month_day is None else month_day,
-        min_posts=value("min_posts", parse_min_posts, prefs.min_posts) or current.min_posts,
-        max_wait=value("max_wait", parse_wait, prefs.max_wait) or current.max_wait,
+        min_posts=min_posts or current.min_posts,
+        max_wait=max_wait or current.max_wait,
     )
     if errors is None:
         raise_all(found)
     return schedule
+
+
+def new_preferences(
+    prefs: PreferencesInput, current: Preferences, categories: CategoryIndex
+) -> Preferences:
+    """`current` with what `prefs` fills in, validated the one way every entry point shares
+    (preferences page, resubscribe, CLI update, admin API): every bad field at once
+    (FieldErrors when more than one), in form order, and nothing changed unless all are good."""
+    errors: list[ValidationError] = []
+    given = current.given_name
+    if prefs.given_name is not None:  # None keeps it; "" clears it
+        try:
+            given = given_name_field(prefs.given_name)
+        except FieldError as exc:
+            errors.append(exc)
+    keys = current.categories
+    if prefs.categories is not None:
+        try:
+            keys = categories.keys(prefs.categories)
+        except UnknownCategoriesError as exc:
+            errors.append(exc)
+    schedule = new_schedule(prefs, current.schedule, errors)
+    raise_all(errors)
+    return Preferences(schedule, keys, given)
+
+
+def default_schedule(defaults: DigestSettings) -> Schedule:
+    """The schedule of a subscriber who chose nothing: the [digest] defaults."""
+    return Schedule(
+        frequency=parse_choice(Frequency, defaults.frequency),
+        weekday=parse_weekday(defaults.weekday),
+        send_time=parse_time(defaults.send_time),
+        timezone=parse_timezone(defaults.timezone),
+    )
 
 
 def new_subscriber(
@@ -289,30 +351,35 @@ def new_subscriber(
     categories: CategoryIndex,
     now: datetime,
 ) -> NewSubscriber:
-    """A validated subscriber from text fields (CSV columns); empty fields take the defaults."""
+    """A validated subscriber from text fields (CSV columns, CLI options, a subscribe
+    request); empty fields take the defaults. The schedule and the given name are validated
+    by the functions the preferences page uses (`new_schedule`, `given_name_field`)."""
 
     def get(name: str, default: str) -> str:
         return (fields.get(name) or "").strip() or default
 
     status = parse_choice(SubscriberStatus, get("status", "pending"))
     name = get("name", "")
+    chosen = PreferencesInput(
+        categories=None,
+        frequency=fields.get("frequency"),
+        weekday=fields.get("weekday"),
+        time=fields.get("time"),
+        timezone=fields.get("timezone"),
+        month_day=fields.get("month_day"),
+        min_posts=fields.get("min_posts"),
+        max_wait=fields.get("max_wait"),
+    )
     return NewSubscriber(
         email=normalise_email(get("email", "")),
         name=clean_name(name) or None,
         status=status,
         categories=categories.resolve(get("categories", "")),
-        schedule=Schedule(
-            frequency=parse_choice(Frequency, get("frequency", defaults.frequency)),
-            weekday=parse_weekday(get("weekday", defaults.weekday)),
-            send_time=parse_time(get("time", defaults.send_time)),
-            timezone=parse_timezone(get("timezone", defaults.timezone)),
-            month_day=parse_month_day(get("month_day", "1")),
-            min_posts=parse_min_posts(get("min_posts", "1")),
-            max_wait=parse_wait(get("max_wait", wait_text(DEFAULT_MAX_WAIT))),
-        ),
+        schedule=new_schedule(chosen, default_schedule(defaults)),
         created_at=now,
         confirmed_at=now if status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED) else None,
         unsubscribed_at=now if status is SubscriberStatus.UNSUBSCRIBED else None,
+        given_name=given_name_field(fields.get("given_name")),
     )
 
 
@@ -398,5 +465,6 @@ def write_csv(
                 "last" if sub.month_day == LAST_DAY else str(sub.month_day),
                 str(sub.min_posts),
                 wait_text(sub.max_wait),
+                sub.given_name or "",
             ]
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from itsdangerous.encoding import base64_decode, bytes_to_int
 
 from feedpipe.clock import Clock
-from feedpipe.model import Recipient, Subscriber
+from feedpipe.model import Contact, Recipient, Subscriber
 from feedpipe.settings import Settings
 from feedpipe.store import MetaStore
 from feedpipe.subscriptions.tokens import (
@@ -68,20 +68,21 @@ class SubscriptionLinks:
 
     def recipient(self, sub: Subscriber) -> Recipient:
         """One subscriber with fresh unsubscribe and preference links."""
-        return self.recipients({sub.id: (sub.email, sub.name)})[sub.id]
+        return self.recipients({sub.id: Contact(sub.email, sub.name, sub.given_name)})[sub.id]
 
-    def recipients(self, contacts: Mapping[int, tuple[str, str | None]]) -> dict[int, Recipient]:
-        """Recipients (by id) for (email, name) contacts; one signer for all of them."""
+    def recipients(self, contacts: Mapping[int, Contact]) -> dict[int, Recipient]:
+        """Recipients (by id) for contacts (email, names); one signer for all of them."""
         maker = TokenMaker(self.secret(), self.clock.now())
         return {
             i: Recipient(
                 subscriber_id=i,
-                email=email,
-                name=name,
+                email=contact.email,
+                name=contact.name,
                 unsubscribe_url=self._url(maker, TokenPurpose.UNSUBSCRIBE, i),
                 preferences_url=self._url(maker, TokenPurpose.PREFERENCES, i),
+                given_name=contact.given_name,
             )
-            for i, (email, name) in contacts.items()
+            for i, contact in contacts.items()
         }
 
     def read(self, purpose: TokenPurpose, token: str) -> ReadToken:

@@ -10,12 +10,13 @@ from datetime import datetime, time
 from typing import IO
 
 from feedpipe.clock import Clock
-from feedpipe.errors import DuplicateSubscriberError, NotFoundError, ValidationError
+from feedpipe.errors import DuplicateSubscriberError, NotFoundError
 from feedpipe.model import (
     STOPPED,
     Action,
     Frequency,
     NewSubscriber,
+    Preferences,
     Schedule,
     Subscriber,
     SubscriberStatus,
@@ -32,11 +33,11 @@ from feedpipe.subscriptions.fields import (
     PreferencesInput,
     RowError,
     SubscribeInput,
-    UnknownCategoriesError,
     email_field,
+    given_name_field,
+    new_preferences,
     new_schedule,
     new_subscriber,
-    raise_all,
     read_csv,
     write_csv,
 )
@@ -117,7 +118,7 @@ class SubscriptionService:
 
     def emails(self, ids: Sequence[int]) -> dict[int, str]:
         """Addresses of the subscribers in `ids` that still exist."""
-        return {i: email for i, (email, _) in self.store.subscriber_contacts(ids).items()}
+        return {i: c.email for i, c in self.store.subscriber_contacts(ids).items()}
 
     def by_token(self, purpose: TokenPurpose, token: str) -> Subscriber:
         """The subscriber a valid token names; never one created after the token was made."""
@@ -208,6 +209,7 @@ class SubscriptionService:
         email = email_field(wanted.email)
         if wanted.name is not None and len(wanted.name) > MAX_NAME_CHARS:
             raise FieldError("name", f"is longer than {MAX_NAME_CHARS} characters")
+        given_name_field(wanted.given_name)
         self.categories().check(wanted.categories)
         new_schedule(wanted.preferences(), _ANY_SCHEDULE)  # each bad field raises, by name
         return email
@@ -229,6 +231,7 @@ class SubscriptionService:
             "month_day": wanted.month_day,
             "min_posts": wanted.min_posts,
             "max_wait": wanted.max_wait,
+            "given_name": wanted.given_name,
             "status": SubscriberStatus.PENDING.value,
         }
         try:
@@ -242,9 +245,9 @@ class SubscriptionService:
     def _again(self, sub: Subscriber, prefs: PreferencesInput) -> Subscriber:
         if transition(sub.status, Action.SUBSCRIBE) is sub.status:
             return sub  # a repeat: nothing changes, not even preferences
-        schedule, keys = self._preferences(sub, prefs)  # validated before anything changes
+        chosen = self._preferences(sub, prefs)  # validated before anything changes
         self._move(sub.id, Action.SUBSCRIBE)
-        self.store.set_subscriber_preferences(sub.id, schedule, keys)
+        self.store.set_subscriber_preferences(sub.id, chosen)
         return self.by_id(sub.id)
 
     # -- transitions and preferences ----------------------------------------------------------
@@ -279,38 +282,23 @@ class SubscriptionService:
         return None if found is None else self.apply(found.id, Action.UNSUBSCRIBE)
 
     def set_preferences(self, subscriber_id: int, prefs: PreferencesInput) -> Subscriber:
-        """New categories and schedule (allowed in every status; the status stays)."""
-        sub = self.by_id(subscriber_id)
-        schedule, keys = self._preferences(sub, prefs)
-        self.store.set_subscriber_preferences(sub.id, schedule, keys)
+        """New categories, schedule and given name from the preferences page (allowed in
+        every status; the status stays)."""
+        return self._change(self.by_id(subscriber_id), prefs)
+
+    def update(self, email: str, prefs: PreferencesInput) -> Subscriber:
+        """The operator (CLI, admin API) changes what `prefs` fills in — schedule fields,
+        categories unless None ([] = all), the given name unless None ("" clears it) —
+        validated as the preferences page validates them; the status stays."""
+        return self._change(self.get(email), prefs)
+
+    def _change(self, sub: Subscriber, prefs: PreferencesInput) -> Subscriber:
+        self.store.set_subscriber_preferences(sub.id, self._preferences(sub, prefs))
         return self.by_id(sub.id)
 
-    def update(
-        self, email: str, prefs: PreferencesInput, categories: str | None = None
-    ) -> Subscriber:
-        """The operator changes a subscriber's schedule (the fields `prefs` fills in) and, when
-        `categories` is given, their categories ("" = all); the status stays."""
-        sub = self.get(email)
-        schedule = new_schedule(prefs, sub.schedule)
-        keys = sub.categories if categories is None else self.categories().resolve(categories)
-        self.store.set_subscriber_preferences(sub.id, schedule, keys)
-        return self.by_id(sub.id)
-
-    def _preferences(
-        self, sub: Subscriber, prefs: PreferencesInput
-    ) -> tuple[Schedule, tuple[str, ...]]:
+    def _preferences(self, sub: Subscriber, prefs: PreferencesInput) -> Preferences:
         """Every bad field at once (FieldErrors when more than one), in form order."""
-        index = self.categories()
-        errors: list[ValidationError] = []
-        keys: tuple[str, ...] = ()
-        try:
-            names = index.check(prefs.categories)
-            keys = index.resolve(",".join(names)) if names else ()
-        except UnknownCategoriesError as exc:
-            errors.append(exc)
-        schedule = new_schedule(prefs, sub.schedule, errors)
-        raise_all(errors)
-        return schedule, keys
+        return new_preferences(prefs, sub.preferences, self.categories())
 
     def _move(self, subscriber_id: int, action: Action) -> SubscriberStatus:
         return self._moved(subscriber_id, action)[1]

@@ -18,7 +18,7 @@ from feedpipe.errors import FeedpipeError, ValidationError
 from feedpipe.model import SubscriberStatus
 from feedpipe.model.hygiene import Suppression, SuppressionReason
 from feedpipe.service import Feedpipe
-from feedpipe.subscriptions.fields import SubscribeInput
+from feedpipe.subscriptions.fields import PreferencesInput, SubscribeInput
 from feedpipe.web.guard import Guard, Proof
 from feedpipe.web.models import (
     Accepted,
@@ -31,6 +31,7 @@ from feedpipe.web.models import (
     SubscribeBody,
     SubscriberList,
     SubscriberOut,
+    SubscriberPatch,
     SuppressBody,
     Suppressed,
     SuppressionList,
@@ -41,6 +42,7 @@ from feedpipe.web.pages import CHECK_INBOX, client_key
 from feedpipe.web.render import json_model
 
 _BUILD_LOCK = threading.Lock()
+JSON_TYPES = ("application/json", "application/merge-patch+json")
 
 
 class AuthError(FeedpipeError):
@@ -51,8 +53,12 @@ class AuthError(FeedpipeError):
         self.status = status
 
 
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 async def subscribe(request: Request) -> Response:
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+    if _media_type(request) != "application/json":
         return json_model(Problem(error="send the body as application/json"), 415)
     try:
         body = SubscribeBody.model_validate_json(await request.body())
@@ -69,6 +75,7 @@ async def subscribe(request: Request) -> Response:
         month_day=body.month_day,
         min_posts=None if body.min_posts is None else str(body.min_posts),
         max_wait=body.max_wait,
+        given_name=body.given_name,
     )
     guard: Guard = request.app.state.guard
     proof = Proof(body.pow_challenge or "", body.pow_nonce or "")
@@ -115,6 +122,40 @@ async def admin_subscribers(request: Request) -> Response:
     delay = service.settings.digest.instant_delay
     out = [SubscriberOut.of(s, delay) for s in subs]
     return json_model(SubscriberList(count=len(out), subscribers=out))
+
+
+def _patch_input(body: SubscriberPatch) -> PreferencesInput:
+    """The PATCH body as the preferences form's input: absent (or null) fields stay as they
+    are; a given_name sent as null or "" is removed."""
+
+    given = (body.given_name or "") if "given_name" in body.model_fields_set else None
+    return PreferencesInput(
+        categories=None if body.categories is None else tuple(body.categories),
+        frequency=body.frequency,
+        weekday=body.weekday,
+        time=body.time,
+        timezone=body.timezone,
+        month_day=body.month_day,
+        min_posts=body.min_posts,
+        max_wait=body.max_wait,
+        given_name=given,
+    )
+
+
+async def admin_subscriber_patch(request: Request) -> Response:
+    """Change one subscriber's schedule, categories or given name through the subscription
+    service (validated as the preferences page validates); 404 for an unknown address."""
+    _authorise(request)
+    if _media_type(request) not in JSON_TYPES:
+        return json_model(Problem(error="send the body as application/json"), 415)
+    try:
+        body = SubscriberPatch.model_validate_json(await request.body())
+    except pydantic.ValidationError as exc:
+        return json_model(_pydantic_problem(exc), 422)
+    service: Feedpipe = request.app.state.service
+    email, prefs = request.path_params["email"], _patch_input(body)
+    sub = await run_in_threadpool(service.subscriptions.update, email, prefs)
+    return json_model(SubscriberOut.of(sub, service.settings.digest.instant_delay))
 
 
 async def admin_outbox(request: Request) -> Response:
@@ -207,6 +248,7 @@ ROUTES = [
     Route("/api/subscribe", subscribe, methods=["POST"]),
     Route("/api/subscribe/challenge", subscribe_challenge, methods=["GET"]),
     Route("/api/admin/subscribers", admin_subscribers, methods=["GET"]),
+    Route("/api/admin/subscribers/{email}", admin_subscriber_patch, methods=["PATCH"]),
     Route("/api/admin/outbox", admin_outbox, methods=["GET"]),
     Route("/api/admin/build", admin_build, methods=["POST"]),
     Route("/api/admin/suppressions", admin_suppressions, methods=["GET", "POST"]),

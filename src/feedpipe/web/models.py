@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, WithJsonSchema
 
 from feedpipe.model import LAST_DAY, WEEKDAYS, Subscriber, SubscriberStatus
 from feedpipe.model.subscribers import wait_text
@@ -19,6 +19,11 @@ class SubscribeBody(BaseModel):
 
     email: str = Field(max_length=320, description="The address to subscribe.")
     name: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    given_name: str | None = Field(
+        default=None,
+        description=f'What the greeting calls them ("Hi …,"); at most {MAX_NAME_CHARS} characters.',
+        json_schema_extra={"maxLength": MAX_NAME_CHARS},  # checked by the service (422)
+    )
     categories: list[str] = Field(
         default_factory=list, max_length=100, description="Category names; empty = all posts."
     )
@@ -80,6 +85,7 @@ class SubscriberOut(BaseModel):
     id: int
     email: str
     name: str | None
+    given_name: str | None = Field(description="What the greeting calls them, if they said.")
     status: str
     paused: bool
     categories: list[str]
@@ -101,6 +107,7 @@ class SubscriberOut(BaseModel):
             id=sub.id,
             email=sub.email,
             name=sub.name,
+            given_name=sub.given_name,
             status=sub.status.value,
             paused=sub.status is SubscriberStatus.PAUSED,
             categories=list(sub.categories),
@@ -116,6 +123,57 @@ class SubscriberOut(BaseModel):
             confirmed_at=sub.confirmed_at,
             unsubscribed_at=sub.unsubscribed_at,
         )
+
+
+def _number_as_text(value: object) -> object:
+    """A JSON integer as the text a form field would carry (booleans are no numbers)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# An integer or a string, read as text (validated as the form's text is); errors name the field.
+NumberText = Annotated[
+    StrictStr,
+    BeforeValidator(_number_as_text),
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string"}]}),
+]
+
+
+class SubscriberPatch(BaseModel):
+    """PATCH /api/admin/subscribers/{email}: what to change; absent fields stay as they are.
+
+    Only JSON types are checked here: every value is validated by the function the
+    preferences page and the CSV import use (a bad one is a 422 naming its field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    frequency: StrictStr | None = Field(
+        default=None, description="`instant`, `daily`, `weekly` or `monthly`."
+    )
+    weekday: StrictStr | None = Field(
+        default=None, description="Weekly digests: `mon` … `sun` (or `monday`, `0` … `6`)."
+    )
+    time: StrictStr | None = Field(default=None, description="Local send time as HH:MM.")
+    timezone: StrictStr | None = Field(default=None, description="IANA zone: `Europe/Berlin`.")
+    month_day: NumberText | None = Field(
+        default=None, description="Monthly digests: day 1 to 28, or `last`."
+    )
+    min_posts: NumberText | None = Field(
+        default=None, description="Hold a digest until this many posts are new (1 to 100)."
+    )
+    max_wait: StrictStr | None = Field(
+        default=None, description="...but at most this long: `7d`, `36h` (1 hour to 366 days)."
+    )
+    categories: list[StrictStr] | None = Field(
+        default=None,
+        max_length=100,
+        description="Category names in the chosen order; `[]` = all posts; null: unchanged.",
+    )
+    given_name: StrictStr | None = Field(
+        default=None,
+        description=f'What the greeting calls them; null or `""` removes it. At most '
+        f"{MAX_NAME_CHARS} characters.",
+        json_schema_extra={"maxLength": MAX_NAME_CHARS},  # checked by the service (422)
+    )
 
 
 class SubscriberList(BaseModel):

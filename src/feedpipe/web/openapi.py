@@ -18,6 +18,8 @@ from feedpipe.web.models import (
     Problem,
     SubscribeBody,
     SubscriberList,
+    SubscriberOut,
+    SubscriberPatch,
     SuppressBody,
     Suppressed,
     SuppressionList,
@@ -25,7 +27,7 @@ from feedpipe.web.models import (
 
 MODELS: tuple[type[BaseModel], ...] = (
     SubscribeBody, Accepted, Problem, SubscriberList, OutboxState, BuildResult, Challenge,
-    SuppressionList, SuppressBody, Suppressed, Deliverability,
+    SuppressionList, SuppressBody, Suppressed, Deliverability, SubscriberPatch, SubscriberOut,
 )  # fmt: skip
 REF = "#/components/schemas/{model}"
 
@@ -77,6 +79,23 @@ def _suppressions() -> dict[str, Any]:
     return listed | add
 
 
+def _subscriber_patch() -> dict[str, Any]:
+    op = _admin("Change a subscriber's schedule, categories or given name", SubscriberOut, "patch")
+    patch = op["patch"]
+    patch["parameters"] = [
+        {"name": "email", "in": "path", "required": True, "schema": {"type": "string"}}
+    ]
+    patch["requestBody"] = {
+        "required": True,
+        "content": {
+            media: {"schema": _ref(SubscriberPatch)}
+            for media in ("application/json", "application/merge-patch+json")
+        },
+    }
+    patch["responses"] |= {"404": _json("No such subscriber", Problem), **_problems(413, 415, 422)}
+    return op
+
+
 def _unsuppress() -> dict[str, Any]:
     op = _admin("Take an address off the suppression list", Suppressed, "delete")
     op["delete"]["parameters"] = [
@@ -125,6 +144,7 @@ def openapi() -> dict[str, Any]:
                 }
             },
             "/api/admin/subscribers": subscribers,
+            "/api/admin/subscribers/{email}": _subscriber_patch(),
             "/api/admin/outbox": _admin("Outbox messages by state", OutboxState),
             "/api/admin/build": _admin("Sync and build the feeds now", BuildResult, "post"),
             "/api/admin/suppressions": _suppressions(),

@@ -88,7 +88,8 @@ def _subscribe_page(
 
 async def subscribe_form(request: Request) -> Response:
     known = await run_in_threadpool(_known, _subs(request))
-    values = {"email": "", "name": "", "categories": (), "timezone": "", "known": known}
+    values = {"email": "", "name": "", "given_name": "", "categories": (), "timezone": ""}
+    values["known"] = known
     values["frequency"] = request.app.state.settings.digest.frequency
     return _subscribe_page(request, values, [])
 
@@ -109,6 +110,7 @@ async def subscribe_submit(request: Request) -> Response:
         categories=tuple(fields.get("categories", ())),
         frequency=first(fields, "frequency") or None,
         timezone=_browser_zone(first(fields, "timezone")),
+        given_name=first(fields, "given_name") or None,
     )
     proof = Proof(first(fields, "pow_challenge"), first(fields, "pow_nonce"))
     trap = first(fields, HONEYPOT)
@@ -119,6 +121,7 @@ async def subscribe_submit(request: Request) -> Response:
         values = {
             "email": wanted.email,
             "name": wanted.name or "",
+            "given_name": wanted.given_name or "",
             "categories": wanted.categories,
             "frequency": wanted.frequency or "daily",
             "timezone": first(fields, "timezone"),
@@ -277,6 +280,7 @@ def _state(sub: Subscriber, instant_delay: int) -> str:
 def _stored(sub: Subscriber, index: CategoryIndex) -> dict[str, Any]:
     """The form's values from the stored subscriber."""
     return {
+        "given_name": sub.given_name or "",
         "categories": {index.by_key[k].name for k in sub.categories if k in index.by_key},
         "frequency": sub.frequency.value,
         "weekday": DAY_NAMES[sub.weekday][:3],
@@ -288,7 +292,8 @@ def _stored(sub: Subscriber, index: CategoryIndex) -> dict[str, Any]:
 def _typed(wanted: PreferencesInput, stored: dict[str, Any]) -> dict[str, Any]:
     """The form's values as the reader sent them (empty fields show the stored value)."""
     sent = {
-        "categories": set(wanted.categories),
+        "given_name": wanted.given_name,
+        "categories": None if wanted.categories is None else set(wanted.categories),
         "frequency": wanted.frequency,
         "weekday": wanted.weekday,
         "time": wanted.time,
@@ -356,6 +361,8 @@ async def preferences_submit(request: Request) -> Response:
         month_day=first(fields, "month_day") or None,
         min_posts=first(fields, "min_posts") or None,
         max_wait=first(fields, "max_wait") or None,
+        # sent (even empty: that clears it) by the page's field; absent from older forms
+        given_name=first(fields, "given_name") if "given_name" in fields else None,
     )
     try:
         sub = await run_in_threadpool(_save, _guard(request), token, csrf, action, wanted)
