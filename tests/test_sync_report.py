@@ -56,3 +56,31 @@ def test_every_sync_reports_the_current_warnings_of_every_document(tmp_path: Pat
         warning.reason
     )
     assert again.warnings == first.warnings and again.skipped == first.skipped
+
+
+def test_an_unchanged_source_is_told_by_its_scan_digest_and_reports_as_a_full_sync(
+    tmp_path: Path,
+) -> None:
+    """A sync whose scan equals the last whole sync's reads two summaries instead of every
+    document's state, and reports exactly what the full comparison reports; any change to a
+    file's stat (or a file added or gone) goes the full way again."""
+    import os
+    from dataclasses import replace
+
+    from feedpipe.sync.run import SCAN_META
+
+    posts = folder(tmp_path)
+    with service(tmp_path, posts) as fp:
+        fp.sync()
+        fast = fp.sync()
+        fp.store.set_meta(SCAN_META, "")  # forget the digest: the full comparison
+        full = fp.sync()
+        assert replace(fast, seconds=0) == replace(full, seconds=0)
+        assert fp.store.get_meta(SCAN_META)  # the full sync stored the digest again
+        stat = (posts / "ok.md").stat()
+        os.utime(posts / "ok.md", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+        post(posts, "new")
+        touched = fp.sync()
+        assert touched.added == ("new",) and touched.unchanged == 4
+        (posts / "new.md").unlink()
+        assert fp.sync().removed == ("new",)

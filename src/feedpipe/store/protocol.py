@@ -102,6 +102,10 @@ class SourcesStore(Protocol):
 
     def source_docs(self) -> dict[str, DocState]: ...
 
+    def source_docs_summary(self) -> tuple[int, dict[str, DocState]]:
+        """(documents stored clean: one post, nothing skipped or warned; the others' states by
+        key): what a sync that parses nothing reports, without reading every row."""
+
     def source_links_of(
         self, doc_keys: Sequence[str] = (), post_ids: Sequence[int] = ()
     ) -> dict[str, EntryLink]:

@@ -23,6 +23,15 @@ class SourcesMixin:
             rows = conn.execute(sa.select(source_docs)).all()
         return {r.key: _doc_state(r.size, r.mtime_ns, r.sha256, r.skips) for r in rows}
 
+    def source_docs_summary(self) -> tuple[int, dict[str, DocState]]:
+        """(how many documents are stored clean — one post, nothing skipped or warned —, the
+        states of all the others by key): a sync that parses nothing reports exactly this."""
+        c = source_docs.c
+        with self.engine.connect() as conn:
+            clean = conn.execute(sa.select(sa.func.count()).where(c.skips == _CLEAN)).scalar_one()
+            rows = conn.execute(sa.select(source_docs).where(c.skips != _CLEAN)).all()
+        return clean, {r.key: _doc_state(r.size, r.mtime_ns, r.sha256, r.skips) for r in rows}
+
     def source_links_of(
         self, doc_keys: Sequence[str] = (), post_ids: Sequence[int] = ()
     ) -> dict[str, EntryLink]:

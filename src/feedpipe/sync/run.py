@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import closing
+from dataclasses import replace
 from datetime import datetime
 
 from feedpipe.model import (
@@ -22,6 +23,8 @@ from feedpipe.parallel import Tick, checkpoint, process_pool, worker_count
 from feedpipe.source import Source
 from feedpipe.store import Store
 from feedpipe.sync.decide import candidate_slugs, decide, split_by_stat
+
+SCAN_META = "sync.scan"  # the scan digest of the last sync that applied every batch
 
 # Below this many documents to parse, a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 200
@@ -129,6 +132,20 @@ def _not_parsed_report(states: Sequence[DocState]) -> SyncReport:
     )
 
 
+def scan_digest(scanned: Sequence[Document]) -> str:
+    """sha256 of every document's key and stat, in scan order: equal to the one stored by the
+    last whole sync means no document was added, removed, or touched since."""
+    lines = "".join(f"{d.key}\0{d.size}\0{d.mtime_ns}\n" for d in scanned)
+    return hashlib.sha256(lines.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _unchanged_report(store: Store, seconds: float) -> SyncReport:
+    """What a sync that parses nothing reports, from two reads (not one row per document)."""
+    clean, others = store.source_docs_summary()
+    report = _not_parsed_report([others[key] for key in sorted(others)])
+    return replace(report, unchanged=report.unchanged + clean, seconds=seconds)
+
+
 def _tick(tick: Tick | None, done: int, total: int) -> None:
     if tick is not None:
         tick(done, total)
@@ -150,6 +167,10 @@ def run_sync(
     """
     started = time.perf_counter()
     scanned = source.scan()
+    digest = scan_digest(scanned)
+    if store.get_meta(SCAN_META) == digest:  # nothing changed since the last whole sync
+        return _unchanged_report(store, time.perf_counter() - started)
+    store.set_meta(SCAN_META, "")  # until this sync has applied every batch
     known = store.source_docs()
     _, suspects = split_by_stat(scanned, known)
     unknown, changed, touched = _classify(source, suspects, known)
@@ -174,4 +195,5 @@ def run_sync(
             parts.append(report)
             done += len(parsed)
             _tick(tick, done, len(items))
+    store.set_meta(SCAN_META, digest)
     return SyncReport.total(parts, time.perf_counter() - started)
