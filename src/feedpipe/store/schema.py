@@ -58,6 +58,9 @@ posts = Table(
     Column("removed_at", UTCDateTime),
     Index("ix_posts_visible", "removed_at", "draft", "published_at"),
     Index("ix_posts_first_seen_at", "first_seen_at"),
+    # Retractions (every build): removed_at uses ix_posts_visible, drafts this one (an OR of two
+    # index searches instead of reading every post, content included).
+    Index("ix_posts_draft_changed", "draft", "changed_at"),
 )
 
 terms = Table(
