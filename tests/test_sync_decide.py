@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from feedpipe.model import DocState, Document, Entry, EntryLink, ParsedDocument, PostRef
+from feedpipe.model import Document, Entry, EntryLink, ParsedDocument, PostRef
 from feedpipe.sync.decide import decide, split_by_stat
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -85,7 +85,7 @@ def test_changed_content_updates_and_same_content_is_unchanged() -> None:
 
 
 def test_split_by_stat() -> None:
-    known = {"a": DocState(1, 1, "h"), "b": DocState(1, 1, "h")}
+    known = {"a": (1, 1), "b": (1, 1)}
     same, other = split_by_stat(
         [Document("a", 1, 1), Document("b", 2, 1), Document("c", 1, 1)], known
     )

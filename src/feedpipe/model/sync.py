@@ -20,6 +20,11 @@ class DocState:
     warnings: tuple[Skip, ...] = ()
     entries: int | None = None
 
+    @property
+    def clean(self) -> bool:
+        """One post, nothing skipped or warned (the store counts these without reading them)."""
+        return self.entries == 1 and not self.skips and not self.warnings
+
 
 @dataclass(frozen=True, slots=True)
 class DocWrite:

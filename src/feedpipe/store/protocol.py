@@ -100,7 +100,11 @@ class TermsStore(Protocol):
 class SourcesStore(Protocol):
     """What the store remembers of the source, so unchanged documents are not parsed again."""
 
-    def source_docs(self) -> dict[str, DocState]: ...
+    def source_docs(self, keys: Sequence[str] | None = None) -> dict[str, DocState]:
+        """The states of the documents `keys` (None: every document)."""
+
+    def source_stats(self) -> dict[str, tuple[int, int]]:
+        """(size, mtime_ns) of every stored document by key: what a sync compares a scan to."""
 
     def source_docs_summary(self) -> tuple[int, dict[str, DocState]]:
         """(documents stored clean: one post, nothing skipped or warned; the others' states by

@@ -18,10 +18,27 @@ class SourcesMixin:
 
     engine: Engine
 
-    def source_docs(self) -> dict[str, DocState]:
+    def source_docs(self, keys: Sequence[str] | None = None) -> dict[str, DocState]:
+        """The states of the documents `keys` (None: every document)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(source_docs)).all()
+            if keys is None:
+                rows = conn.execute(sa.select(source_docs)).all()
+            else:
+                rows = [
+                    r
+                    for chunk in chunked(sorted(set(keys)))
+                    for r in conn.execute(
+                        sa.select(source_docs).where(source_docs.c.key.in_(chunk))
+                    )
+                ]
         return {r.key: _doc_state(r.size, r.mtime_ns, r.sha256, r.skips) for r in rows}
+
+    def source_stats(self) -> dict[str, tuple[int, int]]:
+        """(size, mtime_ns) of every stored document by key: what a sync compares a scan to."""
+        c = source_docs.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(c.key, c.size, c.mtime_ns)).all()
+        return {key: (size, mtime) for key, size, mtime in rows}
 
     def source_docs_summary(self) -> tuple[int, dict[str, DocState]]:
         """(how many documents are stored clean — one post, nothing skipped or warned —, the

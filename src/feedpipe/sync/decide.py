@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from feedpipe.model import (
-    DocState,
     Document,
     DocWrite,
     Entry,
@@ -41,14 +40,13 @@ def disambiguated(entry: Entry) -> str:
 
 
 def split_by_stat(
-    scanned: Iterable[Document], known: Mapping[str, DocState]
+    scanned: Iterable[Document], stats: Mapping[str, tuple[int, int]]
 ) -> tuple[list[Document], list[Document]]:
-    """(unchanged by size and mtime, needing a closer look)."""
+    """(unchanged by size and mtime, needing a closer look); `stats` is (size, mtime_ns) by key."""
     same: list[Document] = []
     other: list[Document] = []
     for doc in scanned:
-        state = known.get(doc.key)
-        fits = state and state.size == doc.size and state.mtime_ns == doc.mtime_ns
+        fits = stats.get(doc.key) == (doc.size, doc.mtime_ns)
         (same if fits else other).append(doc)
     return same, other
 

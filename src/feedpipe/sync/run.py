@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import closing
 from dataclasses import replace
@@ -139,11 +139,15 @@ def scan_digest(scanned: Sequence[Document]) -> str:
     return hashlib.sha256(lines.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _unchanged_report(store: Store, seconds: float) -> SyncReport:
-    """What a sync that parses nothing reports, from two reads (not one row per document)."""
+def _unchanged_report(
+    store: Store, excluded: set[str], known: Mapping[str, DocState]
+) -> SyncReport:
+    """What the documents not parsed again (all but `excluded`, whose states are in `known`)
+    report, from two reads: a count of the clean ones and the few with skips or warnings."""
     clean, others = store.source_docs_summary()
-    report = _not_parsed_report([others[key] for key in sorted(others)])
-    return replace(report, unchanged=report.unchanged + clean, seconds=seconds)
+    clean -= sum(1 for key in excluded if key in known and known[key].clean)
+    report = _not_parsed_report([others[key] for key in sorted(others) if key not in excluded])
+    return replace(report, unchanged=report.unchanged + clean)
 
 
 def _tick(tick: Tick | None, done: int, total: int) -> None:
@@ -169,19 +173,20 @@ def run_sync(
     scanned = source.scan()
     digest = scan_digest(scanned)
     if store.get_meta(SCAN_META) == digest:  # nothing changed since the last whole sync
-        return _unchanged_report(store, time.perf_counter() - started)
+        report = _unchanged_report(store, set(), {})
+        return replace(report, seconds=time.perf_counter() - started)
     store.set_meta(SCAN_META, "")  # until this sync has applied every batch
-    known = store.source_docs()
-    _, suspects = split_by_stat(scanned, known)
+    stats = store.source_stats()
+    _, suspects = split_by_stat(scanned, stats)
+    gone = sorted(stats.keys() - {d.key for d in scanned})
+    known = store.source_docs([d.key for d in suspects if d.key in stats] + gone)
     unknown, changed, touched = _classify(source, suspects, known)
     store.touch_docs(touched)
     items: list[Item] = sorted(
         [(d, None) for d in unknown] + [(d, b) for d, b in changed], key=lambda i: i[0].key
     )
     again = {doc.key for doc, _ in items}
-    not_parsed = [d for d in scanned if d.key not in again]
-    parts = [_not_parsed_report([known[d.key] for d in not_parsed])]  # then one per batch
-    gone = sorted(known.keys() - {d.key for d in scanned})
+    parts = [_unchanged_report(store, again | set(gone), known)]  # then one per batch
     nothing: list[list[ParsedDocument]] = [[]] if gone else []
     batches = parse_batches(source, items) if items else (batch for batch in nothing)
     done = 0
