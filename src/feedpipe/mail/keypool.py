@@ -123,6 +123,7 @@ class KeyProcess(asyncio.SubprocessProtocol):
                     future.set_exception(SigningError(self.reason()))
 
     def process_exited(self) -> None:
+        self.alive = False  # what it has written may still be read (pipe_connection_lost)
         if not self.exited.done():
             self.exited.set_result(None)
 
@@ -197,7 +198,7 @@ class KeyPool:
         alive = [p for p in self.processes if p.alive]
         if not alive:
             future: asyncio.Future[Signatures] = asyncio.get_running_loop().create_future()
-            future.set_exception(SigningError("DKIM signing failed: no key process"))
+            future.set_exception(SigningError("DKIM signing failed: no key process is running"))
             return future
         return min(alive, key=lambda p: len(p.waiting)).submit(digests)
 
