@@ -3,9 +3,11 @@
 Each size runs in a fresh process (fill the outbox, then `OutboxService.dispatch` over the SMTP
 transport, concurrency 16) so peak RSS is per size. Prints figures against the smtplib
 baseline of benchmarks/dispatch.py in the same run; asserts nothing. Loopback only, bounded.
-With --dkim, each size is dispatched four times into the same sink: without DKIM, then signed
-with a fresh RSA-2048 key, an Ed25519 key, and both (dual signing, RFC 8463); each signed rate
-is printed as a share of the unsigned one.
+With --dkim, each size is also dispatched into the same sink signed with a fresh RSA-2048 key,
+an Ed25519 key, and both (dual signing, RFC 8463), with an unsigned run before and after each;
+each signed rate is printed as a share of the mean of those two (a shared machine's load
+changes from minute to minute), and so is the CPU a message (the dispatcher's threads, its key
+processes, smtp-sink): the share the rate keeps when the run is CPU-bound.
 Usage: python benchmarks/outbox_dispatch.py [--sizes 10000,50000,200000] [--dkim]
        [--variants rsa,ed25519,dual]
 """
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -140,10 +143,29 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="fp-dkim-") as keys:
             variants = make_keys(Path(keys)) if args.dkim else {}
             for count in (int(s) for s in args.sizes.split(",")):
-                plain = dispatch_once(port, count, base, "", "")
+                plain = [dispatch_once(port, count, base, "", "")]
                 for name in args.variants.split(",") if variants else ():
                     signed = dispatch_once(port, count, base, name, variants[name])
-                    print(f"  DKIM {name} / off: {signed / plain:.0%}")
+                    plain.append(dispatch_once(port, count, base, "", ""))
+                    compare(name, signed, plain[-2:])
+
+
+def compare(name: str, signed: Run, around: list[Run]) -> None:
+    """The signed rate as a share of the unsigned runs just before and after it (the load of
+    a shared machine changes from minute to minute), and the same for CPU per message."""
+    rate = sum(r.rate for r in around) / len(around)
+    cpu = sum(r.cpu for r in around) / len(around)
+    print(
+        f"  DKIM {name} / off: {signed.rate / rate:.0%} of {rate:,.0f}/s (unsigned before and "
+        f"after: {', '.join(f'{r.rate:,.0f}' for r in around)}/s); CPU a message "
+        f"{signed.cpu:.0f} µs against {cpu:.0f}: {cpu / signed.cpu:.0%} when CPU-bound"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    rate: float  # messages a second
+    cpu: float  # µs of CPU a message: the dispatcher's threads, its key processes, the sink
 
 
 def sink_pids() -> list[int]:
@@ -153,7 +175,7 @@ def sink_pids() -> list[int]:
     return [int(p) for p in children if Path(f"/proc/{p}/comm").read_text().strip() == "smtp-sink"]
 
 
-def dispatch_once(port: int, count: int, base: float, label: str, dkim: str) -> float:
+def dispatch_once(port: int, count: int, base: float, label: str, dkim: str) -> Run:
     """Fill `count` messages into a fresh outbox, dispatch them, print and return the rate."""
     with tempfile.TemporaryDirectory(prefix="fp-outbox-") as tmp:
         filled = run(tmp, port, count, dkim)
@@ -175,7 +197,8 @@ def dispatch_once(port: int, count: int, base: float, label: str, dkim: str) -> 
         f"{r['helpers_cpu'] * per:.0f}, smtp-sink {sink * per:.0f}; "
         f"machine busy {busy / max(total, 1):.0%} of {os.cpu_count()} cores"
     )
-    return rate
+    cpu = (r["loop_cpu"] + r["threads_cpu"] + r["helpers_cpu"] + sink) * per
+    return Run(rate, cpu)
 
 
 if __name__ == "__main__":

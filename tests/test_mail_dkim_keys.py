@@ -154,3 +154,27 @@ def test_the_key_process_runs_without_the_feedpipe_package() -> None:
         text=True,
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_key_pool_used_from_a_new_event_loop_starts_new_processes(
+    key_files: tuple[Path, Path],
+) -> None:
+    settings = dual_settings(key_files)
+    signer = DkimSigner.from_settings(settings.email)
+    assert signer is not None
+    pool = keypool.KeyPool(signer.keys, size=1)
+    data = envelopes(1)[0].data
+
+    async def sign() -> bytes:
+        await pool.start()
+        prepared = signer.prepare(data)
+        return prepared.fields(await pool.sign(prepared.digests)) + data
+
+    first = asyncio.run(sign())  # its event loop closes with the process still running
+    (old,) = pool.processes
+    second = asyncio.run(sign())
+    (new,) = pool.processes
+    asyncio.run(pool.aclose())
+    assert new is not old and not old.alive
+    for signed in (first, second):
+        assert verifies(signed, dns_for(signer), 2) == [True, True]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -145,8 +146,13 @@ class KeyProcess(asyncio.SubprocessProtocol):
     def close(self) -> None:
         """Stop it at once (killed if still running)."""
         self.alive = False
-        if self.transport is not None:
+        if self.transport is None:
+            return
+        try:
             self.transport.close()
+        except RuntimeError:  # its event loop is closed; the process must still go
+            with contextlib.suppress(ProcessLookupError, TypeError):
+                os.kill(self.transport.get_pid(), signal.SIGKILL)
 
 
 class KeyPool:
@@ -166,6 +172,8 @@ class KeyPool:
         if self.loop is not loop:  # a new event loop: the old one's pipes are useless
             self.close()
             self.loop = loop
+        for stopped in [p for p in self.processes if not p.alive]:
+            stopped.close()
         self.processes = [p for p in self.processes if p.alive]
         missing = self.size - len(self.processes)
         self.processes += await asyncio.gather(*(self._spawn() for _ in range(missing)))
