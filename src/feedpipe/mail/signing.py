@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import time
-from collections.abc import Callable
-from concurrent.futures import Executor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, utils
 
 from feedpipe.errors import ConfigError, FeedpipeError
-from feedpipe.mail.canon import ParseError, relaxed_body, relaxed_header, split_message
-from feedpipe.settings import EmailSettings
+from feedpipe.mail.canon import ParseError, body_hash, relaxed_fields, relaxed_header
+
+if TYPE_CHECKING:  # the signing processes (mail/signproc.py) load no settings
+    from feedpipe.settings import EmailSettings
 
 # Signed when present, in this order; From is signed once more than it occurs (oversigned), so
 # that nobody can add a second From and keep the signature valid. RFC 8058 needs both
@@ -38,6 +39,8 @@ SIGNED_HEADERS = (
 )
 OVERSIGNED = (b"from",)
 _SIGNED = tuple(name.lower() for name in SIGNED_HEADERS)
+_WANTED = frozenset(_SIGNED)
+_H_LISTS: dict[tuple[bytes, ...], bytes] = {}
 CANONICALIZE = b"relaxed/relaxed"
 MIN_RSA_BITS = 1024
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -103,6 +106,17 @@ class DkimKey:
             return self.private.sign(digest, _PKCS1, _PREHASHED)
         return self.private.sign(digest)
 
+    def verify_digest(self, digest: bytes, signature: bytes) -> None:
+        """SigningError unless `signature` is this key's signature of `digest`."""
+        public = self.private.public_key()
+        try:
+            if isinstance(public, rsa.RSAPublicKey):
+                public.verify(signature, digest, _PKCS1, _PREHASHED)
+            else:
+                public.verify(signature, digest)
+        except InvalidSignature as exc:
+            raise SigningError(f"DKIM signing failed: a wrong {self.describe()} signature") from exc
+
     def record(self) -> str:
         """The DNS TXT record value that publishes the public key."""
         public = self.private.public_key()
@@ -155,61 +169,59 @@ class DkimSigner:
 
     def sign(self, message: bytes) -> bytes:
         """The message with its DKIM-Signature header(s) in front."""
-        unsigned, hashers = self.prepare(message)
-        headers = [
-            _field(value, key.sign_digest(h.digest()))
-            for key, value, h in zip(self.keys, unsigned, hashers, strict=True)
-        ]
-        return b"".join(headers) + message
+        return self.fields(message) + message
 
-    async def sign_async(self, message: bytes, pool: Executor) -> bytes:
-        """`sign` for the event loop: canonicalisation and Ed25519 here (a thread holding the
-        GIL for Python work would stall the loop), the RSA step in `pool` (OpenSSL releases
-        the GIL, so it runs on another core while the loop sends)."""
-        unsigned, hashers = self.prepare(message)
-        loop = asyncio.get_running_loop()
-        headers = []
-        for key, value, h in zip(self.keys, unsigned, hashers, strict=True):
-            digest = h.digest()
-            if key.is_rsa:
-                signature = await loop.run_in_executor(pool, key.sign_digest, digest)
-            else:
-                signature = key.sign_digest(digest)
-            headers.append(_field(value, signature))
-        return b"".join(headers) + message
+    def fields(self, message: bytes, when: float | None = None) -> bytes:
+        """The DKIM-Signature field(s) for `message`, signed at `when` (default: the clock)."""
+        prepared = self.prepare(message, when)
+        signatures = [k.sign_digest(d) for k, d in zip(self.keys, prepared.digests, strict=True)]
+        return prepared.fields(signatures)
 
-    def prepare(self, message: bytes) -> tuple[list[bytes], list[hashlib._Hash]]:
-        """Per key: the DKIM-Signature value up to `b=`, and the header hash to sign."""
+    def prepare(self, message: bytes, when: float | None = None) -> Prepared:
+        """Everything but the private-key step: per key, the DKIM-Signature value up to `b=`
+        and the SHA-256 header hash to sign."""
         try:
-            fields, body = split_message(message)
+            fields, body = relaxed_fields(message, _WANTED)
         except ParseError as exc:
             raise SigningError(f"DKIM signing failed: {exc}") from exc
         found: dict[bytes, list[bytes]] = {}
-        for name, value in fields:
-            lower = name.lower()
-            if lower in _SIGNED:
-                found.setdefault(lower, []).append(relaxed_header(name, value) + b"\r\n")
+        for name, relaxed in fields:
+            found.setdefault(name, []).append(relaxed + b"\r\n")
         if b"from" not in found:
             raise SigningError("DKIM signing failed: the message has no From header")
-        include = [name for name in _SIGNED for _ in found.get(name, ())]
-        include += [name for name in OVERSIGNED if name in found]
-        hasher = hashlib.sha256()
-        for name in include:  # the last instance first (RFC 6376 5.4.2); an oversigned
-            if found[name]:  # name with none left hashes as nothing
-                hasher.update(found[name].pop())
+        include = tuple(name for name in _SIGNED for _ in found.get(name, ()))
+        include += tuple(name for name in OVERSIGNED if name in found)
+        # the last instance first (RFC 6376 5.4.2); an oversigned name with none left hashes
+        # as nothing
+        signed = b"".join([found[name].pop() for name in include if found[name]])
         common = b"c=%s; d=%s; t=%d;\r\n\th=%s;\r\n\tbh=%s;\r\n\tb=" % (
             CANONICALIZE,
             self.domain,
-            int(self.clock()),
-            _fold_list(include),
-            base64.b64encode(hashlib.sha256(relaxed_body(body)).digest()),
+            int(self.clock() if when is None else when),
+            _h_list(include),
+            base64.b64encode(body_hash(body)),
         )
-        values, hashers = [], []
-        for key in self.keys:
-            values.append(b"v=1; a=%s; s=%s; %s" % (key.algorithm, key.selector, common))
-            hashers.append(hasher.copy())
-            hashers[-1].update(relaxed_header(b"DKIM-Signature", values[-1]))
-        return values, hashers
+        values = tuple(
+            b"v=1; a=%s; s=%s; %s" % (k.algorithm, k.selector, common) for k in self.keys
+        )
+        digests = tuple(
+            hashlib.sha256(signed + relaxed_header(b"DKIM-Signature", value)).digest()
+            for value in values
+        )
+        return Prepared(values, digests)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One message's signatures but for the private-key step: per key, the DKIM-Signature
+    value up to `b=` and the header hash (32 bytes) that key signs."""
+
+    values: tuple[bytes, ...]
+    digests: tuple[bytes, ...]
+
+    def fields(self, signatures: Sequence[bytes]) -> bytes:
+        """The DKIM-Signature fields (first key's on top), to put in front of the message."""
+        return b"".join(_field(v, s) for v, s in zip(self.values, signatures, strict=True))
 
 
 def _field(unsigned: bytes, signature: bytes) -> bytes:
@@ -229,7 +241,15 @@ def _ed25519_key(email: EmailSettings) -> DkimKey:
     return key
 
 
-def _fold_list(names: list[bytes], width: int = 64) -> bytes:
+def _h_list(names: tuple[bytes, ...]) -> bytes:
+    """`_fold_list`, once per distinct list (every message of an edition has the same)."""
+    folded = _H_LISTS.get(names)
+    if folded is None:
+        folded = _H_LISTS[names] = _fold_list(names)
+    return folded
+
+
+def _fold_list(names: tuple[bytes, ...], width: int = 64) -> bytes:
     """The h= list, folded after a colon (FWS around colons is allowed, RFC 6376 3.5)."""
     lines: list[bytes] = []
     line = b""

@@ -3,18 +3,75 @@
 from __future__ import annotations
 
 import asyncio
-import os
+import logging
 import ssl
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from feedpipe.mail.keypool import KeyPool, Signatures
 from feedpipe.mail.model import Delivery, Envelope, Halt, Take, retry, unsent
 from feedpipe.mail.rate import RateLimiter
 from feedpipe.mail.session import ConnectError, Session, SessionConfig, SessionError
-from feedpipe.mail.signing import DkimSigner, SigningError
+from feedpipe.mail.signing import DkimSigner, Prepared, SigningError
 from feedpipe.settings import Settings
+
+LOG = logging.getLogger("feedpipe.mail")
+MIN_AHEAD = 8  # messages signed ahead of the connections, at least (else two per connection)
+
+
+Signing = tuple[Prepared, "asyncio.Future[Signatures]"] | SigningError
+
+
+@dataclass(slots=True)
+class Ahead:
+    """DKIM signing ahead of the connections: the event loop canonicalises and hashes the next
+    messages and the key processes sign them while the connections send, so that no
+    connection waits for a signature."""
+
+    signer: DkimSigner
+    pool: KeyPool | None  # None: the key step too in the event loop (no process would start)
+    envelopes: Sequence[Envelope]
+    depth: int
+    signing: dict[int, Signing] = field(default_factory=dict)
+    next: int = 0  # the first envelope not prepared yet
+
+    def keep_up(self, index: int) -> None:
+        """Once fewer than half of `depth` envelopes past `index` (the one a connection has
+        just taken) are prepared, prepare and hand to the key processes those up to `depth`
+        past it: a key process wakes once for many messages."""
+        if self.pool is None or self.next - index > self.depth // 2:
+            return
+        stop = min(len(self.envelopes), index + self.depth)
+        while self.next < stop:
+            try:
+                prepared = self.signer.prepare(self.envelopes[self.next].data)
+                self.signing[self.next] = (prepared, self.pool.sign(prepared.digests))
+            except SigningError as exc:
+                self.signing[self.next] = exc
+            self.next += 1
+
+    async def data(self, index: int) -> bytes | SigningError:
+        """The envelope's bytes with its DKIM-Signature fields in front."""
+        data = self.envelopes[index].data
+        try:
+            if self.pool is None:
+                return self.signer.sign(data)
+            self.keep_up(index)
+            entry = self.signing.pop(index)
+            if isinstance(entry, SigningError):
+                return entry
+            prepared, future = entry
+            return prepared.fields(await future) + data
+        except SigningError as exc:
+            return exc
+
+    def close(self) -> None:
+        """Drop what was signed ahead for nothing (the batch stopped, or a take said no)."""
+        for entry in self.signing.values():
+            if not isinstance(entry, SigningError):
+                entry[1].cancel()
+        self.signing.clear()
 
 
 @dataclass(slots=True)
@@ -27,6 +84,7 @@ class Batch:
     results: list[Delivery | None]
     halt: Halt | None = None
     take: Take | None = None
+    ahead: Ahead | None = None
     halted: bool = False
 
     def done(self, index: int, delivery: Delivery) -> None:
@@ -60,7 +118,8 @@ class SmtpTransport:
         self.config = config
         self.limiter = limiter or RateLimiter()
         self.signer = signer
-        self.signing: ThreadPoolExecutor | None = None  # opened by the first signed batch
+        self.signing: KeyPool | None = None  # started by the first signed batch
+        self.inline = False  # no key process could be started: sign in the event loop
         self.local_hostname = local_hostname
         self.sessions: list[Session | None] = [None] * concurrency
         self.opened = 0  # connections opened so far
@@ -84,10 +143,15 @@ class SmtpTransport:
         self, envelopes: Sequence[Envelope], halt: Halt | None = None, *, take: Take | None = None
     ) -> list[Delivery]:
         todo = deque(range(len(envelopes)))
-        batch = Batch(envelopes, todo, [None] * len(envelopes), halt, take)
+        ahead = await self._ahead(envelopes)
+        batch = Batch(envelopes, todo, [None] * len(envelopes), halt, take, ahead)
         workers = min(len(self.sessions), len(envelopes))
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._work(slot, batch)) for slot in range(workers)]
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._work(slot, batch)) for slot in range(workers)]
+        finally:
+            if ahead is not None:
+                ahead.close()
         reasons = [task.result() for task in tasks]
         reason = "sending paused" if batch.halted else next((r for r in reasons if r), "")
         reason = reason or ("not taken" if take is not None else "")
@@ -101,11 +165,13 @@ class SmtpTransport:
         while batch.todo:
             index = batch.todo.popleft()
             envelope = batch.envelopes[index]
+            if batch.ahead is not None:
+                batch.ahead.keep_up(index)
             await self.limiter.acquire()
             if batch.take is not None and not await batch.take(envelope):
                 continue  # left UNSENT
             try:
-                data = await self._signed(envelope)
+                data = envelope.data if batch.ahead is None else await batch.ahead.data(index)
                 delivery = await self._deliver(slot, envelope, data)
             except ConnectError as exc:
                 code, reply = (exc.code, exc.reply) if exc.code is not None else (None, str(exc))
@@ -115,17 +181,23 @@ class SmtpTransport:
             self.limiter.observe(delivery)
         return None
 
-    async def _signed(self, envelope: Envelope) -> bytes | SigningError:
-        """The envelope's bytes as they go out (DKIM-signed when configured; the RSA step in
-        threads, one per core, opened by the first signed message)."""
+    async def _ahead(self, envelopes: Sequence[Envelope]) -> Ahead | None:
+        """Signing ahead for this batch when DKIM is on (the key processes started by the first
+        signed batch, and again when one has stopped; if none will start, the event loop signs
+        alone, slower)."""
         if self.signer is None:
-            return envelope.data
-        if self.signing is None:
-            self.signing = ThreadPoolExecutor(os.cpu_count() or 2, "dkim")
-        try:
-            return await self.signer.sign_async(envelope.data, self.signing)
-        except SigningError as exc:
-            return exc
+            return None
+        if self.signing is None and not self.inline:
+            self.signing = KeyPool(self.signer.keys)
+        if self.signing is not None:
+            try:
+                await self.signing.start()
+            except (OSError, SigningError, TimeoutError) as exc:
+                LOG.warning("DKIM: no key process (%s); signing in the event loop", exc)
+                self.signing.close()
+                self.signing, self.inline = None, True
+        depth = max(MIN_AHEAD, 2 * len(self.sessions))
+        return Ahead(self.signer, self.signing, envelopes, depth)
 
     async def _deliver(self, slot: int, envelope: Envelope, data: bytes | SigningError) -> Delivery:
         """One transaction; a reused connection found dead before DATA is reopened once."""
@@ -166,9 +238,9 @@ class SmtpTransport:
 
     async def aclose(self) -> None:
         """QUIT every connection (concurrently), closing each even if QUIT fails; stop the
-        signing threads."""
+        key processes."""
         if self.signing is not None:
-            self.signing.shutdown(wait=False, cancel_futures=True)
+            await self.signing.aclose()
             self.signing = None
         sessions = [s for s in self.sessions if s is not None]
         self.sessions = [None] * len(self.sessions)
