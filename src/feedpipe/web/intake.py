@@ -10,6 +10,7 @@ import secrets
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -27,6 +28,9 @@ SETTLE_SECONDS = 0.01
 LEASE_SECONDS = 60.0  # a stored request is its process's for this long, renewed as it works
 BATCH = 100  # requests read at once
 RETRY_AFTER = 60  # seconds a refused visitor is told to wait when the intake is full
+# A request whose work failed on the store this many times in one process, or that was taken
+# over this many times (its work kills processes?), is dropped: it must not block the rest.
+MAX_TRIES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +98,8 @@ class SubscribeIntake:
     _submitted: int = field(default=0, init=False, repr=False)
     _finished: int = field(default=0, init=False, repr=False)
     _renewed: float = field(default=0.0, init=False, repr=False)
-    _tried: set[int] = field(default_factory=set, init=False, repr=False)
+    _swept: float = field(default=-1e9, init=False, repr=False)
+    _tried: Counter[int] = field(default_factory=Counter, init=False, repr=False)
 
     def submit(self, kind: IntakeKind, payload: str) -> bool:
         """Store one request (the same statements for any payload); False when full."""
@@ -113,7 +118,7 @@ class SubscribeIntake:
         """Start the thread, which also sweeps: at once (requests a crash left behind), then
         every quarter lease (`feedpipe serve` calls this at start-up)."""
         with self._cv:
-            self._polling = self._woken = True
+            self._polling = True
             self._cv.notify_all()
         self._ensure_thread()
 
@@ -147,6 +152,7 @@ class SubscribeIntake:
     def sweep(self) -> int:
         """Renew this process's leases and take over the requests of dead processes and of
         ended leases; how many were taken. One read when there is nothing to do."""
+        self._swept = time.monotonic()
         owners = self.store.intake_owners()
         now = self.clock.now()
         until = now + timedelta(seconds=self.config.lease)
@@ -170,21 +176,27 @@ class SubscribeIntake:
             self._renewed = time.monotonic()
 
     def _do(self, row: IntakeRequest) -> None:
-        """Handle one request, then delete it; a request this process tried before (its
-        delete failed) counts as a replay."""
-        request = replace(row, attempts=row.attempts + 1) if row.id in self._tried else row
-        self._tried.add(row.id)
+        """Handle one request, then delete it; a request this process tried before (a store
+        error stopped it) counts as a replay."""
+        tried = self._tried[row.id]
+        request = replace(row, attempts=row.attempts + tried)
+        self._tried[row.id] += 1
         try:
-            self.handle(request)
+            if request.attempts >= MAX_TRIES:
+                LOG.error("form request %d dropped after %d tries", row.id, request.attempts)
+            else:
+                self.handle(request)
         except StoreError:
-            raise
+            if tried + 1 < MAX_TRIES:
+                raise
+            LOG.exception("form request %d dropped after %d store errors", row.id, tried + 1)
         except FeedpipeError as exc:  # the visitor already has their reply: log it
             LOG.warning("form request not handled: %s", exc)
         except Exception:  # last resort: the thread must live on
             LOG.exception("form request failed")
         if not self.store.finish_intake(row.id, self.owner):
             LOG.warning("form request %d was taken over by another process", row.id)
-        self._tried.discard(row.id)
+        del self._tried[row.id]
 
     def _ensure_thread(self) -> None:
         with self._cv:
@@ -200,18 +212,25 @@ class SubscribeIntake:
                 woken, polling = self._wait()
                 if woken and not self._stop.is_set():
                     self._stop.wait(self.config.delay)
-                self._pass(polling)
+                self._pass(polling and self._sweep_due())
             self._pass(False)
         finally:
             with self._cv:
                 self._thread = None
                 self._cv.notify_all()
 
+    def _sweep_due(self) -> bool:
+        return time.monotonic() - self._swept >= self.config.lease / 4
+
     def _wait(self) -> tuple[bool, bool]:
-        """Until woken, stopped or (when polling) a quarter lease passed: (woken, polling)."""
+        """Until woken by a request, stopped or (when polling) a sweep is due: (woken,
+        polling)."""
         with self._cv:
             timeout = self.config.lease / 4 if self._polling else None
-            self._cv.wait_for(lambda: self._woken or self._stop.is_set(), timeout)
+            self._cv.wait_for(
+                lambda: self._woken or self._stop.is_set() or (self._polling and self._sweep_due()),
+                timeout,
+            )
             woken, self._woken = self._woken, False
             return woken, self._polling
 
