@@ -22,9 +22,11 @@ from feedpipe.store import IntakeStore
 
 LOG = logging.getLogger("feedpipe.web")
 MAX_WAITING = 10_000  # requests stored at most (every process together); past it: 503
-# A request that arrives at an idle intake is handled this long after it was stored: by then
-# its reply is out, so the work its address needs never slows (and so never times) its reply.
+# The work waits for a lull: no request stored for this long (by then the last reply is out),
+# so the work an address needs never slows (and so never times) a reply; but a stream of
+# requests without a lull holds it back at most MAX_DEFER seconds.
 SETTLE_SECONDS = 0.01
+MAX_DEFER = 5.0
 LEASE_SECONDS = 60.0  # a stored request is its process's for this long, renewed as it works
 BATCH = 100  # requests read at once
 RETRY_AFTER = 60  # seconds a refused visitor is told to wait when the intake is full
@@ -35,7 +37,9 @@ MAX_TRIES = 5
 
 @dataclass(frozen=True, slots=True)
 class IntakeConfig:
-    """The intake's knobs (WebConfig; `delay` also from $FEEDPIPE_WEB_INTAKE_DELAY)."""
+    """The intake's knobs (WebConfig; `delay` also from $FEEDPIPE_WEB_INTAKE_DELAY): at most
+    `cap` requests stored; work after `delay` s without a request (at most max(`delay`,
+    MAX_DEFER) s after it could start); leases of `lease` s."""
 
     cap: int = MAX_WAITING
     delay: float = SETTLE_SECONDS
@@ -100,12 +104,20 @@ class SubscribeIntake:
     _renewed: float = field(default=0.0, init=False, repr=False)
     _swept: float = field(default=-1e9, init=False, repr=False)
     _tried: Counter[int] = field(default_factory=Counter, init=False, repr=False)
+    _gate: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _last_submit: float = field(default=-1e9, init=False, repr=False)
+    _deferring_since: float | None = field(default=None, init=False, repr=False)
 
     def submit(self, kind: IntakeKind, payload: str) -> bool:
-        """Store one request (the same statements for any payload); False when full."""
+        """Store one request (the same statements for any payload); False when full. The gate
+        keeps this process's work out of the insert's way (no wait in SQLite's busy loop)."""
+        self._last_submit = time.monotonic()
         now = self.clock.now()
         until = now + timedelta(seconds=self.config.lease)
-        if not self.store.add_intake(kind, payload, self.owner, now, until, self.config.cap):
+        with self._gate:
+            stored = self.store.add_intake(kind, payload, self.owner, now, until, self.config.cap)
+        self._last_submit = time.monotonic()
+        if not stored:
             return False
         with self._cv:
             self._submitted += 1
@@ -143,8 +155,10 @@ class SubscribeIntake:
         done = 0
         while rows := self.store.intake_owned(self.owner, BATCH):
             for row in rows:
-                self._renew_if_due()
-                self._do(row)
+                self._await_lull()
+                with self._gate:
+                    self._renew_if_due()
+                    self._do(row)
                 done += 1
         self._renewed = time.monotonic()  # holding none: later ones have fresh leases
         return done
@@ -167,6 +181,19 @@ class SubscribeIntake:
         if taken:
             LOG.info("took over %d stored form request(s) of stopped processes", taken)
         return taken
+
+    def _await_lull(self) -> None:
+        """In the thread: wait until no request was stored for `delay` s, or until the pass
+        has waited max(`delay`, MAX_DEFER) s in all (or the intake stops)."""
+        if self._deferring_since is None:
+            return
+        limit = self._deferring_since + max(self.config.delay, MAX_DEFER)
+        while not self._stop.is_set():
+            now = time.monotonic()
+            lull = self._last_submit + self.config.delay
+            if now >= lull or now >= limit:
+                return
+            self._stop.wait(min(lull, limit) - now)
 
     def _renew_if_due(self) -> None:
         if time.monotonic() - self._renewed >= self.config.lease / 4:
@@ -209,10 +236,10 @@ class SubscribeIntake:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                woken, polling = self._wait()
-                if woken and not self._stop.is_set():
-                    self._stop.wait(self.config.delay)
+                _, polling = self._wait()
+                self._deferring_since = time.monotonic()
                 self._pass(polling and self._sweep_due())
+                self._deferring_since = None
             self._pass(False)
         finally:
             with self._cv:
