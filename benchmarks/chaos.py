@@ -1,7 +1,8 @@
 """The trials of issue 15 against aiosmtpd sinks that log every Message-ID, on this machine.
 
 1. SQLite, 10,000 digests, `feedpipe run` killed with SIGKILL at random moments until done
-   (20–40 kills a trial): lost, duplicates, copies of one message, rows `sending` at a kill.
+   (20–40 kills a trial): lost, duplicates (per trial, per kill on average, and the most one
+   kill caused), copies of one message, rows `sending` at a kill.
 2. PostgreSQL, 3 workers, the leader killed with SIGKILL mid-dispatch: lost, duplicates, the
    new leader's election and the takeover (first claim of the dead worker's rows by another).
 3. No crash, slow sending: batch 20, max_per_second = 2, lease 4 s, 60 messages: deliveries.
@@ -14,6 +15,7 @@ Usage: python benchmarks/chaos.py [--trials 10] [--pg-trials 3] [--messages 1000
 from __future__ import annotations
 
 import argparse
+import bisect
 import random
 import signal
 import statistics
@@ -42,7 +44,6 @@ from tests.chaos_helpers import (  # noqa: E402
 from tests.worker_helpers import env_for  # noqa: E402
 
 from feedpipe.model import OutboxState  # noqa: E402
-from feedpipe.outbox.inflight import RECORD_GROUP  # noqa: E402
 from feedpipe.store import Store  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -61,6 +62,8 @@ class Trial:
     max_sending: int = 0
     elected: float | None = None
     takeover: float | None = None
+    worst_kill: int = 0  # the most duplicates one kill caused
+    uncrashed: int = 0  # repeats with no kill between the copies (should be none)
 
 
 def worker_config(root: Path, url: str, port: int, lease: float, **email: object) -> Path:
@@ -95,10 +98,36 @@ def _reached(
     return lambda: rec.count >= target or proc.poll() is not None or len(rec.counts()) >= total
 
 
-def summary(expected: set[str], recorder: Recorder, kills: int) -> Trial:
+def summary(expected: set[str], recorder: Recorder, marks: list[int]) -> Trial:
+    """Lost, duplicates, copies. `marks`: the sink's count at each kill (taken once the dead
+    process's last bytes have arrived), cutting the log into epochs. A copy followed by
+    another in a later epoch was not recorded when its process died: that repeat is charged to
+    the kill ending the earlier copy's epoch; a repeat within one epoch had no crash."""
     received = recorder.counts()
     lost = len(expected - set(received))
-    return Trial(lost, recorder.duplicates(), max(received.values(), default=0), kills)
+    per_kill = [0] * len(marks)
+    uncrashed = 0
+    last_epoch: dict[str, int] = {}
+    with recorder.lock:
+        ids = list(recorder.ids)
+    for index, message_id in enumerate(ids):
+        epoch = bisect.bisect_right(marks, index)
+        before = last_epoch.get(message_id)
+        if before is not None:
+            if before < epoch:
+                per_kill[before] += 1
+            else:
+                uncrashed += 1
+        last_epoch[message_id] = epoch
+    trial = Trial(lost, recorder.duplicates(), max(received.values(), default=0), len(marks))
+    trial.worst_kill, trial.uncrashed = max(per_kill, default=0), uncrashed
+    return trial
+
+
+def mark(recorder: Recorder) -> int:
+    """The sink's count once what a killed process sent has arrived."""
+    time.sleep(0.2)
+    return recorder.count
 
 
 def sqlite_trial(seed: int, messages: int) -> Trial:
@@ -109,7 +138,7 @@ def sqlite_trial(seed: int, messages: int) -> Trial:
         url = f"sqlite:///{root / 'fp.db'}"
         expected = fill(root, url, messages)
         config = worker_config(root, url, server.port, lease=2.0)
-        kills, sending = 0, []
+        kills, sending, marks = 0, [], []
         planned = rng.randint(20, 40)
         while counts(url)[OutboxState.SENT] < messages:
             proc = start_run(config, root / "run.log")
@@ -120,13 +149,14 @@ def sqlite_trial(seed: int, messages: int) -> Trial:
                 time.sleep(rng.uniform(0, 0.05))
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
+                marks.append(mark(rec))
                 kills += 1
                 sending.append(counts(url)[OutboxState.SENDING])
                 continue
             wait(lambda: counts(url)[OutboxState.SENT] >= messages, 300, 0.2)
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
-        trial = summary(expected, rec, kills)
+        trial = summary(expected, rec, marks)
         trial.max_sending = max(sending, default=0)
         return trial
 
@@ -167,6 +197,7 @@ def _pg_trial(root: Path, url: str, port: int, rec: Recorder, messages: int) -> 
     config = worker_config(root, url, port, lease=2.0)
     procs = [start_run(config, root / f"w{i}.log") for i in range(3)]
     elected = takeover = None
+    marks: list[int] = []
     try:
         with Store.open(url) as store:
             wait(lambda: _leader_pid(store) is not None and rec.count > messages // 5, 120)
@@ -176,6 +207,7 @@ def _pg_trial(root: Path, url: str, port: int, rec: Recorder, messages: int) -> 
             killed = time.monotonic()
             victim.send_signal(signal.SIGKILL)
             victim.wait()
+            marks.append(mark(rec))
             if wait(lambda: _leader_pid(store) not in (None, leader), 30, 0.005):
                 elected = time.monotonic() - killed
             if held and wait(lambda: not (_held_by(store, leader or 0) & held), 60, 0.005):
@@ -187,7 +219,7 @@ def _pg_trial(root: Path, url: str, port: int, rec: Recorder, messages: int) -> 
                 proc.send_signal(signal.SIGTERM)
         for proc in procs:
             proc.wait(30)
-    trial = summary(expected, rec, 1)
+    trial = summary(expected, rec, marks)
     trial.elected, trial.takeover = elected, takeover
     return trial
 
@@ -241,14 +273,17 @@ def main() -> None:
         print(f"pg trial {n}: {pg[-1]}", flush=True)
     deliveries, distinct = slow_trial()
     hourly = hourly_trial()
-    window = CONNECTIONS + RECORD_GROUP - 1
+    window = CONNECTIONS  # one per connection (outbox.inflight)
     per_kill = [t.duplicates / t.kills for t in sqlite if t.kills]
     print("\n| trial | result |\n|---|---|")
     print(
         f"| SQLite, {args.messages:,} digests, `feedpipe run` SIGKILLed at random until done "
         f"({span([t.kills for t in sqlite])} kills a trial), {len(sqlite)} trials | "
         f"{span([t.lost for t in sqlite])} lost; {span([t.duplicates for t in sqlite])} "
-        f"duplicates per trial ({span(per_kill, '{:.1f}')} per kill, bound {window}); "
+        f"duplicates per trial ({span(per_kill, '{:.1f}')} per kill on average, at most "
+        f"{max((t.worst_kill for t in sqlite), default=0)} after one kill; {CONNECTIONS} "
+        f"connections, bound {window}; {sum(t.uncrashed for t in sqlite)} with no kill "
+        "between copies); "
         f"at most {max((t.max_copies for t in sqlite), default=0)} copies of one message; "
         f"at most {max((t.max_sending for t in sqlite), default=0)} rows `sending` at a kill |"
     )
@@ -257,7 +292,8 @@ def main() -> None:
     print(
         f"| PostgreSQL, 3 workers, {args.messages // 2:,} digests, leader SIGKILLed "
         f"mid-dispatch, {len(pg)} trials | {span([t.lost for t in pg])} lost; "
-        f"{span([t.duplicates for t in pg])} duplicates per kill; new leader after "
+        f"{span([t.duplicates for t in pg])} duplicates per kill "
+        f"({sum(t.uncrashed for t in pg)} with no kill between copies); new leader after "
         f"{span(elected, '{:.2f}')} s; its rows claimed by others after "
         f"{span(takeover, '{:.2f}')} s (lease 2 s) |"
     )

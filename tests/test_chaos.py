@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from feedpipe.model import OutboxState
-from feedpipe.outbox.inflight import RECORD_GROUP
 from feedpipe.store import Store
 from tests.chaos_helpers import (
     LocalServer,
@@ -32,7 +31,7 @@ from tests.chaos_helpers import (
 MESSAGES = 1200
 KILLS = 4
 CONNECTIONS = 4
-WINDOW = CONNECTIONS + RECORD_GROUP - 1  # accepted but unrecorded at most, per kill
+WINDOW = CONNECTIONS  # accepted but unrecorded at most, per kill: one per connection
 LEASE = 1.0
 DEADLINE = 60.0  # seconds any one wait may take on a loaded machine
 
@@ -99,7 +98,9 @@ def test_random_kills_of_send_lose_nothing_and_repeat_at_most_what_was_in_flight
     assert set(received) == expected  # nothing lost
     assert counts(store_url)[OutboxState.SENT] == MESSAGES  # every row finished as sent
     assert kills >= 1
-    assert max(sending_at_kill, default=0) <= WINDOW
+    # each kill leaves at most WINDOW rows `sending`; a later run resends them when its batch
+    # reaches them, so a kill before that still finds them
+    assert all(n <= (i + 1) * WINDOW for i, n in enumerate(sending_at_kill)), sending_at_kill
     assert duplicates <= kills * WINDOW  # never the claimed batches
     with Store.open(store_url) as store:
         attempts = {a for s in store.subscribers() for _, _, a, _ in store.outbox_messages(s.id)}

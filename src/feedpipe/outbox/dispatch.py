@@ -65,8 +65,9 @@ class DispatchOptions:
     @property
     def window(self) -> int:
         """How many messages may be resent after a crash: accepted by the server but not yet
-        recorded, at most the connections' messages plus one recording group."""
-        return self.connections + self.record_group - 1
+        recorded, at most one per connection (a connection sends its next message only once
+        its last answer is committed)."""
+        return self.connections
 
 
 def process_owner() -> str:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from feedpipe.clock import Clock
 from feedpipe.model import Decision, RecordReport
@@ -16,6 +18,8 @@ from feedpipe.store import Store
 
 RECORD_GROUP = 32  # results recorded per transaction at most before connections wait
 RECORD_INTERVAL = 0.02  # seconds a result may wait for others to share its transaction
+# a connection waits for its answer's commit: the others this long at most to share it
+WAITING_COMPANY = 0.001
 HEARTBEATS_PER_LEASE = 4  # leases are renewed this often within one lease
 
 
@@ -26,9 +30,11 @@ class InFlight:
     Every row claimed is `held` and its lease renewed every lease / HEARTBEATS_PER_LEASE;
     a row whose lease was taken over anyway is `lost` and not sent. `take` marks a row
     `sending` (in the next transaction) when a connection takes it; `answered` queues its
-    result. A connection waits before taking another row while `group` answers are not yet
-    committed, so after a crash at most `group + connections - 1` accepted messages are
-    unrecorded (the resend bound).
+    result. A connection (the task that calls `take`) waits before taking another row until
+    its own last answer is committed (and while one of a finished connection's, or `group` in
+    all, are not): each connection has at most one message the server may have accepted and
+    feedpipe not recorded, so after a crash at most `connections` are sent again (the resend
+    bound). Answers arriving together still share one transaction.
     """
 
     store: Store
@@ -48,6 +54,10 @@ class InFlight:
     closing: bool = False
     dead: bool = False  # the recorder has stopped (closed, or the store failed)
     settling: int = 0  # callers of `settle` waiting: record at once
+    waiting: int = 0  # connections waiting for their last answer's commit: record at once
+    # the connection (task) that took each row, and each connection's answers not committed
+    takers: dict[int, Any] = field(default_factory=dict)
+    open: Counter[Any] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self.wake = asyncio.Event()
@@ -61,13 +71,29 @@ class InFlight:
     async def take(self, outbox_id: int) -> bool:
         """A connection is about to send this row: wait for room, then mark it; False when the
         lease was lost."""
-        if self.unrecorded >= self.group and not self.dead:
-            async with self.room:
-                await self.room.wait_for(lambda: self.dead or self.unrecorded < self.group)
+        task = asyncio.current_task()
+        if not self._room_for(task) and not self.dead:
+            self.waiting += 1
+            self.wake.set()  # an idle recorder: record now; one waiting for company: soon
+            asyncio.get_running_loop().call_later(WAITING_COMPANY, self.full.set)
+            try:
+                async with self.room:
+                    await self.room.wait_for(lambda: self.dead or self._room_for(task))
+            finally:
+                self.waiting -= 1
         if self.dead or outbox_id in self.lost:
             return False
         self.taken.append(outbox_id)
+        if task is not None:
+            self.takers[outbox_id] = task
         return True
+
+    def _room_for(self, task: Any) -> bool:
+        """Whether `task` may send another message: none of its answers, nor of a connection
+        that has finished, waits for its commit, and fewer than `group` in all."""
+        if self.unrecorded >= self.group:
+            return False
+        return not any(n and (t is task or t.done()) for t, n in self.open.items())
 
     async def settle(self) -> None:
         """Wait until every result queued so far is committed (or recording failed)."""
@@ -81,6 +107,10 @@ class InFlight:
 
     def answered(self, decisions: Sequence[Decision]) -> None:
         """Queue results for the next transaction (on the event loop's thread)."""
+        for decision in decisions:
+            task = self.takers.get(decision.outbox_id)
+            if task is not None:
+                self.open[task] += 1
         self.results.extend(decisions)
         self.unrecorded += len(decisions)
         self.wake.set()
@@ -102,10 +132,12 @@ class InFlight:
         while not (self.closing and not self.results and not self.taken):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), max(beat, 0.01))
-            hurry = self.closing or self.settling
-            if self.results and not hurry and len(self.results) < self.group // 2:
+            company = 0.0 if self.closing or self.settling else self.interval
+            if self.waiting:
+                company = min(company, WAITING_COMPANY)
+            if self.results and company and len(self.results) < self.group // 2:
                 with contextlib.suppress(TimeoutError):  # let others share the transaction
-                    await asyncio.wait_for(self.full.wait(), self.interval)
+                    await asyncio.wait_for(self.full.wait(), company)
             self.wake.clear()
             self.full.clear()
             if self.results or self.taken:
@@ -129,6 +161,11 @@ class InFlight:
         self.held.difference_update(d.outbox_id for d in results)
         async with self.room:
             self.unrecorded -= len(results)
+            for decision in results:
+                task = self.takers.pop(decision.outbox_id, None)
+                if task is not None:
+                    self.open[task] -= 1
+            self.open = +self.open  # drop the connections with nothing open
             self.room.notify_all()
         if self.on_recorded is not None:
             self.on_recorded(report)

@@ -14,6 +14,7 @@ from feedpipe.store.engine import (
 )
 from feedpipe.store.protocol import (
     HygieneStore,
+    IntakeStore,
     LeaderLock,
     LeasesStore,
     MetaStore,
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_BUSY_TIMEOUT",
     "HEAD_REVISION",
     "HygieneStore",
+    "IntakeStore",
     "LeaderLock",
     "LeasesStore",
     "MetaStore",

@@ -23,6 +23,7 @@ from feedpipe.model import (
     FailureGroup,
     FeedSpec,
     Frequency,
+    MessageKind,
     NewEdition,
     NewSubscriber,
     OutboxFill,
@@ -50,6 +51,7 @@ from feedpipe.model.hygiene import (
     Suppression,
     SuppressionReason,
 )
+from feedpipe.model.intake import IntakeKind, IntakeRequest
 from feedpipe.model.readers import ReaderRow, ReaderTally
 from feedpipe.model.retract import QueuedDigest, Requeue
 from feedpipe.model.websub import HubSubscription, PublishState
@@ -402,7 +404,49 @@ class HygieneStore(Protocol):
     def inbound_counts(self) -> dict[InboundStatus, int]: ...
 
 
+class IntakeStore(Protocol):
+    """The web's durable intake: public-form requests stored before their reply, leased to
+    the process that does their work (docs/web.md "Durable intake")."""
+
+    def add_intake(
+        self,
+        kind: IntakeKind,
+        payload: str,
+        owner: str,
+        now: datetime,
+        until: datetime,
+        cap: int,
+    ) -> bool:
+        """Store one request leased to `owner` until `until`, unless `cap` wait already
+        (False). One short transaction whose work does not depend on the request's content."""
+
+    def intake_owned(self, owner: str, limit: int) -> list[IntakeRequest]:
+        """The oldest `limit` requests leased to `owner`, oldest first."""
+
+    def intake_owners(self) -> dict[str, datetime]:
+        """Every owner holding requests, with the latest end of its leases."""
+
+    def renew_intake(self, owner: str, until: datetime) -> int:
+        """Move the lease of every request `owner` holds to `until`; how many it holds."""
+
+    def claim_intake(
+        self, owner: str, until: datetime, now: datetime, gone: Sequence[str], limit: int
+    ) -> int:
+        """Lease to `owner` up to `limit` requests whose lease ended or whose owner is in
+        `gone`, counting an attempt on each; how many were taken (each by one process)."""
+
+    def finish_intake(self, request_id: int, owner: str) -> bool:
+        """Delete a request whose work is done; False when `owner` no longer held it."""
+
+    def intake_count(self) -> int:
+        """Requests waiting (taken or not)."""
+
+    def queued_since(self, subscriber_id: int, kind: MessageKind, since: datetime) -> bool:
+        """Whether a message of `kind` to the subscriber was queued at or after `since`."""
+
+
 class Store(
+    IntakeStore,
     HygieneStore,
     PostsStore,
     TermsStore,

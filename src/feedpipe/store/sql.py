@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 
 from feedpipe.store.engine import DEFAULT_BUSY_TIMEOUT, create_engine, migrate
 from feedpipe.store.hygiene import HygieneMixin
+from feedpipe.store.intake import IntakeMixin
 from feedpipe.store.leases import LeasesMixin
 from feedpipe.store.outbox import OutboxMixin
 from feedpipe.store.posts import PostsMixin
@@ -34,6 +35,7 @@ class SqlStore(
     RetractMixin,
     ReadersMixin,
     HygieneMixin,
+    IntakeMixin,
 ):
     """One database; every public method raises StoreError instead of SQLAlchemy's errors, and
     waits out another process's lock for up to `busy_timeout` seconds (wrap.py)."""

@@ -26,9 +26,10 @@ from feedpipe.errors import FeedpipeError, NotFoundError, ValidationError
 from feedpipe.service import Feedpipe
 from feedpipe.subscriptions.tokens import ExpiredTokenError, InvalidTokenError
 from feedpipe.web import api, pages, websub
-from feedpipe.web.errors import CsrfError, RateLimitedError
+from feedpipe.web.errors import CsrfError, IntakeFullError, RateLimitedError
 from feedpipe.web.feedfiles import FeedFiles
 from feedpipe.web.guard import BudgetedMailer, Guard, Limits, ThrottledMailer
+from feedpipe.web.intake import IntakeConfig
 from feedpipe.web.mailer import Mailer
 from feedpipe.web.ratelimit import Monotonic, RateLimiter
 from feedpipe.web.readers import ReaderLog
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from feedpipe.websub.hub import Hub
 
 ADMIN_TOKEN_ENV = "FEEDPIPE_ADMIN_TOKEN"
+# Seconds a stored form request waits before its work (tests hold it there to crash `serve`).
+INTAKE_DELAY_ENV = "FEEDPIPE_WEB_INTAKE_DELAY"
 # Paths the pages app answers; every other path is a file under feeds.output_dir.
 APP_PREFIXES = (
     "/subscribe",
@@ -65,11 +68,17 @@ class WebConfig:
     monotonic: Monotonic = time.monotonic
     readers_flush_seconds: float = 10.0  # how often feed reader counts go to the store
     count_readers: bool = True  # False: feed fetches are not counted (benchmarks' baseline)
+    intake: IntakeConfig = field(default_factory=IntakeConfig)  # the stored form requests
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebConfig:
         env = os.environ if env is None else env
-        return cls(admin_token=env.get(ADMIN_TOKEN_ENV) or None)
+        delay = env.get(INTAKE_DELAY_ENV, "").strip()
+        try:
+            intake = IntakeConfig(delay=float(delay)) if delay else IntakeConfig()
+        except ValueError:
+            raise ValidationError(f"${INTAKE_DELAY_ENV} must be a number of seconds") from None
+        return cls(admin_token=env.get(ADMIN_TOKEN_ENV) or None, intake=intake)
 
 
 class FeedpipeWeb:
@@ -117,7 +126,9 @@ def create_app(service: Feedpipe, mailer: Mailer, config: WebConfig | None = Non
     )
     subscriptions = service.subscriptions.with_mailer(throttled)
     app.state.subscriptions = subscriptions
-    guard = Guard(subscriptions, config.limits, config.monotonic, web.subscribe_proof_of_work)
+    guard = Guard(
+        subscriptions, config.limits, config.monotonic, web.subscribe_proof_of_work, config.intake
+    )
     app.state.guard = guard
     readers = ReaderLog(
         service.store,
@@ -183,11 +194,13 @@ def _declared_size(scope: Scope) -> int:
 def _closing(
     guard: Guard, hub: Hub | None, readers: ReaderLog
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """The lifespan: at shutdown, handle the subscribe requests still waiting, stop the
-    WebSub hub's deliveries and write the last reader counts."""
+    """The lifespan: at start-up, the intake takes over the form requests a crash left in the
+    store; at shutdown, handle the requests still waiting, stop the WebSub hub's deliveries
+    and write the last reader counts."""
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        guard.intake.start()
         yield
         await run_in_threadpool(guard.intake.close)
         if hub is not None:
@@ -208,6 +221,8 @@ def _not_found_page(app: Starlette) -> Any:
 def _status(exc: FeedpipeError) -> tuple[int, dict[str, str]]:
     if isinstance(exc, RateLimitedError):
         return 429, {"retry-after": str(math.ceil(exc.retry_after))}
+    if isinstance(exc, IntakeFullError):
+        return 503, {"retry-after": str(math.ceil(exc.retry_after))}
     if isinstance(exc, api.AuthError):
         extra = {"www-authenticate": 'Bearer realm="feedpipe"'} if exc.status == 401 else {}
         return exc.status, extra

@@ -15,3 +15,11 @@ class RateLimitedError(FeedpipeError):
 
 class CsrfError(FeedpipeError):
     """A form was posted without the signed value its page carried."""
+
+
+class IntakeFullError(FeedpipeError):
+    """Too many accepted requests wait for their work (503); retry after `retry_after` s."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

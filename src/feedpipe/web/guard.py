@@ -3,24 +3,26 @@ budgets, the honeypot, the proof of work, CSRF."""
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import hashlib
 import hmac
+import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from feedpipe.clock import Clock
-from feedpipe.model import Recipient, Subscriber
-from feedpipe.store import OutboxStore
+from feedpipe.model import MessageKind, Recipient, Subscriber
+from feedpipe.model.intake import IntakeKind, IntakeRequest
+from feedpipe.store import IntakeStore, OutboxStore
 from feedpipe.subscriptions.fields import SubscribeInput, email_field
 from feedpipe.subscriptions.mailer import SubscriberMailer
 from feedpipe.subscriptions.service import SubscriptionService
 from feedpipe.subscriptions.tokens import TokenPurpose
 from feedpipe.web import hashcash
-from feedpipe.web.errors import CsrfError, RateLimitedError
-from feedpipe.web.intake import SubscribeIntake
+from feedpipe.web.errors import CsrfError, IntakeFullError, RateLimitedError
+from feedpipe.web.intake import RETRY_AFTER, IntakeConfig, SubscribeIntake
 from feedpipe.web.ratelimit import Monotonic, Rate, RateLimiter
 
 LOG = logging.getLogger("feedpipe.web")
@@ -100,6 +102,39 @@ class BudgetedMailer:
         self.mailer.queue_links(subscriber, links)
 
 
+@dataclass
+class ReplayMailer:
+    """The mailer of a replayed request (its process died while doing it): an email of a kind
+    already queued to the subscriber since the request was accepted is not queued again (the
+    first run queued it before dying; or a later request did, and the throttle would drop it)."""
+
+    mailer: SubscriberMailer
+    store: IntakeStore
+    since: datetime
+
+    def queue_confirmation(self, subscriber: Subscriber, confirm_url: str) -> None:
+        if not self.store.queued_since(subscriber.id, MessageKind.CONFIRM, self.since):
+            self.mailer.queue_confirmation(subscriber, confirm_url)
+
+    def cancel_queued(self, subscriber_id: int) -> int:
+        return self.mailer.cancel_queued(subscriber_id)
+
+    def queue_links(self, subscriber: Subscriber, links: Recipient) -> None:
+        if not self.store.queued_since(subscriber.id, MessageKind.LINKS, self.since):
+            self.mailer.queue_links(subscriber, links)
+
+
+def subscribe_payload(wanted: SubscribeInput) -> str:
+    """A subscribe request as stored in the intake (JSON of its fields)."""
+    return json.dumps(dataclasses.asdict(wanted), sort_keys=True)
+
+
+def subscribe_input(payload: str) -> SubscribeInput:
+    """The request `subscribe_payload` stored."""
+    fields = json.loads(payload)
+    return SubscribeInput(**{**fields, "categories": tuple(fields.get("categories", ()))})
+
+
 @dataclass(frozen=True, slots=True)
 class Proof:
     """A subscribe request's proof of work: the challenge it was given, the nonce it found."""
@@ -112,13 +147,15 @@ class Proof:
 class Guard:
     """Per-process abuse limits of the public forms, and the preferences form's CSRF value.
 
-    `subscribe` does the same work for every address (validate, limit, enqueue) and leaves the
-    store lookups, writes and the confirmation email to `intake`'s thread: no enumeration."""
+    `subscribe` does the same work for every address (validate, limit, store the request) and
+    leaves the lookups, writes and the confirmation email to `intake`'s thread: no enumeration.
+    """
 
     subscriptions: SubscriptionService
     limits: Limits = field(default_factory=Limits)
     monotonic: Monotonic = time.monotonic
     pow_bits: int = 0  # [web] subscribe_proof_of_work; 0: off
+    intake_config: IntakeConfig = field(default_factory=IntakeConfig)
     intake: SubscribeIntake = field(init=False)
     _per_ip: RateLimiter = field(init=False, repr=False)
     _per_address: RateLimiter = field(init=False, repr=False)
@@ -128,7 +165,8 @@ class Guard:
         self._per_ip = RateLimiter(self.limits.per_ip, self.monotonic)
         self._per_address = RateLimiter(self.limits.per_address, self.monotonic)
         self._used_proofs = RateLimiter(Rate(1, hashcash.MAX_AGE_SECONDS), self.monotonic)
-        self.intake = SubscribeIntake()
+        subs = self.subscriptions
+        self.intake = SubscribeIntake(subs.store, subs.clock, self.work, self.intake_config)
 
     def subscribe(
         self, wanted: SubscribeInput, client: str, trap: str = "", proof: Proof | None = None
@@ -143,8 +181,23 @@ class Guard:
             self._check_proof(proof or Proof())
         if trap:
             return
-        if not self.intake.submit(functools.partial(self.subscriptions.request, wanted)):
-            raise RateLimitedError("too many subscribe requests right now; try again later", 60)
+        self._store(IntakeKind.SUBSCRIBE, subscribe_payload(wanted))
+
+    def work(self, request: IntakeRequest) -> None:
+        """The work of a stored request (the intake's thread, after the reply)."""
+        subs = self.subscriptions
+        if request.replayed:
+            subs = subs.with_mailer(ReplayMailer(subs.mailer, subs.store, request.accepted_at))
+        if request.kind is IntakeKind.SUBSCRIBE:
+            subs.request(subscribe_input(request.payload))
+        else:
+            subs.send_links(json.loads(request.payload)["email"])
+
+    def _store(self, kind: IntakeKind, payload: str) -> None:
+        if not self.intake.submit(kind, payload):
+            raise IntakeFullError(
+                "too many requests are waiting; try again in a minute", RETRY_AFTER
+            )
 
     def challenge(self) -> str:
         """A fresh proof-of-work challenge for a subscribe form ("" when none is asked)."""
@@ -170,8 +223,7 @@ class Guard:
         address = email_field(email)
         _limit(self._per_address, address.casefold(), "too many requests for this address")
         # after the reply, like subscribe: whether the address is a subscriber takes no time
-        if not self.intake.submit(functools.partial(self.subscriptions.send_links, address)):
-            raise RateLimitedError("too many requests right now; try again later", 60)
+        self._store(IntakeKind.LINKS, json.dumps({"email": address}))
 
     def csrf(self, token: str) -> str:
         """The signed value a preferences form must post back (bound to its token)."""

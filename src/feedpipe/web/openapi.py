@@ -49,6 +49,7 @@ def _problems(*codes: int) -> dict[str, Any]:
         415: "Not JSON",
         422: "Invalid field (the reason is in `fields`; unknown categories list `known`)",
         429: "Rate limited (see Retry-After)",
+        503: "Too many accepted requests wait for their work (see Retry-After)",
     }
     return {str(c): _json(reasons[c], Problem) for c in codes}
 
@@ -131,7 +132,7 @@ def openapi() -> dict[str, Any]:
                     },
                     "responses": {
                         "202": _json("Accepted; the same for any address", Accepted),
-                        **_problems(400, 413, 415, 422, 429),
+                        **_problems(400, 413, 415, 422, 429, 503),
                     },
                 }
             },
