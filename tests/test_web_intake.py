@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from feedpipe.clock import FixedClock
 from feedpipe.errors import StoreError
@@ -43,10 +44,11 @@ class Crash(BaseException):
 
 def outbox_app(w: Web, config: IntakeConfig = HELD) -> FeedpipeWeb:
     """The app as `feedpipe serve` builds it: a fresh process's memory (throttle, limits)."""
-    web = w.fp.settings.web.model_copy(
-        update={"confirmations_per_hour": 10**6, "confirmations_per_domain_per_hour": 10**6}
+    web = replace(
+        w.fp.settings.web,
+        **{"confirmations_per_hour": 10**6, "confirmations_per_domain_per_hour": 10**6},
     )
-    service = Feedpipe(w.fp.settings.model_copy(update={"web": web}), w.fp.store, w.clock)
+    service = Feedpipe(replace(w.fp.settings, **{"web": web}), w.fp.store, w.clock)
     return create_app(service, OutboxMailer(service), WebConfig(limits=OPEN, intake=config))
 
 
