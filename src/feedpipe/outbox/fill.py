@@ -1,4 +1,4 @@
-"""The fill step: plan what is due, render each new edition once, write every row before sending."""
+"""The fill step: plan what is due page by page, render each new edition once, write every row."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from feedpipe.model import (
     OutboxFill,
     Outcome,
     Recipient,
+    Subscriber,
     email_key,
 )
 from feedpipe.outbox.policy import message_id
 
 if TYPE_CHECKING:  # the renderer (Jinja2) is built only when a fill plans
-    from feedpipe.digests.model import Plan, PlannedEdition
-    from feedpipe.digests.service import DigestService
+    from feedpipe.digests.model import PlannedEdition
+    from feedpipe.digests.service import DigestService, RunPlan
     from feedpipe.emails.render import EmailRenderer
 
 
@@ -53,27 +54,64 @@ def new_messages(
     return out
 
 
-def outbox_fill(
-    digests: DigestService,
-    renderer: Callable[[], EmailRenderer],
-    now: datetime,
-    stored_keys: Callable[[Sequence[str]], set[str]],
-) -> OutboxFill:
-    """The rows for every digest due at `now`; editions already stored are not rendered again
-    (an edition's key includes the renderer's fingerprint: after a template or setting change
-    the same posts make a new edition; messages already queued keep theirs)."""
-    plan: Plan = digests.plan(now, renderer().fingerprint())
-    recipients = _unsuppressed(digests, digests.recipients(plan))
-    stored = stored_keys([e.key for e in plan.editions])
-    sender = digests.settings.email.from_address
-    fresh = [e for e in plan.editions if e.key not in stored]
-    editions = tuple(new_edition(renderer(), e, now) for e in fresh) if fresh else ()
-    messages = tuple(
-        m
-        for e in plan.editions
-        for m in new_messages(e.key, recipients.get(e.key, ()), sender, plan.advances)
-    )
-    return OutboxFill(plan.now, editions, messages, plan.advances)
+FILL_PAGE = 5_000  # subscribers per fill transaction: bounded memory and write-lock time
+
+
+class PageFill:
+    """One fill, page by page: `make` turns a page of subscribers into its rows; the plan, the
+    editions rendered and the keys known to be stored are shared between pages.
+
+    Editions already stored are not rendered again (an edition's key includes the renderer's
+    fingerprint: after a template or setting change the same posts make a new edition;
+    messages already queued keep theirs). `make` may run again on the same page (the store
+    retries a page that met a lock): only `committed` records what was written."""
+
+    def __init__(
+        self,
+        digests: DigestService,
+        renderer: Callable[[], EmailRenderer],
+        now: datetime,
+        stored_keys: Callable[[Sequence[str]], set[str]],
+    ) -> None:
+        self.digests, self.renderer, self.now, self.stored_keys = (
+            digests,
+            renderer,
+            now,
+            stored_keys,
+        )
+        self.sender = digests.settings.email.from_address
+        self.run: RunPlan | None = None  # made at the first page (nothing to plan: no renderer)
+        self.stored: set[str] = set()  # edition keys in the store
+        self.rendered: dict[str, NewEdition] = {}  # rendered, not yet committed
+
+    def make(self, subs: Sequence[Subscriber]) -> OutboxFill:
+        """The editions, rows and moves of one page of active subscribers."""
+        if self.run is None:
+            self.run = self.digests.run(self.now, self.renderer().fingerprint())
+        plan = self.run.page(subs)
+        recipients = _unsuppressed(self.digests, self.digests.page_recipients(plan, subs))
+        editions = self._editions(plan.editions)
+        messages = tuple(
+            m
+            for e in plan.editions
+            for m in new_messages(e.key, recipients.get(e.key, ()), self.sender, plan.advances)
+        )
+        return OutboxFill(plan.now, editions, messages, plan.advances)
+
+    def committed(self, written: OutboxFill) -> None:
+        """A page's transaction committed: its editions are stored."""
+        for edition in written.editions:
+            self.stored.add(edition.key)
+            self.rendered.pop(edition.key, None)
+
+    def _editions(self, planned: Sequence[PlannedEdition]) -> tuple[NewEdition, ...]:
+        unknown = [e.key for e in planned if e.key not in self.stored | self.rendered.keys()]
+        if unknown:
+            self.stored |= self.stored_keys(unknown)
+        for edition in planned:
+            if edition.key not in self.stored and edition.key not in self.rendered:
+                self.rendered[edition.key] = new_edition(self.renderer(), edition, self.now)
+        return tuple(self.rendered[e.key] for e in planned if e.key not in self.stored)
 
 
 def _unsuppressed(
@@ -93,20 +131,24 @@ def _unsuppressed(
 def fill(
     digests: DigestService, renderer: Callable[[], EmailRenderer], now: datetime
 ) -> FillReport:
-    """Plan, render and write one transaction (under the fill lock) that also moves watermarks.
+    """Plan, render and write, one transaction (under the fill lock) per page of subscribers,
+    each writing its rows and moving its watermarks together.
 
-    A crash before the commit leaves the watermarks where they were (planned again next time);
-    after it, every message is in the outbox. Never planned twice: a concurrent fill waits.
+    A crash before a page's commit leaves its watermarks where they were (planned again next
+    time); after it, every message of the page is in the outbox. Never planned twice: each
+    page is read under the lock that writes it, so concurrent fills take turns page by page.
     """
     store = digests.store
     digests.secret()  # may write the token key: before the fill takes the write lock
-
-    def make() -> OutboxFill:
-        return outbox_fill(digests, renderer, now, store.stored_edition_keys)
-
     expired = store.expire_outbox(now)  # late digests first: their posts are new again
-    written, editions, queued = store.fill_outbox(make)
-    outcomes = Counter(a.outcome for a in written.advances.values())
+    pages = PageFill(digests, renderer, now, store.stored_edition_keys)
+    outcomes: Counter[Outcome] = Counter()
+    after = editions = queued = 0
+    while (page := store.fill_outbox_page(after, FILL_PAGE, pages.make)) is not None:
+        written, added_editions, added, after = page
+        pages.committed(written)
+        outcomes.update(a.outcome for a in written.advances.values())
+        editions, queued = editions + added_editions, queued + added
     return FillReport(
         due=outcomes[Outcome.SENT] + outcomes[Outcome.EMPTY],
         editions=editions,

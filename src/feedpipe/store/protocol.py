@@ -132,6 +132,14 @@ class SubscribersStore(Protocol):
     ) -> list[Subscriber]:
         """Subscribers by id; `category` (a term key) matches those who chose it or everything."""
 
+    def subscriber_page(
+        self, after: int, limit: int, status: SubscriberStatus | None = None
+    ) -> list[Subscriber]:
+        """Up to `limit` subscribers with an id above `after`, by id (keyset pages)."""
+
+    def watermark_floor(self, status: SubscriberStatus | None = None) -> datetime | None:
+        """The oldest watermark of the subscribers in `status` (None: there are none)."""
+
     def subscriber_contacts(self, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
         """Email and name by id."""
 
@@ -159,6 +167,13 @@ class OutboxStore(Protocol):
 
     def fill_outbox(self, make: Callable[[], OutboxFill]) -> tuple[OutboxFill, int, int]:
         """Call `make` under the fill lock, then write its editions, messages and watermarks."""
+
+    def fill_outbox_page(
+        self, after: int, limit: int, make: Callable[[Sequence[Subscriber]], OutboxFill]
+    ) -> tuple[OutboxFill, int, int, int] | None:
+        """One page of a fill in one transaction under the fill lock: up to `limit` active
+        subscribers after id `after` → `make` → editions, messages, watermarks written.
+        (fill, editions added, messages added, last id read); None when none is left."""
 
     def expire_outbox(self, now: datetime) -> int:
         """Cancel digests past their deadline and give their posts back to the next digest."""

@@ -133,6 +133,23 @@ class SubscribersMixin:
             return found
         return [s for s in found if not s.categories or category in s.categories]
 
+    def subscriber_page(
+        self, after: int, limit: int, status: SubscriberStatus | None = None
+    ) -> list[Subscriber]:
+        """Up to `limit` subscribers with an id above `after`, by id (keyset pages: each one
+        indexed read, however far in; a million subscribers are read a page at a time)."""
+        with self.engine.connect() as conn:
+            return subscriber_page(conn, after, limit, status)
+
+    def watermark_floor(self, status: SubscriberStatus | None = None) -> datetime | None:
+        """The oldest watermark of the subscribers in `status` (None: there are none)."""
+        stmt = sa.select(sa.func.min(subscribers.c.watermark))
+        if status is not None:
+            stmt = stmt.where(subscribers.c.status == status.value)
+        with self.engine.connect() as conn:
+            found: datetime | None = conn.execute(stmt).scalar()
+        return found
+
     def subscriber_contacts(self, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
         """Email and name by id; large sets are read in one scan instead of many IN lists."""
         cols = (subscribers.c.id, subscribers.c.email, subscribers.c.name)
@@ -217,6 +234,18 @@ class SubscribersMixin:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(subscribers).where(where)).first()
         return None if row is None else _RowReader()(row)
+
+
+def subscriber_page(
+    conn: Connection, after: int, limit: int, status: SubscriberStatus | None = None
+) -> list[Subscriber]:
+    """`SubscribersMixin.subscriber_page` on an open connection (a fill reads its page inside
+    the transaction that writes it)."""
+    stmt = sa.select(subscribers).where(subscribers.c.id > after)
+    if status is not None:
+        stmt = stmt.where(subscribers.c.status == status.value)
+    rows = conn.execute(stmt.order_by(subscribers.c.id).limit(limit))
+    return list(map(_RowReader(), rows))
 
 
 def move_subscribers(
