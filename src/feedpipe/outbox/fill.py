@@ -146,8 +146,9 @@ def fill(
     after = editions = queued = 0
     while (page := store.fill_outbox_page(after, FILL_PAGE, pages.make)) is not None:
         written, added_editions, added, after = page
-        pages.committed(written)
-        outcomes.update(a.outcome for a in written.advances.values())
+        if written is not None:
+            pages.committed(written)
+            outcomes.update(a.outcome for a in written.advances.values())
         editions, queued = editions + added_editions, queued + added
     return FillReport(
         due=outcomes[Outcome.SENT] + outcomes[Outcome.EMPTY],

@@ -94,11 +94,12 @@ class OutboxMixin:
 
     def fill_outbox_page(
         self, after: int, limit: int, make: Callable[[Sequence[Subscriber]], OutboxFill]
-    ) -> tuple[OutboxFill, int, int, int] | None:
-        """One page of a fill, in one transaction under the fill lock: read up to `limit`
-        active subscribers with an id above `after`, call `make` with them, and write its
-        editions, messages and watermarks. Returns the fill, the editions and messages
-        inserted and the last id read (where the next page starts); None when none is left.
+    ) -> tuple[OutboxFill | None, int, int, int] | None:
+        """One page of a fill, in one transaction under the fill lock: read the next `limit`
+        subscribers after id `after`, call `make` with the active ones, and write its
+        editions, messages and watermarks. Returns the fill (None: no one active in the
+        page), the editions and messages inserted and the last id read (where the next page
+        starts); None when no subscriber is left.
 
         The page is read inside the transaction that moves its watermarks, so a concurrent
         fill (pages interleave) never plans a subscriber twice; a crash keeps the pages
@@ -106,14 +107,16 @@ class OutboxMixin:
         """
         with write_transaction(self.engine) as conn:
             _fill_lock(conn)
-            subs = subscriber_page(conn, after, limit, SubscriberStatus.ACTIVE)
-            if not subs:
+            subs, last = subscriber_page(conn, after, limit, SubscriberStatus.ACTIVE)
+            if last is None:
                 return None
+            if not subs:
+                return None, 0, 0, last
             fill = make(subs)
             added_editions = insert_editions(conn, fill)
             added = insert_messages(conn, fill.messages, fill.now)
             advance_subscribers(conn, fill.advances)
-        return fill, added_editions, added, subs[-1].id
+        return fill, added_editions, added, last
 
     def expire_outbox(self, now: datetime) -> int:
         """Cancel digests past their deadline and give their posts back to the next digest."""

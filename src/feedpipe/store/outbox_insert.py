@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from json.encoder import encode_basestring as _quote  # json.dumps' strings (ensure_ascii=False)
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,13 +72,13 @@ def insert_messages(conn: Connection, messages: Sequence[NewMessage], now: datet
 
 
 def personalisation(message: NewMessage) -> str:
-    """The JSON of what personalises a message: name, links, and the first-digest flag."""
+    """The JSON of what personalises a message: name, links, and the first-digest flag; the
+    text `json.dumps` gives for that dict (ensure_ascii=False), put together a fifth as fast."""
     r = message.recipient
-    personal: dict[str, str | bool | None] = {"name": r.name, "unsubscribe_url": r.unsubscribe_url}
-    personal["preferences_url"] = r.preferences_url
-    if r.first:
-        personal["first"] = True
-    return json.dumps(personal, ensure_ascii=False)
+    name = "null" if r.name is None else _quote(r.name)
+    text = f'{{"name": {name}, "unsubscribe_url": {_quote(r.unsubscribe_url)}, '
+    text += f'"preferences_url": {_quote(r.preferences_url)}'
+    return text + (', "first": true}' if r.first else "}")
 
 
 def _row(message: NewMessage, at: Any, stamp: Callable[[datetime | None], Any]) -> Row:
@@ -90,8 +91,9 @@ def _row(message: NewMessage, at: Any, stamp: Callable[[datetime | None], Any]) 
 
 
 def _stamper(dialect: Dialect) -> Callable[[datetime | None], Any]:
-    """The driver value of a timestamp column (SQLite: UTC text), each distinct value once."""
-    bind = outbox.c.created_at.type.bind_processor(dialect)
+    """The driver value of a timestamp column as Core binds it (SQLite: UTC text in the
+    dialect's format, which SQL comparisons rely on), each distinct value converted once."""
+    bind = outbox.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
     if bind is None:
         return lambda value: value
     done: dict[datetime, Any] = {}

@@ -134,8 +134,9 @@ class SubscribersStore(Protocol):
 
     def subscriber_page(
         self, after: int, limit: int, status: SubscriberStatus | None = None
-    ) -> list[Subscriber]:
-        """Up to `limit` subscribers with an id above `after`, by id (keyset pages)."""
+    ) -> tuple[list[Subscriber], int | None]:
+        """The subscribers in `status` among the next `limit` ids above `after`, and the last
+        of those ids (where the next page starts; None: none is left). Keyset pages."""
 
     def watermark_floor(self, status: SubscriberStatus | None = None) -> datetime | None:
         """The oldest watermark of the subscribers in `status` (None: there are none)."""
@@ -170,10 +171,11 @@ class OutboxStore(Protocol):
 
     def fill_outbox_page(
         self, after: int, limit: int, make: Callable[[Sequence[Subscriber]], OutboxFill]
-    ) -> tuple[OutboxFill, int, int, int] | None:
-        """One page of a fill in one transaction under the fill lock: up to `limit` active
-        subscribers after id `after` → `make` → editions, messages, watermarks written.
-        (fill, editions added, messages added, last id read); None when none is left."""
+    ) -> tuple[OutboxFill | None, int, int, int] | None:
+        """One page of a fill in one transaction under the fill lock: the next `limit`
+        subscribers after id `after`, the active ones → `make` → editions, messages,
+        watermarks written. (fill or None, editions added, messages added, last id read);
+        None when no subscriber is left."""
 
     def expire_outbox(self, now: datetime) -> int:
         """Cancel digests past their deadline and give their posts back to the next digest."""

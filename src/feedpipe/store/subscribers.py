@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import NullType
 
 from feedpipe.errors import DuplicateSubscriberError, StoreError
 from feedpipe.model import (
@@ -111,7 +112,7 @@ class SubscribersMixin:
         read = _RowReader()
         with self.engine.connect() as conn:
             for chunk in chunked(ids):
-                rows = conn.execute(sa.select(subscribers).where(subscribers.c.id.in_(chunk)))
+                rows = conn.execute(_select().where(subscribers.c.id.in_(chunk)))
                 out.update((r.id, read(r)) for r in rows)
         return out
 
@@ -122,7 +123,7 @@ class SubscribersMixin:
         frequency: Frequency | None = None,
     ) -> list[Subscriber]:
         """Subscribers by id; `category` (a term key) matches those who chose it or everything."""
-        stmt = sa.select(subscribers).order_by(subscribers.c.id)
+        stmt = _select().order_by(subscribers.c.id)
         if status is not None:
             stmt = stmt.where(subscribers.c.status == status.value)
         if frequency is not None:
@@ -135,9 +136,10 @@ class SubscribersMixin:
 
     def subscriber_page(
         self, after: int, limit: int, status: SubscriberStatus | None = None
-    ) -> list[Subscriber]:
-        """Up to `limit` subscribers with an id above `after`, by id (keyset pages: each one
-        indexed read, however far in; a million subscribers are read a page at a time)."""
+    ) -> tuple[list[Subscriber], int | None]:
+        """The subscribers in `status` (default: all) among the next `limit` ids above `after`,
+        by id, and the last of those ids, where the next page starts (None: none is left).
+        Keyset pages: each one read by the primary key, however far in."""
         with self.engine.connect() as conn:
             return subscriber_page(conn, after, limit, status)
 
@@ -232,20 +234,23 @@ class SubscribersMixin:
 
     def _one(self, where: sa.ColumnElement[bool]) -> Subscriber | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(subscribers).where(where)).first()
+            row = conn.execute(_select().where(where)).first()
         return None if row is None else _RowReader()(row)
 
 
 def subscriber_page(
     conn: Connection, after: int, limit: int, status: SubscriberStatus | None = None
-) -> list[Subscriber]:
+) -> tuple[list[Subscriber], int | None]:
     """`SubscribersMixin.subscriber_page` on an open connection (a fill reads its page inside
-    the transaction that writes it)."""
-    stmt = sa.select(subscribers).where(subscribers.c.id > after)
-    if status is not None:
-        stmt = stmt.where(subscribers.c.status == status.value)
-    rows = conn.execute(stmt.order_by(subscribers.c.id).limit(limit))
-    return list(map(_RowReader(), rows))
+    the transaction that writes it). The status is checked here, not in SQL: a page is then
+    always a primary-key range scan, whatever the planner's statistics say (PostgreSQL without
+    them picks the status index, then sorts all that is left, for every page)."""
+    stmt = _select().where(subscribers.c.id > after).order_by(subscribers.c.id).limit(limit)
+    rows = conn.execute(stmt).all()
+    if not rows:
+        return [], None
+    read, wanted = _RowReader(), None if status is None else status.value
+    return [read(r) for r in rows if wanted is None or r.status == wanted], int(rows[-1].id)
 
 
 def move_subscribers(
@@ -379,8 +384,28 @@ def _hours(wait: timedelta) -> int:
     return int(wait.total_seconds() // 3600)
 
 
+def _select() -> sa.Select[Any]:
+    """SELECT of every subscribers column, timestamps as the driver returns them (`_RowReader`
+    converts each distinct value once: many subscribers share their watermark and slot)."""
+    return sa.select(
+        *(
+            sa.type_coerce(c, NullType()).label(c.name) if isinstance(c.type, UTCDateTime) else c
+            for c in subscribers.c
+        )
+    )
+
+
+def _utc(value: datetime | str) -> datetime:
+    """A driver's timestamp (SQLite: UTC text as UTCDateTime stores it) as aware UTC."""
+    found = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
+
+
 class _RowReader:
-    """Rows to Subscribers, reusing the parsed categories and send times (few distinct values)."""
+    """Rows of `_select()` to Subscribers, reusing parsed categories, send times and timestamps
+    (few distinct values; the timestamp cache is bounded)."""
+
+    STAMPS = 20_000
 
     def __init__(self) -> None:
         self.categories: dict[str, tuple[str, ...]] = {}
@@ -388,6 +413,7 @@ class _RowReader:
         self.status = {s.value: s for s in SubscriberStatus}
         self.frequency = {f.value: f for f in Frequency}
         self.waits: dict[int, timedelta] = {}
+        self.stamps: dict[datetime | str, datetime] = {}
 
     def __call__(self, row: Any) -> Subscriber:
         # Table column order; the five timestamps are in Subscriber's field order too.
@@ -399,11 +425,22 @@ class _RowReader:
         at = self.times.get(send_time)
         if at is None:
             at = self.times[send_time] = time.fromisoformat(send_time)
+        stamp = self.stamp
         return Subscriber(
             sub_id, email, name, self.status[status], categories, self.frequency[freq], weekday,
-            at, zone, created, confirmed, unsubscribed, watermark, last,
-            month_day, min_posts, self.wait(wait),
+            at, zone, stamp(created), stamp(confirmed), stamp(unsubscribed), stamp(watermark),
+            stamp(last), month_day, min_posts, self.wait(wait),
         )  # fmt: skip
+
+    def stamp(self, value: datetime | str | None) -> Any:
+        if value is None:
+            return None
+        found = self.stamps.get(value)
+        if found is None:
+            if len(self.stamps) >= self.STAMPS:
+                self.stamps.clear()
+            found = self.stamps[value] = _utc(value)
+        return found
 
     def wait(self, hours: int) -> timedelta:
         found = self.waits.get(hours)
