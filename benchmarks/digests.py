@@ -166,6 +166,7 @@ def report(args: argparse.Namespace, results: dict[str, Figures]) -> bool:
     ok &= all(s["process"]["rss"] <= RSS_TARGET for s in stream)
     fills = [r["fill"] for r in results.values()]
     row("fill (plan → rows, committed)", [f"{f['fill']:.2f} s" for f in fills])
+    row("  its CPU (this process)", [f"{f['fill_cpu']:.2f} s" for f in fills])
     rates = [f["queued"] / f["fill"] for f in fills]
     row("  rows queued", [f"{f['queued']:,}" for f in fills])
     row("  rows/s", [f"{r:,.0f}" for r in rates])

@@ -63,10 +63,14 @@ class DigestService:
     def page_recipients(
         self, plan: Plan, subs: Sequence[Subscriber]
     ) -> dict[str, tuple[Recipient, ...]]:
-        """`recipients` of a page's plan, the contacts taken from the page's subscribers."""
+        """`recipients` of a page's plan, the contacts taken from the page's subscribers (those
+        of the plan missing from `subs` are left out)."""
         by_id = {s.id: s for s in subs}
         contacts = {
-            i: (by_id[i].email, by_id[i].name) for e in plan.editions for i in e.subscriber_ids
+            i: (by_id[i].email, by_id[i].name)
+            for e in plan.editions
+            for i in e.subscriber_ids
+            if i in by_id
         }
         return self._recipients(plan, contacts)
 

@@ -16,7 +16,6 @@ from feedpipe.model import (
     Outcome,
     Recipient,
     Subscriber,
-    email_key,
 )
 from feedpipe.outbox.policy import message_id
 
@@ -84,12 +83,14 @@ class PageFill:
         self.stored: set[str] = set()  # edition keys in the store
         self.rendered: dict[str, NewEdition] = {}  # rendered, not yet committed
 
-    def make(self, subs: Sequence[Subscriber]) -> OutboxFill:
-        """The editions, rows and moves of one page of active subscribers."""
+    def make(self, subs: Sequence[Subscriber], suppressed: frozenset[int]) -> OutboxFill:
+        """The editions, rows and moves of one page of active subscribers; those whose address
+        is suppressed (checked again before every send) move on without a message."""
         if self.run is None:
             self.run = self.digests.run(self.now, self.renderer().fingerprint())
         plan = self.run.page(subs)
-        recipients = _unsuppressed(self.digests, self.digests.page_recipients(plan, subs))
+        sendable = [s for s in subs if s.id not in suppressed] if suppressed else subs
+        recipients = self.digests.page_recipients(plan, sendable)
         editions = self._editions(plan.editions)
         messages = tuple(
             m
@@ -112,20 +113,6 @@ class PageFill:
             if edition.key not in self.stored and edition.key not in self.rendered:
                 self.rendered[edition.key] = new_edition(self.renderer(), edition, self.now)
         return tuple(self.rendered[e.key] for e in planned if e.key not in self.stored)
-
-
-def _unsuppressed(
-    digests: DigestService, recipients: dict[str, tuple[Recipient, ...]]
-) -> dict[str, tuple[Recipient, ...]]:
-    """The recipients whose address is not on the suppression list (checked before every send)."""
-    listed = digests.subscriptions.suppressions.among(
-        [r.email for rs in recipients.values() for r in rs]
-    )
-    if not listed:
-        return recipients
-    return {
-        k: tuple(r for r in rs if email_key(r.email) not in listed) for k, rs in recipients.items()
-    }
 
 
 def fill(

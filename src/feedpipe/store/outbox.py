@@ -26,7 +26,7 @@ from feedpipe.model import (
     Subscriber,
     SubscriberStatus,
 )
-from feedpipe.store.hygiene import smtp_bounce_events
+from feedpipe.store.hygiene import smtp_bounce_events, suppressed_between
 from feedpipe.store.outbox_claim import (
     claimed,
     due_rows,
@@ -93,13 +93,17 @@ class OutboxMixin:
         return fill, added_editions, added
 
     def fill_outbox_page(
-        self, after: int, limit: int, make: Callable[[Sequence[Subscriber]], OutboxFill]
+        self,
+        after: int,
+        limit: int,
+        make: Callable[[Sequence[Subscriber], frozenset[int]], OutboxFill],
     ) -> tuple[OutboxFill | None, int, int, int] | None:
         """One page of a fill, in one transaction under the fill lock: read the next `limit`
-        subscribers after id `after`, call `make` with the active ones, and write its
-        editions, messages and watermarks. Returns the fill (None: no one active in the
-        page), the editions and messages inserted and the last id read (where the next page
-        starts); None when no subscriber is left.
+        subscribers after id `after`, call `make` with the active ones and the ids of those
+        whose address is suppressed, and write its editions, messages and watermarks.
+        Returns the fill (None: no one active in the page), the editions and messages
+        inserted and the last id read (where the next page starts); None when no subscriber
+        is left.
 
         The page is read inside the transaction that moves its watermarks, so a concurrent
         fill (pages interleave) never plans a subscriber twice; a crash keeps the pages
@@ -112,7 +116,7 @@ class OutboxMixin:
                 return None
             if not subs:
                 return None, 0, 0, last
-            fill = make(subs)
+            fill = make(subs, suppressed_between(conn, after, last))
             added_editions = insert_editions(conn, fill)
             added = insert_messages(conn, fill.messages, fill.now)
             advance_subscribers(conn, fill.advances)

@@ -170,12 +170,15 @@ class OutboxStore(Protocol):
         """Call `make` under the fill lock, then write its editions, messages and watermarks."""
 
     def fill_outbox_page(
-        self, after: int, limit: int, make: Callable[[Sequence[Subscriber]], OutboxFill]
+        self,
+        after: int,
+        limit: int,
+        make: Callable[[Sequence[Subscriber], frozenset[int]], OutboxFill],
     ) -> tuple[OutboxFill | None, int, int, int] | None:
         """One page of a fill in one transaction under the fill lock: the next `limit`
-        subscribers after id `after`, the active ones → `make` → editions, messages,
-        watermarks written. (fill or None, editions added, messages added, last id read);
-        None when no subscriber is left."""
+        subscribers after id `after`, the active ones and the suppressed ids among them →
+        `make` → editions, messages, watermarks written. (fill or None, editions added,
+        messages added, last id read); None when no subscriber is left."""
 
     def expire_outbox(self, now: datetime) -> int:
         """Cancel digests past their deadline and give their posts back to the next digest."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -294,27 +294,34 @@ def _stamps(action: Action, at: datetime, dialect: str) -> dict[str, Any]:
 
 
 def advance_subscribers(conn: Connection, advances: Mapping[int, Advance]) -> None:
-    """Apply a plan's moves: slot cursors (last_digest_at) and watermarks, never back."""
-    cursors: dict[datetime, list[int]] = defaultdict(list)
-    marks: dict[datetime, list[int]] = defaultdict(list)
+    """Apply a plan's moves: slot cursors (last_digest_at) and watermarks, never back; one
+    UPDATE per distinct move (a fill's subscribers mostly share theirs) and list of ids."""
+    moves: dict[tuple[datetime, datetime | None], list[int]] = defaultdict(list)
     for sub_id, advance in advances.items():
-        cursors[advance.cursor].append(sub_id)
-        if advance.watermark is not None:
-            marks[advance.watermark].append(sub_id)
+        moves[advance.cursor, advance.watermark].append(sub_id)
     c = subscribers.c
-    for when, ids in cursors.items():
-        for chunk in chunked(sorted(ids)):
-            later = sa.or_(c.last_digest_at.is_(None), c.last_digest_at < when)
-            conn.execute(
-                sa.update(subscribers).where(c.id.in_(chunk), later).values(last_digest_at=when)
-            )
-    for when, ids in marks.items():
-        for chunk in chunked(sorted(ids)):
-            conn.execute(
-                sa.update(subscribers)
-                .where(c.id.in_(chunk), c.watermark < when)
-                .values(watermark=when)
-            )
+    for (cursor, mark), ids in moves.items():
+        later = sa.or_(c.last_digest_at.is_(None), c.last_digest_at < cursor)
+        values: dict[str, Any] = {
+            "last_digest_at": sa.case((later, cursor), else_=c.last_digest_at)
+        }
+        if mark is not None:
+            values["watermark"] = sa.case((c.watermark < mark, mark), else_=c.watermark)
+            later = sa.or_(later, c.watermark < mark)
+        for among in id_lists(conn, sorted(ids)):
+            conn.execute(sa.update(subscribers).where(among, later).values(values))
+
+
+def id_lists(conn: Connection, ids: Sequence[int]) -> Iterator[sa.ColumnElement[bool]]:
+    """`subscribers.id` among `ids` as one parameter (no IN list of thousands to compile and
+    bind): an array on PostgreSQL, a JSON list read by json_each on SQLite."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        yield subscribers.c.id == sa.any_(sa.bindparam("ids", list(ids), ARRAY(sa.Integer)))
+        return
+    listed = sa.func.json_each(json.dumps(list(ids))).table_valued("value")
+    yield subscribers.c.id.in_(sa.select(listed.c.value))
 
 
 def advance_watermarks(conn: Connection, watermarks: Mapping[int, datetime]) -> None:
