@@ -25,6 +25,7 @@ from feedpipe.outbox import fill as fill_module
 from feedpipe.outbox.policy import message_id
 from feedpipe.store import Store
 from feedpipe.store.outbox_insert import personalisation
+from feedpipe.subscriptions.tokens import TokenPurpose
 from tests.outbox_helpers import T0, add_subscribers, edition, recipient
 from tests.outbox_helpers import settings as make_settings
 from tests.test_outbox_fill import DUE, small_site
@@ -147,3 +148,16 @@ def test_personalisation_is_the_json_of_its_fields(
     text = personalisation(NewMessage("k", r, "<m@x>"))
     assert text == json.dumps(fields, ensure_ascii=False)
     assert json.loads(text) == fields
+
+
+def test_recipients_carry_the_links_minted_one_by_one(store_url: str, tmp_path: Path) -> None:
+    with small_site(store_url, tmp_path) as fp:
+        links = fp.subscriptions.links
+        sub = fp.store.subscribers()[0]
+        (made,) = links.recipients({sub.id: (sub.email, sub.name)}).values()
+        assert (made.unsubscribe_url, made.preferences_url) == (
+            links.unsubscribe(sub.id),
+            links.preferences(sub.id),
+        )
+        token = made.unsubscribe_url.rsplit("/", 1)[1]
+        assert links.read(TokenPurpose.UNSUBSCRIBE, token).subscriber_id == sub.id

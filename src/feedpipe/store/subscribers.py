@@ -420,32 +420,42 @@ class _RowReader:
         self.status = {s.value: s for s in SubscriberStatus}
         self.frequency = {f.value: f for f in Frequency}
         self.waits: dict[int, timedelta] = {}
-        self.stamps: dict[datetime | str, datetime] = {}
+        self.stamps: dict[Any, Any] = {None: None}  # driver value → aware UTC
 
     def __call__(self, row: Any) -> Subscriber:
         # Table column order; the five timestamps are in Subscriber's field order too.
         (sub_id, email, _key, name, status, cats, freq, weekday, send_time, zone) = row[:10]
-        created, confirmed, unsubscribed, watermark, last, month_day, min_posts, wait = row[10:]
+        created, confirmed, unsubscribed, watermark, last = row[10:15]
+        month_day, min_posts, wait = row[15:]
+        try:  # every value seen before: dict lookups only
+            at, max_wait = self.times[send_time], self.waits[wait]
+            categories, stamps = self.categories[cats], self.stamps
+            created, confirmed, watermark = stamps[created], stamps[confirmed], stamps[watermark]
+            unsubscribed, last = stamps[unsubscribed], stamps[last]
+        except KeyError:
+            categories, at, max_wait = self._new_values(cats, send_time, wait)
+            created, confirmed, unsubscribed, watermark, last = map(self.stamp, row[10:15])
+        return Subscriber(
+            sub_id, email, name, self.status[status], categories, self.frequency[freq], weekday,
+            at, zone, created, confirmed, unsubscribed, watermark, last,
+            month_day, min_posts, max_wait,
+        )  # fmt: skip
+
+    def _new_values(self, cats: str, send_time: str, wait: int) -> tuple[Any, time, timedelta]:
         categories = self.categories.get(cats)
         if categories is None:
             categories = self.categories[cats] = tuple(json.loads(cats))
         at = self.times.get(send_time)
         if at is None:
             at = self.times[send_time] = time.fromisoformat(send_time)
-        stamp = self.stamp
-        return Subscriber(
-            sub_id, email, name, self.status[status], categories, self.frequency[freq], weekday,
-            at, zone, stamp(created), stamp(confirmed), stamp(unsubscribed), stamp(watermark),
-            stamp(last), month_day, min_posts, self.wait(wait),
-        )  # fmt: skip
+        return categories, at, self.wait(wait)
 
     def stamp(self, value: datetime | str | None) -> Any:
-        if value is None:
-            return None
         found = self.stamps.get(value)
-        if found is None:
+        if found is None and value is not None:
             if len(self.stamps) >= self.STAMPS:
                 self.stamps.clear()
+                self.stamps[None] = None
             found = self.stamps[value] = _utc(value)
         return found
 

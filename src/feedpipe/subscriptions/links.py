@@ -71,18 +71,17 @@ class SubscriptionLinks:
         return self.recipients({sub.id: (sub.email, sub.name)})[sub.id]
 
     def recipients(self, contacts: Mapping[int, tuple[str, str | None]]) -> dict[int, Recipient]:
-        """Recipients (by id) for (email, name) contacts; one signer for all of them."""
-        maker = TokenMaker(self.secret(), self.clock.now())
-        return {
-            i: Recipient(
-                subscriber_id=i,
-                email=email,
-                name=name,
-                unsubscribe_url=self._url(maker, TokenPurpose.UNSUBSCRIBE, i),
-                preferences_url=self._url(maker, TokenPurpose.PREFERENCES, i),
-            )
-            for i, (email, name) in contacts.items()
-        }
+        """Recipients (by id) for (email, name) contacts; one signer for all of them (a fill
+        makes a million: the link prefixes are made once, both tokens in one call)."""
+        make = TokenMaker(self.secret(), self.clock.now()).make_each
+        base = self.settings.web.base_url
+        unsubscribe, preferences = unsubscribe_url(base, ""), preferences_url(base, "")
+        purposes = (TokenPurpose.UNSUBSCRIBE, TokenPurpose.PREFERENCES)
+        out = {}
+        for i, (email, name) in contacts.items():
+            u, p = make(purposes, i)
+            out[i] = Recipient(i, email, name, unsubscribe + u, preferences + p)
+        return out
 
     def read(self, purpose: TokenPurpose, token: str) -> ReadToken:
         """The subscriber a token names; InvalidTokenError when forged, altered or expired."""

@@ -14,7 +14,7 @@ import binascii
 import enum
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -125,11 +125,16 @@ class TokenMaker:
         self._stamp = None if now is None else self._stamped(int(now.timestamp()))
 
     def make(self, purpose: TokenPurpose, subscriber_id: int) -> str:
+        return self.make_each((purpose,), subscriber_id)[0]
+
+    def make_each(self, purposes: Sequence[TokenPurpose], subscriber_id: int) -> list[str]:
+        """One token per purpose for one subscriber (their signed value is the same)."""
         # What dump_payload gives for an int (JSON digits, too short to compress), then what
         # TimestampSigner.sign appends: the timestamp and the HMAC of everything before it.
         stamp = self._stamped(int(time.time())) if self._stamp is None else self._stamp
         value = _b64(str(int(subscriber_id)).encode("ascii")) + stamp
-        return (value + self._sep + _b64(self._macs[purpose](value))).decode("ascii")
+        signed = value + self._sep
+        return [(signed + _b64(self._macs[p](value))).decode("ascii") for p in purposes]
 
     def _stamped(self, seconds: int) -> bytes:
         return self._sep + _b64(int_to_bytes(seconds))
