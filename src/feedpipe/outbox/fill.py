@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from feedpipe.model import (
     Advance,
     FillReport,
+    MessageKind,
     NewEdition,
     NewMessage,
     OutboxFill,
@@ -17,7 +18,7 @@ from feedpipe.model import (
     Recipient,
     Subscriber,
 )
-from feedpipe.outbox.policy import message_id
+from feedpipe.outbox.policy import message_ids
 
 if TYPE_CHECKING:  # the renderer (Jinja2) is built only when a fill plans
     from feedpipe.digests.model import PlannedEdition
@@ -41,15 +42,15 @@ def new_messages(
     """One row per recipient; with the plan's `advances`, each carries the watermark it rolls
     back to and the deadline after which it is merged into the next digest instead."""
     out = []
+    mid = message_ids(edition_key, from_address)
+    digest, get = MessageKind.DIGEST, (advances or {}).get
     for r in recipients:
-        advance = advances.get(r.subscriber_id) if advances else None
-        mid = message_id(edition_key, r.subscriber_id, from_address)
+        advance = get(r.subscriber_id)
         if advance is None:
-            out.append(NewMessage(edition_key, r, mid))
+            out.append(NewMessage(edition_key, r, mid(r.subscriber_id)))
         else:
-            out.append(
-                NewMessage(edition_key, r, mid, since=advance.since, deadline=advance.deadline)
-            )
+            since, deadline = advance.since, advance.deadline
+            out.append(NewMessage(edition_key, r, mid(r.subscriber_id), digest, since, deadline))
     return out
 
 

@@ -9,7 +9,7 @@ a cancelled one again, and count what they inserted or queued again.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from json.encoder import encode_basestring as _quote  # json.dumps' strings (ensure_ascii=False)
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-from feedpipe.model import NewMessage, OutboxFill, OutboxState
+from feedpipe.model import MessageKind, NewMessage, OutboxFill, OutboxState
 from feedpipe.store.outbox_tables import editions, outbox
 from feedpipe.store.sqlutil import dialect_insert
 
@@ -63,11 +63,10 @@ def insert_messages(conn: Connection, messages: Sequence[NewMessage], now: datet
     if not messages:
         return 0
     write = _copy_rows if conn.dialect.name == "postgresql" else _executemany
-    stamp = _stamper(conn.dialect)
-    at = stamp(now)
+    stamp = _Stamper(conn.dialect)
     added = 0
     for start in range(0, len(messages), BATCH):
-        added += write(conn, [_row(m, at, stamp) for m in messages[start : start + BATCH]])
+        added += write(conn, _rows(messages[start : start + BATCH], stamp(now), stamp))
     return added
 
 
@@ -81,32 +80,37 @@ def personalisation(message: NewMessage) -> str:
     return text + (', "first": true}' if r.first else "}")
 
 
-def _row(message: NewMessage, at: Any, stamp: Callable[[datetime | None], Any]) -> Row:
-    r = message.recipient
-    return (
-        r.subscriber_id, message.edition_key, message.kind.value, r.email,
-        personalisation(message), message.message_id, _QUEUED, 0, at, at, at,
-        stamp(message.since), stamp(message.deadline),
-    )  # fmt: skip
+def _rows(messages: Sequence[NewMessage], at: Any, stamp: _Stamper) -> list[Row]:
+    """The row tuples of COLUMNS (a fill's timestamps are few: each converted once)."""
+    kinds = {k: k.value for k in MessageKind}
+    done = stamp.done
+    out = []
+    for m in messages:
+        r = m.recipient
+        try:
+            since, deadline = done[m.since], done[m.deadline]
+        except KeyError:
+            since, deadline = stamp(m.since), stamp(m.deadline)
+        out.append((
+            r.subscriber_id, m.edition_key, kinds[m.kind], r.email, personalisation(m),
+            m.message_id, _QUEUED, 0, at, at, at, since, deadline,
+        ))  # fmt: skip
+    return out
 
 
-def _stamper(dialect: Dialect) -> Callable[[datetime | None], Any]:
+class _Stamper:
     """The driver value of a timestamp column as Core binds it (SQLite: UTC text in the
     dialect's format, which SQL comparisons rely on), each distinct value converted once."""
-    bind = outbox.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-    if bind is None:
-        return lambda value: value
-    done: dict[datetime, Any] = {}
 
-    def stamp(value: datetime | None) -> Any:
-        if value is None:
-            return None
-        found = done.get(value)
-        if found is None:
-            found = done[value] = bind(value)
-        return found
+    def __init__(self, dialect: Dialect) -> None:
+        self.bind = outbox.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+        self.done: dict[datetime | None, Any] = {None: None}
 
-    return stamp
+    def __call__(self, value: datetime | None) -> Any:
+        if value not in self.done:
+            assert value is not None
+            self.done[value] = value if self.bind is None else self.bind(value)
+        return self.done[value]
 
 
 def _upsert(conn: Connection, source: sa.Select[Any] | None = None) -> Any:
