@@ -57,19 +57,25 @@ def profiled(path: str | None) -> Iterator[None]:
 
 
 def fill(root: Path, url: str) -> dict[str, Any]:
-    """`outbox.fill` at NOW, then again (nothing may be queued twice)."""
+    """`outbox.fill` at NOW, its steps timed, then again (nothing may be queued twice)."""
     from feedpipe.model import OutboxState
 
     with Feedpipe.from_settings(settings(root, url), FixedClock(NOW)) as fp:
+        steps = Steps()
+        server = ServerCpu(fp.store)
         start, cpu = time.perf_counter(), time.process_time()
-        report = fp.outbox.fill(NOW)
+        with steps.timing():
+            report = fp.outbox.fill(NOW)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        server_cpu = server.seconds()
         again = fp.outbox.fill(NOW)
         again_seconds = time.perf_counter() - start - seconds
         queued = fp.store.outbox_counts()[OutboxState.QUEUED]
     return {
         "fill": seconds,
         "fill_cpu": cpu,
+        "server_cpu": server_cpu,
+        "steps": steps.figures(),
         "queued": report.queued,
         "editions": report.editions,
         "due": report.due,
@@ -79,16 +85,108 @@ def fill(root: Path, url: str) -> dict[str, Any]:
     }
 
 
-class Clocks:
-    """Seconds spent per step, summed over the pages."""
+class Steps:
+    """Wall and CPU seconds of a fill's steps, by wrapping the functions it calls (the baseline
+    checkout, without them, reports none). `write` is the page transactions' own work: rows,
+    watermarks and commits (a page's time less its read, its suppression check and `make`)."""
+
+    WRAPPED = (
+        ("feedpipe.store.outbox", None, "subscriber_page", "read"),
+        ("feedpipe.store.outbox", None, "suppressed_between", "suppressed"),
+        ("feedpipe.digests.service", "RunPlan", "page", "plan"),
+        ("feedpipe.digests.service", "DigestService", "page_recipients", "links"),
+        ("feedpipe.outbox.fill", None, "new_edition", "render"),
+        ("feedpipe.outbox.fill", None, "new_messages", "messages"),
+        ("feedpipe.outbox.fill", "PageFill", "make", "make"),
+        ("feedpipe.store.sql", "SqlStore", "fill_outbox_page", "page"),
+    )
 
     def __init__(self) -> None:
-        self.seconds = dict.fromkeys(("read", "plan", "links", "render", "personalise"), 0.0)
-        self._last = time.perf_counter()
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        import importlib
+
+        undo = []
+        for module_name, owner_name, name, step in self.WRAPPED:
+            module = importlib.import_module(module_name)
+            owner = getattr(module, owner_name, None) if owner_name else module
+            original = getattr(owner, name, None)
+            if original is None:
+                continue
+            setattr(owner, name, self._timed(original, step))
+            undo.append((owner, name, original))
+        try:
+            yield
+        finally:
+            for owner, name, original in undo:
+                setattr(owner, name, original)
+
+    def _timed(self, original: Callable[..., Any], step: str) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.wall[step] = self.wall.get(step, 0.0) + time.perf_counter() - wall
+                self.cpu[step] = self.cpu.get(step, 0.0) + time.thread_time() - cpu
+
+        return call
+
+    def figures(self) -> dict[str, tuple[float, float]]:
+        if "page" not in self.wall:
+            return {}
+        out = {k: (self.wall[k], self.cpu[k]) for k in self.wall if k not in ("page", "make")}
+        inside = ("read", "suppressed", "make")
+        out["write"] = tuple(  # type: ignore[assignment]
+            clock["page"] - sum(clock.get(k, 0.0) for k in inside)
+            for clock in (self.wall, self.cpu)
+        )
+        return out
+
+
+class ServerCpu:
+    """CPU seconds PostgreSQL's backends spent for this process's connections (/proc)."""
+
+    def __init__(self, store: Any) -> None:
+        from sqlalchemy import event
+
+        self.start: dict[int, float] = {}
+        if store.dialect == "postgresql":
+            event.listen(store.engine, "checkout", self._seen)
+
+    def _seen(self, dbapi_conn: Any, *_: Any) -> None:
+        pid = dbapi_conn.info.backend_pid
+        if pid not in self.start:
+            self.start[pid] = self._cpu(pid)
+
+    @staticmethod
+    def _cpu(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def seconds(self) -> float | None:
+        if not self.start:
+            return None
+        return sum(self._cpu(pid) - begun for pid, begun in self.start.items())
+
+
+class Clocks:
+    """Wall and CPU seconds spent per step, summed over the pages."""
+
+    STEPS = ("read", "plan", "links", "render", "personalise")
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(self.STEPS, 0.0)
+        self.cpu = dict.fromkeys(self.STEPS, 0.0)
+        self._last = time.perf_counter(), time.thread_time()
 
     def lap(self, step: str) -> None:
-        now = time.perf_counter()
-        self.seconds[step] += now - self._last
+        now = time.perf_counter(), time.thread_time()
+        self.seconds[step] += now[0] - self._last[0]
+        self.cpu[step] += now[1] - self._last[1]
         self._last = now
 
 
@@ -137,6 +235,7 @@ def stream(root: Path, url: str) -> dict[str, Any]:
         )
     return {
         "seconds": clocks.seconds,
+        "cpu": clocks.cpu,
         "editions": len(rendered),
         "messages": count,
         "avg_kb": total / max(1, count) / 1000,
