@@ -76,12 +76,10 @@ class PageFill:
         now: datetime,
         stored_keys: Callable[[Sequence[str]], set[str]],
     ) -> None:
-        self.digests, self.renderer, self.now, self.stored_keys = (
-            digests,
-            renderer,
-            now,
-            stored_keys,
-        )
+        self.digests = digests
+        self.renderer = renderer
+        self.now = now
+        self.stored_keys = stored_keys
         self.sender = digests.settings.email.from_address
         self.run: RunPlan | None = None  # made at the first page (nothing to plan: no renderer)
         self.stored: set[str] = set()  # edition keys in the store
@@ -110,7 +108,9 @@ class PageFill:
             self.rendered.pop(edition.key, None)
 
     def _editions(self, planned: Sequence[PlannedEdition]) -> tuple[NewEdition, ...]:
-        unknown = [e.key for e in planned if e.key not in self.stored | self.rendered.keys()]
+        """The page's editions not stored yet, each rendered once (by the first page using it)."""
+        known = self.stored
+        unknown = [e.key for e in planned if e.key not in known and e.key not in self.rendered]
         if unknown:
             self.stored |= self.stored_keys(unknown)
         for edition in planned:

@@ -29,7 +29,7 @@ COLUMNS = (
 # A cancelled row planned again (a late digest merged into one with the same posts) is queued
 # again: it was never sent. Rows in any other state are kept as they are.
 _REQUEUE = ("state", "attempts", "next_attempt_at", "updated_at", "since", "deadline")
-BATCH = 5_000  # rows per executemany or COPY
+BATCH = 10_000  # rows per executemany or COPY
 STAGE = "outbox_fill_stage"  # PostgreSQL: the temporary table a COPY fills
 # PostgreSQL binary COPY types of COLUMNS (varchar and text share their binary format).
 _PG_TYPES = ["int4", "text", "text", "text", "text", "text", "text", "int4"] + ["timestamptz"] * 5
