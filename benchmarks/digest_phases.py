@@ -190,56 +190,76 @@ class Clocks:
         self._last = now
 
 
-def stream(root: Path, url: str) -> dict[str, Any]:
-    """Everything a fill does but the writes, page by page from the store, and every message
-    built to bytes as the dispatcher builds it (`personalize`)."""
-    from feedpipe.emails.render import EmailRenderer, RenderedEdition, personalize
-    from feedpipe.model import EditionContent, Recipient, SubscriberStatus
-    from feedpipe.outbox.fill import FILL_PAGE
-    from feedpipe.outbox.policy import message_id
+class Stream:
+    """The stream phase's pages: plan, links, each edition rendered once, messages to bytes."""
 
-    with Feedpipe.from_settings(settings(root, url), FixedClock(NOW)) as fp:
-        renderer = EmailRenderer(fp.settings)
-        sender = fp.settings.email.from_address
-        clocks = Clocks()
-        run = fp.digests.run(NOW, renderer.fingerprint())
-        rendered: dict[str, RenderedEdition] = {}
-        samples: list[tuple[EditionContent, Recipient]] = []
-        count = total = largest = 0
+    def __init__(self, fp: Feedpipe) -> None:
+        from feedpipe.emails.render import EmailRenderer, RenderedEdition
+        from feedpipe.model import EditionContent, Recipient
+
+        self.fp = fp
+        self.renderer = EmailRenderer(fp.settings)
+        self.sender = fp.settings.email.from_address
+        self.clocks = Clocks()
+        self.rendered: dict[str, RenderedEdition] = {}
+        self.samples: list[tuple[EditionContent, Recipient]] = []
+        self.count = self.total = self.largest = 0
+
+    def run(self) -> None:
+        from feedpipe.model import SubscriberStatus
+        from feedpipe.outbox.fill import FILL_PAGE
+
+        run, clocks = self.fp.digests.run(NOW, self.renderer.fingerprint()), self.clocks
         last: int | None = 0
         while last is not None:
-            subs, last = fp.store.subscriber_page(last, FILL_PAGE, SubscriberStatus.ACTIVE)
+            subs, last = self.fp.store.subscriber_page(last, FILL_PAGE, SubscriberStatus.ACTIVE)
             clocks.lap("read")
             if not subs:
                 continue
             plan = run.page(subs)
             clocks.lap("plan")
-            recipients = fp.digests.page_recipients(plan, subs)
+            recipients = self.fp.digests.page_recipients(plan, subs)
             clocks.lap("links")
             for edition in plan.editions:
-                done = rendered.get(edition.key)
-                if done is None:
-                    clocks.lap("personalise")
-                    done = rendered[edition.key] = renderer.render_edition(edition.content)
-                    clocks.lap("render")
-                    samples.append((edition.content, recipients[edition.key][0]))
-                for r in recipients.get(edition.key, ()):
-                    data = personalize(
-                        done, r, message_id(edition.key, r.subscriber_id, sender), NOW
-                    )
-                    count, total, largest = count + 1, total + len(data), max(largest, len(data))
+                self.messages(edition.key, edition.content, recipients.get(edition.key, ()))
             clocks.lap("personalise")
-        naive = naive_ms(fp, samples)
-        inline = inliner_comparison(
-            renderer, max((c for c, _ in samples), key=lambda c: c.post_count)
-        )
+
+    def messages(self, key: str, content: Any, recipients: Any) -> None:
+        from feedpipe.emails.render import personalize
+        from feedpipe.outbox.policy import message_id
+
+        done = self.rendered.get(key)
+        if done is None:
+            self.clocks.lap("personalise")
+            done = self.rendered[key] = self.renderer.render_edition(content)
+            self.clocks.lap("render")
+            self.samples.append((content, recipients[0]))
+        for r in recipients:
+            data = personalize(done, r, message_id(key, r.subscriber_id, self.sender), NOW)
+            self.count, self.total = self.count + 1, self.total + len(data)
+            self.largest = max(self.largest, len(data))
+
+
+def stream(root: Path, url: str) -> dict[str, Any]:
+    """Everything a fill does but the writes, page by page from the store as a fill reads
+    them (and with the collector paused as in a fill), and every message built to bytes as
+    the dispatcher builds it (`personalize`)."""
+    from feedpipe.outbox.fill import without_cycle_collection
+
+    with Feedpipe.from_settings(settings(root, url), FixedClock(NOW)) as fp:
+        pages = Stream(fp)
+        with without_cycle_collection():
+            pages.run()
+        naive = naive_ms(fp, pages.samples)
+        largest = max((c for c, _ in pages.samples), key=lambda c: c.post_count)
+        inline = inliner_comparison(pages.renderer, largest)
     return {
-        "seconds": clocks.seconds,
-        "cpu": clocks.cpu,
-        "editions": len(rendered),
-        "messages": count,
-        "avg_kb": total / max(1, count) / 1000,
-        "largest_kb": largest / 1000,
+        "seconds": pages.clocks.seconds,
+        "cpu": pages.clocks.cpu,
+        "editions": len(pages.rendered),
+        "messages": pages.count,
+        "avg_kb": pages.total / max(1, pages.count) / 1000,
+        "largest_kb": pages.largest / 1000,
         "posts": POSTS,
         "category_sets": CATEGORY_SETS,
         "naive_ms": naive,

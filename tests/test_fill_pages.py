@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -161,3 +162,20 @@ def test_recipients_carry_the_links_minted_one_by_one(store_url: str, tmp_path: 
         )
         token = made.unsubscribe_url.rsplit("/", 1)[1]
         assert links.read(TokenPurpose.UNSUBSCRIBE, token).subscriber_id == sub.id
+
+
+def test_a_fill_leaves_the_collector_as_it_found_it(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    with small_site(store_url, tmp_path) as fp:
+        assert gc.isenabled()
+        with monkeypatch.context() as patch:
+            patch.setattr(fill_module, "new_messages", crash)
+            with pytest.raises(KeyboardInterrupt):
+                fp.outbox.fill(DUE)
+        assert gc.isenabled()
+        assert fp.outbox.fill(DUE).queued == 4
+        assert gc.isenabled()

