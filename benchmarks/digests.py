@@ -50,10 +50,9 @@ def run_child(phase: str, root: Path, url: str, args: argparse.Namespace, src: P
     cmd += ["--url", url, "--subscribers", str(args.subscribers)]
     cmd += ["--mix"] if args.mix else []
     if args.profile:
-        cmd += [
-            "--profile",
-            str(Path(args.profile) / f"{phase}-{sa.make_url(url).get_backend_name()}.prof"),
-        ]
+        name = f"{phase}-{sa.make_url(url).get_backend_name()}"
+        name += "" if src == REPO / "src" else "-baseline"
+        cmd += ["--profile", str(Path(args.profile) / f"{name}.prof")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(REPO)])}
     start = time.perf_counter()
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
