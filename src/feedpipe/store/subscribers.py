@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -308,20 +308,19 @@ def advance_subscribers(conn: Connection, advances: Mapping[int, Advance]) -> No
         if mark is not None:
             values["watermark"] = sa.case((c.watermark < mark, mark), else_=c.watermark)
             later = sa.or_(later, c.watermark < mark)
-        for among in id_lists(conn, sorted(ids)):
-            conn.execute(sa.update(subscribers).where(among, later).values(values))
+        among = id_among(conn, sorted(ids))
+        conn.execute(sa.update(subscribers).where(among, later).values(values))
 
 
-def id_lists(conn: Connection, ids: Sequence[int]) -> Iterator[sa.ColumnElement[bool]]:
+def id_among(conn: Connection, ids: Sequence[int]) -> sa.ColumnElement[bool]:
     """`subscribers.id` among `ids` as one parameter (no IN list of thousands to compile and
     bind): an array on PostgreSQL, a JSON list read by json_each on SQLite."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import ARRAY
 
-        yield subscribers.c.id == sa.any_(sa.bindparam("ids", list(ids), ARRAY(sa.Integer)))
-        return
+        return subscribers.c.id == sa.any_(sa.bindparam("ids", list(ids), ARRAY(sa.Integer)))
     listed = sa.func.json_each(json.dumps(list(ids))).table_valued("value")
-    yield subscribers.c.id.in_(sa.select(listed.c.value))
+    return subscribers.c.id.in_(sa.select(listed.c.value))
 
 
 def advance_watermarks(conn: Connection, watermarks: Mapping[int, datetime]) -> None:
