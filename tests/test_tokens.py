@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from itsdangerous import URLSafeTimedSerializer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from feedpipe.errors import ValidationError
 from feedpipe.settings import Secret
@@ -122,3 +124,28 @@ def test_secret_without_environment_is_generated_once_per_store(
         assert token_secret(_Settings(None), store) == first
     with Store.open(sqlite_file_url(tmp_path, "other.db")) as other:
         assert token_secret(_Settings(None), other) != first
+
+
+class _FrozenSigner(TimestampSigner):
+    """Stock itsdangerous signing, at a fixed time (the oracle for TokenMaker)."""
+
+    stamp = 0
+
+    def get_timestamp(self) -> int:
+        return self.stamp
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    subscriber_id=st.integers(min_value=0, max_value=2**31 - 1),  # ids: 32-bit (never compressed)
+    seconds=st.integers(min_value=0, max_value=2**33),
+    secret=st.text(min_size=1, max_size=40),
+    purpose=st.sampled_from(list(TokenPurpose)),
+)
+def test_token_maker_is_stock_itsdangerous_byte_for_byte(
+    subscriber_id: int, seconds: int, secret: str, purpose: TokenPurpose
+) -> None:
+    now = datetime.fromtimestamp(seconds, UTC)
+    signer = type("Signer", (_FrozenSigner,), {"stamp": seconds})
+    stock = URLSafeTimedSerializer(secret, salt=f"feedpipe.{purpose.value}", signer=signer)
+    assert TokenMaker(secret, now).make(purpose, subscriber_id) == stock.dumps(subscriber_id)

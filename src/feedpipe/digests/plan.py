@@ -6,7 +6,7 @@ import hashlib
 import json
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 from feedpipe.digests.cadence import decide, is_due, local_instant, next_send_after
@@ -108,33 +108,94 @@ def capped(posts: Sequence[DigestPost], max_posts: int) -> tuple[list[DigestPost
     return newest[:max_posts], len(posts) - max_posts
 
 
-def decisions(
-    subscribers: Iterable[Subscriber], view: PostView, now: datetime, rules: Rules
-) -> tuple[dict[tuple[Layout, int], list[int]], dict[int, Advance]]:
-    """Every active subscriber's move at `now`, and who is sent which (layout, "N more")."""
-    by_layout: dict[tuple[Layout, int], list[int]] = defaultdict(list)
-    advances: dict[int, Advance] = {}
-    memo: dict[tuple[object, ...], tuple[Advance, int] | None] = {}
-    layouts: dict[tuple[GroupKey, int], tuple[Layout, int]] = {}
-    for sub in subscribers:
-        if sub.status is not Status.ACTIVE:
-            continue
-        group = view.key(sub)
-        memo_key = (*_schedule_key(sub), sub.watermark, group)
-        if memo_key not in memo:
-            memo[memo_key] = decide(sub, view.pending(group), now, rules)
-        decided = memo[memo_key]
-        if decided is None:
-            continue
-        advance, count = decided
-        advances[sub.id] = advance
-        if count:
-            shown = layouts.get((group, count))
-            if shown is None:
-                kept, more = capped(view.pending(group)[:count], rules.max_posts)
-                shown = layouts[group, count] = (section_layout(sub.categories, kept), more)
-            by_layout[shown].append(sub.id)
-    return by_layout, advances
+MEMO_LIMIT = 100_000  # decisions remembered between pages (few distinct schedules in practice)
+
+
+class Planner:
+    """One run at `now` over subscribers page by page: each page gets its editions and moves;
+    decisions, layouts, posts and edition contents are shared between pages (the decision
+    memo is bounded), so planning a million subscribers holds one page at a time."""
+
+    def __init__(
+        self,
+        posts: Iterable[DigestPost],
+        now: datetime,
+        load_posts: PostLoader,
+        render_key: str = "",
+        rules: Rules = DEFAULT_RULES,
+    ) -> None:
+        self.now, self.rules, self.render_key = now, rules, render_key
+        self.view = PostView(posts, now, rules)
+        self._load = load_posts
+        self._posts: dict[int, Post] = {}
+        self._memo: dict[tuple[object, ...], tuple[Advance, int] | None] = {}
+        self._layouts: dict[tuple[GroupKey, int], tuple[Layout, int]] = {}
+        self._contents: dict[tuple[Layout, int], EditionContent] = {}
+
+    def plan(self, subscribers: Iterable[Subscriber]) -> Plan:
+        """The editions and moves of these subscribers (one page, or all of them)."""
+        by_layout, advances = self.decisions(subscribers)
+        return Plan(self.now, self.editions(by_layout), advances)
+
+    def decisions(
+        self, subscribers: Iterable[Subscriber]
+    ) -> tuple[dict[tuple[Layout, int], list[int]], dict[int, Advance]]:
+        """Every active subscriber's move at `now`, and who is sent which (layout, "N more")."""
+        by_layout: dict[tuple[Layout, int], list[int]] = defaultdict(list)
+        advances: dict[int, Advance] = {}
+        view, memo = self.view, self._memo
+        for sub in subscribers:
+            if sub.status is not Status.ACTIVE:
+                continue
+            group = view.key(sub)
+            memo_key = (*_schedule_key(sub), sub.watermark, group)
+            if memo_key not in memo:
+                if len(memo) >= MEMO_LIMIT:
+                    memo.clear()
+                memo[memo_key] = decide(sub, view.pending(group), self.now, self.rules)
+            decided = memo[memo_key]
+            if decided is None:
+                continue
+            advance, count = decided
+            advances[sub.id] = advance
+            if count:
+                by_layout[self._layout(sub, group, count)].append(sub.id)
+        return by_layout, advances
+
+    def _layout(self, sub: Subscriber, group: GroupKey, count: int) -> tuple[Layout, int]:
+        shown = self._layouts.get((group, count))
+        if shown is None:
+            kept, more = capped(self.view.pending(group)[:count], self.rules.max_posts)
+            shown = self._layouts[group, count] = (section_layout(sub.categories, kept), more)
+        return shown
+
+    def editions(
+        self, by_layout: Mapping[tuple[Layout, int], list[int]]
+    ) -> tuple[PlannedEdition, ...]:
+        """The editions of these layouts, most recipients first; posts not yet loaded are."""
+        missing = {p for shown in by_layout if shown not in self._contents for p in _ids(shown)}
+        missing -= self._posts.keys()
+        if missing:
+            self._posts.update(self._load(sorted(missing)))
+        editions = [
+            PlannedEdition(self._content(shown), tuple(sorted(ids)))
+            for shown, ids in by_layout.items()
+        ]
+        editions.sort(key=lambda e: (-len(e.subscriber_ids), e.key))
+        return tuple(editions)
+
+    def _content(self, shown: tuple[Layout, int]) -> EditionContent:
+        found = self._contents.get(shown)
+        if found is None:
+            layout, more = shown
+            found = self._contents[shown] = edition_content(
+                layout, self._posts, self.render_key, more
+            )
+        return found
+
+
+def _ids(shown: tuple[Layout, int]) -> Iterator[int]:
+    return (i for _, ids in shown[0] for i in ids)
 
 
 def _schedule_key(sub: Subscriber) -> tuple[object, ...]:
@@ -178,23 +239,10 @@ def plan(
 
     A sent or empty subscriber's watermark moves to `now` (instant: `now - instant_delay`);
     held and late ones keep it. `load_posts` is called once, with the posts editions use;
-    `render_key` (the renderer's fingerprint) is part of every edition key.
+    `render_key` (the renderer's fingerprint) is part of every edition key. (`Planner` plans
+    the same page by page.)
     """
-    by_layout, advances = decisions(subscribers, PostView(posts, now, rules), now, rules)
-    return Plan(now, _editions(by_layout, load_posts, render_key), advances)
-
-
-def _editions(
-    by_layout: Mapping[tuple[Layout, int], list[int]], load_posts: PostLoader, render_key: str
-) -> tuple[PlannedEdition, ...]:
-    wanted = sorted({i for (layout, _) in by_layout for _, ids in layout for i in ids})
-    full = load_posts(wanted) if wanted else {}
-    editions = [
-        PlannedEdition(edition_content(layout, full, render_key, more), tuple(sorted(ids)))
-        for (layout, more), ids in by_layout.items()
-    ]
-    editions.sort(key=lambda e: (-len(e.subscriber_ids), e.key))
-    return tuple(editions)
+    return Planner(posts, now, load_posts, render_key, rules).plan(subscribers)
 
 
 def preview_edition(
@@ -210,4 +258,4 @@ def preview_edition(
     layout = section_layout(sub.categories, kept)
     if not layout:
         return None
-    return _editions({(layout, more): [sub.id]}, load_posts, "")[0].content
+    return Planner((), now, load_posts, rules=rules).editions({(layout, more): [sub.id]})[0].content

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 
 from feedpipe.clock import Clock
 from feedpipe.digests.model import Plan, Rules
-from feedpipe.digests.plan import plan as plan_digests
-from feedpipe.digests.plan import preview_edition
+from feedpipe.digests.plan import Planner, preview_edition
 from feedpipe.model import (
+    Contact,
     EditionContent,
     Frequency,
     Recipient,
@@ -41,22 +42,42 @@ class DigestService:
 
     def plan(self, now: datetime | None = None, render_key: str = "") -> Plan:
         """Who is due at `now` (default: the clock) and which edition each gets; sends nothing.
-        `render_key` (EmailRenderer.fingerprint) goes into every edition key."""
+        `render_key` (EmailRenderer.fingerprint) goes into every edition key. (All active
+        subscribers at once: a fill plans `run` page by page instead.)"""
         now = now or self.clock.now()
         subs = self.store.subscribers(SubscriberStatus.ACTIVE)
         if not subs:
             return Plan(now=now)
-        since = min(s.watermark for s in subs)
-        posts = self.store.digest_posts(since, now)
-        planned = plan_digests(subs, posts, now, self.store.posts_by_ids, render_key, self.rules)
-        first = frozenset(s.id for s in subs if s.watermark <= s.created_at)  # nothing sent yet
-        return replace(planned, first=first & planned.watermarks.keys())
+        return self.run(now, render_key).page(subs)
+
+    def run(self, now: datetime, render_key: str = "") -> RunPlan:
+        """One plan at `now` to be made page by page (`RunPlan.page`)."""
+        return RunPlan(self.store, now, render_key, self.rules)
 
     def recipients(self, plan: Plan) -> dict[str, tuple[Recipient, ...]]:
         """Per edition key, who gets it with their personal unsubscribe and preference links."""
         contacts = self.store.subscriber_contacts(
             [i for e in plan.editions for i in e.subscriber_ids]
         )
+        return self._recipients(plan, contacts)
+
+    def page_recipients(
+        self, plan: Plan, subs: Sequence[Subscriber]
+    ) -> dict[str, tuple[Recipient, ...]]:
+        """`recipients` of a page's plan, the contacts taken from the page's subscribers (those
+        of the plan missing from `subs` are left out)."""
+        by_id = {s.id: s for s in subs}
+        contacts = {
+            i: Contact(by_id[i].email, by_id[i].name, by_id[i].given_name)
+            for e in plan.editions
+            for i in e.subscriber_ids
+            if i in by_id
+        }
+        return self._recipients(plan, contacts)
+
+    def _recipients(
+        self, plan: Plan, contacts: Mapping[int, Contact]
+    ) -> dict[str, tuple[Recipient, ...]]:
         people = self.subscriptions.links.recipients(contacts)
         for i in plan.first & people.keys():
             people[i] = replace(people[i], first=True)
@@ -117,6 +138,36 @@ class DigestService:
     def secret(self) -> str:
         """The token key (read before a fill takes the write lock: it may be stored first)."""
         return self.subscriptions.links.secret()
+
+
+class RunPlan:
+    """One plan at `now` over pages of active subscribers read from the store: the posts are
+    read once (from the oldest active watermark), decisions and editions shared by pages."""
+
+    def __init__(self, store: Store, now: datetime, render_key: str, rules: Rules) -> None:
+        self.store, self.now, self.render_key, self.rules = store, now, render_key, rules
+        self.floor: datetime | None = None  # posts that became available after this are read
+        self._planner: Planner | None = None
+
+    def page(self, subs: Sequence[Subscriber]) -> Plan:
+        """The plan of these subscribers; `first` marks those who were never sent a digest."""
+        planner = self._planner_for(min(s.watermark for s in subs))
+        planned = planner.plan(subs)
+        first = frozenset(s.id for s in subs if s.watermark <= s.created_at)  # nothing sent yet
+        return replace(planned, first=first & planned.watermarks.keys())
+
+    def _planner_for(self, low: datetime) -> Planner:
+        """The planner, (re)built when a page reaches below the posts read so far (a watermark
+        moved back by an expired digest while the pages were read)."""
+        if self._planner is not None and self.floor is not None and low >= self.floor:
+            return self._planner
+        stored = self.store.watermark_floor(SubscriberStatus.ACTIVE)
+        self.floor = low if stored is None else min(low, stored)
+        posts = self.store.digest_posts(self.floor, self.now)
+        self._planner = Planner(
+            posts, self.now, self.store.posts_by_ids, self.render_key, self.rules
+        )
+        return self._planner
 
 
 def rules_of(settings: Settings) -> Rules:

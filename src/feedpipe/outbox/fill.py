@@ -1,27 +1,30 @@
-"""The fill step: plan what is due, render each new edition once, write every row before sending."""
+"""The fill step: plan what is due page by page, render each new edition once, write every row."""
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from feedpipe.model import (
     Advance,
     FillReport,
+    MessageKind,
     NewEdition,
     NewMessage,
     OutboxFill,
     Outcome,
     Recipient,
-    email_key,
+    Subscriber,
 )
-from feedpipe.outbox.policy import message_id
+from feedpipe.outbox.policy import message_ids
 
 if TYPE_CHECKING:  # the renderer (Jinja2) is built only when a fill plans
-    from feedpipe.digests.model import Plan, PlannedEdition
-    from feedpipe.digests.service import DigestService
+    from feedpipe.digests.model import PlannedEdition
+    from feedpipe.digests.service import DigestService, RunPlan
     from feedpipe.emails.render import EmailRenderer
 
 
@@ -41,72 +44,121 @@ def new_messages(
     """One row per recipient; with the plan's `advances`, each carries the watermark it rolls
     back to and the deadline after which it is merged into the next digest instead."""
     out = []
+    mid = message_ids(edition_key, from_address)
+    digest, get = MessageKind.DIGEST, (advances or {}).get
     for r in recipients:
-        advance = advances.get(r.subscriber_id) if advances else None
-        mid = message_id(edition_key, r.subscriber_id, from_address)
+        advance = get(r.subscriber_id)
         if advance is None:
-            out.append(NewMessage(edition_key, r, mid))
+            out.append(NewMessage(edition_key, r, mid(r.subscriber_id)))
         else:
-            out.append(
-                NewMessage(edition_key, r, mid, since=advance.since, deadline=advance.deadline)
-            )
+            since, deadline = advance.since, advance.deadline
+            out.append(NewMessage(edition_key, r, mid(r.subscriber_id), digest, since, deadline))
     return out
 
 
-def outbox_fill(
-    digests: DigestService,
-    renderer: Callable[[], EmailRenderer],
-    now: datetime,
-    stored_keys: Callable[[Sequence[str]], set[str]],
-) -> OutboxFill:
-    """The rows for every digest due at `now`; editions already stored are not rendered again
-    (an edition's key includes the renderer's fingerprint: after a template or setting change
-    the same posts make a new edition; messages already queued keep theirs)."""
-    plan: Plan = digests.plan(now, renderer().fingerprint())
-    recipients = _unsuppressed(digests, digests.recipients(plan))
-    stored = stored_keys([e.key for e in plan.editions])
-    sender = digests.settings.email.from_address
-    fresh = [e for e in plan.editions if e.key not in stored]
-    editions = tuple(new_edition(renderer(), e, now) for e in fresh) if fresh else ()
-    messages = tuple(
-        m
-        for e in plan.editions
-        for m in new_messages(e.key, recipients.get(e.key, ()), sender, plan.advances)
-    )
-    return OutboxFill(plan.now, editions, messages, plan.advances)
+# Subscribers per fill transaction: memory and the time the write lock is held stay bounded
+# (~1 s a page on SQLite); fewer commits cost less (a SQLite commit checkpoints the WAL: 20
+# pages of 5,000 took 1.4 s of commits per 100k rows here, 5 pages of 20,000 0.7 s).
+FILL_PAGE = 20_000
 
 
-def _unsuppressed(
-    digests: DigestService, recipients: dict[str, tuple[Recipient, ...]]
-) -> dict[str, tuple[Recipient, ...]]:
-    """The recipients whose address is not on the suppression list (checked before every send)."""
-    listed = digests.subscriptions.suppressions.among(
-        [r.email for rs in recipients.values() for r in rs]
-    )
-    if not listed:
-        return recipients
-    return {
-        k: tuple(r for r in rs if email_key(r.email) not in listed) for k, rs in recipients.items()
-    }
+class PageFill:
+    """One fill, page by page: `make` turns a page of subscribers into its rows; the plan, the
+    editions rendered and the keys known to be stored are shared between pages.
+
+    Editions already stored are not rendered again (an edition's key includes the renderer's
+    fingerprint: after a template or setting change the same posts make a new edition;
+    messages already queued keep theirs). `make` may run again on the same page (the store
+    retries a page that met a lock): only `committed` records what was written."""
+
+    def __init__(
+        self,
+        digests: DigestService,
+        renderer: Callable[[], EmailRenderer],
+        now: datetime,
+        stored_keys: Callable[[Sequence[str]], set[str]],
+    ) -> None:
+        self.digests = digests
+        self.renderer = renderer
+        self.now = now
+        self.stored_keys = stored_keys
+        self.sender = digests.settings.email.from_address
+        self.run: RunPlan | None = None  # made at the first page (nothing to plan: no renderer)
+        self.stored: set[str] = set()  # edition keys in the store
+        self.rendered: dict[str, NewEdition] = {}  # rendered, not yet committed
+
+    def make(self, subs: Sequence[Subscriber], suppressed: frozenset[int]) -> OutboxFill:
+        """The editions, rows and moves of one page of active subscribers; those whose address
+        is suppressed (checked again before every send) move on without a message."""
+        if self.run is None:
+            self.run = self.digests.run(self.now, self.renderer().fingerprint())
+        plan = self.run.page(subs)
+        sendable = [s for s in subs if s.id not in suppressed] if suppressed else subs
+        recipients = self.digests.page_recipients(plan, sendable)
+        editions = self._editions(plan.editions)
+        messages = tuple(
+            m
+            for e in plan.editions
+            for m in new_messages(e.key, recipients.get(e.key, ()), self.sender, plan.advances)
+        )
+        return OutboxFill(plan.now, editions, messages, plan.advances)
+
+    def committed(self, written: OutboxFill) -> None:
+        """A page's transaction committed: its editions are stored."""
+        for edition in written.editions:
+            self.stored.add(edition.key)
+            self.rendered.pop(edition.key, None)
+
+    def _editions(self, planned: Sequence[PlannedEdition]) -> tuple[NewEdition, ...]:
+        """The page's editions not stored yet, each rendered once (by the first page using it)."""
+        known = self.stored
+        unknown = [e.key for e in planned if e.key not in known and e.key not in self.rendered]
+        if unknown:
+            self.stored |= self.stored_keys(unknown)
+        for edition in planned:
+            if edition.key not in self.stored and edition.key not in self.rendered:
+                self.rendered[edition.key] = new_edition(self.renderer(), edition, self.now)
+        return tuple(self.rendered[e.key] for e in planned if e.key not in self.stored)
+
+
+@contextmanager
+def without_cycle_collection() -> Iterator[None]:
+    """No cyclic garbage collection while the pages run: each page's ~100,000 objects live until
+    it commits, and the collector scanned them again and again (a quarter of reading and
+    signing a page); a page leaves almost no cycles behind (78 objects after 200,000
+    subscribers, measured), and the collector runs again when the fill ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def fill(
     digests: DigestService, renderer: Callable[[], EmailRenderer], now: datetime
 ) -> FillReport:
-    """Plan, render and write one transaction (under the fill lock) that also moves watermarks.
+    """Plan, render and write, one transaction (under the fill lock) per page of subscribers,
+    each writing its rows and moving its watermarks together.
 
-    A crash before the commit leaves the watermarks where they were (planned again next time);
-    after it, every message is in the outbox. Never planned twice: a concurrent fill waits.
+    A crash before a page's commit leaves its watermarks where they were (planned again next
+    time); after it, every message of the page is in the outbox. Never planned twice: each
+    page is read under the lock that writes it, so concurrent fills take turns page by page.
     """
     store = digests.store
     digests.secret()  # may write the token key: before the fill takes the write lock
-
-    def make() -> OutboxFill:
-        return outbox_fill(digests, renderer, now, store.stored_edition_keys)
-
     expired = store.expire_outbox(now)  # late digests first: their posts are new again
-    written, editions, queued = store.fill_outbox(make)
-    outcomes = Counter(a.outcome for a in written.advances.values())
+    pages = PageFill(digests, renderer, now, store.stored_edition_keys)
+    outcomes: Counter[Outcome] = Counter()
+    after = editions = queued = 0
+    with without_cycle_collection():
+        while (page := store.fill_outbox_page(after, FILL_PAGE, pages.make)) is not None:
+            written, added_editions, added, after = page
+            if written is not None:
+                pages.committed(written)
+                outcomes.update(a.outcome for a in written.advances.values())
+            editions, queued = editions + added_editions, queued + added
     return FillReport(
         due=outcomes[Outcome.SENT] + outcomes[Outcome.EMPTY],
         editions=editions,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,8 +20,14 @@ COUNTED = frozenset({Outcome.RETRY, Outcome.SOFT, Outcome.THROTTLED})
 
 def message_id(edition_key: str, subscriber_id: int, from_address: str) -> str:
     """The stable Message-ID of a subscriber's copy of an edition (resends keep it)."""
+    return message_ids(edition_key, from_address)(subscriber_id)
+
+
+def message_ids(edition_key: str, from_address: str) -> Callable[[int], str]:
+    """`message_id` of this edition for any subscriber, its fixed parts made once."""
     domain = from_address.rpartition("@")[2] or "localhost"
-    return f"<{edition_key[:16]}.{subscriber_id}@{domain}>"
+    head, tail = f"<{edition_key[:16]}.", f"@{domain}>"
+    return lambda subscriber_id: f"{head}{subscriber_id}{tail}"
 
 
 def backoff(

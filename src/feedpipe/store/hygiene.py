@@ -381,6 +381,17 @@ def suppress_subscribers(conn: Connection, ids: Sequence[int], now: datetime, de
     )
 
 
+def suppressed_between(conn: Connection, after: int, last: int) -> frozenset[int]:
+    """Ids in (after, last] of subscribers whose address is on the suppression list (a fill
+    page's: one join, however many subscribers the page holds)."""
+    stmt = (
+        sa.select(subscribers.c.id)
+        .join(suppressions, suppressions.c.email_key == subscribers.c.email_key)
+        .where(subscribers.c.id > after, subscribers.c.id <= last)
+    )
+    return frozenset(conn.execute(stmt).scalars())
+
+
 def suppressed_clause() -> sa.ColumnElement[bool]:
     """True for outbox rows whose recipient is on the suppression list (for claims)."""
     return sa.exists().where(suppressions.c.email_key == sa.func.lower(outbox.c.recipient))

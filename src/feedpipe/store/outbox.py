@@ -19,13 +19,14 @@ from feedpipe.model import (
     Failure,
     FailureGroup,
     MessageKind,
-    NewMessage,
     OutboxFill,
     OutboxState,
     RecordReport,
     SentEdition,
+    Subscriber,
+    SubscriberStatus,
 )
-from feedpipe.store.hygiene import smtp_bounce_events
+from feedpipe.store.hygiene import smtp_bounce_events, suppressed_between
 from feedpipe.store.outbox_claim import (
     claimed,
     due_rows,
@@ -34,6 +35,7 @@ from feedpipe.store.outbox_claim import (
     mark_sending,
     renew_rows,
 )
+from feedpipe.store.outbox_insert import insert_editions, insert_messages
 from feedpipe.store.outbox_late import expire_late
 from feedpipe.store.outbox_record import (
     bounce,
@@ -51,23 +53,38 @@ from feedpipe.store.outbox_tables import (
 )
 from feedpipe.store.schema import meta
 from feedpipe.store.sqlutil import chunked, dialect_insert
-from feedpipe.store.subscribers import advance_subscribers
+from feedpipe.store.subscribers import advance_subscribers, subscriber_page
 
 T = TypeVar("T")
 
 
 @contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that takes SQLite's write lock at once (BEGIN IMMEDIATE); plain on others."""
+def write_transaction(engine: Engine, foreign_keys: bool = True) -> Iterator[Connection]:
+    """A transaction that takes SQLite's write lock at once (BEGIN IMMEDIATE); plain on others.
+    SQLite with `foreign_keys` False: not checked in this transaction (the connection checks
+    them again afterwards), for writes whose references hold by construction."""
     with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        unchecked = conn.dialect.name == "sqlite" and not foreign_keys
+        if unchecked:  # only outside a transaction: SQLite ignores it inside one
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
         try:
-            yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
+            with _transaction(conn):
+                yield conn
+        finally:
+            if unchecked:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
+@contextmanager
+def _transaction(conn: Connection) -> Iterator[None]:
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
 
 
 class OutboxMixin:
@@ -83,13 +100,45 @@ class OutboxMixin:
         messages inserted.
         """
         with write_transaction(self.engine) as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(FILL_LOCK)))
+            _fill_lock(conn)
             fill = make()
-            added_editions = _insert_editions(conn, fill)
-            added = _insert_messages(conn, fill.messages, fill.now)
+            added_editions = insert_editions(conn, fill)
+            added = insert_messages(conn, fill.messages, fill.now)
             advance_subscribers(conn, fill.advances)
         return fill, added_editions, added
+
+    def fill_outbox_page(
+        self,
+        after: int,
+        limit: int,
+        make: Callable[[Sequence[Subscriber], frozenset[int]], OutboxFill],
+    ) -> tuple[OutboxFill | None, int, int, int] | None:
+        """One page of a fill, in one transaction under the fill lock: read the next `limit`
+        subscribers after id `after`, call `make` with the active ones and the ids of those
+        whose address is suppressed, and write its editions, messages and watermarks.
+        Returns the fill (None: no one active in the page), the editions and messages
+        inserted and the last id read (where the next page starts); None when no subscriber
+        is left.
+
+        The page is read inside the transaction that moves its watermarks, so a concurrent
+        fill (pages interleave) never plans a subscriber twice; a crash keeps the pages
+        committed before it, each with its rows and watermarks, and nothing of this one.
+        SQLite does not check the rows' foreign keys (a third of an insert's cost): they name
+        subscribers read under this write lock, and editions written in this transaction or
+        already stored (editions are never deleted).
+        """
+        with write_transaction(self.engine, foreign_keys=False) as conn:
+            _fill_lock(conn)
+            subs, last = subscriber_page(conn, after, limit, SubscriberStatus.ACTIVE)
+            if last is None:
+                return None
+            if not subs:
+                return None, 0, 0, last
+            fill = make(subs, suppressed_between(conn, after, last))
+            added_editions = insert_editions(conn, fill)
+            added = insert_messages(conn, fill.messages, fill.now)
+            advance_subscribers(conn, fill.advances)
+        return fill, added_editions, added, last
 
     def expire_outbox(self, now: datetime) -> int:
         """Cancel digests past their deadline and give their posts back to the next digest."""
@@ -366,66 +415,10 @@ def _sent(row: Any) -> SentEdition:
     )
 
 
-def _insert_editions(conn: Connection, fill: OutboxFill) -> int:
-    if not fill.editions:
-        return 0
-    rows = [
-        {
-            "key": e.key,
-            "created_at": e.created_at,
-            "subject": e.subject,
-            "post_ids": json.dumps(list(e.post_ids)),
-            "template": e.template,
-        }
-        for e in fill.editions
-    ]
-    stmt = dialect_insert(conn, editions).on_conflict_do_nothing().returning(editions.c.key)
-    return len(conn.execute(stmt, rows).all())
-
-
-def _message_values(message: NewMessage, now: datetime) -> dict[str, Any]:
-    r = message.recipient
-    personal: dict[str, str | bool | None] = {"name": r.name, "unsubscribe_url": r.unsubscribe_url}
-    personal["preferences_url"] = r.preferences_url
-    if r.first:
-        personal["first"] = True
-    if r.given_name:
-        personal["given_name"] = r.given_name
-    return {
-        "subscriber_id": r.subscriber_id,
-        "edition_key": message.edition_key,
-        "kind": message.kind.value,
-        "recipient": r.email,
-        "personalisation": json.dumps(personal, ensure_ascii=False),
-        "message_id": message.message_id,
-        "state": OutboxState.QUEUED.value,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "updated_at": now,
-        "since": message.since,
-        "deadline": message.deadline,
-    }
-
-
-# A cancelled row planned again (a late digest merged into one with the same posts) is queued
-# again: it was never sent. Rows in any other state are kept as they are.
-_REQUEUE = ("state", "attempts", "next_attempt_at", "updated_at", "since", "deadline")
-
-
-def _insert_messages(conn: Connection, messages: Sequence[NewMessage], now: datetime) -> int:
-    """Insert rows, skipping (subscriber, edition) pairs already present (a cancelled one is
-    queued again); returns the count."""
-    insert = dialect_insert(conn, outbox)
-    stmt = insert.on_conflict_do_update(
-        index_elements=[outbox.c.subscriber_id, outbox.c.edition_key],
-        set_={name: insert.excluded[name] for name in _REQUEUE} | {"last_reply": None},
-        where=outbox.c.state == OutboxState.CANCELLED.value,
-    ).returning(outbox.c.id)
-    added = 0
-    for chunk in chunked(messages, 2000):
-        added += len(conn.execute(stmt, [_message_values(m, now) for m in chunk]).all())
-    return added
+def _fill_lock(conn: Connection) -> None:
+    """PostgreSQL: fills one at a time (SQLite's BEGIN IMMEDIATE already holds the write lock)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(FILL_LOCK)))
 
 
 def _failing() -> sa.ColumnElement[bool]:

@@ -148,6 +148,15 @@ class SubscribersStore(Protocol):
         """(schedule, cursor, how many) for each distinct schedule and cursor among the
         subscribers in `status`: one grouped read, not every subscriber (`feedpipe status`)."""
 
+    def subscriber_page(
+        self, after: int, limit: int, status: SubscriberStatus | None = None
+    ) -> tuple[list[Subscriber], int | None]:
+        """The subscribers in `status` among the next `limit` ids above `after`, and the last
+        of those ids (where the next page starts; None: none is left). Keyset pages."""
+
+    def watermark_floor(self, status: SubscriberStatus | None = None) -> datetime | None:
+        """The oldest watermark of the subscribers in `status` (None: there are none)."""
+
     def subscriber_contacts(self, ids: Sequence[int]) -> dict[int, Contact]:
         """Email and names by id."""
 
@@ -174,6 +183,17 @@ class OutboxStore(Protocol):
 
     def fill_outbox(self, make: Callable[[], OutboxFill]) -> tuple[OutboxFill, int, int]:
         """Call `make` under the fill lock, then write its editions, messages and watermarks."""
+
+    def fill_outbox_page(
+        self,
+        after: int,
+        limit: int,
+        make: Callable[[Sequence[Subscriber], frozenset[int]], OutboxFill],
+    ) -> tuple[OutboxFill | None, int, int, int] | None:
+        """One page of a fill in one transaction under the fill lock: the next `limit`
+        subscribers after id `after`, the active ones and the suppressed ids among them →
+        `make` → editions, messages, watermarks written. (fill or None, editions added,
+        messages added, last id read); None when no subscriber is left."""
 
     def expire_outbox(self, now: datetime) -> int:
         """Cancel digests past their deadline and give their posts back to the next digest."""

@@ -11,7 +11,8 @@ from sqlalchemy.engine import Engine
 
 from feedpipe.model import PENDING, DigestPost, MessageKind, NewEdition, OutboxFill, OutboxState
 from feedpipe.model.retract import QueuedDigest, Requeue
-from feedpipe.store.outbox import _insert_editions, write_transaction
+from feedpipe.store.outbox import write_transaction
+from feedpipe.store.outbox_insert import insert_editions
 from feedpipe.store.outbox_record import finish_rows
 from feedpipe.store.outbox_tables import editions, outbox
 from feedpipe.store.schema import posts
@@ -75,7 +76,7 @@ class RetractMixin:
         onto an edition the subscriber already has queued cancels the row instead.
         Returns (moved, cancelled)."""
         with write_transaction(self.engine) as conn:
-            _insert_editions(conn, OutboxFill(now, tuple(new), (), {}))
+            insert_editions(conn, OutboxFill(now, tuple(new), (), {}))
             taken = {
                 (r.subscriber_id, r.edition_key)
                 for r in conn.execute(

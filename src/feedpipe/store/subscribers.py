@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import NullType
 
 from feedpipe.errors import DuplicateSubscriberError, StoreError
 from feedpipe.model import (
@@ -114,7 +115,7 @@ class SubscribersMixin:
         read = _RowReader()
         with self.engine.connect() as conn:
             for chunk in chunked(ids):
-                rows = conn.execute(sa.select(subscribers).where(subscribers.c.id.in_(chunk)))
+                rows = conn.execute(_select().where(subscribers.c.id.in_(chunk)))
                 out.update((r.id, read(r)) for r in rows)
         return out
 
@@ -125,7 +126,7 @@ class SubscribersMixin:
         frequency: Frequency | None = None,
     ) -> list[Subscriber]:
         """Subscribers by id; `category` (a term key) matches those who chose it or everything."""
-        stmt = sa.select(subscribers).order_by(subscribers.c.id)
+        stmt = _select().order_by(subscribers.c.id)
         if status is not None:
             stmt = stmt.where(subscribers.c.status == status.value)
         if frequency is not None:
@@ -157,6 +158,24 @@ class SubscribersMixin:
             )
             for freq, weekday, at, zone, month_day, min_posts, wait, when, count in rows
         ]  # fmt: skip
+
+    def subscriber_page(
+        self, after: int, limit: int, status: SubscriberStatus | None = None
+    ) -> tuple[list[Subscriber], int | None]:
+        """The subscribers in `status` (default: all) among the next `limit` ids above `after`,
+        by id, and the last of those ids, where the next page starts (None: none is left).
+        Keyset pages: each one read by the primary key, however far in."""
+        with self.engine.connect() as conn:
+            return subscriber_page(conn, after, limit, status)
+
+    def watermark_floor(self, status: SubscriberStatus | None = None) -> datetime | None:
+        """The oldest watermark of the subscribers in `status` (None: there are none)."""
+        stmt = sa.select(sa.func.min(subscribers.c.watermark))
+        if status is not None:
+            stmt = stmt.where(subscribers.c.status == status.value)
+        with self.engine.connect() as conn:
+            found: datetime | None = conn.execute(stmt).scalar()
+        return found
 
     def subscriber_contacts(self, ids: Sequence[int]) -> dict[int, Contact]:
         """Email and names by id; large sets are read in one scan instead of many IN lists."""
@@ -242,8 +261,23 @@ class SubscribersMixin:
 
     def _one(self, where: sa.ColumnElement[bool]) -> Subscriber | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(subscribers).where(where)).first()
+            row = conn.execute(_select().where(where)).first()
         return None if row is None else _RowReader()(row)
+
+
+def subscriber_page(
+    conn: Connection, after: int, limit: int, status: SubscriberStatus | None = None
+) -> tuple[list[Subscriber], int | None]:
+    """`SubscribersMixin.subscriber_page` on an open connection (a fill reads its page inside
+    the transaction that writes it). The status is checked here, not in SQL: a page is then
+    always a primary-key range scan, whatever the planner's statistics say (PostgreSQL without
+    them picks the status index, then sorts all that is left, for every page)."""
+    stmt = _select().where(subscribers.c.id > after).order_by(subscribers.c.id).limit(limit)
+    rows = conn.execute(stmt).all()
+    if not rows:
+        return [], None
+    read, wanted = _RowReader(), None if status is None else status.value
+    return [read(r) for r in rows if wanted is None or r.status == wanted], int(rows[-1].id)
 
 
 def move_subscribers(
@@ -287,27 +321,33 @@ def _stamps(action: Action, at: datetime, dialect: str) -> dict[str, Any]:
 
 
 def advance_subscribers(conn: Connection, advances: Mapping[int, Advance]) -> None:
-    """Apply a plan's moves: slot cursors (last_digest_at) and watermarks, never back."""
-    cursors: dict[datetime, list[int]] = defaultdict(list)
-    marks: dict[datetime, list[int]] = defaultdict(list)
+    """Apply a plan's moves: slot cursors (last_digest_at) and watermarks, never back; one
+    UPDATE per distinct move (a fill's subscribers mostly share theirs) and list of ids."""
+    moves: dict[tuple[datetime, datetime | None], list[int]] = defaultdict(list)
     for sub_id, advance in advances.items():
-        cursors[advance.cursor].append(sub_id)
-        if advance.watermark is not None:
-            marks[advance.watermark].append(sub_id)
+        moves[advance.cursor, advance.watermark].append(sub_id)
     c = subscribers.c
-    for when, ids in cursors.items():
-        for chunk in chunked(sorted(ids)):
-            later = sa.or_(c.last_digest_at.is_(None), c.last_digest_at < when)
-            conn.execute(
-                sa.update(subscribers).where(c.id.in_(chunk), later).values(last_digest_at=when)
-            )
-    for when, ids in marks.items():
-        for chunk in chunked(sorted(ids)):
-            conn.execute(
-                sa.update(subscribers)
-                .where(c.id.in_(chunk), c.watermark < when)
-                .values(watermark=when)
-            )
+    for (cursor, mark), ids in moves.items():
+        later = sa.or_(c.last_digest_at.is_(None), c.last_digest_at < cursor)
+        values: dict[str, Any] = {
+            "last_digest_at": sa.case((later, cursor), else_=c.last_digest_at)
+        }
+        if mark is not None:
+            values["watermark"] = sa.case((c.watermark < mark, mark), else_=c.watermark)
+            later = sa.or_(later, c.watermark < mark)
+        among = id_among(conn, sorted(ids))
+        conn.execute(sa.update(subscribers).where(among, later).values(values))
+
+
+def id_among(conn: Connection, ids: Sequence[int]) -> sa.ColumnElement[bool]:
+    """`subscribers.id` among `ids` as one parameter (no IN list of thousands to compile and
+    bind): an array on PostgreSQL, a JSON list read by json_each on SQLite."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return subscribers.c.id == sa.any_(sa.bindparam("ids", list(ids), ARRAY(sa.Integer)))
+    listed = sa.func.json_each(json.dumps(list(ids))).table_valued("value")
+    return subscribers.c.id.in_(sa.select(listed.c.value))
 
 
 def advance_watermarks(conn: Connection, watermarks: Mapping[int, datetime]) -> None:
@@ -378,8 +418,28 @@ def _hours(wait: timedelta) -> int:
     return int(wait.total_seconds() // 3600)
 
 
+def _select() -> sa.Select[Any]:
+    """SELECT of every subscribers column, timestamps as the driver returns them (`_RowReader`
+    converts each distinct value once: many subscribers share their watermark and slot)."""
+    return sa.select(
+        *(
+            sa.type_coerce(c, NullType()).label(c.name) if isinstance(c.type, UTCDateTime) else c
+            for c in subscribers.c
+        )
+    )
+
+
+def _utc(value: datetime | str) -> datetime:
+    """A driver's timestamp (SQLite: UTC text as UTCDateTime stores it) as aware UTC."""
+    found = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
+
+
 class _RowReader:
-    """Rows to Subscribers, reusing the parsed categories and send times (few distinct values)."""
+    """Rows of `_select()` to Subscribers, reusing parsed categories, send times and timestamps
+    (few distinct values; the timestamp cache is bounded)."""
+
+    STAMPS = 20_000
 
     def __init__(self) -> None:
         self.categories: dict[str, tuple[str, ...]] = {}
@@ -387,20 +447,44 @@ class _RowReader:
         self.status = {s.value: s for s in SubscriberStatus}
         self.frequency = {f.value: f for f in Frequency}
         self.waits: dict[int, timedelta] = {}
+        self.stamps: dict[Any, Any] = {None: None}  # driver value → aware UTC
 
     def __call__(self, row: Any) -> Subscriber:
         # Table column order; the five timestamps are in Subscriber's field order too.
         (sub_id, email, _key, name, status, cats, freq, weekday, send_time, zone) = row[:10]
-        created, confirmed, unsubscribed, watermark, last, month_day, min_posts, wait = row[10:18]
-        categories = self.categories.get(cats)
-        if categories is None:
-            categories = self.categories[cats] = tuple(json.loads(cats))
-        at = self.time(send_time)
+        created, confirmed, unsubscribed, watermark, last = row[10:15]
+        month_day, min_posts, wait, given_name = row[15:19]
+        try:  # every value seen before: dict lookups only
+            at, max_wait = self.times[send_time], self.waits[wait]
+            categories, stamps = self.categories[cats], self.stamps
+            created, confirmed, watermark = stamps[created], stamps[confirmed], stamps[watermark]
+            unsubscribed, last = stamps[unsubscribed], stamps[last]
+        except KeyError:
+            categories, at, max_wait = self._new_values(cats, send_time, wait)
+            created, confirmed, unsubscribed, watermark, last = map(self.stamp, row[10:15])
         return Subscriber(
             sub_id, email, name, self.status[status], categories, self.frequency[freq], weekday,
             at, zone, created, confirmed, unsubscribed, watermark, last,
-            month_day, min_posts, self.wait(wait), row[18],
+            month_day, min_posts, max_wait, given_name,
         )  # fmt: skip
+
+    def _new_values(self, cats: str, send_time: str, wait: int) -> tuple[Any, time, timedelta]:
+        categories = self.categories.get(cats)
+        if categories is None:
+            categories = self.categories[cats] = tuple(json.loads(cats))
+        at = self.times.get(send_time)
+        if at is None:
+            at = self.times[send_time] = time.fromisoformat(send_time)
+        return categories, at, self.wait(wait)
+
+    def stamp(self, value: datetime | str | None) -> Any:
+        found = self.stamps.get(value)
+        if found is None and value is not None:
+            if len(self.stamps) >= self.STAMPS:
+                self.stamps.clear()
+                self.stamps[None] = None
+            found = self.stamps[value] = _utc(value)
+        return found
 
     def time(self, text: str) -> time:
         found = self.times.get(text)

@@ -71,19 +71,20 @@ class SubscriptionLinks:
         return self.recipients({sub.id: Contact(sub.email, sub.name, sub.given_name)})[sub.id]
 
     def recipients(self, contacts: Mapping[int, Contact]) -> dict[int, Recipient]:
-        """Recipients (by id) for contacts (email, names); one signer for all of them."""
-        maker = TokenMaker(self.secret(), self.clock.now())
-        return {
-            i: Recipient(
-                subscriber_id=i,
-                email=contact.email,
-                name=contact.name,
-                unsubscribe_url=self._url(maker, TokenPurpose.UNSUBSCRIBE, i),
-                preferences_url=self._url(maker, TokenPurpose.PREFERENCES, i),
+        """Recipients (by id) for contacts (email, names); one signer for all of them (a fill
+        makes a million: the link prefixes are made once, both tokens in one call)."""
+        make = TokenMaker(self.secret(), self.clock.now()).make_each
+        base = self.settings.web.base_url
+        unsubscribe, preferences = unsubscribe_url(base, ""), preferences_url(base, "")
+        purposes = (TokenPurpose.UNSUBSCRIBE, TokenPurpose.PREFERENCES)
+        out = {}
+        for i, contact in contacts.items():
+            u, p = make(purposes, i)
+            out[i] = Recipient(
+                i, contact.email, contact.name, unsubscribe + u, preferences + p,
                 given_name=contact.given_name,
-            )
-            for i, contact in contacts.items()
-        }
+            )  # fmt: skip
+        return out
 
     def read(self, purpose: TokenPurpose, token: str) -> ReadToken:
         """The subscriber a token names; InvalidTokenError when forged, altered or expired."""
