@@ -103,3 +103,16 @@ def test_a_command_that_runs_loads_what_it_needs(tmp_path: Path) -> None:
     out, heavy = loaded("--config", str(config), "check-config", cwd=tmp_path)
     assert 'title = "T"' in out
     assert heavy == ["sqlalchemy"]
+
+
+def test_a_send_with_nothing_due_builds_no_renderer(tmp_path: Path) -> None:
+    """`send` with an active subscriber and nothing due plans (the store, SQLAlchemy) but asks
+    for no edition key, so it loads no template engine and opens no transport."""
+    config = tmp_path / "config.toml"
+    config.write_text('[site]\ntitle = "T"\nurl = "https://example.org/"\n', encoding="utf-8")
+    (tmp_path / "posts").mkdir()
+    add = ("--config", str(config), "subscribers", "add", "ada@example.com", "--confirmed")
+    loaded(*add, cwd=tmp_path)
+    out, heavy = loaded("--config", str(config), "send", cwd=tmp_path)
+    assert out.startswith("send: 0 due, 0 queued")
+    assert heavy == ["sqlalchemy"]

@@ -121,10 +121,12 @@ class Planner:
         posts: Iterable[DigestPost],
         now: datetime,
         load_posts: PostLoader,
-        render_key: str = "",
+        render_key: str | Callable[[], str] = "",
         rules: Rules = DEFAULT_RULES,
     ) -> None:
-        self.now, self.rules, self.render_key = now, rules, render_key
+        # The key may be given as a function: it is asked for at the first edition made, so a
+        # run with nothing due never builds the renderer that computes it (an idle `send`).
+        self.now, self.rules, self._render_key = now, rules, render_key
         self.view = PostView(posts, now, rules)
         self._load = load_posts
         self._posts: dict[int, Post] = {}
@@ -192,6 +194,12 @@ class Planner:
                 layout, self._posts, self.render_key, more
             )
         return found
+
+    @property
+    def render_key(self) -> str:
+        if callable(self._render_key):
+            self._render_key = self._render_key()
+        return self._render_key
 
 
 def _ids(shown: tuple[Layout, int]) -> Iterator[int]:

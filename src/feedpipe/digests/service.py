@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 
@@ -50,7 +50,7 @@ class DigestService:
             return Plan(now=now)
         return self.run(now, render_key).page(subs)
 
-    def run(self, now: datetime, render_key: str = "") -> RunPlan:
+    def run(self, now: datetime, render_key: str | Callable[[], str] = "") -> RunPlan:
         """One plan at `now` to be made page by page (`RunPlan.page`)."""
         return RunPlan(self.store, now, render_key, self.rules)
 
@@ -144,7 +144,9 @@ class RunPlan:
     """One plan at `now` over pages of active subscribers read from the store: the posts are
     read once (from the oldest active watermark), decisions and editions shared by pages."""
 
-    def __init__(self, store: Store, now: datetime, render_key: str, rules: Rules) -> None:
+    def __init__(
+        self, store: Store, now: datetime, render_key: str | Callable[[], str], rules: Rules
+    ) -> None:
         self.store, self.now, self.render_key, self.rules = store, now, render_key, rules
         self.floor: datetime | None = None  # posts that became available after this are read
         self._planner: Planner | None = None

@@ -83,7 +83,7 @@ class PageFill:
         self.now = now
         self.stored_keys = stored_keys
         self.sender = digests.settings.email.from_address
-        self.run: RunPlan | None = None  # made at the first page (nothing to plan: no renderer)
+        self.run: RunPlan | None = None  # made at the first page (renderer: at the first edition)
         self.stored: set[str] = set()  # edition keys in the store
         self.rendered: dict[str, NewEdition] = {}  # rendered, not yet committed
 
@@ -91,7 +91,7 @@ class PageFill:
         """The editions, rows and moves of one page of active subscribers; those whose address
         is suppressed (checked again before every send) move on without a message."""
         if self.run is None:
-            self.run = self.digests.run(self.now, self.renderer().fingerprint())
+            self.run = self.digests.run(self.now, lambda: self.renderer().fingerprint())
         plan = self.run.page(subs)
         sendable = [s for s in subs if s.id not in suppressed] if suppressed else subs
         recipients = self.digests.page_recipients(plan, sendable)
