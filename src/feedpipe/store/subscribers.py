@@ -472,10 +472,7 @@ class _RowReader:
         categories = self.categories.get(cats)
         if categories is None:
             categories = self.categories[cats] = tuple(json.loads(cats))
-        at = self.times.get(send_time)
-        if at is None:
-            at = self.times[send_time] = time.fromisoformat(send_time)
-        return categories, at, self.wait(wait)
+        return categories, self.time(send_time), self.wait(wait)
 
     def stamp(self, value: datetime | str | None) -> Any:
         found = self.stamps.get(value)

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from feedpipe.digests.plan import next_send_after
-from feedpipe.model import Frequency, RunRecord
+from feedpipe.model import Frequency, RunRecord, Schedule
 from feedpipe.model.websub import PublishState
 from feedpipe.service import Feedpipe
 from feedpipe.worker.leader import file_lock_holder, lock_path
 
 NEXT_DUE = 5  # send instants listed
+ScheduleCounts = Sequence[tuple[Schedule, datetime, int]]  # (schedule, cursor, subscribers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,8 @@ class WorkerStatus:
 def collect(service: Feedpipe, digests: int = NEXT_DUE) -> WorkerStatus:
     """Read the status from the store (changes nothing); the first `digests` send instants."""
     now = service.clock.now()
-    due = next_due(service, now, None)
+    counts = service.subscriptions.schedule_counts()  # read once for both tables
+    due = next_due(counts)
     return WorkerStatus(
         store=service.store_url,
         now=now,
@@ -50,7 +53,7 @@ def collect(service: Feedpipe, digests: int = NEXT_DUE) -> WorkerStatus:
         last_leader=service.last_leader(),
         sending=sending(service),
         due_instants=len(due),
-        schedules=schedules(service),
+        schedules=schedules(counts, service.settings.digest.instant_delay),
         publishes=service.publish_states(),
         deliverability=deliverability(service),
     )
@@ -61,13 +64,12 @@ def deliverability(service: Feedpipe) -> dict[str, Any]:
     return service.outbox.deliverability_json()
 
 
-def schedules(service: Feedpipe) -> list[tuple[str, int]]:
+def schedules(groups: ScheduleCounts, instant_delay: int) -> list[tuple[str, int]]:
     """Active subscribers by schedule as people read it ("monthly on day 1 at 08:00 UTC"),
     the most common first."""
-    delay = service.settings.digest.instant_delay
     counts: Counter[str] = Counter()
-    for schedule, _, count in service.subscriptions.schedule_counts():
-        counts[schedule.describe(delay)] += count
+    for schedule, _, count in groups:
+        counts[schedule.describe(instant_delay)] += count
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
@@ -105,17 +107,15 @@ def _queue(service: Feedpipe) -> dict[str, int] | None:
         return None
 
 
-def next_due(
-    service: Feedpipe, now: datetime, limit: int | None = NEXT_DUE
-) -> list[tuple[datetime, int]]:
-    """The next `limit` (None: all) send instants of active subscribers and how many are due at each
-    (an instant already past means: due at the next plan). Instant subscribers have no send
+def next_due(groups: ScheduleCounts) -> list[tuple[datetime, int]]:
+    """Every coming send instant of active subscribers and how many are due at each (an
+    instant already past means: due at the next plan). Instant subscribers have no send
     instants of their own (they are mailed as posts come out)."""
     counts: Counter[datetime] = Counter()
-    for schedule, cursor, count in service.subscriptions.schedule_counts():
+    for schedule, cursor, count in groups:
         if schedule.frequency is not Frequency.INSTANT:
             counts[next_send_after(schedule, cursor)] += count
-    return sorted(counts.items())[:limit]
+    return sorted(counts.items())
 
 
 def live_leader(service: Feedpipe) -> str | None:
