@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from feedpipe.mail.model import Delivery, Envelope, Halt, Outcome, Take, retry, unsent
+from feedpipe.mail.model import Delivery, Envelope, Halt, Outcome, Ready, Take, retry, unsent
 from feedpipe.mail.rate import RateLimiter
 from feedpipe.mail.signing import DkimSigner, SigningError
 from feedpipe.settings import Settings
@@ -72,7 +72,12 @@ class FileTransport:
         return cls(email.outbox_dir, DkimSigner.from_settings(email))
 
     async def send_many(
-        self, envelopes: Sequence[Envelope], halt: Halt | None = None, *, take: Take | None = None
+        self,
+        envelopes: Sequence[Envelope],
+        halt: Halt | None = None,
+        *,
+        take: Take | None = None,
+        ready: Ready | None = None,  # unused: a resend replaces its own file
     ) -> list[Delivery]:
         taken: list[Envelope] = []
         for envelope in envelopes:

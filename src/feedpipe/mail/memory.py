@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
-from feedpipe.mail.model import Delivery, Envelope, Halt, Outcome, Take, unsent
+from feedpipe.mail.model import Delivery, Envelope, Halt, Outcome, Ready, Take, unsent
 from feedpipe.mail.rate import RateLimiter
 
 SCRIPTED_REPLIES: Mapping[Outcome, tuple[int, str]] = {
@@ -43,13 +43,20 @@ class MemoryTransport:
         return queue.popleft() if queue else self.default
 
     async def send_many(
-        self, envelopes: Sequence[Envelope], halt: Halt | None = None, *, take: Take | None = None
+        self,
+        envelopes: Sequence[Envelope],
+        halt: Halt | None = None,
+        *,
+        take: Take | None = None,
+        ready: Ready | None = None,
     ) -> list[Delivery]:
         self.batches.append(len(envelopes))
         deliveries: list[Delivery] = []
         for envelope in envelopes:
             await self.limiter.acquire()
-            if take is not None and not await take(envelope):
+            if (take is not None and not await take(envelope)) or (
+                ready is not None and not await ready()
+            ):
                 deliveries.append(unsent(envelope, "not taken"))
                 continue
             delivery = self._send(envelope)

@@ -45,6 +45,10 @@ class Delivery:
 Halt = Callable[[Delivery], bool]
 # Asked as a connection takes each envelope, just before it is sent: False leaves it UNSENT.
 Take = Callable[[Envelope], Awaitable[bool]]
+# Awaited by a connection just before the server can accept its envelope (the end of the
+# content): True once the connection's previous answer is recorded, False (send nothing,
+# leave it UNSENT) when recording has stopped.
+Ready = Callable[[], Awaitable[bool]]
 
 
 class Transport(Protocol):
@@ -56,10 +60,15 @@ class Transport(Protocol):
     """
 
     async def send_many(
-        self, envelopes: Sequence[Envelope], halt: Halt | None = None, *, take: Take | None = None
+        self,
+        envelopes: Sequence[Envelope],
+        halt: Halt | None = None,
+        *,
+        take: Take | None = None,
+        ready: Ready | None = None,
     ) -> list[Delivery]:
         """One Delivery per envelope, in the same order; once `halt` says True, the envelopes
-        not yet started are UNSENT, and so is each one `take` refuses."""
+        not yet started are UNSENT, and so is each one `take` or `ready` refuses."""
         ...
 
     async def aclose(self) -> None:

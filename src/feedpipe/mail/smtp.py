@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from feedpipe.mail.keypool import KeyPool, Signatures
-from feedpipe.mail.model import Delivery, Envelope, Halt, Take, retry, unsent
+from feedpipe.mail.model import Delivery, Envelope, Halt, Ready, Take, retry, unsent
 from feedpipe.mail.rate import RateLimiter
-from feedpipe.mail.session import ConnectError, Session, SessionConfig, SessionError
+from feedpipe.mail.session import ConnectError, NotReady, Session, SessionConfig, SessionError
 from feedpipe.mail.signing import DkimSigner, Prepared, SigningError
 from feedpipe.settings import Settings
 
@@ -85,6 +85,7 @@ class Batch:
     halt: Halt | None = None
     take: Take | None = None
     ahead: Ahead | None = None
+    ready: Ready | None = None
     halted: bool = False
 
     def done(self, index: int, delivery: Delivery) -> None:
@@ -140,11 +141,16 @@ class SmtpTransport:
         )
 
     async def send_many(
-        self, envelopes: Sequence[Envelope], halt: Halt | None = None, *, take: Take | None = None
+        self,
+        envelopes: Sequence[Envelope],
+        halt: Halt | None = None,
+        *,
+        take: Take | None = None,
+        ready: Ready | None = None,
     ) -> list[Delivery]:
         todo = deque(range(len(envelopes)))
         ahead = await self._ahead(envelopes)
-        batch = Batch(envelopes, todo, [None] * len(envelopes), halt, take, ahead)
+        batch = Batch(envelopes, todo, [None] * len(envelopes), halt, take, ahead, ready)
         workers = min(len(self.sessions), len(envelopes))
         try:
             async with asyncio.TaskGroup() as group:
@@ -172,7 +178,7 @@ class SmtpTransport:
                 continue  # left UNSENT
             try:
                 data = envelope.data if batch.ahead is None else await batch.ahead.data(index)
-                delivery = await self._deliver(slot, envelope, data)
+                delivery = await self._deliver(slot, envelope, data, batch.ready)
             except ConnectError as exc:
                 code, reply = (exc.code, exc.reply) if exc.code is not None else (None, str(exc))
                 batch.done(index, Delivery(envelope.outbox_id, exc.outcome, code, reply))
@@ -199,14 +205,19 @@ class SmtpTransport:
         depth = max(MIN_AHEAD, 2 * len(self.sessions))
         return Ahead(self.signer, self.signing, envelopes, depth)
 
-    async def _deliver(self, slot: int, envelope: Envelope, data: bytes | SigningError) -> Delivery:
+    async def _deliver(
+        self, slot: int, envelope: Envelope, data: bytes | SigningError, ready: Ready | None
+    ) -> Delivery:
         """One transaction; a reused connection found dead before DATA is reopened once."""
         if isinstance(data, SigningError):
             return retry(envelope, str(data))
         while True:
             session, fresh = await self._session(slot, envelope.sender)
             try:
-                attempt = await session.transact(envelope.sender, envelope.recipient, data)
+                attempt = await session.transact(envelope.sender, envelope.recipient, data, ready)
+            except NotReady:
+                self._drop(slot)  # in the middle of DATA: nothing may reach the server
+                return unsent(envelope, "recording stopped")
             except SessionError as exc:
                 self._drop(slot)
                 if fresh or exc.content_sent:

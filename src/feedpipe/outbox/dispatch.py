@@ -283,7 +283,9 @@ class Dispatcher:
     ) -> list[Delivery]:
         started = time.perf_counter()
         try:
-            return await self.transport.send_many(envelopes, halt, take=self._take)
+            return await self.transport.send_many(
+                envelopes, halt, take=self._take, ready=self.inflight.ready
+            )
         finally:
             if self.on_latency is not None:
                 self.on_latency(time.perf_counter() - started, len(envelopes))

@@ -29,12 +29,13 @@ class InFlight:
 
     Every row claimed is `held` and its lease renewed every lease / HEARTBEATS_PER_LEASE;
     a row whose lease was taken over anyway is `lost` and not sent. `take` marks a row
-    `sending` (in the next transaction) when a connection takes it; `answered` queues its
-    result. A connection (the task that calls `take`) waits before taking another row until
-    its own last answer is committed (and while one of a finished connection's, or `group` in
-    all, are not): each connection has at most one message the server may have accepted and
-    feedpipe not recorded, so after a crash at most `connections` are sent again (the resend
-    bound). Answers arriving together still share one transaction.
+    `sending` (in the next transaction) when a connection takes it (waiting while `group`
+    answers in all, or one of a finished connection's, are not committed); `answered` queues
+    its result. A connection (the task that calls `take` and `ready`) sends the next envelope
+    and its content but for the final `.` while its last answer is being recorded, then
+    `ready` waits for that commit: each connection has at most one message the server may
+    have accepted and feedpipe not recorded, so after a crash at most `connections` are sent
+    again (the resend bound). Answers arriving together still share one transaction.
     """
 
     store: Store
@@ -71,29 +72,41 @@ class InFlight:
     async def take(self, outbox_id: int) -> bool:
         """A connection is about to send this row: wait for room, then mark it; False when the
         lease was lost."""
-        task = asyncio.current_task()
-        if not self._room_for(task) and not self.dead:
-            self.waiting += 1
-            self.wake.set()  # an idle recorder: record now; one waiting for company: soon
-            asyncio.get_running_loop().call_later(WAITING_COMPANY, self.full.set)
-            try:
-                async with self.room:
-                    await self.room.wait_for(lambda: self.dead or self._room_for(task))
-            finally:
-                self.waiting -= 1
+        await self._wait_for(self._room)
         if self.dead or outbox_id in self.lost:
             return False
         self.taken.append(outbox_id)
+        task = asyncio.current_task()
         if task is not None:
             self.takers[outbox_id] = task
         return True
 
-    def _room_for(self, task: Any) -> bool:
-        """Whether `task` may send another message: none of its answers, nor of a connection
-        that has finished, waits for its commit, and fewer than `group` in all."""
+    async def ready(self) -> bool:
+        """The calling connection may let the server accept its next message: its last answer
+        is committed. False when recording has stopped."""
+        task = asyncio.current_task()
+        await self._wait_for(lambda: not self.open.get(task))
+        return not self.dead
+
+    async def _wait_for(self, free: Callable[[], bool]) -> None:
+        """Until `free()` or the recorder stops; a waiting connection has it record soon."""
+        if self.dead or free():
+            return
+        self.waiting += 1
+        self.wake.set()  # an idle recorder: record now; one waiting for company: soon
+        asyncio.get_running_loop().call_later(WAITING_COMPANY, self.full.set)
+        try:
+            async with self.room:
+                await self.room.wait_for(lambda: self.dead or free())
+        finally:
+            self.waiting -= 1
+
+    def _room(self) -> bool:
+        """Whether another row may be taken: fewer than `group` answers wait for their commit,
+        and none of a connection that has finished (its slot's next task counts as it)."""
         if self.unrecorded >= self.group:
             return False
-        return not any(n and (t is task or t.done()) for t, n in self.open.items())
+        return not any(n and t.done() for t, n in self.open.items())
 
     async def settle(self) -> None:
         """Wait until every result queued so far is committed (or recording failed)."""

@@ -1,0 +1,83 @@
+"""The DATA framing and the `ready` gate before the end of a message's content."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from feedpipe.emails.render import EmailRenderer
+from feedpipe.mail import Outcome, SmtpTransport
+from feedpipe.mail.session import frame
+from tests.smtp_servers import RecordingHandler, serve
+from tests.test_email_support import edition, make_post
+from tests.test_mail_smtp import envelopes, make_settings
+
+# bytes made mostly of what framing cares about: CR, LF, dots, and some text
+WIRE = st.binary(max_size=200) | st.lists(
+    st.sampled_from([b"\r", b"\n", b"\r\n", b".", b"a", b"b c", b"\r\n.", b"\n."]), max_size=60
+).map(b"".join)
+
+
+def reference_frame(data: bytes) -> bytes:
+    """The plain statement of the rule: CRLF everywhere, a line's leading dot doubled."""
+    data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    lines = data[:-2].split(b"\r\n")
+    stuffed = [b"." + line if line.startswith(b".") else line for line in lines]
+    return b"\r\n".join(stuffed) + b"\r\n.\r\n"
+
+
+@given(WIRE)
+def test_frame_is_the_rule(data: bytes) -> None:
+    assert frame(data) == reference_frame(data)
+
+
+@given(WIRE)
+def test_framed_content_ends_only_at_its_terminator(data: bytes) -> None:
+    framed = frame(data)
+    assert re.search(rb"\r(?!\n)|(?<!\r)\n", framed) is None
+    # a server reading lines finds the terminator at the end and only there, and removing
+    # one leading dot of each line gives back the content with CRLF line ends
+    lines = framed.split(b"\r\n")[:-1]
+    assert lines.index(b".") == len(lines) - 1
+    content = [line[1:] if line.startswith(b".") else line for line in lines[:-1]]
+    normal = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+    assert b"\r\n".join(content) + b"\r\n" == normal + (
+        b"" if normal.endswith(b"\r\n") else b"\r\n"
+    )
+
+
+def test_ready_is_awaited_before_the_server_can_accept() -> None:
+    """The transport asks `ready` once per message, after the envelope; a no means the
+    connection is dropped before the final dot: the server has nothing, the message UNSENT."""
+    posts = [make_post(n, f"Post {n}", ("Rust",)) for n in range(1, 4)]
+    rendered = EmailRenderer(make_settings(25)).render_edition(edition(posts))
+    handler = RecordingHandler()
+    answers = iter([True, False, True])
+    seen: list[int] = []
+
+    async def ready() -> bool:
+        seen.append(handler.rcpt_calls)  # the envelope went first (pipelined with DATA)
+        return next(answers)
+
+    async def run(port: int) -> list[Outcome]:
+        transport = SmtpTransport.from_settings(make_settings(port, concurrency=1))
+        try:
+            batch = envelopes(rendered, 3)
+            return [d.outcome for d in await transport.send_many(batch, ready=ready)]
+        finally:
+            await transport.aclose()
+
+    with serve(handler) as server:
+        outcomes = asyncio.run(run(server.port))
+    assert outcomes == [Outcome.SENT, Outcome.UNSENT, Outcome.SENT]
+    assert [r.rcpt_tos for r in handler.received] == [
+        ("reader1@example.org",),
+        ("reader3@example.org",),
+    ]
+    assert handler.connections == 2  # the one dropped in the middle of DATA, and a new one
+    assert seen == [1, 2, 3]
