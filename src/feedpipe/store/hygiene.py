@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -320,14 +321,18 @@ def insert_events(conn: Connection, events: Sequence[DeliveryEvent]) -> None:
 
 
 def delete_soft_events(conn: Connection, subscriber_ids: Sequence[int]) -> None:
-    """A message delivered: the subscriber's soft bounces start over."""
-    for chunk in chunked(sorted(set(subscriber_ids))):
-        conn.execute(
-            sa.delete(delivery_events).where(
-                delivery_events.c.subscriber_id.in_(chunk),
-                delivery_events.c.kind == EventKind.SOFT.value,
-            )
-        )
+    """A message delivered: the subscriber's soft bounces start over (executemany of one
+    statement built once: it runs for every small group of results a dispatcher records)."""
+    if subscriber_ids:
+        conn.execute(_soft_statement(), [{"b_sub": i} for i in sorted(set(subscriber_ids))])
+
+
+@functools.cache
+def _soft_statement() -> Any:
+    return sa.delete(delivery_events).where(
+        delivery_events.c.subscriber_id == sa.bindparam("b_sub"),
+        delivery_events.c.kind == EventKind.SOFT.value,
+    )
 
 
 def stop_addresses(conn: Connection, emails: Sequence[str], action: Action, at: datetime) -> None:
