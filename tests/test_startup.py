@@ -116,3 +116,30 @@ def test_a_send_with_nothing_due_builds_no_renderer(tmp_path: Path) -> None:
     out, heavy = loaded("--config", str(config), "send", cwd=tmp_path)
     assert out.startswith("send: 0 due, 0 queued")
     assert heavy == ["sqlalchemy"]
+
+
+GC_PROBE = """
+import gc, sys
+from pathlib import Path
+from feedpipe.cli.common import CliState
+gc.disable()  # as feedpipe.__main__ does before the command line loads
+frozen = gc.get_freeze_count()
+with CliState(Path(sys.argv[1])).service() as service:
+    print(gc.isenabled(), gc.get_freeze_count() > frozen)
+"""
+
+
+def test_collection_resumes_once_the_command_has_loaded(tmp_path: Path) -> None:
+    """The console script pauses garbage collection while modules load; a command that opens
+    the service collects again from then on (what was loaded is frozen, not leaked)."""
+    config = tmp_path / "config.toml"
+    config.write_text('[site]\ntitle = "T"\nurl = "https://example.org/"\n', encoding="utf-8")
+    (tmp_path / "posts").mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", GC_PROBE, str(config)],
+        capture_output=True, text=True, check=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert done.stdout.split() == ["True", "True"]
+    main = (Path(__file__).parents[1] / "src/feedpipe/__main__.py").read_text()
+    assert "gc.disable()" in main.partition("from feedpipe.cli import")[0]

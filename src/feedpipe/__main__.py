@@ -3,6 +3,7 @@ from the first instant (also while the command line's modules are still loading)
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from types import FrameType
@@ -15,6 +16,10 @@ def _interrupted(_signum: int, _frame: FrameType | None) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGINT, _interrupted)
+    # No collection while the command loads its modules (each import's objects live as long
+    # as the process: a collection finds nothing, and a full one during SQLAlchemy's import
+    # costs tens of ms); `feedpipe.cli.common.loaded` freezes them and collects from then on.
+    gc.disable()
     from feedpipe.cli import main as cli_main
 
     try:  # the command group takes Ctrl-C over when the command starts (FeedpipeGroup)

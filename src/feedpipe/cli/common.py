@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import gc
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,6 +59,7 @@ class CliState:
 
         clock: Clock = FixedClock(check_now(now)) if now else SystemClock()
         with Feedpipe.from_settings(self.settings(), clock) as service:
+            loaded()
             yield service
 
     @contextmanager
@@ -68,6 +70,14 @@ class CliState:
 
         with held_interrupts(), self.service(now) as service:
             yield service
+
+
+def loaded() -> None:
+    """The command's modules are loaded: what they made is frozen (no collection scans it
+    again) and garbage collection resumes. Nothing unless `feedpipe.__main__` paused it."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def now_option(func: F) -> F:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from feedpipe.cli.common import CliState, pass_state
+from feedpipe.cli.common import CliState, loaded, pass_state
 from feedpipe.cli.textgrid import plural, table
 from feedpipe.envnames import ACCESS_LOG_ENV, SECRET_KEY_ENV
 
@@ -46,6 +46,7 @@ def serve(
     os.environ.setdefault("FEEDPIPE_CONFIG", str(state.config or "config.toml"))
     if access_log:
         os.environ[ACCESS_LOG_ENV] = "1"
+    loaded()
     run_server(
         host=host or settings.web.host,
         port=settings.web.port if port is None else port,
