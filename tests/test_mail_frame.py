@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from feedpipe.emails.render import EmailRenderer
-from feedpipe.mail import Outcome, SmtpTransport
+from feedpipe.mail import Envelope, Outcome, SmtpTransport
 from feedpipe.mail.session import frame
 from tests.smtp_servers import RecordingHandler, serve
 from tests.test_email_support import edition, make_post
@@ -52,32 +52,32 @@ def test_framed_content_ends_only_at_its_terminator(data: bytes) -> None:
 
 
 def test_ready_is_awaited_before_the_server_can_accept() -> None:
-    """The transport asks `ready` once per message, after the envelope; a no means the
-    connection is dropped before the final dot: the server has nothing, the message UNSENT."""
+    """The transport asks `ready` for each message after its envelope and content went out
+    and before its final dot, which then shares a write with the next envelope; a no drops
+    the connection in the middle of DATA: the server has nothing more, the rest is UNSENT."""
     posts = [make_post(n, f"Post {n}", ("Rust",)) for n in range(1, 4)]
     rendered = EmailRenderer(make_settings(25)).render_edition(edition(posts))
     handler = RecordingHandler()
-    answers = iter([True, False, True])
-    seen: list[int] = []
+    seen: list[tuple[str, int, int]] = []
 
-    async def ready() -> bool:
-        seen.append(handler.rcpt_calls)  # the envelope went first (pipelined with DATA)
-        return next(answers)
+    async def ready(envelope: Envelope) -> bool:
+        seen.append((envelope.recipient, handler.rcpt_calls, len(handler.received)))
+        return envelope.recipient != "reader3@example.org"
 
     async def run(port: int) -> list[Outcome]:
         transport = SmtpTransport.from_settings(make_settings(port, concurrency=1))
         try:
-            batch = envelopes(rendered, 3)
+            batch = envelopes(rendered, 4)
             return [d.outcome for d in await transport.send_many(batch, ready=ready)]
         finally:
             await transport.aclose()
 
     with serve(handler) as server:
         outcomes = asyncio.run(run(server.port))
-    assert outcomes == [Outcome.SENT, Outcome.UNSENT, Outcome.SENT]
+    assert outcomes == [Outcome.SENT, Outcome.SENT, Outcome.UNSENT, Outcome.UNSENT]
     assert [r.rcpt_tos for r in handler.received] == [
         ("reader1@example.org",),
-        ("reader3@example.org",),
+        ("reader2@example.org",),
     ]
-    assert handler.connections == 2  # the one dropped in the middle of DATA, and a new one
-    assert seen == [1, 2, 3]
+    # asked for message n once its envelope was in (n RCPTs) and n - 1 messages accepted
+    assert seen == [(f"reader{n}@example.org", n, n - 1) for n in (1, 2, 3)]

@@ -55,7 +55,7 @@ class MemoryTransport:
         for envelope in envelopes:
             await self.limiter.acquire()
             if (take is not None and not await take(envelope)) or (
-                ready is not None and not await ready()
+                ready is not None and not await ready(envelope)
             ):
                 deliveries.append(unsent(envelope, "not taken"))
                 continue

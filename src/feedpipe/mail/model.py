@@ -45,10 +45,10 @@ class Delivery:
 Halt = Callable[[Delivery], bool]
 # Asked as a connection takes each envelope, just before it is sent: False leaves it UNSENT.
 Take = Callable[[Envelope], Awaitable[bool]]
-# Awaited by a connection just before the server can accept its envelope (the end of the
+# Awaited by a connection just before the server can accept this envelope (the end of its
 # content): True once the connection's previous answer is recorded, False (send nothing,
-# leave it UNSENT) when recording has stopped.
-Ready = Callable[[], Awaitable[bool]]
+# leave it UNSENT) when recording has stopped or the row is no longer this worker's.
+Ready = Callable[[Envelope], Awaitable[bool]]
 
 
 class Transport(Protocol):

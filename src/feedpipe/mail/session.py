@@ -8,13 +8,14 @@ import re
 import socket
 import ssl
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import cast
 
 import aiosmtplib
 
 from feedpipe.errors import ConfigError, FeedpipeError
-from feedpipe.mail.model import Outcome, Ready, Stage
+from feedpipe.mail.model import Outcome, Stage
 from feedpipe.mail.replies import classify
 from feedpipe.settings import SmtpSettings
 
@@ -56,6 +57,10 @@ class ConnectError(SessionError):
         return Outcome.RETRY if refused is Outcome.THROTTLED else refused
 
 
+# awaited before the held message's final "." (`mail.model.Ready` for that envelope)
+Gate = Callable[[], Awaitable[bool]]
+
+
 class NotReady(FeedpipeError):
     """`ready` said no in the middle of DATA: the connection must be dropped unfinished."""
 
@@ -80,6 +85,17 @@ class Attempt:
     code: int | None
     text: str
     reusable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """What `Session.begin` did: the held message it ended (`ended`, None if none was held),
+    and this message's attempt if it ended at once (None: it is held now); `again` when the
+    server is leaving before this message could start (send it on a new connection)."""
+
+    ended: Attempt | None
+    attempt: Attempt | None
+    again: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +317,8 @@ async def open_client(config: SessionConfig, local_hostname: str) -> aiosmtplib.
 
 
 class Session:
-    """An open, authenticated connection that sends one message at a time."""
+    """An open, authenticated connection that sends one message at a time, each held before
+    its final `.` until the next begins (or `end`)."""
 
     def __init__(self, client: aiosmtplib.SMTP, timeout: float) -> None:
         transport = cast(asyncio.Transport, client.transport)
@@ -312,6 +329,7 @@ class Session:
         self.reader = ReplyReader(transport)
         transport.set_protocol(self.reader)  # aiosmtplib's protocol awaits one reply per write
         self.transactions = 0
+        self.held = False  # a message's content is out but for its final "."
 
     @classmethod
     async def open(cls, config: SessionConfig, local_hostname: str) -> Session:
@@ -323,15 +341,76 @@ class Session:
         reader = self.reader
         return reader.error is None and not reader.replies and not reader.transport.is_closing()
 
-    async def transact(
-        self, sender: str, recipient: str, data: bytes, ready: Ready | None = None
-    ) -> Attempt:
-        """MAIL, RCPT, DATA (pipelined when offered), then the content; SessionError if lost.
+    async def begin(
+        self, sender: str, recipient: str, data: bytes, ready: Gate | None = None
+    ) -> Begun:
+        """Start a transaction: MAIL, RCPT, DATA (pipelined when offered), then the content but
+        for its final `.`: the message is `held` until `end` or the next `begin`.
 
-        The content goes out but for its final `.`, then `ready` is awaited before the server
-        may accept the message (so the wait overlaps the envelope's round trips); NotReady
-        when it says no."""
+        A message held on this connection is ended first (`ready`, then its `.` in the same
+        write as this envelope when the server pipelines, as RFC 2920 allows). SessionError
+        when the connection is lost (`content_sent`: the held message's `.` went out), NotReady
+        when `ready` said no."""
         self.transactions += 1
+        payload = frame(data)
+        commands = self._commands(sender, recipient, len(payload) - 3)
+        ended: Attempt | None = None
+        if isinstance(commands, Attempt):
+            if self.held:
+                ended = await self.end(ready)
+            return Begun(ended, commands)
+        if self.held and self.pipelining:
+            ended, failure = await self._end_with(commands, ready)
+        else:
+            if self.held:
+                ended = await self.end(ready)
+            failure = None if ended and not ended.reusable else await self._envelope(commands)
+        if ended is not None and not ended.reusable:
+            return Begun(ended, None, again=True)  # the server is leaving: not started here
+        if failure is not None:
+            return Begun(ended, failure)
+        self.reader.write(memoryview(payload)[:-3])  # all but ".\r\n": not acceptable yet
+        self.held = True
+        return Begun(ended, None)
+
+    async def end(self, ready: Gate | None = None) -> Attempt:
+        """`ready`, then the held message's final `.` and the server's reply to it."""
+        await self._ready(ready)
+        self.reader.write(b".\r\n")
+        return await self._final()
+
+    async def _end_with(
+        self, commands: tuple[bytes, bytes], ready: Gate | None
+    ) -> tuple[Attempt, Attempt | None]:
+        """The held message's `.` and the next envelope in one write: its reply, then the
+        envelope's failure (None: the server said 354). A connection lost after the reply
+        leaves the next message not started (`again`)."""
+        await self._ready(ready)
+        self.reader.write(b".\r\n" + b"".join(commands) + b"DATA\r\n")
+        ended = await self._final()
+        if not ended.reusable:
+            return ended, None
+        try:
+            failure = await self._replies(commands, pipelined=True)
+        except SessionError:
+            self.reader.transport.abort()
+            return replace(ended, reusable=False), None
+        return ended, failure
+
+    async def _ready(self, ready: Gate | None) -> None:
+        if ready is not None and not await ready():
+            raise NotReady("recording stopped")
+        self.held = False
+
+    async def _final(self) -> Attempt:
+        try:
+            final = await self.reader.read(self.timeout)
+        except SessionError as exc:
+            raise SessionError(f"{exc} (after the message was sent)", content_sent=True) from None
+        return self._attempt(final, Stage.FINAL)
+
+    def _commands(self, sender: str, recipient: str, size: int) -> tuple[bytes, bytes] | Attempt:
+        """MAIL FROM and RCPT TO, or the attempt that ends here (an unusable address)."""
         try:
             rcpt = smtp_path(recipient)
         except AddressError as exc:
@@ -340,33 +419,21 @@ class Session:
             mail = smtp_path(sender)
         except AddressError as exc:
             return Attempt(Outcome.RETRY, None, f"sender: {exc}")
-        payload = frame(data)
-        size = b" SIZE=%d" % (len(payload) - 3) if self.size else b""
-        commands = (b"MAIL FROM:" + mail + size + b"\r\n", b"RCPT TO:" + rcpt + b"\r\n")
-        failure = await self._envelope(commands)
-        if failure is not None:
-            return failure
-        if ready is None:
-            self.reader.write(payload)
-        else:
-            view = memoryview(payload)
-            self.reader.write(view[:-3])  # all but ".\r\n": the server cannot accept it yet
-            if not await ready():
-                raise NotReady("recording stopped")
-            self.reader.write(view[-3:])
-        try:
-            final = await self.reader.read(self.timeout)
-        except SessionError as exc:
-            raise SessionError(f"{exc} (after the message was sent)", content_sent=True) from None
-        return self._attempt(final, Stage.FINAL)
+        option = b" SIZE=%d" % size if self.size else b""
+        return b"MAIL FROM:" + mail + option + b"\r\n", b"RCPT TO:" + rcpt + b"\r\n"
 
     async def _envelope(self, commands: tuple[bytes, bytes]) -> Attempt | None:
         """Send MAIL, RCPT and DATA; None when the server said 354, else the failed attempt."""
+        if self.pipelining:
+            self.reader.write(b"".join(commands) + b"DATA\r\n")
+        return await self._replies(commands, pipelined=self.pipelining)
+
+    async def _replies(self, commands: tuple[bytes, bytes], pipelined: bool) -> Attempt | None:
+        """The envelope's replies (written already when `pipelined`, else one by one)."""
         stages = (Stage.MAIL, Stage.RCPT, Stage.DATA)
         lines = (*commands, b"DATA\r\n")
         replies: list[Reply] = []
-        if self.pipelining:
-            self.reader.write(b"".join(lines))
+        if pipelined:
             replies = [await self.reader.read(self.timeout) for _ in lines]
         else:
             for line, stage in zip(lines, stages, strict=True):

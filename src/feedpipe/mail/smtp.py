@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 from collections import deque
@@ -12,7 +13,15 @@ from dataclasses import dataclass, field
 from feedpipe.mail.keypool import KeyPool, Signatures
 from feedpipe.mail.model import Delivery, Envelope, Halt, Ready, Take, retry, unsent
 from feedpipe.mail.rate import RateLimiter
-from feedpipe.mail.session import ConnectError, NotReady, Session, SessionConfig, SessionError
+from feedpipe.mail.session import (
+    Attempt,
+    ConnectError,
+    Gate,
+    NotReady,
+    Session,
+    SessionConfig,
+    SessionError,
+)
 from feedpipe.mail.signing import DkimSigner, Prepared, SigningError
 from feedpipe.settings import Settings
 
@@ -88,11 +97,21 @@ class Batch:
     ready: Ready | None = None
     halted: bool = False
 
+    def gate(self, index: int | None) -> Gate | None:
+        """What the connection awaits before the held envelope `index` may be accepted."""
+        if self.ready is None or index is None:
+            return None
+        return functools.partial(self.ready, self.envelopes[index])
+
     def done(self, index: int, delivery: Delivery) -> None:
         self.results[index] = delivery
         if self.halt is not None and not self.halted and self.halt(delivery):
             self.halted = True
             self.todo.clear()
+
+
+def delivery(envelope: Envelope, attempt: Attempt) -> Delivery:
+    return Delivery(envelope.outbox_id, attempt.outcome, attempt.code, attempt.text)
 
 
 def helo_default(sender: str) -> str:
@@ -167,7 +186,11 @@ class SmtpTransport:
         ]
 
     async def _work(self, slot: int, batch: Batch) -> str | None:
-        """Send from the shared queue until it is empty; the reason if the server is unreachable."""
+        """Send from the shared queue until it is empty; the reason if the server is unreachable.
+
+        Each message is held before its final `.` until the next one begins (the `.` and the
+        next envelope share a write) or the queue is empty."""
+        held: int | None = None
         while batch.todo:
             index = batch.todo.popleft()
             envelope = batch.envelopes[index]
@@ -178,13 +201,13 @@ class SmtpTransport:
                 continue  # left UNSENT
             try:
                 data = envelope.data if batch.ahead is None else await batch.ahead.data(index)
-                delivery = await self._deliver(slot, envelope, data, batch.ready)
+                held = await self._begin(slot, batch, index, data, held)
             except ConnectError as exc:
                 code, reply = (exc.code, exc.reply) if exc.code is not None else (None, str(exc))
                 batch.done(index, Delivery(envelope.outbox_id, exc.outcome, code, reply))
                 return str(exc)
-            batch.done(index, delivery)
-            self.limiter.observe(delivery)
+        if held is not None:
+            await self._end(slot, batch, held)
         return None
 
     async def _ahead(self, envelopes: Sequence[Envelope]) -> Ahead | None:
@@ -205,35 +228,84 @@ class SmtpTransport:
         depth = max(MIN_AHEAD, 2 * len(self.sessions))
         return Ahead(self.signer, self.signing, envelopes, depth)
 
-    async def _deliver(
-        self, slot: int, envelope: Envelope, data: bytes | SigningError, ready: Ready | None
-    ) -> Delivery:
-        """One transaction; a reused connection found dead before DATA is reopened once."""
+    async def _begin(
+        self, slot: int, batch: Batch, index: int, data: bytes | SigningError, held: int | None
+    ) -> int | None:
+        """Start `index` on the slot's connection, ending the held message; the index now held.
+        A connection found dead before this message started is reopened once for it."""
+        envelope = batch.envelopes[index]
         if isinstance(data, SigningError):
-            return retry(envelope, str(data))
+            self._done(batch, index, retry(envelope, str(data)))
+            return held
         while True:
-            session, fresh = await self._session(slot, envelope.sender)
+            session, fresh = await self._session(slot, envelope.sender, held is not None)
             try:
-                attempt = await session.transact(envelope.sender, envelope.recipient, data, ready)
+                gate = batch.gate(held)
+                begun = await session.begin(envelope.sender, envelope.recipient, data, gate)
             except NotReady:
                 self._drop(slot)  # in the middle of DATA: nothing may reach the server
-                return unsent(envelope, "recording stopped")
+                for stopped in (held, index):
+                    if stopped is not None:
+                        self._done(
+                            batch, stopped, unsent(batch.envelopes[stopped], "recording stopped")
+                        )
+                return None
             except SessionError as exc:
                 self._drop(slot)
-                if fresh or exc.content_sent:
-                    return retry(envelope, str(exc))
+                if held is not None:  # this one had not started: on a new connection
+                    self._done(batch, held, retry(batch.envelopes[held], str(exc)))
+                    held = None
+                    continue
+                if fresh:
+                    self._done(batch, index, retry(envelope, str(exc)))
+                    return None
                 continue
             except BaseException:
                 self._drop(slot)  # cancelled or a bug: the connection is in an unknown state
                 raise
-            if not attempt.reusable:
+            if held is not None and begun.ended is not None:
+                self._done(batch, held, delivery(batch.envelopes[held], begun.ended))
+                held = None
+            if begun.again:
                 self._drop(slot)
-            return Delivery(envelope.outbox_id, attempt.outcome, attempt.code, attempt.text)
+                continue
+            if begun.attempt is None:
+                return index
+            if not begun.attempt.reusable:
+                self._drop(slot)
+            self._done(batch, index, delivery(envelope, begun.attempt))
+            return held
 
-    async def _session(self, slot: int, sender: str) -> tuple[Session, bool]:
-        """The slot's connection, opened if needed; True when it is new."""
+    async def _end(self, slot: int, batch: Batch, held: int) -> None:
+        """The held message's final `.` and its reply (the queue is empty)."""
+        envelope, session = batch.envelopes[held], self.sessions[slot]
+        assert session is not None and session.held
+        try:
+            attempt = await session.end(batch.gate(held))
+        except NotReady:
+            self._drop(slot)
+            self._done(batch, held, unsent(envelope, "recording stopped"))
+            return
+        except SessionError as exc:
+            self._drop(slot)
+            self._done(batch, held, retry(envelope, str(exc)))
+            return
+        except BaseException:
+            self._drop(slot)
+            raise
+        if not attempt.reusable:
+            self._drop(slot)
+        self._done(batch, held, delivery(envelope, attempt))
+
+    def _done(self, batch: Batch, index: int, result: Delivery) -> None:
+        batch.done(index, result)
+        self.limiter.observe(result)
+
+    async def _session(self, slot: int, sender: str, holding: bool) -> tuple[Session, bool]:
+        """The slot's connection (the one `holding` a message), opened if needed; True when
+        it is new."""
         session = self.sessions[slot]
-        if session is not None and session.usable:
+        if session is not None and (holding or session.usable):
             return session, False
         self._drop(slot)
         helo = self.local_hostname or helo_default(sender)

@@ -250,6 +250,9 @@ class Dispatcher:
             return False
         return await self.inflight.take(envelope.outbox_id)
 
+    async def _ready(self, envelope: Envelope) -> bool:
+        return await self.inflight.ready(envelope.outbox_id)
+
     def _limited(self, budget: SharedBudget) -> None:
         self._stop = True
         if self.report.limited is None and budget.resume_at is not None:
@@ -284,7 +287,7 @@ class Dispatcher:
         started = time.perf_counter()
         try:
             return await self.transport.send_many(
-                envelopes, halt, take=self._take, ready=self.inflight.ready
+                envelopes, halt, take=self._take, ready=self._ready
             )
         finally:
             if self.on_latency is not None:

@@ -28,14 +28,15 @@ class InFlight:
     """Claimed rows of one dispatcher until their results are recorded.
 
     Every row claimed is `held` and its lease renewed every lease / HEARTBEATS_PER_LEASE;
-    a row whose lease was taken over anyway is `lost` and not sent. `take` marks a row
-    `sending` (in the next transaction) when a connection takes it (waiting while `group`
-    answers in all, or one of a finished connection's, are not committed); `answered` queues
-    its result. A connection (the task that calls `take` and `ready`) sends the next envelope
-    and its content but for the final `.` while its last answer is being recorded, then
-    `ready` waits for that commit: each connection has at most one message the server may
-    have accepted and feedpipe not recorded, so after a crash at most `connections` are sent
-    again (the resend bound). Answers arriving together still share one transaction.
+    a row whose lease was taken over anyway is `lost` and not sent. A connection (the task
+    that calls `take` and `ready`) `take`s a row (waiting while `group` answers in all, or
+    one of a finished connection's, are not committed), sends its envelope and content but
+    for the final `.` while its last answer is being recorded, then `ready` waits for that
+    commit and marks the row `sending` (in the next transaction); `answered` queues its
+    result. So each connection has at most one message the server may have accepted and
+    feedpipe not recorded, and after a crash at most `connections` are sent again (the
+    resend bound); `sending` rows are at most as many. Answers arriving together still share
+    one transaction.
     """
 
     store: Store
@@ -75,18 +76,21 @@ class InFlight:
         await self._wait_for(self._room)
         if self.dead or outbox_id in self.lost:
             return False
-        self.taken.append(outbox_id)
         task = asyncio.current_task()
         if task is not None:
             self.takers[outbox_id] = task
         return True
 
-    async def ready(self) -> bool:
-        """The calling connection may let the server accept its next message: its last answer
-        is committed. False when recording has stopped."""
+    async def ready(self, outbox_id: int) -> bool:
+        """The calling connection may let the server accept this row's message: its last
+        answer is committed (then the row becomes `sending`). False when recording has
+        stopped or the lease was lost."""
         task = asyncio.current_task()
         await self._wait_for(lambda: not self.open.get(task))
-        return not self.dead
+        if self.dead or outbox_id in self.lost:
+            return False
+        self.taken.append(outbox_id)
+        return True
 
     async def _wait_for(self, free: Callable[[], bool]) -> None:
         """Until `free()` or the recorder stops; a waiting connection has it record soon."""
