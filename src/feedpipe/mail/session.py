@@ -399,7 +399,7 @@ class Session:
 
     async def _ready(self, ready: Gate | None) -> None:
         if ready is not None and not await ready():
-            raise NotReady("recording stopped")
+            raise NotReady("not ready: recording stopped or the lease was lost")
         self.held = False
 
     async def _final(self) -> Attempt:

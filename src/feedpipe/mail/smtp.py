@@ -244,21 +244,17 @@ class SmtpTransport:
                 begun = await session.begin(envelope.sender, envelope.recipient, data, gate)
             except NotReady:
                 self._drop(slot)  # in the middle of DATA: nothing may reach the server
-                for stopped in (held, index):
-                    if stopped is not None:
-                        self._done(
-                            batch, stopped, unsent(batch.envelopes[stopped], "recording stopped")
-                        )
+                for stopped in (i for i in (held, index) if i is not None):
+                    self._done(batch, stopped, unsent(batch.envelopes[stopped], "not ready"))
                 return None
             except SessionError as exc:
                 self._drop(slot)
-                if held is not None:  # this one had not started: on a new connection
-                    self._done(batch, held, retry(batch.envelopes[held], str(exc)))
-                    held = None
-                    continue
-                if fresh:
+                if held is None and fresh:
                     self._done(batch, index, retry(envelope, str(exc)))
                     return None
+                if held is not None:  # this one had not started: on a new connection
+                    self._done(batch, held, retry(batch.envelopes[held], str(exc)))
+                held = None
                 continue
             except BaseException:
                 self._drop(slot)  # cancelled or a bug: the connection is in an unknown state
@@ -284,7 +280,7 @@ class SmtpTransport:
             attempt = await session.end(batch.gate(held))
         except NotReady:
             self._drop(slot)
-            self._done(batch, held, unsent(envelope, "recording stopped"))
+            self._done(batch, held, unsent(envelope, "not ready"))
             return
         except SessionError as exc:
             self._drop(slot)
