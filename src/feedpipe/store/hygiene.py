@@ -25,7 +25,7 @@ from feedpipe.model.hygiene import (
 )
 from feedpipe.store.outbox_tables import outbox
 from feedpipe.store.schema import metadata
-from feedpipe.store.sqlutil import CHUNK, chunked, dialect_insert
+from feedpipe.store.sqlutil import CHUNK, chunked, dialect_insert, run_many
 from feedpipe.store.subscribers import move_subscribers, subscribers
 from feedpipe.store.types import UTCDateTime
 
@@ -324,7 +324,7 @@ def delete_soft_events(conn: Connection, subscriber_ids: Sequence[int]) -> None:
     """A message delivered: the subscriber's soft bounces start over (executemany of one
     statement built once: it runs for every small group of results a dispatcher records)."""
     if subscriber_ids:
-        conn.execute(_soft_statement(), [{"b_sub": i} for i in sorted(set(subscriber_ids))])
+        run_many(conn, _soft_statement(), [{"b_sub": i} for i in sorted(set(subscriber_ids))])
 
 
 @functools.cache

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from feedpipe.model import CLAIMABLE, PENDING, ClaimedMessage, MessageKind, OutboxState, Recipient
 from feedpipe.store.hygiene import suppressed_clause
 from feedpipe.store.outbox_tables import outbox
-from feedpipe.store.sqlutil import chunked
+from feedpipe.store.sqlutil import chunked, run_many
 from feedpipe.store.subscribers import subscribers
 from feedpipe.store.types import UTCDateTime
 
@@ -109,7 +109,9 @@ def mark_sending(conn: Connection, owner: str, ids: Sequence[int], now: datetime
     """A connection took these rows: `sending` (what a crash may have delivered). One statement
     run per row (executemany; no expanding IN to render on every call)."""
     if ids:
-        conn.execute(_mark_statement(), [{"b_id": i, "b_owner": owner, "b_now": now} for i in ids])
+        run_many(
+            conn, _mark_statement(), [{"b_id": i, "b_owner": owner, "b_now": now} for i in ids]
+        )
 
 
 @functools.cache

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from feedpipe.model import CLAIMABLE, PENDING, Action, Decision, OutboxState, RecordReport
 from feedpipe.store.hygiene import delete_soft_events, suppress_subscribers
 from feedpipe.store.outbox_tables import outbox, subscriber_bounces
-from feedpipe.store.sqlutil import dialect_insert
+from feedpipe.store.sqlutil import dialect_insert, run_many
 from feedpipe.store.subscribers import move_subscribers
 from feedpipe.store.types import UTCDateTime
 
@@ -63,7 +63,7 @@ def record_sent(conn: Connection, sent: Sequence[Decision], now: datetime) -> No
     if not sent:
         return
     rows = [{"b_id": d.outbox_id, "b_code": d.code, "b_reply": d.reply, "b_now": now} for d in sent]
-    conn.execute(_sent_statement(), rows)
+    run_many(conn, _sent_statement(), rows)
 
 
 def record_others(conn: Connection, owner: str, decided: Sequence[Decision], now: datetime) -> None:
@@ -108,7 +108,7 @@ def reset_bounces(conn: Connection, subscriber_ids: Sequence[int]) -> None:
     if not subscriber_ids:
         return
     delete_soft_events(conn, subscriber_ids)  # a delivery: the soft bounces start over too
-    conn.execute(_reset_statement(), [{"b_sub": i} for i in sorted(set(subscriber_ids))])
+    run_many(conn, _reset_statement(), [{"b_sub": i} for i in sorted(set(subscriber_ids))])
 
 
 @functools.cache

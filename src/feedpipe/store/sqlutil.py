@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 CHUNK = 500  # values per IN list: far below every backend's bind-parameter limit
 T = TypeVar("T")
@@ -41,3 +42,57 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     was tried for the cold sync: no whole-process difference measured, so Core it is.)"""
     if rows:
         conn.execute(sa.insert(table), list(rows))
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A statement compiled for one dialect: its SQL, the bind names in the driver's order,
+    the processed values of the binds no row gives, and the other binds' processors."""
+
+    sql: str
+    positional: bool
+    names: tuple[str, ...]
+    fixed: dict[str, Any]
+    processors: dict[str, Callable[[Any], Any]]
+
+
+_PREPARED: dict[tuple[Any, str, str], _Prepared] = {}  # the statement itself in the key
+
+
+def run_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Run a statement built once (module-level or cached: each one is kept) for many rows,
+    compiled once per dialect and handed to the driver's executemany: for the statements a
+    dispatcher runs for every few answers, where Core's per-call and per-row work (cache key,
+    parameter construction) cost more than SQLite's (recording 13 results: 28 → 20 µs each).
+    Every row gives the same binds."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    key = (stmt, dialect.name, dialect.paramstyle)
+    prepared = _PREPARED.get(key) or _PREPARED.setdefault(key, _prepare(stmt, dialect))
+    given, fixed, processors = rows[0].keys(), prepared.fixed, prepared.processors
+    order = [(name, name in given, processors.get(name)) for name in prepared.names]
+    params: list[Any] = []
+    for row in rows:
+        values = [
+            (process(row[name]) if process and row[name] is not None else row[name])
+            if own
+            else fixed[name]
+            for name, own, process in order
+        ]
+        params.append(
+            tuple(values) if prepared.positional else dict(zip(prepared.names, values, strict=True))
+        )
+    conn.exec_driver_sql(prepared.sql, params)
+
+
+def _prepare(stmt: Any, dialect: Dialect) -> _Prepared:
+    compiled = stmt.compile(dialect=dialect)
+    processors = dict(compiled._bind_processors)
+    defaults = compiled.construct_params(_check=False)  # None where each row gives one
+    names = tuple(compiled.positiontup or defaults)
+    fixed = {
+        name: processors[name](value) if name in processors and value is not None else value
+        for name, value in defaults.items()
+    }
+    return _Prepared(str(compiled), dialect.positional, names, fixed, processors)
