@@ -16,6 +16,10 @@ class Envelope:
     sender: str
     recipient: str
     data: bytes
+    # True when `data` is known to have CRLF line ends only, no bare CR or LF (feedpipe's own
+    # messages: emails.mime builds them so, a property test checks): the SMTP transport then
+    # skips its two scans for bare line ends and only dot-stuffs
+    crlf: bool = False
 
 
 class Outcome(enum.StrEnum):

@@ -241,7 +241,9 @@ class SmtpTransport:
             session, fresh = await self._session(slot, envelope.sender, held is not None)
             try:
                 gate = batch.gate(held)
-                begun = await session.begin(envelope.sender, envelope.recipient, data, gate)
+                begun = await session.begin(
+                    envelope.sender, envelope.recipient, data, gate, envelope.crlf
+                )
             except NotReady:
                 self._drop(slot)  # in the middle of DATA: nothing may reach the server
                 for stopped in (i for i in (held, index) if i is not None):

@@ -20,6 +20,7 @@ from feedpipe.errors import FeedpipeError
 from feedpipe.mail import Delivery, Envelope, Outcome, Transport
 from feedpipe.mail.model import Halt, unsent
 from feedpipe.mail.verp import Verp
+from feedpipe.mail.wire import crlf_only
 from feedpipe.model import (
     Claim,
     ClaimedMessage,
@@ -87,16 +88,18 @@ class TemplateCache:
         self.store = store
         self.size = size
         self.items: OrderedDict[str, MimeTemplate] = OrderedDict()
+        self.crlf: dict[str, bool] = {}  # CRLF line ends only: so are its messages (mail.model)
 
     def get_many(self, keys: set[str]) -> dict[str, MimeTemplate]:
         missing = sorted(k for k in keys if k not in self.items)
         for key, blob in self.store.edition_templates(missing).items():
             self.items[key] = MimeTemplate.load(blob)
+            self.crlf[key] = crlf_only(self.items[key].data)
         for key in keys & self.items.keys():
             self.items.move_to_end(key)
         found = {k: self.items[k] for k in keys if k in self.items}
         while len(self.items) > max(self.size, len(keys)):
-            self.items.popitem(last=False)
+            self.crlf.pop(self.items.popitem(last=False)[0], None)
         return found
 
 
@@ -312,7 +315,8 @@ class Dispatcher:
                 broken.append(unbuildable(m, str(exc)))
                 continue
             sender = self.options.envelope_sender(m.outbox_id)
-            envelopes.append(Envelope(m.outbox_id, sender, m.recipient.email, data))
+            crlf = self.templates.crlf[m.edition_key]
+            envelopes.append(Envelope(m.outbox_id, sender, m.recipient.email, data, crlf))
         return envelopes, broken
 
     def decide(
