@@ -1,16 +1,18 @@
-"""Who a fill reads: the id ranges of subscribers due by its time, and next_due_at kept up."""
+"""A fill's subscribers: the id ranges of those due by its time; their cursors and next_due_at."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from feedpipe.model import SubscriberStatus
-from feedpipe.store.subscribers import id_among, subscribers
+from feedpipe.model import Advance, SubscriberStatus
+from feedpipe.store.subscribers import subscribers
 
 STREAM = 10_000  # ids fetched at a time
 
@@ -53,3 +55,41 @@ def set_next_due(
     for due, ids in by_value.items():
         among = id_among(conn, sorted(ids))
         conn.execute(sa.update(subscribers).where(among).values(next_due_at=due))
+
+
+def advance_subscribers(
+    conn: Connection,
+    advances: Mapping[int, Advance],
+    next_due: Mapping[int, datetime] | None = None,
+) -> None:
+    """Apply a plan's moves: slot cursors (last_digest_at, with `next_due` the next_due_at
+    that goes with it) and watermarks, never back; one UPDATE per distinct move (a fill's
+    subscribers mostly share theirs) and list of ids."""
+    moves: dict[tuple[datetime, datetime | None, datetime | None], list[int]] = defaultdict(list)
+    due = (next_due or {}).get
+    for sub_id, advance in advances.items():
+        moves[advance.cursor, advance.watermark, due(sub_id)].append(sub_id)
+    c = subscribers.c
+    for (cursor, mark, next_at), ids in moves.items():
+        later = sa.or_(c.last_digest_at.is_(None), c.last_digest_at < cursor)
+        values: dict[str, Any] = {
+            "last_digest_at": sa.case((later, cursor), else_=c.last_digest_at)
+        }
+        if next_at is not None:
+            values["next_due_at"] = sa.case((later, next_at), else_=c.next_due_at)
+        if mark is not None:
+            values["watermark"] = sa.case((c.watermark < mark, mark), else_=c.watermark)
+            later = sa.or_(later, c.watermark < mark)
+        among = id_among(conn, sorted(ids))
+        conn.execute(sa.update(subscribers).where(among, later).values(values))
+
+
+def id_among(conn: Connection, ids: Sequence[int]) -> sa.ColumnElement[bool]:
+    """`subscribers.id` among `ids` as one parameter (no IN list of thousands to compile and
+    bind): an array on PostgreSQL, a JSON list read by json_each on SQLite."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return subscribers.c.id == sa.any_(sa.bindparam("ids", list(ids), ARRAY(sa.Integer)))
+    listed = sa.func.json_each(json.dumps(list(ids))).table_valued("value")
+    return subscribers.c.id.in_(sa.select(listed.c.value))

@@ -26,7 +26,7 @@ from feedpipe.model import (
     Subscriber,
     SubscriberStatus,
 )
-from feedpipe.store.due import due_ranges, set_next_due
+from feedpipe.store.due import advance_subscribers, due_ranges, set_next_due
 from feedpipe.store.hygiene import smtp_bounce_events, suppressed_between
 from feedpipe.store.outbox_claim import (
     claimed,
@@ -54,7 +54,7 @@ from feedpipe.store.outbox_tables import (
 )
 from feedpipe.store.schema import meta
 from feedpipe.store.sqlutil import chunked, dialect_insert
-from feedpipe.store.subscribers import advance_subscribers, subscriber_page
+from feedpipe.store.subscribers import subscriber_page
 
 T = TypeVar("T")
 
