@@ -160,3 +160,44 @@ def test_every_post_is_delivered_exactly_once(
         expected = {p.id for p in items if wanted(sub, p, rules)}
         assert set(delivered[sub.id]) <= expected  # nothing old, nothing foreign
         assert len(delivered[sub.id]) + summarised[sub.id] == len(expected)  # nothing missed
+
+
+@settings(max_examples=120, deadline=None)
+@given(timelines())
+def test_planning_only_those_due_by_next_due_plans_the_same(
+    timeline: tuple[list[Subscriber], list[DigestPost], list[datetime], Rules],
+) -> None:
+    """A fill reads only subscribers whose stored next_due is unknown or has come (and stores
+    the plan's new ones): at every run it decides exactly what planning everyone decides."""
+    subs, items, runs, rules = timeline
+    by_id = {p.id: full(p) for p in items}
+
+    def load(ids: Sequence[int]) -> Mapping[int, Post]:
+        return {i: by_id[i] for i in ids}
+
+    state = {s.id: s for s in subs}
+
+    def run(now: datetime) -> None:
+        existing = [s for s in state.values() if s.created_at <= now]
+        ready = [p for p in items if p.first_seen_at <= now]
+        everyone = plan(existing, ready, now, load, "", rules)
+        due = [s for s in existing if s.next_due_at is None or s.next_due_at <= now]
+        read = plan(due, ready, now, load, "", rules)
+        assert read.advances == everyone.advances
+        assert [(e.key, e.subscriber_ids) for e in read.editions] == [
+            (e.key, e.subscriber_ids) for e in everyone.editions
+        ]
+        for sub_id, adv in everyone.advances.items():
+            old = state[sub_id]
+            state[sub_id] = replace(
+                old, watermark=adv.watermark or old.watermark, last_digest_at=adv.cursor
+            )
+        for sub_id, next_at in read.next_due.items():
+            state[sub_id] = replace(state[sub_id], next_due_at=next_at)
+
+    for now in runs:
+        run(now)
+    now = max(runs, default=START)
+    for _ in range(50):  # then runs at the very instants a plan may act (slots, posts out)
+        now = min(next_event(s, waiting(s, items, rules), now, rules) for s in state.values())
+        run(now)

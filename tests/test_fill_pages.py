@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,14 +16,18 @@ from feedpipe.emails.render import EmailRenderer
 from feedpipe.model import (
     Action,
     Contact,
+    Frequency,
     NewEdition,
     NewMessage,
     OutboxFill,
     OutboxState,
+    Preferences,
     Recipient,
+    Schedule,
     SubscriberStatus,
 )
 from feedpipe.outbox import fill as fill_module
+from feedpipe.outbox.fill import FILL_PAGE
 from feedpipe.outbox.policy import message_id
 from feedpipe.store import Store
 from feedpipe.store.outbox_insert import personalisation
@@ -182,3 +186,30 @@ def test_a_fill_leaves_the_collector_as_it_found_it(
         assert gc.isenabled()
         assert fp.outbox.fill(DUE).queued == 4
         assert gc.isenabled()
+
+
+def test_a_fill_reads_only_the_subscribers_due(store_url: str, tmp_path: Path) -> None:
+    """Each subscriber's next_due_at: unknown when added or when their schedule changes (read
+    at the next fill), then their next slot (not read before it)."""
+    with small_site(store_url, tmp_path) as fp:
+        store, later = fp.store, DUE + timedelta(minutes=1)
+        ids = [s.id for s in store.subscribers()]
+        assert store.due_ranges(DUE, 2) == [(ids[0] - 1, ids[1]), (ids[2] - 1, ids[3])]
+        first = store.subscribers()[0]
+        weekly = Schedule(Frequency.WEEKLY, 3, time(8, 0), "UTC")  # a Thursday; DUE: Monday
+        store.set_subscriber_preferences(first.id, Preferences(weekly, first.categories, None))
+        assert fp.outbox.fill(DUE).queued == 3
+        tomorrow = DUE + timedelta(days=1)
+        assert (
+            {s.id: s.next_due_at for s in store.subscribers()}
+            == {
+                first.id: DUE + timedelta(days=3),  # read, not due: its next slot stored
+                **dict.fromkeys(ids[1:], tomorrow),
+            }
+        )
+        assert store.due_ranges(later, FILL_PAGE) == []
+        assert fp.outbox.fill(later).queued == 0
+        store.set_subscriber_preferences(ids[2], Preferences(weekly, (), None))
+        assert store.due_ranges(later, FILL_PAGE) == [(ids[2] - 1, ids[2])]
+        assert store.due_ranges(tomorrow, FILL_PAGE) == [(ids[1] - 1, ids[3])]
+        assert fp.outbox.fill(tomorrow).due == 2  # the weekly reader waits for Thursday

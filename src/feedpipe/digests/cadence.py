@@ -88,6 +88,16 @@ def last_slot(sub: HasSchedule, cursor: datetime, now: datetime) -> datetime | N
     return slot
 
 
+def next_due(sub: HasSchedule, cursor: datetime) -> datetime:
+    """The earliest instant at which `decide` may act for `sub` once their slot cursor is
+    `cursor`: their first send slot after it (`decide` acts at a slot, and the latest one in
+    (cursor, now] is never before the first), or for instant mail the cursor itself (a post
+    may come out at any moment). A fill reads only subscribers due by this at its `now`."""
+    if sub.frequency is Frequency.INSTANT:
+        return cursor
+    return next_send_after(sub, cursor)
+
+
 def is_due(sub: Subscriber, now: datetime) -> bool:
     """Active, and a send instant has passed since their last digest (or since subscribing)."""
     return sub.status is SubscriberStatus.ACTIVE and next_send_after(sub, sub.cursor) <= now

@@ -43,6 +43,9 @@ class Plan:
     editions: tuple[PlannedEdition, ...] = ()
     advances: Mapping[int, Advance] = field(default_factory=dict)
     first: frozenset[int] = frozenset()  # subscribers getting their first digest
+    # New next_due_at of the subscribers planned whose stored one differs (all those who
+    # move, and those read with none known yet)
+    next_due: Mapping[int, datetime] = field(default_factory=dict)
 
     @property
     def watermarks(self) -> dict[int, datetime]:

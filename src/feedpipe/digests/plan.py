@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
-from feedpipe.digests.cadence import decide, is_due, local_instant, next_send_after
+from feedpipe.digests.cadence import decide, is_due, local_instant, next_due, next_send_after
 from feedpipe.digests.model import DEFAULT_RULES, Plan, PlannedEdition, Rules
 from feedpipe.model import Advance, DigestPost, DigestSection, EditionContent, Post, Subscriber
 from feedpipe.model import SubscriberStatus as Status
@@ -131,13 +131,16 @@ class Planner:
         self._load = load_posts
         self._posts: dict[int, Post] = {}
         self._memo: dict[tuple[object, ...], tuple[Advance, int] | None] = {}
+        self._due: dict[tuple[object, ...], datetime] = {}
         self._layouts: dict[tuple[GroupKey, int], tuple[Layout, int]] = {}
         self._contents: dict[tuple[Layout, int], EditionContent] = {}
 
     def plan(self, subscribers: Iterable[Subscriber]) -> Plan:
         """The editions and moves of these subscribers (one page, or all of them)."""
+        subscribers = list(subscribers)
         by_layout, advances = self.decisions(subscribers)
-        return Plan(self.now, self.editions(by_layout), advances)
+        due = self.next_due(subscribers, advances)
+        return Plan(self.now, self.editions(by_layout), advances, next_due=due)
 
     def decisions(
         self, subscribers: Iterable[Subscriber]
@@ -163,6 +166,28 @@ class Planner:
             if count:
                 by_layout[self._layout(sub, group, count)].append(sub.id)
         return by_layout, advances
+
+    def next_due(
+        self, subscribers: Iterable[Subscriber], advances: Mapping[int, Advance]
+    ) -> dict[int, datetime]:
+        """The new `next_due` of the active subscribers whose stored one differs from it (the
+        slot cursor of those who move is their advance's)."""
+        out: dict[int, datetime] = {}
+        memo = self._due
+        for sub in subscribers:
+            if sub.status is not Status.ACTIVE:
+                continue
+            moved = advances.get(sub.id)
+            cursor = sub.cursor if moved is None else moved.cursor
+            key = (sub.frequency, sub.weekday, sub.send_time, sub.timezone, sub.month_day, cursor)
+            due = memo.get(key)
+            if due is None:
+                if len(memo) >= MEMO_LIMIT:
+                    memo.clear()
+                due = memo[key] = next_due(sub, cursor)
+            if due != sub.next_due_at:
+                out[sub.id] = due
+        return out
 
     def _layout(self, sub: Subscriber, group: GroupKey, count: int) -> tuple[Layout, int]:
         shown = self._layouts.get((group, count))

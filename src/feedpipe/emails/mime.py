@@ -6,12 +6,13 @@ import binascii
 import functools
 import json
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
 from email.headerregistry import Address
 from email.utils import format_datetime
+from operator import itemgetter
 
 from feedpipe.emails.text import truncate
 from feedpipe.errors import ValidationError
@@ -57,6 +58,7 @@ class MimeTemplate:
     chunks: tuple[bytes, ...]
     slots: tuple[tuple[str, str], ...]  # (context, field) between consecutive chunks
     distinct_slots: frozenset[tuple[str, str]]
+    splice: Splice = field(compare=False, repr=False)  # how messages are assembled (derived)
     intro_first: str = ""  # the rendered introduction of a subscriber's first digest
     intro_next: str = ""  # … and of every later one
 
@@ -81,6 +83,7 @@ class MimeTemplate:
             slots.append((match["ctx"].decode(), match["field"].decode()))
             last = match.end()
         chunks.append(data[last:])
+        splice = Splice.build(chunks, slots, greeting_anon, intros)
         return cls(
             data,
             marker,
@@ -89,6 +92,7 @@ class MimeTemplate:
             tuple(chunks),
             tuple(slots),
             frozenset(slots),
+            splice,
             *intros,
         )
 
@@ -248,39 +252,6 @@ def escape_attr(value: str) -> str:
     return value.replace("&", "&amp;").replace("\xa0", "&nbsp;").replace('"', "&quot;")
 
 
-@dataclass(frozen=True, slots=True)
-class RecipientValues:
-    """A recipient's values, cleaned and checked, ready to be encoded into each context."""
-
-    name: str
-    greeting: str
-    intro: str
-    email: str
-    unsubscribe_url: str
-    preferences_url: str
-
-    def field(self, name: str) -> str:
-        value: str = getattr(self, name)
-        return value
-
-
-def recipient_values(template: MimeTemplate, recipient: Recipient) -> RecipientValues:
-    """Clean the name, check the address and URLs; raise ValidationError for unsafe values."""
-    name = clean_name(recipient.name)
-    called = greeting_name(name, recipient.given_name)
-    greeting = (
-        template.greeting_named.replace(NAME_MARK, called) if called else template.greeting_anon
-    )
-    return RecipientValues(
-        name=name,
-        greeting=greeting,
-        intro=template.intro_first if recipient.first else template.intro_next,
-        email=check_address(recipient.email),
-        unsubscribe_url=check_url(recipient.unsubscribe_url),
-        preferences_url=check_url(recipient.preferences_url),
-    )
-
-
 def clean_name(name: str | None) -> str:
     """A display name on one line, without control characters, at most 80 characters."""
     return truncate(clean_line((name or "").replace(NAME_MARK, "")), NAME_CHARS)
@@ -358,18 +329,6 @@ def list_unsubscribe(url: str, mailto: str | None) -> str:
     return f"List-Unsubscribe: <{url}>,\r\n <mailto:{mailto.removeprefix('mailto:')}>\r\n"
 
 
-def header_values(values: RecipientValues, message_id: str, date: datetime) -> dict[str, str]:
-    """The per-message header values."""
-    if date.tzinfo is None:
-        raise ValidationError("the Date of a message must be timezone-aware")
-    return {
-        "to": format_to(values.name, values.email),
-        "date": _date_header(date),
-        "message_id": check_message_id(message_id),
-        "unsubscribe_url": values.unsubscribe_url,
-    }
-
-
 @functools.lru_cache(maxsize=256)
 def _date_header(date: datetime) -> str:
     """RFC 5322 date (many messages of a batch share their send time)."""
@@ -393,14 +352,104 @@ def personalize_template(
     message_id: str,
     date: datetime,
 ) -> bytes:
-    """One recipient's message: the template with each placeholder replaced by its value."""
-    values = recipient_values(template, recipient)
-    headers = header_values(values, message_id, date)
-    encoded = {
-        (ctx, field): encode_slot(ctx, headers[field] if ctx == "h" else values.field(field))
-        for ctx, field in template.distinct_slots
-    }
-    out: list[bytes] = [b""] * (2 * len(template.slots) + 1)
-    out[0::2] = template.chunks
-    out[1::2] = [encoded[slot] for slot in template.slots]
-    return b"".join(out)
+    """One recipient's message: the template with each placeholder replaced by its value.
+
+    The name cleaned, the address, URLs and Message-ID checked (ValidationError for unsafe
+    values), each value encoded by `encode_slot` for its context; what every recipient
+    shares (introductions, the greeting without a name) is encoded once per template, and a
+    value used in several places is encoded once (tests/mime_reference.py is the plain
+    version this must equal byte for byte)."""
+    splice = template.splice
+    name = clean_name(recipient.name) if recipient.name else ""
+    called = greeting_name(name, recipient.given_name)
+    email = check_address(recipient.email)
+    unsubscribe = check_url(recipient.unsubscribe_url)
+    preferences = check_url(recipient.preferences_url)
+    if date.tzinfo is None:
+        raise ValidationError("the Date of a message must be timezone-aware")
+    parts = (splice.first if recipient.first else splice.later).copy()
+    parts[splice.to] = format_to(name, email).encode("ascii")
+    parts[splice.date] = _date_bytes(date)
+    parts[splice.message_id] = check_message_id(message_id).encode("ascii")
+    parts[splice.unsubscribe_header] = unsubscribe.encode("ascii")
+    if called:
+        greeting = template.greeting_named.replace(NAME_MARK, called)
+        for ctx, at in splice.fields["greeting"]:
+            parts[at] = encode_slot(ctx, greeting)
+    for ctx, at in splice.fields["name"]:
+        parts[at] = encode_slot(ctx, name)
+    _put_plain(parts, splice.fields["email"], email)
+    _put_plain(parts, splice.fields["unsubscribe_url"], unsubscribe)
+    _put_plain(parts, splice.fields["preferences_url"], preferences)
+    return b"".join(splice.order(parts))
+
+
+def _put_plain(parts: list[bytes], slots: Sequence[tuple[str, int]], value: str) -> None:
+    """A checked address or URL into its body slots: such a value has no `"`, `<`, `>` or
+    no-break space, so both HTML escapings of it are its `&` escaped (what `encode_slot`
+    makes of it, without calling it for each context)."""
+    if not slots:
+        return
+    plain = qp(value)
+    html = qp(value.replace("&", "&amp;")) if "&" in value else plain
+    for ctx, at in slots:
+        parts[at] = plain if ctx == "t" else html
+
+
+@functools.lru_cache(maxsize=256)
+def _date_bytes(date: datetime) -> bytes:
+    return _date_header(date).encode("ascii")
+
+
+HEADER_SLOTS = ("to", "date", "message_id", "unsubscribe_url")
+
+
+@dataclass(frozen=True, slots=True)
+class Splice:
+    """A template's message as a list to fill: its chunks, then one entry per distinct slot
+    (those every recipient shares already encoded), then a spare entry that the slots a
+    template lacks point to; `order` picks chunk, slot, chunk, … out of a filled copy."""
+
+    first: list[bytes]  # for a subscriber's first digest
+    later: list[bytes]  # … and for every later one
+    order: Callable[[list[bytes]], tuple[bytes, ...]]
+    to: int
+    date: int
+    message_id: int
+    unsubscribe_header: int
+    fields: dict[str, tuple[tuple[str, int], ...]]  # body field → its (context, index) pairs
+
+    @classmethod
+    def build(
+        cls,
+        chunks: Sequence[bytes],
+        slots: Sequence[tuple[str, str]],
+        greeting_anon: str,
+        intros: tuple[str, str],
+    ) -> Splice:
+        distinct = list(dict.fromkeys(slots))
+        at = {slot: len(chunks) + i for i, slot in enumerate(distinct)}
+        spare = len(chunks) + len(distinct)
+        base = [*chunks, *(b"" for _ in distinct), b""]
+        first, later = list(base), list(base)
+        for (ctx, name), index in at.items():
+            if ctx != "h" and name == "greeting":
+                first[index] = later[index] = encode_slot(ctx, greeting_anon)
+            elif ctx != "h" and name == "intro":
+                first[index], later[index] = (encode_slot(ctx, text) for text in intros)
+        order = [i // 2 if i % 2 == 0 else at[slots[i // 2]] for i in range(2 * len(slots) + 1)]
+        body = {
+            name: tuple((ctx, i) for (ctx, slot), i in at.items() if slot == name and ctx != "h")
+            for name in BODY_FIELDS
+        }
+        header = {name: at.get(("h", name), spare) for name in HEADER_SLOTS}
+        return cls(
+            first,
+            later,
+            itemgetter(*order) if len(order) > 1 else lambda parts: (parts[0],),
+            header["to"],
+            header["date"],
+            header["message_id"],
+            header["unsubscribe_url"],
+            body,
+        )

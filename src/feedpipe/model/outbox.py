@@ -70,6 +70,7 @@ class OutboxFill:
     editions: tuple[NewEdition, ...] = ()
     messages: tuple[NewMessage, ...] = ()
     advances: Mapping[int, Advance] = field(default_factory=dict)
+    next_due: Mapping[int, datetime] = field(default_factory=dict)  # changed next_due_at
 
 
 @dataclass(frozen=True, slots=True)

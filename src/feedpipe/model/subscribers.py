@@ -184,6 +184,9 @@ class Subscriber:
     min_posts: int = 1
     max_wait: timedelta = DEFAULT_MAX_WAIT
     given_name: str | None = None  # what the greeting calls them; None: see greeting_name
+    # The earliest instant a plan may act for them (digests.cadence.next_due of their
+    # schedule and cursor), kept by the fill; None: not known yet (read at every fill).
+    next_due_at: datetime | None = None
 
     @property
     def schedule(self) -> Schedule:

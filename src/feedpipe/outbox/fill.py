@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the renderer (Jinja2) is built only when a fill plans
     from feedpipe.digests.model import PlannedEdition
     from feedpipe.digests.service import DigestService, RunPlan
     from feedpipe.emails.render import EmailRenderer
+    from feedpipe.store import Store
 
 
 def new_edition(renderer: EmailRenderer, edition: PlannedEdition, now: datetime) -> NewEdition:
@@ -101,7 +102,7 @@ class PageFill:
             for e in plan.editions
             for m in new_messages(e.key, recipients.get(e.key, ()), self.sender, plan.advances)
         )
-        return OutboxFill(plan.now, editions, messages, plan.advances)
+        return OutboxFill(plan.now, editions, messages, plan.advances, plan.next_due)
 
     def committed(self, written: OutboxFill) -> None:
         """A page's transaction committed: its editions are stored."""
@@ -139,8 +140,9 @@ def without_cycle_collection() -> Iterator[None]:
 def fill(
     digests: DigestService, renderer: Callable[[], EmailRenderer], now: datetime
 ) -> FillReport:
-    """Plan, render and write, one transaction (under the fill lock) per page of subscribers,
-    each writing its rows and moving its watermarks together.
+    """Plan, render and write, one transaction (under the fill lock) per page of subscribers
+    due by `now` (their next_due_at; those not due are not read), each writing its rows and
+    moving its watermarks together.
 
     A crash before a page's commit leaves its watermarks where they were (planned again next
     time); after it, every message of the page is in the outbox. Never planned twice: each
@@ -151,14 +153,14 @@ def fill(
     expired = store.expire_outbox(now)  # late digests first: their posts are new again
     pages = PageFill(digests, renderer, now, store.stored_edition_keys)
     outcomes: Counter[Outcome] = Counter()
-    after = editions = queued = 0
+    editions = queued = 0
     with without_cycle_collection():
-        while (page := store.fill_outbox_page(after, FILL_PAGE, pages.make)) is not None:
-            written, added_editions, added, after = page
-            if written is not None:
-                pages.committed(written)
-                outcomes.update(a.outcome for a in written.advances.values())
-            editions, queued = editions + added_editions, queued + added
+        for after, until in store.due_ranges(now, FILL_PAGE):
+            for written, added_editions, added in _range_pages(store, pages, after, until):
+                if written is not None:
+                    pages.committed(written)
+                    outcomes.update(a.outcome for a in written.advances.values())
+                editions, queued = editions + added_editions, queued + added
     return FillReport(
         due=outcomes[Outcome.SENT] + outcomes[Outcome.EMPTY],
         editions=editions,
@@ -167,3 +169,15 @@ def fill(
         late=outcomes[Outcome.LATE],
         expired=expired,
     )
+
+
+def _range_pages(
+    store: Store, pages: PageFill, after: int, until: int
+) -> Iterator[tuple[OutboxFill | None, int, int]]:
+    """The pages of one id range of due subscribers (one, unless more became due since the
+    range was read), each written when it is yielded."""
+    while page := store.fill_outbox_page(after, FILL_PAGE, pages.make, until, pages.now):
+        written, added_editions, added, after = page
+        yield written, added_editions, added
+        if after == until:
+            return

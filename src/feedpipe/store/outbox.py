@@ -26,6 +26,7 @@ from feedpipe.model import (
     Subscriber,
     SubscriberStatus,
 )
+from feedpipe.store.due import advance_subscribers, due_ranges, set_next_due
 from feedpipe.store.hygiene import smtp_bounce_events, suppressed_between
 from feedpipe.store.outbox_claim import (
     claimed,
@@ -53,7 +54,7 @@ from feedpipe.store.outbox_tables import (
 )
 from feedpipe.store.schema import meta
 from feedpipe.store.sqlutil import chunked, dialect_insert
-from feedpipe.store.subscribers import advance_subscribers, subscriber_page
+from feedpipe.store.subscribers import subscriber_page
 
 T = TypeVar("T")
 
@@ -104,7 +105,7 @@ class OutboxMixin:
             fill = make()
             added_editions = insert_editions(conn, fill)
             added = insert_messages(conn, fill.messages, fill.now)
-            advance_subscribers(conn, fill.advances)
+            _move(conn, fill)
         return fill, added_editions, added
 
     def fill_outbox_page(
@@ -112,10 +113,13 @@ class OutboxMixin:
         after: int,
         limit: int,
         make: Callable[[Sequence[Subscriber], frozenset[int]], OutboxFill],
+        until: int | None = None,
+        due: datetime | None = None,
     ) -> tuple[OutboxFill | None, int, int, int] | None:
         """One page of a fill, in one transaction under the fill lock: read the next `limit`
-        subscribers after id `after`, call `make` with the active ones and the ids of those
-        whose address is suppressed, and write its editions, messages and watermarks.
+        subscribers after id `after` (up to id `until`; with `due`, only those due by then:
+        see `due_ranges`), call `make` with the active ones and the ids of those whose
+        address is suppressed, and write its editions, messages and watermarks.
         Returns the fill (None: no one active in the page), the editions and messages
         inserted and the last id read (where the next page starts); None when no subscriber
         is left.
@@ -129,7 +133,8 @@ class OutboxMixin:
         """
         with write_transaction(self.engine, foreign_keys=False) as conn:
             _fill_lock(conn)
-            subs, last = subscriber_page(conn, after, limit, SubscriberStatus.ACTIVE)
+            active = SubscriberStatus.ACTIVE
+            subs, last = subscriber_page(conn, after, limit, active, until, due)
             if last is None:
                 return None
             if not subs:
@@ -137,8 +142,14 @@ class OutboxMixin:
             fill = make(subs, suppressed_between(conn, after, last))
             added_editions = insert_editions(conn, fill)
             added = insert_messages(conn, fill.messages, fill.now)
-            advance_subscribers(conn, fill.advances)
+            _move(conn, fill)
         return fill, added_editions, added, last
+
+    def due_ranges(self, now: datetime, size: int) -> list[tuple[int, int]]:
+        """(after, until] id ranges of `size` active subscribers due by `now` each, by id:
+        what a fill at `now` reads (page by page, `fill_outbox_page` with `due`)."""
+        with self.engine.connect() as conn:
+            return due_ranges(conn, now, size)
 
     def expire_outbox(self, now: datetime) -> int:
         """Cancel digests past their deadline and give their posts back to the next digest."""
@@ -413,6 +424,12 @@ def _sent(row: Any) -> SentEdition:
     return SentEdition(
         row.key, row.subject, len(ids), row.template, row.sent_at, ids, row.created_at
     )
+
+
+def _move(conn: Connection, fill: OutboxFill) -> None:
+    """A fill's subscriber moves: cursors, watermarks and next_due_at."""
+    advance_subscribers(conn, fill.advances, fill.next_due)
+    set_next_due(conn, fill.next_due, fill.advances.keys())
 
 
 def _fill_lock(conn: Connection) -> None:

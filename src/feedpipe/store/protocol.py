@@ -189,11 +189,18 @@ class OutboxStore(Protocol):
         after: int,
         limit: int,
         make: Callable[[Sequence[Subscriber], frozenset[int]], OutboxFill],
+        until: int | None = None,
+        due: datetime | None = None,
     ) -> tuple[OutboxFill | None, int, int, int] | None:
         """One page of a fill in one transaction under the fill lock: the next `limit`
-        subscribers after id `after`, the active ones and the suppressed ids among them →
-        `make` → editions, messages, watermarks written. (fill or None, editions added,
-        messages added, last id read); None when no subscriber is left."""
+        subscribers after id `after` (up to `until`; with `due`, those due by then), the
+        active ones and the suppressed ids among them → `make` → editions, messages,
+        watermarks and next_due_at written. (fill or None, editions added, messages added,
+        last id read); None when no subscriber is left."""
+
+    def due_ranges(self, now: datetime, size: int) -> list[tuple[int, int]]:
+        """(after, until] id ranges of `size` active subscribers due by `now` each (next_due_at
+        at most `now`, or not known), by id, read through an index."""
 
     def expire_outbox(self, now: datetime) -> int:
         """Cancel digests past their deadline and give their posts back to the next digest."""
