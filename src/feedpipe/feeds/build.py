@@ -12,7 +12,14 @@ from pathlib import Path
 
 from feedpipe.feeds.archive import Layout, layout
 from feedpipe.feeds.formats import FORMATS, OPML_NAME, XSLT_NAME, render_feed
-from feedpipe.feeds.history import file_exists, oldest_first, plan_archives, render_archives
+from feedpipe.feeds.history import (
+    PageJob,
+    file_exists,
+    oldest_first,
+    plan_archives,
+    render_archives,
+    split_jobs,
+)
 from feedpipe.feeds.icons import SiteImage, copy_images
 from feedpipe.feeds.opml import render_opml
 from feedpipe.feeds.page import PAGE_NAME, page_path, render_page, written_by_us
@@ -177,6 +184,9 @@ def _write(opts: BuildOptions, path: str, data: bytes, done: Rendered) -> None:
         done.unchanged += 1
 
 
+Archived = list[tuple[FeedSpec, Layout, list[str]]]  # (feed, its layout, stored digests)
+
+
 def _render_targets(
     store: Store,
     targets: Sequence[FeedSpec],
@@ -184,12 +194,14 @@ def _render_targets(
     now: datetime,
     full: bool,
     tick: Tick | None = None,
-) -> Rendered:
+) -> tuple[Rendered, Archived]:
+    """Render the subscription documents (and pages) of `targets`; their archive pages are
+    left to the caller, which gets every feed's layout and stored page digests for them."""
     done = Rendered([], 0, {})
     fragments = Fragments()
     known = {} if full else store.meta_with_prefix(ARCHIVE_META)
     tombstones = _tombstones(store, opts, now)
-    archived: list[tuple[FeedSpec, Layout, list[str]]] = []
+    archived: Archived = []
     for start in range(0, len(targets), 100):
         batch = targets[start : start + 100]
         layouts, posts = _load_posts(store, batch, opts, now)
@@ -207,31 +219,33 @@ def _render_targets(
         if tick is not None:
             tick(start + len(batch), len(targets))
         checkpoint()  # a held Ctrl-C (parallel.held_interrupts): the next build redoes these
-    _render_archives(store, archived, opts, now, done)
-    return done
+    return done, archived
 
 
-def _render_archives(
-    store: Store,
-    archived: Sequence[tuple[FeedSpec, Layout, list[str]]],
-    opts: BuildOptions,
-    now: datetime,
-    done: Rendered,
-) -> None:
-    """Render the archive pages whose posts or links changed (or whose file is missing),
-    all feeds' pages together so each archived post is loaded and serialised once."""
+def _plan_archives(
+    store: Store, archived: Archived, opts: BuildOptions, now: datetime, done: Rendered
+) -> list[PageJob]:
+    """The archive pages whose posts or links changed (or whose file is missing), in the
+    order that renders the pages sharing posts close together; every feed's page digests
+    go into `done`."""
     plan = plan_archives(store, archived, opts.formats, file_exists(opts.output_dir))
     done.unchanged += plan.unchanged
     done.digests = {**(done.digests or {}), **plan.digests}
     if not plan.jobs:
-        return
+        return []
     site = next((lay for spec, lay, _ in archived if spec.key == "site"), None)
     if site is not None:
         order = [*site.current, *(i for ids in reversed(site.pages) for i in ids)]
     else:
         order = store.visible_post_ids(FeedSpec("site", "", ""), ALL_POSTS, now)
-    jobs = oldest_first(plan.jobs, order)
+    return oldest_first(plan.jobs, order)
+
+
+def _render_pages(store: Store, jobs: Sequence[PageJob], opts: BuildOptions) -> Rendered:
+    """Render and write archive pages (in `_plan_archives` order)."""
+    done = Rendered([], 0, {})
     render_archives(store, jobs, opts.formats, opts.ctx, lambda p, d: _write(opts, p, d, done))
+    return done
 
 
 def _tombstones(
@@ -262,11 +276,22 @@ def _render_share(
     opts: BuildOptions,
     now: datetime,
     full: bool,
-) -> Rendered:
+) -> tuple[Rendered, Archived]:
     """Worker process: render a share of the feeds with a store handle of its own."""
     store = opener()
     try:
         return _render_targets(store, targets, opts, now, full)
+    finally:
+        store.close()
+
+
+def _render_page_share(
+    opener: Callable[[], Store], jobs: Sequence[PageJob], opts: BuildOptions
+) -> Rendered:
+    """Worker process: render a run of archive pages with a store handle of its own."""
+    store = opener()
+    try:
+        return _render_pages(store, jobs, opts)
     finally:
         store.close()
 
@@ -280,13 +305,17 @@ def _render_all(
     tick: Tick | None,
 ) -> Rendered:
     """Render on every core when there are many feeds (cold builds), else in this process;
-    `tick(feeds done, feeds)` after each share."""
+    `tick(feeds done, feeds)` after each share. The subscription documents are split by
+    feed; the archive pages, planned here for all feeds, by runs of pages sharing posts."""
     opener = store.opener()
     workers = worker_count(len(targets), PARALLEL_FEEDS)
     if workers == 1 or opener is None:
-        return _render_targets(store, targets, opts, now, full, tick)
+        done, feeds = _render_targets(store, targets, opts, now, full, tick)
+        done.add(_render_pages(store, _plan_archives(store, feeds, opts, now, done), opts))
+        return done
     shares = [targets[i::workers] for i in range(workers)]
     done = Rendered([], 0, {})
+    archived: Archived = []
     with process_pool(workers) as pool:
         results = pool.map(
             _render_share,
@@ -296,10 +325,14 @@ def _render_all(
             [now] * workers,
             [full] * workers,
         )
-        for count, result in enumerate(results, 1):
+        for count, (result, feeds) in enumerate(results, 1):
             done.add(result)
+            archived += feeds
             if tick is not None:
                 tick(sum(len(s) for s in shares[:count]), len(targets))
+        runs = split_jobs(_plan_archives(store, archived, opts, now, done), workers)
+        for result in pool.map(_render_page_share, [opener] * len(runs), runs, [opts] * len(runs)):
+            done.add(result)
     done.written.sort()
     return done
 

@@ -78,6 +78,18 @@ def oldest_first(jobs: Sequence[PageJob], newest_first: Sequence[int]) -> list[P
     return sorted(jobs, key=lambda j: -max((rank.get(i, last) for i in j.ids), default=-1))
 
 
+def split_jobs(jobs: Sequence[PageJob], shares: int) -> list[list[PageJob]]:
+    """Cut the ordered pages into `shares` runs of about as many posts each: a run's pages
+    share most of their posts, so each post is loaded and serialised in about one worker."""
+    total = sum(len(j.ids) for j in jobs)
+    runs: list[list[PageJob]] = [[] for _ in range(shares)]
+    seen = 0
+    for job in jobs:
+        runs[min(shares - 1, seen * shares // max(total, 1))].append(job)
+        seen += len(job.ids)
+    return [run for run in runs if run]
+
+
 class _Window:
     """Posts and their items, loaded ahead in bulk and dropped after their last page."""
 
