@@ -9,6 +9,7 @@ written, so memory holds about one page span of posts, not the whole history.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,15 +51,18 @@ def plan_archives(
     exists: Callable[[str], bool],
 ) -> Plan:
     """Digest every archive page of `feeds` ((spec, layout, the digests stored last build));
-    a page is to render when its digest changed or one of its files is missing."""
+    a page is to render when its digest changed or one of its files is missing. The pages a
+    layout leaves out are unchanged, their files there (`left_out_missing` says otherwise):
+    their stored digests stand."""
     archived = sorted({i for _, lay, _ in feeds for ids in lay.pages for i in ids})
     hashes = {r.id: r.content_hash for r in store.post_refs_of((), archived).values()}
     digests: dict[str, list[str]] = {}
     jobs: list[PageJob] = []
     unchanged = 0
     for spec, lay, old in feeds:
-        found = digests[spec.key] = []
-        for number, ids in enumerate(lay.pages, start=1):
+        found = digests[spec.key] = old[: lay.first]
+        unchanged += lay.first * len(formats)
+        for number, ids in lay.numbered():
             paging = lay.paging(number)
             digest = page_digest([(i, hashes[i]) for i in ids], paging)
             found.append(digest)
@@ -68,6 +72,14 @@ def plan_archives(
             else:
                 jobs.append(PageJob(spec, number, ids, paging))
     return Plan(digests, jobs, unchanged)
+
+
+def left_out_missing(
+    spec: FeedSpec, lay: Layout, formats: Sequence[FeedFormat], exists: Callable[[str], bool]
+) -> bool:
+    """Whether a file of a page the layout left out is missing (then it must be loaded)."""
+    paths = (FORMATS[f].path(spec, n) for n in range(1, lay.first + 1) for f in formats)
+    return not all(exists(path) for path in paths)
 
 
 def oldest_first(jobs: Sequence[PageJob], newest_first: Sequence[int]) -> list[PageJob]:
@@ -139,5 +151,20 @@ def render_archives(
 
 
 def file_exists(root: Path) -> Callable[[str], bool]:
-    """`exists(path)` for paths relative to the output folder."""
-    return lambda relative: (root / relative).is_file()
+    """`exists(path)` for paths relative to the output folder: each folder is listed once
+    (a feed's history folder holds thousands of pages)."""
+    listed: dict[str, frozenset[str]] = {}
+
+    def exists(relative: str) -> bool:
+        folder, _, name = relative.rpartition("/")
+        names = listed.get(folder)
+        if names is None:
+            try:
+                with os.scandir(root / folder) as entries:
+                    names = frozenset(e.name for e in entries if e.is_file())
+            except OSError:
+                names = frozenset()
+            listed[folder] = names
+        return name in names
+
+    return exists
