@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from feedpipe.feeds.archive import Layout, page_digest
@@ -111,6 +111,7 @@ class _Window:
         self.uses = Counter(i for job in jobs for i in job.ids)
         self.posts: dict[int, Post] = {}
         self.fragments = Fragments()
+        self.light: set[int] = set()  # posts whose text is dropped (their items are kept)
         self._loaded_to = 0  # jobs[:_loaded_to] have their posts loaded (or already done)
 
     def posts_of(self, index: int) -> list[Post]:
@@ -126,11 +127,18 @@ class _Window:
         return [self.posts[i] for i in self.jobs[index].ids]
 
     def done(self, index: int) -> None:
-        """jobs[index] is written: forget the posts no later page lists."""
+        """jobs[index] is written: forget the posts no later page lists; of the others keep
+        only what a page reads besides their items (serialised already, in every format)."""
         for i in self.jobs[index].ids:
             self.uses[i] -= 1
             if not self.uses[i]:
                 self.fragments.forget(self.posts.pop(i))
+                self.light.discard(i)
+            elif i not in self.light:
+                self.posts[i] = replace(
+                    self.posts[i], content_html="", summary="", summary_html=None
+                )
+                self.light.add(i)
 
 
 def render_archives(
