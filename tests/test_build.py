@@ -242,6 +242,29 @@ def test_parallel_parse_and_render_match_serial(
     assert snapshot(tmp_path / "parallel" / "out") == snapshot(tmp_path / "serial" / "out")
 
 
+def test_parallel_archive_pages_match_serial(
+    tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Archive pages planned for all feeds and rendered in runs on several workers are the
+    serial build's bytes, and so is the next (incremental) build after a post leaves."""
+    opts = {"max_items": "2", "archive_size": "2", "tags": "true"}
+    outputs = []
+    for name, threshold in (("serial", 10**6), ("parallel", 1)):
+        monkeypatch.setattr("feedpipe.feeds.build.PARALLEL_FEEDS", threshold)
+        posts = tmp_path / name / "posts"
+        posts.mkdir(parents=True)
+        for md in sorted((corpus_dir / "blog-002").glob("*.md")):
+            (posts / md.name).write_bytes(md.read_bytes())
+        with service(tmp_path / name, posts, **opts) as fp:
+            fp.build()
+            first = snapshot(tmp_path / name / "out")
+            sorted(posts.glob("*.md"))[3].unlink()
+            fp.build()
+        outputs.append((first, snapshot(tmp_path / name / "out")))
+    assert any("/history/" in path for path in outputs[0][0])
+    assert outputs[1] == outputs[0]
+
+
 def test_duplicate_slug_with_different_content_keeps_both_posts(tmp_path: Path) -> None:
     posts = tmp_path / "posts"
     post(posts, "same", title="First", body="one")

@@ -19,41 +19,65 @@ from feedpipe.feeds.render import Paging
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """A feed's documents: post ids newest first, for the subscription doc and each page."""
+    """A feed's documents: post ids newest first, for the subscription doc and each page.
+
+    `first` leading (oldest, full) archive pages may be left out: pages[0] is then archive
+    page first + 1. A build leaves out the pages it knows are unchanged since the last one.
+    """
 
     current: tuple[int, ...]
-    pages: tuple[tuple[int, ...], ...]  # pages[0] is archive page 1 (the oldest posts)
+    pages: tuple[tuple[int, ...], ...]  # pages[0] is archive page first + 1
+    first: int = 0
+
+    @property
+    def count(self) -> int:
+        """How many archive pages the feed has (left out or not)."""
+        return self.first + len(self.pages)
 
     def paging(self, page: int, deleted: tuple[tuple[str, datetime], ...] = ()) -> Paging:
         """Links of one document: 0 is the subscription document (which carries `deleted`)."""
         if page == 0:
             return Paging(prev=self.newest_filled, deleted=deleted)
-        return Paging(page, prev=page - 1, next=page + 1 if page < len(self.pages) else 0)
+        return Paging(page, prev=page - 1, next=page + 1 if page < self.count else 0)
 
     @property
     def newest_filled(self) -> int:
         """The newest archive page that holds a post (0 when there is none)."""
-        return next((n for n in range(len(self.pages), 0, -1) if self.pages[n - 1]), 0)
+        loaded = range(len(self.pages), 0, -1)
+        return next((self.first + n for n in loaded if self.pages[n - 1]), self.first)
 
-    def is_full(self, page: int, size: int) -> bool:
-        """Whether archive page `page` has all its posts (and so never changes membership)."""
-        return len(self.pages[page - 1]) == size
+    def numbered(self) -> list[tuple[int, tuple[int, ...]]]:
+        """(number, post ids) of every page that is not left out."""
+        return list(enumerate(self.pages, start=self.first + 1))
 
 
-def layout(ids_newest_first: Sequence[int], max_items: int, size: int | None) -> Layout:
+def layout(
+    ids_newest_first: Sequence[int], max_items: int, size: int | None, first: int = 0
+) -> Layout:
     """Split a feed's visible posts (newest first, as the store orders them) into documents.
 
-    `size` None turns archives off: only the subscription document exists.
+    `size` None turns archives off: only the subscription document exists. `first` > 0 says
+    the ids leave out the feed's `first * size` oldest posts (its `first` oldest pages).
     """
     current = tuple(ids_newest_first[:max_items])
     older = list(ids_newest_first[max_items:])
     if size is None or not older:
-        return Layout(current, ())
+        return Layout(current, (), 0)
     oldest_first = older[::-1]
     pages = [tuple(oldest_first[i : i + size][::-1]) for i in range(0, len(oldest_first), size)]
     if len(oldest_first) % size == 0:
         pages.append(())
-    return Layout(current, tuple(pages))
+    return Layout(current, tuple(pages), first)
+
+
+def pages_to_skip(archived: int, unchanged: int, size: int) -> int:
+    """How many oldest pages of a feed with `archived` posts beyond its subscription document
+    need not be read again when its `unchanged` oldest posts are known to be as they were:
+    the full pages among those, keeping the page of the newest archived post (and an empty
+    newest page after it) loaded."""
+    if archived <= 0:
+        return 0
+    return max(0, min(unchanged, archived - 1) // size)
 
 
 def page_digest(versions: Sequence[tuple[int, str]], paging: Paging) -> str:

@@ -23,6 +23,7 @@ from feedpipe.feeds.render import (
     rfc3339,
     splice,
     sub,
+    term_line,
     term_url,
     xml_bytes,
 )
@@ -121,7 +122,8 @@ def _entry(entry: etree._Element, post: Post, ctx: FeedContext) -> None:
     sub(entry, _NS + "content", post.content_html, type="html")
     for term in post_terms(post):
         url = term_url(term, ctx)
-        sub(entry, _NS + "category", term=line(term.name), scheme=url, label=line(term.name))
+        name = term_line(term.name)
+        sub(entry, _NS + "category", term=name, scheme=url, label=name)
 
 
 ATOM_FORMAT = FeedFormatSpec("atom", "atom.xml", "application/atom+xml", render_atom)

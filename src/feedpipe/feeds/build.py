@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from feedpipe.feeds.archive import Layout, layout
+from feedpipe.feeds.archive import Layout, layout, pages_to_skip
 from feedpipe.feeds.formats import FORMATS, OPML_NAME, XSLT_NAME, render_feed
-from feedpipe.feeds.history import file_exists, oldest_first, plan_archives, render_archives
+from feedpipe.feeds.history import (
+    PageJob,
+    file_exists,
+    left_out_missing,
+    oldest_first,
+    plan_archives,
+    render_archives,
+    split_jobs,
+)
 from feedpipe.feeds.icons import SiteImage, copy_images
 from feedpipe.feeds.opml import render_opml
 from feedpipe.feeds.page import PAGE_NAME, page_path, render_page, written_by_us
@@ -111,12 +120,6 @@ def _stale_files(
     files of the feeds not rendered are left alone.
     """
     wanted = {FORMATS[f].path(s) for s in specs for f in opts.formats}
-    wanted |= {
-        FORMATS[f].path(s, n)
-        for s in specs
-        for f in opts.formats
-        for n in range(1, archives.get(s.key, 0) + 1)
-    }
     if opts.pages:
         wanted |= {page_path(s) for s in specs}
     names = {f.file_name for f in FORMATS.values()}
@@ -138,8 +141,22 @@ def _stale_files(
         key = folder.rstrip("/") or "site"
         history = here / ARCHIVE_DIR
         if history.is_dir() and (key not in keys or key in archives):
-            found += [f"{folder}{ARCHIVE_DIR}/{f.name}" for f in history.iterdir() if f.is_file()]
+            count = archives.get(key, 0) if key in keys else 0
+            found += [
+                f"{folder}{ARCHIVE_DIR}/{f.name}"
+                for f in os.scandir(history)
+                if f.is_file() and not _is_page(f.name, opts.formats, count)
+            ]
     return sorted(set(found) - wanted)
+
+
+def _is_page(name: str, formats: Sequence[FeedFormat], count: int) -> bool:
+    """Whether `name` is one of a feed's archive pages 1..count in one of `formats`."""
+    head, dash, tail = name.rpartition("-")
+    number, dot, ext = tail.partition(".")
+    if not (dash and dot and number.isdigit() and 1 <= int(number) <= count):
+        return False
+    return str(int(number)) == number and f"{head}.{ext}" in {FORMATS[f].file_name for f in formats}
 
 
 @dataclass(slots=True)
@@ -157,13 +174,65 @@ class Rendered:
         self.digests = {**(self.digests or {}), **(other.digests or {})}
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A feed's archive pages as its last build left them: their digests, and that build's
+    time (None for the digests of a version that did not store it)."""
+
+    pages: list[str]
+    at: datetime | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> Stored:
+        data = json.loads(text or "[]")
+        if isinstance(data, list):
+            return cls(data)
+        return cls(data["pages"], datetime.fromisoformat(data["at"]))
+
+    @staticmethod
+    def dump(pages: list[str], at: datetime) -> str:
+        return json.dumps({"at": at.isoformat(), "pages": pages})
+
+
+def _layout_of(
+    store: Store,
+    spec: FeedSpec,
+    opts: BuildOptions,
+    now: datetime,
+    old: Stored,
+    changed_from: datetime | None,
+) -> Layout:
+    """A feed's layout, leaving out the oldest full archive pages known unchanged: those of
+    posts published before every change since the last build (`changed_from`; None: not
+    known), that build's time and now. They are as that build wrote them: no post of theirs
+    was written or removed, and none came due or went out of date."""
+    size, items = opts.archive_size, opts.max_items
+    if size is None:
+        return layout(store.visible_post_ids(spec, items, now), items, None)
+    first = total = 0
+    if changed_from is not None and old.at is not None and len(old.pages) > 1:
+        total, unchanged = store.visible_count(spec, now, min(changed_from, old.at, now))
+        first = min(pages_to_skip(total - items, unchanged, size), len(old.pages) - 1)
+    limit = ALL_POSTS if not first else total - first * size
+    return layout(store.visible_post_ids(spec, limit, now), items, size, first)
+
+
+def _all_pages(store: Store, spec: FeedSpec, opts: BuildOptions, now: datetime) -> Layout:
+    ids = store.visible_post_ids(spec, ALL_POSTS, now)
+    return layout(ids, opts.max_items, opts.archive_size)
+
+
 def _load_posts(
-    store: Store, targets: Sequence[FeedSpec], opts: BuildOptions, now: datetime
+    store: Store,
+    targets: Sequence[FeedSpec],
+    opts: BuildOptions,
+    now: datetime,
+    known: dict[str, Stored],
+    changed_from: datetime | None,
 ) -> tuple[dict[str, Layout], dict[int, Post]]:
     """Each feed's layout and the posts of its subscription document."""
-    limit = opts.max_items if opts.archive_size is None else ALL_POSTS
     layouts = {
-        s.key: layout(store.visible_post_ids(s, limit, now), opts.max_items, opts.archive_size)
+        s.key: _layout_of(store, s, opts, now, known.get(s.key, Stored([])), changed_from)
         for s in targets
     }
     wanted = sorted({i for lay in layouts.values() for i in lay.current})
@@ -177,22 +246,29 @@ def _write(opts: BuildOptions, path: str, data: bytes, done: Rendered) -> None:
         done.unchanged += 1
 
 
+Archived = list[tuple[FeedSpec, Layout, list[str]]]  # (feed, its layout, stored digests)
+
+
 def _render_targets(
     store: Store,
     targets: Sequence[FeedSpec],
     opts: BuildOptions,
     now: datetime,
     full: bool,
+    changed_from: datetime | None,
     tick: Tick | None = None,
-) -> Rendered:
+) -> tuple[Rendered, Archived]:
+    """Render the subscription documents (and pages) of `targets`; their archive pages are
+    left to the caller, which gets every feed's layout and stored page digests for them."""
     done = Rendered([], 0, {})
     fragments = Fragments()
-    known = {} if full else store.meta_with_prefix(ARCHIVE_META)
+    stored = {} if full else store.meta_with_prefix(ARCHIVE_META)
+    known = {key[len(ARCHIVE_META) :]: Stored.parse(value) for key, value in stored.items()}
     tombstones = _tombstones(store, opts, now)
-    archived: list[tuple[FeedSpec, Layout, list[str]]] = []
+    archived: Archived = []
     for start in range(0, len(targets), 100):
         batch = targets[start : start + 100]
-        layouts, posts = _load_posts(store, batch, opts, now)
+        layouts, posts = _load_posts(store, batch, opts, now, known, changed_from)
         for spec in batch:
             lay = layouts[spec.key]
             items = [posts[i] for i in lay.current]
@@ -202,36 +278,44 @@ def _render_targets(
                 _write(opts, FORMATS[fmt].path(spec), data, done)
             if opts.pages:
                 _write_page(opts, spec, items, done)
-            old = json.loads(known.get(ARCHIVE_META + spec.key, "[]"))
-            archived.append((spec, lay, old))
+            archived.append((spec, lay, known.get(spec.key, Stored([])).pages))
         if tick is not None:
             tick(start + len(batch), len(targets))
         checkpoint()  # a held Ctrl-C (parallel.held_interrupts): the next build redoes these
-    _render_archives(store, archived, opts, now, done)
-    return done
+    return done, archived
 
 
-def _render_archives(
-    store: Store,
-    archived: Sequence[tuple[FeedSpec, Layout, list[str]]],
-    opts: BuildOptions,
-    now: datetime,
-    done: Rendered,
-) -> None:
-    """Render the archive pages whose posts or links changed (or whose file is missing),
-    all feeds' pages together so each archived post is loaded and serialised once."""
-    plan = plan_archives(store, archived, opts.formats, file_exists(opts.output_dir))
+def _plan_archives(
+    store: Store, archived: Archived, opts: BuildOptions, now: datetime, done: Rendered
+) -> list[PageJob]:
+    """The archive pages whose posts or links changed (or whose file is missing), in the
+    order that renders the pages sharing posts close together; every feed's page digests
+    go into `done`."""
+    exists = file_exists(opts.output_dir)
+    archived = [
+        (spec, _all_pages(store, spec, opts, now), old)
+        if left_out_missing(spec, lay, opts.formats, exists)
+        else (spec, lay, old)
+        for spec, lay, old in archived
+    ]
+    plan = plan_archives(store, archived, opts.formats, exists)
     done.unchanged += plan.unchanged
     done.digests = {**(done.digests or {}), **plan.digests}
     if not plan.jobs:
-        return
+        return []
     site = next((lay for spec, lay, _ in archived if spec.key == "site"), None)
     if site is not None:
         order = [*site.current, *(i for ids in reversed(site.pages) for i in ids)]
     else:
         order = store.visible_post_ids(FeedSpec("site", "", ""), ALL_POSTS, now)
-    jobs = oldest_first(plan.jobs, order)
+    return oldest_first(plan.jobs, order)
+
+
+def _render_pages(store: Store, jobs: Sequence[PageJob], opts: BuildOptions) -> Rendered:
+    """Render and write archive pages (in `_plan_archives` order)."""
+    done = Rendered([], 0, {})
     render_archives(store, jobs, opts.formats, opts.ctx, lambda p, d: _write(opts, p, d, done))
+    return done
 
 
 def _tombstones(
@@ -262,11 +346,23 @@ def _render_share(
     opts: BuildOptions,
     now: datetime,
     full: bool,
-) -> Rendered:
+    changed_from: datetime | None,
+) -> tuple[Rendered, Archived]:
     """Worker process: render a share of the feeds with a store handle of its own."""
     store = opener()
     try:
-        return _render_targets(store, targets, opts, now, full)
+        return _render_targets(store, targets, opts, now, full, changed_from)
+    finally:
+        store.close()
+
+
+def _render_page_share(
+    opener: Callable[[], Store], jobs: Sequence[PageJob], opts: BuildOptions
+) -> Rendered:
+    """Worker process: render a run of archive pages with a store handle of its own."""
+    store = opener()
+    try:
+        return _render_pages(store, jobs, opts)
     finally:
         store.close()
 
@@ -277,16 +373,21 @@ def _render_all(
     opts: BuildOptions,
     now: datetime,
     full: bool,
+    changed_from: datetime | None,
     tick: Tick | None,
 ) -> Rendered:
     """Render on every core when there are many feeds (cold builds), else in this process;
-    `tick(feeds done, feeds)` after each share."""
+    `tick(feeds done, feeds)` after each share. The subscription documents are split by
+    feed; the archive pages, planned here for all feeds, by runs of pages sharing posts."""
     opener = store.opener()
     workers = worker_count(len(targets), PARALLEL_FEEDS)
     if workers == 1 or opener is None:
-        return _render_targets(store, targets, opts, now, full, tick)
+        done, feeds = _render_targets(store, targets, opts, now, full, changed_from, tick)
+        done.add(_render_pages(store, _plan_archives(store, feeds, opts, now, done), opts))
+        return done
     shares = [targets[i::workers] for i in range(workers)]
     done = Rendered([], 0, {})
+    archived: Archived = []
     with process_pool(workers) as pool:
         results = pool.map(
             _render_share,
@@ -295,11 +396,16 @@ def _render_all(
             [opts] * workers,
             [now] * workers,
             [full] * workers,
+            [changed_from] * workers,
         )
-        for count, result in enumerate(results, 1):
+        for count, (result, feeds) in enumerate(results, 1):
             done.add(result)
+            archived += feeds
             if tick is not None:
                 tick(sum(len(s) for s in shares[:count]), len(targets))
+        runs = split_jobs(_plan_archives(store, archived, opts, now, done), workers)
+        for result in pool.map(_render_page_share, [opener] * len(runs), runs, [opts] * len(runs)):
+            done.add(result)
     done.written.sort()
     return done
 
@@ -326,6 +432,7 @@ def build_feeds(
     """Render and write every feed whose content may have changed since the last build;
     `tick(feeds done, feeds to render)` as it goes."""
     started = time.perf_counter()
+    seen = store.changed_from()  # before anything is read: a sync from now on lowers it
     fingerprint = opts.fingerprint()
     full = full or store.get_meta(FINGERPRINT) != fingerprint
     built_at = store.get_meta(BUILT_AT)
@@ -337,7 +444,8 @@ def build_feeds(
     kinds = [TermKind.CATEGORY, TermKind.TAG] if opts.tags else [TermKind.CATEGORY]
     specs = feed_specs(opts.ctx.site_title, store.feed_terms(now, kinds))
     targets = choose_targets(specs, dirty, _missing_files(specs, opts), full)
-    done = _render_all(store, targets, opts, now, full, tick)
+    changed_from = None if seen is None else datetime.fromisoformat(seen) if seen else now
+    done = _render_all(store, targets, opts, now, full, changed_from, tick)
     written, unchanged, digests = done.written, done.unchanged, done.digests or {}
     extras, removed = _write_extras(specs, opts)
     written += extras
@@ -345,8 +453,9 @@ def build_feeds(
     stale = _stale_files(specs, opts, archives)
     removed += [p for p in stale if remove_file(opts.output_dir, p)]
     for key, pages in digests.items():
-        store.set_meta(ARCHIVE_META + key, json.dumps(pages))
+        store.set_meta(ARCHIVE_META + key, Stored.dump(pages, now))
     store.clear_dirty(dirty)
+    store.settle_changes(seen)
     store.set_meta(BUILT_AT, now.isoformat())
     store.set_meta(FINGERPRINT, fingerprint)
     unchanged += (len(specs) - len(targets)) * (len(opts.formats) + opts.pages)

@@ -16,6 +16,7 @@ from feedpipe.feeds.render import (
     line,
     post_terms,
     rfc3339,
+    term_line,
 )
 from feedpipe.model import FeedSpec, Post
 
@@ -83,7 +84,7 @@ def _item(post: Post) -> dict[str, Any]:
     item["date_modified"] = rfc3339(post.modified)
     if post.author:
         item["authors"] = [{"name": line(post.author)}]
-    tags = list(dict.fromkeys(line(t.name) for t in post_terms(post)))
+    tags = list(dict.fromkeys(term_line(t.name) for t in post_terms(post)))
     if tags:
         item["tags"] = tags
     return item

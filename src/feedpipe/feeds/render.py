@@ -132,6 +132,12 @@ def line(text: str) -> str:
     return clean_line(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def term_line(name: str) -> str:
+    """`line` of a term's name: every item renders its posts' term names (kept, not redone)."""
+    return clean_line(name)
+
+
 def rfc822(when: datetime) -> str:
     """RFC 822 date in UTC ('GMT'), independent of the process locale."""
     return format_datetime(ensure_utc(when).replace(microsecond=0), usegmt=True)

@@ -21,6 +21,7 @@ from feedpipe.feeds.render import (
     rfc822,
     splice,
     sub,
+    term_line,
     term_url,
     xml_bytes,
 )
@@ -117,7 +118,7 @@ def _item(item: etree._Element, post: Post, ctx: FeedContext) -> None:
     sub(item, "description", post.summary_for_html)  # HTML: the text escaped (content.md)
     sub(item, f"{{{CONTENT}}}encoded", post.content_html)
     for term in post_terms(post):
-        sub(item, "category", line(term.name), domain=term_url(term, ctx))
+        sub(item, "category", term_line(term.name), domain=term_url(term, ctx))
     if post.image:
         _image(item, post.image, post.image_alt)
 

@@ -5,19 +5,31 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from feedpipe.model import Entry, FeedSpec, Post, PostRef, SyncChanges, Term, TermKind
-from feedpipe.store.schema import dirty_feeds, post_terms, posts, source_docs, source_entries, terms
+from feedpipe.store.schema import (
+    dirty_feeds,
+    meta,
+    post_terms,
+    posts,
+    source_docs,
+    source_entries,
+    terms,
+)
 from feedpipe.store.sources import dump_report
 from feedpipe.store.sqlutil import bulk_insert, chunked, delete_in
 from feedpipe.store.terms import TermCache
 
 UrlFor = Callable[[str], str]
+# meta: the oldest publication time (old or new) of a post a sync wrote or removed since the
+# last build, "" for none; absent: not known (a store from before it was kept). See
+# feeds/build.py: archive pages of older posts are known unchanged without reading them.
+CHANGED_FROM = "feeds.changed_from"
 
 
 def _visible(now: datetime) -> sa.ColumnElement[bool]:
@@ -72,6 +84,7 @@ class PostsMixin:
             touched_ids = [w.post_id for w in changes.posts_write if w.post_id is not None]
             touched_ids += [r.id for r in changes.posts_remove]
             dirty = feed_keys_of(_term_slugs_of(conn, touched_ids)) if touched_ids else set()
+            old_times = _published_of(conn, touched_ids)
             if changes.posts_write or changes.posts_remove:
                 dirty.add("site")
             _write_docs(conn, changes)
@@ -81,6 +94,7 @@ class PostsMixin:
             for ref in changes.posts_remove:
                 conn.execute(sa.update(posts).where(posts.c.id == ref.id).values(removed_at=now))
             _mark_dirty(conn, dirty)
+            _lower_changed_from(conn, old_times + [w.entry.published for w in changes.posts_write])
 
     def post_count(self) -> int:
         """Posts that are not removed."""
@@ -90,15 +104,39 @@ class PostsMixin:
 
     def visible_post_ids(self, spec: FeedSpec, limit: int, now: datetime) -> list[int]:
         """Ids of the newest `limit` visible posts of a feed, newest first (ties by id)."""
-        stmt = sa.select(posts.c.id).where(_visible(now))
-        if spec.term is not None:
-            stmt = stmt.join(post_terms, post_terms.c.post_id == posts.c.id).join(
-                terms, terms.c.id == post_terms.c.term_id
-            )
-            stmt = stmt.where(terms.c.kind == spec.kind, terms.c.slug == spec.slug)
+        stmt = _of_feed(sa.select(posts.c.id).where(_visible(now)), spec)
         stmt = stmt.order_by(posts.c.published_at.desc(), posts.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
             return list(conn.execute(stmt).scalars())
+
+    def visible_count(self, spec: FeedSpec, now: datetime, before: datetime) -> tuple[int, int]:
+        """How many visible posts a feed has: in all, and published before `before`."""
+        older = sa.func.count(sa.case((posts.c.published_at < before, 1)))
+        stmt = sa.select(sa.func.count(), older).select_from(posts).where(_visible(now))
+        with self.engine.connect() as conn:
+            total, below = conn.execute(_of_feed(stmt, spec)).one()
+        return int(total), int(below)
+
+    def changed_from(self) -> str | None:
+        """CHANGED_FROM as stored; when absent, "" is stored first (kept from now on), and
+        None returned: what changed before is not known."""
+        with self.engine.begin() as conn:
+            found = conn.execute(sa.select(meta.c.value).where(meta.c.key == CHANGED_FROM))
+            value = found.scalar()
+            if value is None:
+                conn.execute(sa.insert(meta).values(key=CHANGED_FROM, value=""))
+        return None if value is None else str(value)
+
+    def settle_changes(self, seen: str | None) -> None:
+        """A build has taken in every change up to `seen` (what changed_from returned): back
+        to "" unless a sync stored an older time meanwhile."""
+        stmt = (
+            sa.update(meta)
+            .where(meta.c.key == CHANGED_FROM, meta.c.value == (seen or ""))
+            .values(value="")
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
 
     def posts_by_ids(self, ids: Sequence[int]) -> dict[int, Post]:
         out: dict[int, Post] = {}
@@ -171,6 +209,40 @@ class PostsMixin:
     def clear_dirty(self, keys: Iterable[str]) -> None:
         with self.engine.begin() as conn:
             delete_in(conn, dirty_feeds.c.feed_key, list(keys))
+
+
+def _of_feed(stmt: Any, spec: FeedSpec) -> Any:
+    """`stmt` (a select over posts) narrowed to the posts of one feed."""
+    if spec.term is None:
+        return stmt
+    stmt = stmt.join(post_terms, post_terms.c.post_id == posts.c.id)
+    stmt = stmt.join(terms, terms.c.id == post_terms.c.term_id)
+    return stmt.where(terms.c.kind == spec.kind, terms.c.slug == spec.slug)
+
+
+def changed_from_value(when: datetime) -> str:
+    """A CHANGED_FROM value: fixed-width UTC, so SQL string order is time order."""
+    utc = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _published_of(conn: Connection, post_ids: list[int]) -> list[datetime]:
+    out: list[datetime] = []
+    for chunk in chunked(post_ids):
+        stmt = sa.select(posts.c.published_at).where(posts.c.id.in_(chunk))
+        out += conn.execute(stmt).scalars()
+    return out
+
+
+def _lower_changed_from(conn: Connection, times: list[datetime]) -> None:
+    """Keep CHANGED_FROM the oldest of `times` (publication times, old and new, of the posts
+    written or removed) and what it held; a store that does not keep it (absent) stays so."""
+    if not times:
+        return
+    low = min(changed_from_value(when) for when in times)
+    held = meta.c.value
+    stmt = sa.update(meta).where(meta.c.key == CHANGED_FROM, sa.or_(held == "", held > low))
+    conn.execute(stmt.values(value=low))
 
 
 def _term_slugs_of(conn: Connection, post_ids: list[int]) -> set[tuple[str, str]]:

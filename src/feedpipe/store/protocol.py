@@ -76,6 +76,16 @@ class PostsStore(Protocol):
     def visible_post_ids(self, spec: FeedSpec, limit: int, now: datetime) -> list[int]:
         """Ids of the newest `limit` visible posts of a feed, newest first (ties by id)."""
 
+    def visible_count(self, spec: FeedSpec, now: datetime, before: datetime) -> tuple[int, int]:
+        """How many visible posts a feed has: in all, and published before `before`."""
+
+    def changed_from(self) -> str | None:
+        """The oldest publication time (fixed-width UTC text) of a post written or removed
+        since the last build, "" for none, None when not known (from then on it is kept)."""
+
+    def settle_changes(self, seen: str | None) -> None:
+        """A build has taken in every change up to `seen` (what changed_from returned)."""
+
     def posts_by_ids(self, ids: Sequence[int]) -> dict[int, Post]: ...
 
     def feed_terms(self, now: datetime, kinds: Sequence[TermKind]) -> list[Term]:

@@ -19,7 +19,7 @@ from feedpipe.model import (
     PostRef,
     SyncReport,
 )
-from feedpipe.parallel import Tick, checkpoint, process_pool, worker_count
+from feedpipe.parallel import Tick, checkpoint, process_pool, release_memory, worker_count
 from feedpipe.source import Source
 from feedpipe.store import Store
 from feedpipe.sync.decide import candidate_slugs, decide, split_by_stat
@@ -201,4 +201,6 @@ def run_sync(
             done += len(parsed)
             _tick(tick, done, len(items))
     store.set_meta(SCAN_META, digest)
+    if len(items) >= PARALLEL_THRESHOLD:
+        release_memory()  # the parsed batches are gone; a build forks its workers next
     return SyncReport.total(parts, time.perf_counter() - started)
