@@ -71,8 +71,8 @@ class InFlight:
         self.held.update(ids)
 
     async def take(self, outbox_id: int) -> bool:
-        """A connection is about to send this row: wait for room, then mark it; False when the
-        lease was lost."""
+        """A connection is about to send this row: wait for room, then note which connection
+        took it (its answer will count as that connection's); False when the lease was lost."""
         await self._wait_for(self._room)
         if self.dead or outbox_id in self.lost:
             return False
