@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedpipe.store.sqlutil import run_many
+from feedpipe.store.sqlutil import bulk_insert, run_many
 from feedpipe.store.types import UTCDateTime
 
 meta = sa.MetaData()
@@ -26,6 +26,7 @@ rows_table = sa.Table(
     sa.Column("reply", sa.Text),
     sa.Column("seen_at", UTCDateTime),
     sa.Column("touched_at", UTCDateTime),
+    sa.Column("kind", sa.String(10), nullable=False, default="plain"),  # a Python-side default
 )
 
 
@@ -93,4 +94,14 @@ def test_run_many_is_cores_executemany(engine: Any, rows: list[dict[str, Any]]) 
 def test_aware_times_come_back_aware_and_equal(engine: Any) -> None:
     at = datetime(2026, 11, 21, 13, 30, 15, 123456, tzinfo=UTC)
     after = table_after(engine, [{"b_id": 1, "b_code": 250, "b_reply": "ok", "b_at": at}], True)
-    assert after[0][1:] == ("done", 2, 250, "ok", at, at)
+    assert after[0][1:] == ("done", 2, 250, "ok", at, at, "plain")
+
+
+def test_a_bulk_insert_applies_python_side_defaults_as_core_does(engine: Any) -> None:
+    row = {"state": "new", "hits": 0}
+    with engine.begin() as conn:
+        conn.execute(rows_table.delete())
+        bulk_insert(conn, rows_table, [{"id": 1, **row}, {"id": 2, **row}])
+        conn.execute(rows_table.insert(), [{"id": 3, **row}])
+        kinds = conn.execute(sa.select(rows_table.c.kind).order_by(rows_table.c.id)).scalars()
+        assert list(kinds) == ["plain", "plain", "plain"]

@@ -319,9 +319,11 @@ class Session:
 
     @property
     def usable(self) -> bool:
-        """Still connected, and the server has not said anything unasked (e.g. 421 on idle)."""
+        """Still connected, not in the middle of a held message's DATA, and the server has not
+        said anything unasked (e.g. 421 on idle)."""
         reader = self.reader
-        return reader.error is None and not reader.replies and not reader.transport.is_closing()
+        idle = not self.held and not reader.replies
+        return idle and reader.error is None and not reader.transport.is_closing()
 
     async def begin(
         self,
@@ -346,12 +348,10 @@ class Session:
             if self.held:
                 ended = await self.end(ready)
             return Begun(ended, commands)
-        if self.held and self.pipelining:
-            ended, failure = await self._end_with(commands, ready)
+        if self.held:
+            ended, failure = await self._end_held(commands, ready)
         else:
-            if self.held:
-                ended = await self.end(ready)
-            failure = None if ended and not ended.reusable else await self._envelope(commands)
+            failure = await self._envelope(commands)
         if ended is not None and not ended.reusable:
             return Begun(ended, None, again=True)  # the server is leaving: not started here
         if failure is not None:
@@ -366,23 +366,24 @@ class Session:
         self.reader.write(b".\r\n")
         return await self._final()
 
-    async def _end_with(
+    async def _end_held(
         self, commands: tuple[bytes, bytes], ready: Gate | None
     ) -> tuple[Attempt, Attempt | None]:
-        """The held message's `.` and the next envelope in one write: its reply, then the
-        envelope's failure (None: the server said 354). A connection lost after the reply
-        leaves the next message not started (`again`)."""
+        """The held message's `.` (with the next envelope in the same write when the server
+        pipelines) and its reply, then the envelope's failure (None: the server said 354). A
+        connection lost after the reply keeps the reply and leaves the next message not
+        started (not reusable: `again`)."""
         await self._ready(ready)
-        self.reader.write(b".\r\n" + b"".join(commands) + b"DATA\r\n")
+        tail = b"".join(commands) + b"DATA\r\n" if self.pipelining else b""
+        self.reader.write(b".\r\n" + tail)
         ended = await self._final()
         if not ended.reusable:
             return ended, None
         try:
-            failure = await self._replies(commands, pipelined=True)
+            return ended, await self._replies(commands, pipelined=self.pipelining)
         except SessionError:
             self.reader.transport.abort()
             return replace(ended, reusable=False), None
-        return ended, failure
 
     async def _ready(self, ready: Gate | None) -> None:
         if ready is not None and not await ready():

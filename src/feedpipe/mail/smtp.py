@@ -189,23 +189,35 @@ class SmtpTransport:
         """Send from the shared queue until it is empty; the reason if the server is unreachable.
 
         Each message is held before its final `.` until the next one begins (the `.` and the
-        next envelope share a write) or the queue is empty."""
+        next envelope share a write) or the queue is empty; not while sending is paced (a
+        `max_per_second`, or slowed down by throttling): a held message's DATA must not wait
+        for a send slot, which may take longer than the server's timeout."""
         held: int | None = None
-        while batch.todo:
-            index = batch.todo.popleft()
-            envelope = batch.envelopes[index]
-            if batch.ahead is not None:
-                batch.ahead.keep_up(index)
-            await self.limiter.acquire()
-            if batch.take is not None and not await batch.take(envelope):
-                continue  # left UNSENT
-            try:
-                data = envelope.data if batch.ahead is None else await batch.ahead.data(index)
-                held = await self._begin(slot, batch, index, data, held)
-            except ConnectError as exc:
-                code, reply = (exc.code, exc.reply) if exc.code is not None else (None, str(exc))
-                batch.done(index, Delivery(envelope.outbox_id, exc.outcome, code, reply))
-                return str(exc)
+        try:
+            while batch.todo:
+                index = batch.todo.popleft()
+                envelope = batch.envelopes[index]
+                if held is not None and not self.limiter.idle:
+                    await self._end(slot, batch, held)  # paced: no "." waits for a slot
+                    held = None
+                if batch.ahead is not None:
+                    batch.ahead.keep_up(index)
+                await self.limiter.acquire()
+                if batch.take is not None and not await batch.take(envelope):
+                    continue  # left UNSENT
+                try:
+                    data = envelope.data if batch.ahead is None else await batch.ahead.data(index)
+                    held = await self._begin(slot, batch, index, data, held)
+                except ConnectError as exc:
+                    code, reply = (
+                        (exc.code, exc.reply) if exc.code is not None else (None, str(exc))
+                    )
+                    batch.done(index, Delivery(envelope.outbox_id, exc.outcome, code, reply))
+                    return str(exc)
+        except BaseException:
+            if held is not None:  # cancelled, or a take failed: the held "." is never sent
+                self._drop(slot)
+            raise
         if held is not None:
             await self._end(slot, batch, held)
         return None
@@ -264,9 +276,14 @@ class SmtpTransport:
             if held is not None and begun.ended is not None:
                 self._done(batch, held, delivery(batch.envelopes[held], begun.ended))
                 held = None
+                if not begun.ended.reusable:
+                    self._drop(slot)
             if begun.again:
-                self._drop(slot)
                 continue
+            if begun.attempt is None and batch.halted:  # by the reply to the one just ended
+                self._drop(slot)  # in the middle of DATA: the server never gets this one's "."
+                self._done(batch, index, unsent(envelope, "sending paused"))
+                return None
             if begun.attempt is None:
                 return index
             if not begun.attempt.reusable:

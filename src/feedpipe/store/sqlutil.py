@@ -46,7 +46,8 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
 
 @functools.cache
 def _insert_statement(table: sa.Table, keys: tuple[str, ...]) -> Any:
-    """INSERT of exactly these columns (the others take their defaults), built once."""
+    """INSERT of exactly these columns, built once (the others take their defaults: Python
+    scalars via `run_many`, server defaults in the database)."""
     return sa.insert(table).values({key: sa.bindparam(key) for key in keys})
 
 
@@ -75,7 +76,7 @@ def run_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) -> Non
     if not rows:
         return
     dialect = conn.dialect
-    key = (stmt, dialect.name, dialect.paramstyle)
+    key = (stmt, dialect.name, dialect.driver)
     prepared = _PREPARED.get(key) or _PREPARED.setdefault(key, _prepare(stmt, dialect))
     given, fixed, processors = rows[0].keys(), prepared.fixed, prepared.processors
     order = [(name, name in given, processors.get(name)) for name in prepared.names]
@@ -95,8 +96,15 @@ def run_many(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) -> Non
 
 def _prepare(stmt: Any, dialect: Dialect) -> _Prepared:
     compiled = stmt.compile(dialect=dialect)
+    if compiled.escaped_bind_names:
+        raise ValueError(f"run_many: bind names the driver cannot take as they are: {stmt}")
     processors = dict(compiled._bind_processors)
     defaults = compiled.construct_params(_check=False)  # None where each row gives one
+    for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
+        # a column no row gives, with a Python-side default: Core evaluates it per row
+        if not column.default.is_scalar:
+            raise ValueError(f"run_many: give {column.key!r} in every row (its default is code)")
+        defaults[column.key] = column.default.arg
     names = tuple(compiled.positiontup or defaults)
     fixed = {
         name: processors[name](value) if name in processors and value is not None else value
