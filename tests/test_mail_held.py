@@ -11,7 +11,9 @@ import pytest
 
 from feedpipe.emails.render import EmailRenderer, RenderedEdition
 from feedpipe.mail import Delivery, Envelope, Outcome, SmtpTransport
-from tests.smtp_servers import RecordingHandler, RejectHandler, serve
+from feedpipe.outbox.dispatch import recorded_at_once
+from feedpipe.outbox.policy import is_outage
+from tests.smtp_servers import DropHandler, RecordingHandler, RejectHandler, serve
 from tests.test_email_support import edition, make_post
 from tests.test_mail_smtp import envelopes, make_settings
 
@@ -139,3 +141,29 @@ def test_paced_sending_holds_no_message_across_a_slot(rendered: RenderedEdition)
         deliveries = asyncio.run(run(server.port))
     assert [d.outcome for d in deliveries] == [Outcome.SENT] * 3
     assert received(handler) == [f"reader{n}@example.org" for n in (1, 2, 3)]
+
+
+def test_a_message_lost_after_its_end_is_marked_as_maybe_delivered(
+    rendered: RenderedEdition,
+) -> None:
+    """The connection drops after message 2's content and dot arrived: its RETRY says the
+    server may have it, so the dispatcher records it at once (it counts against the resend
+    bound like an answer) and a batch of only such deliveries is no outage."""
+    handler = DropHandler(drop_at=frozenset({2}))
+    batch = envelopes(rendered, 3)
+
+    async def run(port: int) -> list[Delivery]:
+        sender = transport(port, concurrency=1)
+        try:
+            return await sender.send_many(batch)
+        finally:
+            await sender.aclose()
+
+    with serve(handler) as server:
+        deliveries = asyncio.run(run(server.port))
+    assert [d.outcome for d in deliveries] == [Outcome.SENT, Outcome.RETRY, Outcome.SENT]
+    assert [d.content_sent for d in deliveries] == [False, True, False]
+    assert recorded_at_once(deliveries[1])
+    assert not is_outage([deliveries[1]])
+    unreached = Delivery(9, Outcome.RETRY, None, "connection refused")
+    assert not recorded_at_once(unreached) and is_outage([unreached])

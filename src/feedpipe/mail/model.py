@@ -42,6 +42,9 @@ class Delivery:
     outcome: Outcome
     code: int | None
     reply: str
+    # RETRY without a reply after the message's end went out: the server may have it (so it
+    # is recorded at once, like an answer, and it is no sign of a server that is down)
+    content_sent: bool = False
 
 
 # Hears each delivery of a batch as it is made, until it returns True: then nothing more of the
@@ -89,9 +92,9 @@ class Stage(enum.StrEnum):
     FINAL = "final"  # the reply after the message content
 
 
-def retry(envelope: Envelope, reason: str) -> Delivery:
+def retry(envelope: Envelope, reason: str, content_sent: bool = False) -> Delivery:
     """A RETRY delivery with a local reason (no server reply)."""
-    return Delivery(envelope.outbox_id, Outcome.RETRY, None, reason)
+    return Delivery(envelope.outbox_id, Outcome.RETRY, None, reason, content_sent)
 
 
 def unsent(envelope: Envelope, reason: str) -> Delivery:

@@ -267,7 +267,8 @@ class SmtpTransport:
                     self._done(batch, index, retry(envelope, str(exc)))
                     return None
                 if held is not None:  # this one had not started: on a new connection
-                    self._done(batch, held, retry(batch.envelopes[held], str(exc)))
+                    lost = retry(batch.envelopes[held], str(exc), exc.content_sent)
+                    self._done(batch, held, lost)
                 held = None
                 continue
             except BaseException:
@@ -303,7 +304,7 @@ class SmtpTransport:
             return
         except SessionError as exc:
             self._drop(slot)
-            self._done(batch, held, retry(envelope, str(exc)))
+            self._done(batch, held, retry(envelope, str(exc), exc.content_sent))
             return
         except BaseException:
             self._drop(slot)

@@ -228,7 +228,7 @@ class Dispatcher:
             message = messages.get(delivery.outbox_id)
             rcpt = message.recipient.email if message is not None else ""
             self.breaker = self.breaker.observe(delivery, rcpt, self.clock.now(), limits)
-            if message is not None and _answered(delivery):
+            if message is not None and recorded_at_once(delivery):
                 heard[delivery.outbox_id] = delivery
                 self._answered(self.policy.decide(message, delivery, self.clock.now()))
             return self.breaker.is_open
@@ -369,12 +369,15 @@ class Dispatcher:
             self.report = replace(r, cancelled=r.cancelled + cancelled, expired=r.expired + expired)
 
 
-def _answered(delivery: Delivery) -> bool:
-    """A delivery with a result to record at once: the server replied (or the message was
-    written); not one that reached no server, nor one left unsent."""
+def recorded_at_once(delivery: Delivery) -> bool:
+    """A delivery with a result to record at once: the server replied, or may have the
+    message (its end went out, then the connection was lost), or the message was written;
+    not one that reached no server, nor one left unsent."""
     if delivery.outcome is Outcome.UNSENT:
         return False
-    return delivery.outcome is not Outcome.RETRY or delivery.code is not None
+    return (
+        delivery.outcome is not Outcome.RETRY or delivery.code is not None or delivery.content_sent
+    )
 
 
 def _extra(fields: Mapping[str, object]) -> dict[str, object]:

@@ -80,8 +80,10 @@ class RetryPolicy:
 def is_outage(deliveries: Sequence[Delivery]) -> bool:
     """No delivery of a batch got a server reply (the rest were not attempted): the server is
     down."""
-    unreached = [d for d in deliveries if d.outcome is not Outcome.UNSENT]
-    return bool(unreached) and all(d.outcome is Outcome.RETRY and d.code is None for d in unreached)
+    tried = [d for d in deliveries if d.outcome is not Outcome.UNSENT]
+    return bool(tried) and all(
+        d.outcome is Outcome.RETRY and d.code is None and not d.content_sent for d in tried
+    )
 
 
 def unbuildable(message: ClaimedMessage, reason: str) -> Delivery:
