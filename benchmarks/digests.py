@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,8 +39,11 @@ from typing import Any
 import sqlalchemy as sa
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from workers import pg_schema  # noqa: E402  (benchmarks/workers.py: a throwaway schema)
+
 REPO = HERE.parent
-PG = os.environ.get("FEEDPIPE_BENCH_PG", "postgresql+psycopg://127.0.0.1:5432/test")
 PLAN_TARGET, RSS_TARGET, FILL_TARGET = 30.0, 300.0, 50_000.0
 Figures = dict[str, Any]
 
@@ -71,21 +73,6 @@ def run_child(phase: str, root: Path, url: str, args: argparse.Namespace, src: P
         "rss": usage.ru_maxrss / 1024,
     }
     return figures
-
-
-@contextmanager
-def pg_schema() -> Iterator[str]:
-    """A fresh schema for the run, dropped afterwards."""
-    name = "bench_digests_" + uuid.uuid4().hex[:8]
-    engine = sa.create_engine(PG)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    try:
-        yield f"{PG}?options=-csearch_path%3D{name}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-        engine.dispose()
 
 
 @contextmanager

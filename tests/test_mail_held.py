@@ -4,6 +4,7 @@ a real aiosmtpd server. Each failed before the fixes of a review (session 11).""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -34,6 +35,26 @@ def received(handler: RecordingHandler) -> list[str]:
     return [r.rcpt_tos[0] for r in handler.received]
 
 
+def send_batch(
+    handler: RecordingHandler,
+    batch: list[Envelope],
+    halt: Callable[[Delivery], bool] | None = None,
+    serving: dict[str, Any] | None = None,
+    **smtp: Any,
+) -> list[Delivery]:
+    """One batch over one connection to a server with `handler` (and `serving` options)."""
+
+    async def run(port: int) -> list[Delivery]:
+        sender = transport(port, concurrency=1, **smtp)
+        try:
+            return await sender.send_many(batch, halt)
+        finally:
+            await sender.aclose()
+
+    with serve(handler, **(serving or {})) as server:
+        return asyncio.run(run(server.port))
+
+
 @dataclass
 class DropAtSecondMail(RecordingHandler):
     """Accepts the first message, then drops the connection at the next MAIL."""
@@ -55,15 +76,7 @@ def test_an_accepted_message_stays_sent_when_the_next_envelope_loses_the_connect
     handler = DropAtSecondMail(pipelining=pipelining)
     batch = envelopes(rendered, 2)
 
-    async def run(port: int) -> list[Delivery]:
-        sender = transport(port, concurrency=1)
-        try:
-            return await sender.send_many(batch)
-        finally:
-            await sender.aclose()
-
-    with serve(handler) as server:
-        deliveries = asyncio.run(run(server.port))
+    deliveries = send_batch(handler, batch)
     assert received(handler) == ["reader1@example.org", "reader2@example.org"]
     assert [d.outcome for d in deliveries] == [Outcome.SENT, Outcome.SENT]  # 2: new connection
 
@@ -111,15 +124,7 @@ def test_a_halt_on_the_held_message_s_reply_sends_nothing_more(
     handler = RejectHandler(data_codes={"reader1@example.org": 554})
     batch = envelopes(rendered, 4)
 
-    async def run(port: int) -> list[Delivery]:
-        sender = transport(port, concurrency=1)
-        try:
-            return await sender.send_many(batch, lambda d: d.outcome is Outcome.BLOCKED)
-        finally:
-            await sender.aclose()
-
-    with serve(handler) as server:
-        deliveries = asyncio.run(run(server.port))
+    deliveries = send_batch(handler, batch, lambda d: d.outcome is Outcome.BLOCKED)
     assert received(handler) == []
     assert [d.outcome for d in deliveries] == [Outcome.BLOCKED] + [Outcome.UNSENT] * 3
 
@@ -130,15 +135,7 @@ def test_paced_sending_holds_no_message_across_a_slot(rendered: RenderedEdition)
     handler = RecordingHandler()
     batch = envelopes(rendered, 3)
 
-    async def run(port: int) -> list[Delivery]:
-        sender = transport(port, concurrency=1, max_per_second=1.0)
-        try:
-            return await sender.send_many(batch)
-        finally:
-            await sender.aclose()
-
-    with serve(handler, timeout=0.6) as server:
-        deliveries = asyncio.run(run(server.port))
+    deliveries = send_batch(handler, batch, serving={"timeout": 0.6}, max_per_second=1.0)
     assert [d.outcome for d in deliveries] == [Outcome.SENT] * 3
     assert received(handler) == [f"reader{n}@example.org" for n in (1, 2, 3)]
 
@@ -152,15 +149,7 @@ def test_a_message_lost_after_its_end_is_marked_as_maybe_delivered(
     handler = DropHandler(drop_at=frozenset({2}))
     batch = envelopes(rendered, 3)
 
-    async def run(port: int) -> list[Delivery]:
-        sender = transport(port, concurrency=1)
-        try:
-            return await sender.send_many(batch)
-        finally:
-            await sender.aclose()
-
-    with serve(handler) as server:
-        deliveries = asyncio.run(run(server.port))
+    deliveries = send_batch(handler, batch)
     assert [d.outcome for d in deliveries] == [Outcome.SENT, Outcome.RETRY, Outcome.SENT]
     assert [d.content_sent for d in deliveries] == [False, True, False]
     assert recorded_at_once(deliveries[1])
