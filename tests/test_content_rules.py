@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import feedparser
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feedpipe.emails.text import SUMMARY_CHARS
 from feedpipe.emails.views import TITLE_CHARS
@@ -132,3 +134,16 @@ def test_line_folding_splits_on_exactly_the_unicode_whitespace_of_regex() -> Non
         if bool(space.fullmatch(char)) != (clean_line(f"a{char}b") == "a b")
     ]
     assert differ == []
+
+
+ILLEGAL_POINTS = frozenset(
+    [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0x85), *range(0x86, 0xA0),
+     *range(0xD800, 0xE000), 0xFFFE, 0xFFFF]
+)  # fmt: skip
+
+
+@given(st.text(alphabet=st.sampled_from(sorted(map(chr, ILLEGAL_POINTS))) | st.characters()))
+def test_clean_block_removes_exactly_the_xml_illegal_characters(text: str) -> None:
+    """Whatever the mix of legal and illegal characters (runs, at the ends, alone),
+    `clean_block` drops exactly the illegal code points and keeps everything else in order."""
+    assert clean_block(text) == "".join(c for c in text if ord(c) not in ILLEGAL_POINTS)
