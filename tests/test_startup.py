@@ -35,12 +35,14 @@ except SystemExit as exc:
 else:
     code = 0
 heavy = sorted({name.partition(".")[0] for name in sys.modules} & set(HEAVY))
-print("\\nPROBE " + json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
+ours = sorted(name for name in sys.modules if name.startswith("feedpipe."))
+print("\\nPROBE " + json.dumps({"code": code, "heavy": heavy, "ours": ours}), file=sys.stderr)
 """
 
 
-def loaded(*args: str, cwd: Path) -> tuple[str, list[str]]:
-    """Run `feedpipe ARGS` in a subprocess; its stdout and the heavy packages it imported."""
+def probe(*args: str, cwd: Path) -> tuple[str, dict[str, list[str]]]:
+    """Run `feedpipe ARGS` in a subprocess: its stdout, and the heavy packages ("heavy") and
+    feedpipe modules ("ours") it imported."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     env.pop("FEEDPIPE_CONFIG", None)
     code = f"HEAVY = {HEAVY!r}\n{PROBE}"
@@ -54,7 +56,13 @@ def loaded(*args: str, cwd: Path) -> tuple[str, list[str]]:
     )
     report = json.loads(done.stderr.rpartition("PROBE ")[2])
     assert report["code"] in (0, None), done.stderr
-    return done.stdout, report["heavy"]
+    return done.stdout, report
+
+
+def loaded(*args: str, cwd: Path) -> tuple[str, list[str]]:
+    """Run `feedpipe ARGS` in a subprocess; its stdout and the heavy packages it imported."""
+    out, report = probe(*args, cwd=cwd)
+    return out, report["heavy"]
 
 
 @pytest.mark.parametrize(
@@ -91,6 +99,36 @@ def test_help_still_lists_every_command(tmp_path: Path) -> None:
         assert name in commands
     for name in ("serve", "status", "subscribers", "sync"):
         assert name in commands
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"]], ids=" ".join)
+def test_help_and_version_load_no_command_module(args: list[str], tmp_path: Path) -> None:
+    """The commands kept in modules of their own (LAZY) load when one runs: the group's help
+    and version import none of them, nor the domain model they use."""
+    from feedpipe.cli import LAZY
+
+    _, report = probe(*args, cwd=tmp_path)
+    modules = {lazy.module for lazy in LAZY.values()}
+    assert modules & set(report["ours"]) == set()
+    assert not [name for name in report["ours"] if name.startswith("feedpipe.model")]
+
+
+def test_help_summaries_of_commands_not_loaded_match_their_own_help() -> None:
+    """`--help` lists a command not yet loaded by its LAZY summary; at every width it reads as
+    the command's own help would, so the two cannot drift apart."""
+    import importlib
+
+    import click
+
+    from feedpipe.cli import LAZY, cli
+
+    for name, lazy in LAZY.items():
+        command = getattr(importlib.import_module(lazy.module), lazy.attribute)
+        assert isinstance(command, click.Command) and command.name == name
+        stand_in = click.Command(name, help=lazy.summary)
+        for limit in range(10, 240):
+            assert stand_in.get_short_help_str(limit) == command.get_short_help_str(limit), name
+    assert set(cli.list_commands(click.Context(cli))) >= set(LAZY)
 
 
 def test_a_command_that_runs_loads_what_it_needs(tmp_path: Path) -> None:

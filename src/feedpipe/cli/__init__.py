@@ -13,16 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from feedpipe.cli.checkconfig import check_config
 from feedpipe.cli.common import CliState, Exit, fail, now_option, pass_state
-from feedpipe.cli.hygiene import suppressions
-from feedpipe.cli.outbox import dkim_record, outbox, send
+from feedpipe.cli.lazy import LazyCommand, LazyGroup
 from feedpipe.cli.progress import Progress
-from feedpipe.cli.simulate import simulate
-from feedpipe.cli.subscribers import digest, subscribers
 from feedpipe.cli.textgrid import plural
-from feedpipe.cli.web import inbound, serve
-from feedpipe.cli.worker import run, status
 from feedpipe.envnames import CONFIG_ENV
 from feedpipe.errors import ConfigError, FeedpipeError, StoreLockedError
 
@@ -31,7 +25,68 @@ if TYPE_CHECKING:
     from feedpipe.service import Feedpipe
 
 
-class FeedpipeGroup(click.Group):
+# The commands defined in their own modules, imported when one is run (`--help` lists them
+# from here): name → where it lives and the first sentence of its help.
+LAZY = {
+    "check-config": LazyCommand(
+        "feedpipe.cli.checkconfig", "check_config",
+        "Validate the configuration and check what a run will need: the source is readable, "
+        "the output and outbox folders writable, the store reachable and migrated, the SMTP "
+        "host resolvable (--connect: a real session), the DKIM key usable, [web] base_url "
+        "public.",
+    ),
+    "subscribers": LazyCommand(
+        "feedpipe.cli.subscribers", "subscribers", "Manage digest subscribers."
+    ),
+    "suppressions": LazyCommand(
+        "feedpipe.cli.hygiene", "suppressions",
+        "The suppression list: addresses never mailed again (until they subscribe and confirm).",
+    ),
+    "digest": LazyCommand("feedpipe.cli.subscribers", "digest", "Plan digest emails."),
+    "simulate": LazyCommand(
+        "feedpipe.cli.simulate", "simulate",
+        "Run the real planner from --from to --to on a simulated clock (a worker planning "
+        "every [worker] plan_seconds), posts scheduled for later included, and print every "
+        "send: UTC and local time, subscriber, schedule, posts and estimated size.",
+    ),
+    "send": LazyCommand(
+        "feedpipe.cli.outbox", "send",
+        "Plan the digests that are due, queue them in the outbox, and send until nothing is due.",
+    ),
+    "outbox": LazyCommand(
+        "feedpipe.cli.outbox", "outbox",
+        "Show the outbox: messages by state, failing messages grouped by their last reply, and "
+        "the 10 most recent failing messages (failed, or waiting to retry) with their last "
+        "reply.",
+    ),
+    "dkim-record": LazyCommand(
+        "feedpipe.cli.outbox", "dkim_record",
+        "Print the DNS TXT record of each DKIM key ([email] dkim_*), one line each.",
+    ),
+    "run": LazyCommand(
+        "feedpipe.cli.worker", "run",
+        "Run the worker: keep feeds fresh and send digests on time (SIGTERM stops it "
+        "gracefully).",
+    ),
+    "status": LazyCommand(
+        "feedpipe.cli.worker", "status",
+        "Last runs of each job (worker or command line), outbox queue by state, the next "
+        "digest send times and the leader; with --readers, the feeds' readers instead.",
+    ),
+    "serve": LazyCommand(
+        "feedpipe.cli.web", "serve",
+        "Serve the feeds, subscribe/unsubscribe/preferences pages and the archive (uvicorn).",
+    ),
+    "inbound": LazyCommand(
+        "feedpipe.cli.web", "inbound",
+        "Process one message read on stdin (for an MTA pipe or alias): a bounce or DSN, a spam "
+        "complaint (ARF), an auto-reply, or a `mailto:` unsubscribe; anything else is kept and "
+        "listed by --list.",
+    ),
+}  # fmt: skip
+
+
+class FeedpipeGroup(LazyGroup):
     """Turns feedpipe errors into one clear line and a non-zero exit status; Ctrl-C (and
     SIGTERM) into one line saying what was done."""
 
@@ -80,7 +135,7 @@ def interrupted_line(what: str, state: CliState | None) -> str:
     )
 
 
-@click.group(cls=FeedpipeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=FeedpipeGroup, lazy=LAZY, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--version",
     is_flag=True,
@@ -120,10 +175,12 @@ def _version(ctx: click.Context) -> None:
 def schema_revision() -> str:
     """The newest migration this version ships (`migrations/versions/NNNN_*.py`), read without
     importing the store and SQLAlchemy; equal to `store.engine.HEAD_REVISION` (tested)."""
-    from importlib import resources
+    import os
 
-    versions = resources.files("feedpipe.migrations").joinpath("versions")
-    return max(p.name[:4] for p in versions.iterdir() if p.name[:4].isdigit())
+    import feedpipe.migrations  # a folder on disk: Alembic reads its scripts as files too
+
+    versions = os.path.join(os.path.dirname(feedpipe.migrations.__file__), "versions")
+    return max(name[:4] for name in os.listdir(versions) if name[:4].isdigit())
 
 
 @cli.command()
@@ -241,23 +298,6 @@ def _publish(service: Feedpipe, report: BuildReport) -> None:
     click.echo(f"websub: {plural(len(urls), 'changed feed URL')} published to {hubs}")
     if error:
         click.echo(f"feedpipe build: warning: {error}", err=True)
-
-
-for command in (
-    check_config,
-    subscribers,
-    suppressions,
-    digest,
-    simulate,
-    send,
-    outbox,
-    dkim_record,
-    run,
-    status,
-    serve,
-    inbound,
-):
-    cli.add_command(command)
 
 
 def main() -> None:
