@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/feeds.py [--sizes 1000,10000] [--corpus prose|synthetic]
                                   [--tables process,startup,inprocess] [--archive on,off]
+                                  [--naive-up-to N]
 
 process    each `feedpipe build` a whole process of the installed CLI: cold (fresh store), no
            change (median of 5), one new post (median of 3), and the naive script
@@ -264,11 +265,17 @@ class Process:
     cold: Run
     noop: Run
     added: Run
-    naive: Run
+    naive: Run | None  # None: not run at this size (--naive-up-to)
 
 
 def measure_process(
-    run: RunCommand, size: int, tmp: Path, write_posts: WritePosts, noop_runs: int, archive: bool
+    run: RunCommand,
+    size: int,
+    tmp: Path,
+    write_posts: WritePosts,
+    noop_runs: int,
+    archive: bool,
+    naive_up_to: int,
 ) -> Process:
     posts = tmp / f"posts-process-{size}-{archive}"
     t = time.perf_counter()
@@ -278,7 +285,8 @@ def measure_process(
     build = [*feedpipe_command(), "--config", str(config), "build"]
     cold = run(build)
     noop = median_run([run(build) for _ in range(noop_runs)])
-    naive = run([sys.executable, str(HERE / "naive_feeds.py"), str(posts), str(tmp / "naive")])
+    naive_script = [sys.executable, str(HERE / "naive_feeds.py"), str(posts), str(tmp / "naive")]
+    naive = run(naive_script) if size <= naive_up_to else None
     added = []
     for k in range(3):
         write_posts(posts, 1, first=size + k, newest=True)
@@ -324,6 +332,9 @@ def print_process(results: Sequence[Process], noop_runs: int) -> None:
     head_nv = ("posts", "arch", "naive s", "cpu", "max MB", "pss MB", "cold/nv", "cpu/nv")
     print(_row((*head_nv, "noop/nv", "+1/nv")))
     for r in results:
+        if r.naive is None:
+            print(_row((r.posts, "on" if r.archive else "off", "not run")))
+            continue
         cells_nv = (
             r.posts, "on" if r.archive else "off", f"{r.naive.wall:.2f}", f"{r.naive.cpu:.2f}",
             f"{r.naive.max_rss_mb:.0f}",
@@ -451,6 +462,12 @@ def main() -> None:
     parser.add_argument("--noop-runs", type=int, default=5)
     parser.add_argument("--startup-runs", type=int, default=10)
     parser.add_argument("--archive", default="on", help="on, off or both (off,on)")
+    parser.add_argument(
+        "--naive-up-to",
+        type=int,
+        default=sys.maxsize,
+        help="run the naive script only for sizes up to this (it takes minutes at 100k)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("CONFIG", "COUNT"))
     args = parser.parse_args()
     write_posts = WRITERS[args.corpus]
@@ -473,7 +490,9 @@ def main() -> None:
                 archives = [a == "on" for a in args.archive.split(",")]
                 print_process(
                     [
-                        measure_process(run, s, tmp, write_posts, args.noop_runs, a)
+                        measure_process(
+                            run, s, tmp, write_posts, args.noop_runs, a, args.naive_up_to
+                        )
                         for s in sizes
                         for a in archives
                     ],
