@@ -111,10 +111,21 @@ class PostsMixin:
 
     def visible_count(self, spec: FeedSpec, now: datetime, before: datetime) -> tuple[int, int]:
         """How many visible posts a feed has: in all, and published before `before`."""
-        older = sa.func.count(sa.case((posts.c.published_at < before, 1)))
-        stmt = sa.select(sa.func.count(), older).select_from(posts).where(_visible(now))
+        older = sa.and_(posts.c.published_at < before)
+        stmt: sa.Select[int, int]
+        if spec.term is None:
+            stmt = sa.select(sa.func.count(), sa.func.count(sa.case((older, 1))))
+            stmt = stmt.select_from(posts).where(_visible(now))
+        else:  # the term's posts by its index, visibility checked on each (with the
+            # visibility in WHERE, SQLite walks every visible post and looks each one up)
+            visible = _visible(now)
+            stmt = sa.select(
+                sa.func.count(sa.case((visible, 1))),
+                sa.func.count(sa.case((sa.and_(visible, older), 1))),
+            ).select_from(post_terms.join(posts, posts.c.id == post_terms.c.post_id))
+            stmt = stmt.where(post_terms.c.term_id == _term_id(spec))
         with self.engine.connect() as conn:
-            total, below = conn.execute(_of_feed(stmt, spec)).one()
+            total, below = conn.execute(stmt).one()
         return int(total), int(below)
 
     def changed_from(self) -> str | None:
@@ -218,6 +229,14 @@ def _of_feed(stmt: Any, spec: FeedSpec) -> Any:
     stmt = stmt.join(post_terms, post_terms.c.post_id == posts.c.id)
     stmt = stmt.join(terms, terms.c.id == post_terms.c.term_id)
     return stmt.where(terms.c.kind == spec.kind, terms.c.slug == spec.slug)
+
+
+def _term_id(spec: FeedSpec) -> sa.ScalarSelect[int]:
+    return (
+        sa.select(terms.c.id)
+        .where(terms.c.kind == spec.kind, terms.c.slug == spec.slug)
+        .scalar_subquery()
+    )
 
 
 def changed_from_value(when: datetime) -> str:
