@@ -53,11 +53,12 @@ class SourcesMixin:
     def source_docs_summary(self) -> tuple[int, dict[str, DocState]]:
         """(how many documents are stored clean — one post, nothing skipped or warned —, the
         states of all the others by key): a sync that parses nothing reports exactly this."""
-        c = source_docs.c
+        unclean = source_docs.c.skips != sa.literal_column(f"'{_CLEAN}'")  # as in the index
         with self.engine.connect() as conn:
-            clean = conn.execute(sa.select(sa.func.count()).where(c.skips == _CLEAN)).scalar_one()
-            rows = conn.execute(sa.select(source_docs).where(c.skips != _CLEAN)).all()
-        return clean, {r.key: _doc_state(r.size, r.mtime_ns, r.sha256, r.skips) for r in rows}
+            total = conn.execute(sa.select(sa.func.count()).select_from(source_docs)).scalar_one()
+            rows = conn.execute(sa.select(source_docs).where(unclean)).all()
+        others = {r.key: _doc_state(r.size, r.mtime_ns, r.sha256, r.skips) for r in rows}
+        return total - len(others), others
 
     def source_links_of(
         self, doc_keys: Sequence[str] = (), post_ids: Sequence[int] = ()
