@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedpipe.model import SyncReport
+from feedpipe.model.sync import top_folder
 from feedpipe.sync.run import SCAN_META
 from feedpipe.sync.scan import by_folder, digest, dump, folder_digests
 from tests.helpers import post
@@ -147,3 +148,23 @@ def test_an_older_single_digest_or_a_sync_under_way_means_comparing_everything(
             assert fp.store.get_meta(SCAN_META) == dump(
                 folder_digests(by_folder(fp.source.stats()))
             )
+
+
+TRICKY = ("a", "A", "a-b", "a%", "a_", "a/b", "é", "a0")
+
+
+def test_the_stored_stats_of_some_folders_are_exactly_theirs(
+    tmp_path: Path, store_url: str
+) -> None:
+    """On each engine, whatever sorts or matches (LIKE's case, % and _) near a folder's name."""
+    posts = tmp_path / "posts"
+    for i, folder in enumerate(TRICKY):
+        post(posts / folder, f"in{i}")
+    post(posts, "a0")  # a0.md at the root, beside the folder a0/
+    with service(tmp_path, posts, store_url) as fp:
+        fp.sync()
+        every = fp.store.source_stats()
+        assert len(every) == len(TRICKY) + 1
+        for chosen in [{""}, *({top_folder(f)} for f in TRICKY), {"a", "a_", ""}, set()]:
+            wanted = {k: v for k, v in every.items() if top_folder(k) in chosen}
+            assert fp.store.source_stats(chosen) == wanted, chosen

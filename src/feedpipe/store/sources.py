@@ -39,11 +39,12 @@ class SourcesMixin:
         at the root; None: every document): what a sync compares a scan to."""
         c = source_docs.c
         stmt = sa.select(c.key, c.size, c.mtime_ns)
-        if folders is not None:
-            if not folders:
-                return {}
-            stmt = stmt.where(sa.or_(*(_in_folder(c.key, f) for f in sorted(folders))))
+        if folders is not None and not folders:
+            return {}
         with self.engine.connect() as conn:
+            if folders is not None:
+                ranges = conn.dialect.name == "sqlite"
+                stmt = stmt.where(sa.or_(*(_in_folder(c.key, f, ranges) for f in sorted(folders))))
             rows = conn.execute(stmt).all()
         if folders is None:
             return {key: (size, mtime) for key, size, mtime in rows}
@@ -88,9 +89,14 @@ class SourcesMixin:
             conn.execute(stmt, [{"k": k, "s": s, "m": m} for k, s, m in docs])
 
 
-def _in_folder(key: sa.Column[str], folder: str) -> sa.ColumnElement[bool]:
+def _in_folder(key: sa.Column[str], folder: str, ranges: bool) -> sa.ColumnElement[bool]:
+    """The keys in a top folder (and maybe others: the caller filters). `ranges`: a range of
+    the primary key index, for SQLite's binary collation only (code point order, "0" after
+    "/"); elsewhere LIKE, whatever the collation."""
     if not folder:
         return ~key.contains("/", autoescape=True)
+    if ranges:
+        return sa.and_(key > f"{folder}/", key < f"{folder}0")
     return key.startswith(f"{folder}/", autoescape=True)
 
 
