@@ -141,22 +141,23 @@ def _stale_files(
         key = folder.rstrip("/") or "site"
         history = here / ARCHIVE_DIR
         if history.is_dir() and (key not in keys or key in archives):
-            count = archives.get(key, 0) if key in keys else 0
+            pages = _page_names(opts.formats, archives.get(key, 0) if key in keys else 0)
             found += [
                 f"{folder}{ARCHIVE_DIR}/{f.name}"
                 for f in os.scandir(history)
-                if f.is_file() and not _is_page(f.name, opts.formats, count)
+                if f.name not in pages and f.is_file()
             ]
     return sorted(set(found) - wanted)
 
 
-def _is_page(name: str, formats: Sequence[FeedFormat], count: int) -> bool:
-    """Whether `name` is one of a feed's archive pages 1..count in one of `formats`."""
-    head, dash, tail = name.rpartition("-")
-    number, dot, ext = tail.partition(".")
-    if not (dash and dot and number.isdigit() and 1 <= int(number) <= count):
-        return False
-    return str(int(number)) == number and f"{head}.{ext}" in {FORMATS[f].file_name for f in formats}
+def _page_names(formats: Sequence[FeedFormat], count: int) -> set[str]:
+    """The file names of a feed's archive pages 1..count in each of `formats`."""
+    site = FeedSpec("site", "", "")
+    return {
+        FORMATS[f].path(site, page).rpartition("/")[2]
+        for f in formats
+        for page in range(1, count + 1)
+    }
 
 
 @dataclass(slots=True)

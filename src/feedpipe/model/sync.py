@@ -7,6 +7,13 @@ from dataclasses import dataclass, field
 from feedpipe.model.posts import Document, Entry, Skip
 
 
+def top_folder(key: str) -> str:
+    """The first segment of a document key with a folder in it, else "" (a file at the root):
+    a sync compares a scan to the store folder by folder."""
+    head, sep, _ = key.partition("/")
+    return head if sep else ""
+
+
 @dataclass(frozen=True, slots=True)
 class DocState:
     """What the store remembers of a document: its stat, hash, why parts of it were skipped,

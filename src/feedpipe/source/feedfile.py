@@ -13,6 +13,7 @@ import feedparser
 
 from feedpipe.errors import PostError
 from feedpipe.model import Document, ParsedDocument, Skip
+from feedpipe.source import Stat, stats_of
 from feedpipe.source.fields import RawPost
 from feedpipe.source.html import plain_text
 from feedpipe.source.records import file_document, guarded_parse, read_file, slug_from_link
@@ -30,6 +31,9 @@ class FeedFileSource:
 
     def scan(self) -> list[Document]:
         return [file_document(self.path, "feed file")]
+
+    def stats(self) -> list[Stat]:
+        return stats_of(self.scan())
 
     def read(self, doc: Document) -> bytes:
         return read_file(self.path, "feed file")

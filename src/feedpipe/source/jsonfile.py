@@ -10,6 +10,7 @@ from typing import Any
 
 from feedpipe.errors import PostError
 from feedpipe.model import Document, ParsedDocument, Skip
+from feedpipe.source import Stat, stats_of
 from feedpipe.source.fields import RawPost, SummaryFormat
 from feedpipe.source.records import file_document, guarded_parse, read_file
 from feedpipe.source.text import decode
@@ -26,6 +27,9 @@ class JsonSource:
 
     def scan(self) -> list[Document]:
         return [file_document(self.path, "JSON export")]
+
+    def stats(self) -> list[Stat]:
+        return stats_of(self.scan())
 
     def read(self, doc: Document) -> bytes:
         return read_file(self.path, "JSON export")

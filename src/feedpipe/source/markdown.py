@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from feedpipe.errors import PostError, SourceError
 from feedpipe.model import Document, Entry, ParsedDocument, Skip
+from feedpipe.source import Stat, documents
 from feedpipe.source.text import decode
 
 if TYPE_CHECKING:  # the parsers (YAML, markdown-it, nh3) load at the first parse
@@ -29,9 +29,16 @@ class MarkdownSource:
 
     def scan(self) -> list[Document]:
         """Documents sorted by key ('/'-separated path relative to root); stat only."""
+        return documents(self.stats())
+
+    def stats(self) -> list[Stat]:
+        """(key, size, mtime_ns) of every post file, sorted by key; stat only."""
         if not self.root.is_dir():
             raise SourceError(f"{self.root}: Markdown source folder not found")
-        return sorted(_scan(str(self.root)), key=lambda doc: doc.key)
+        found: list[Stat] = []
+        _scan(str(self.root), "", found)
+        found.sort()  # keys are unique: tuple order is key order
+        return found
 
     def read(self, doc: Document) -> bytes:
         path = self.root / doc.key
@@ -72,15 +79,16 @@ class MarkdownSource:
         return build_entry(raw, self.site_url)
 
 
-def _scan(root: str, prefix: str = "") -> Iterator[Document]:
-    """os.scandir walk (its DirEntry caches stat; no Path objects per file: 10k files ≈ 30 ms)."""
+def _scan(root: str, prefix: str, found: list[Stat]) -> None:
+    """os.scandir walk into `found` (its DirEntry caches the file type; one stat a post file,
+    no object but a tuple per file)."""
     with os.scandir(root) as entries:
         for item in entries:
-            if item.name.startswith("."):
+            name = item.name
+            if name.startswith("."):
                 continue
-            key = prefix + item.name
-            if item.is_dir(follow_symlinks=True):
-                yield from _scan(item.path, key + "/")
-            elif item.name.lower().endswith(SUFFIXES) and item.is_file():
+            if item.is_dir():
+                _scan(item.path, f"{prefix}{name}/", found)
+            elif name.lower().endswith(SUFFIXES) and item.is_file():
                 stat = item.stat()
-                yield Document(key=key, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+                found.append((prefix + name, stat.st_size, stat.st_mtime_ns))

@@ -6,7 +6,7 @@ errors it raises on purpose (DuplicateSubscriberError) are documented on the met
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -115,8 +115,9 @@ class SourcesStore(Protocol):
     def source_docs(self, keys: Sequence[str] | None = None) -> dict[str, DocState]:
         """The states of the documents `keys` (None: every document)."""
 
-    def source_stats(self) -> dict[str, tuple[int, int]]:
-        """(size, mtime_ns) of every stored document by key: what a sync compares a scan to."""
+    def source_stats(self, folders: Collection[str] | None = None) -> dict[str, tuple[int, int]]:
+        """(size, mtime_ns) by key of the stored documents in the top `folders` ("": the files
+        at the root; None: every document): what a sync compares a scan to."""
 
     def source_docs_summary(self) -> tuple[int, dict[str, DocState]]:
         """(documents stored clean: one post, nothing skipped or warned; the others' states by

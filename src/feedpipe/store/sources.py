@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from feedpipe.model import DocState, EntryLink, Skip
+from feedpipe.model.sync import top_folder
 from feedpipe.store.schema import source_docs, source_entries
 from feedpipe.store.sqlutil import chunked
 
@@ -33,21 +34,32 @@ class SourcesMixin:
                 ]
         return {r.key: _doc_state(r.size, r.mtime_ns, r.sha256, r.skips) for r in rows}
 
-    def source_stats(self) -> dict[str, tuple[int, int]]:
-        """(size, mtime_ns) of every stored document by key: what a sync compares a scan to."""
+    def source_stats(self, folders: Collection[str] | None = None) -> dict[str, tuple[int, int]]:
+        """(size, mtime_ns) by key of the stored documents in the top `folders` ("": the files
+        at the root; None: every document): what a sync compares a scan to."""
         c = source_docs.c
+        stmt = sa.select(c.key, c.size, c.mtime_ns)
+        if folders is not None and not folders:
+            return {}
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(c.key, c.size, c.mtime_ns)).all()
-        return {key: (size, mtime) for key, size, mtime in rows}
+            if folders is not None:
+                ranges = conn.dialect.name == "sqlite"
+                stmt = stmt.where(sa.or_(*(_in_folder(c.key, f, ranges) for f in sorted(folders))))
+            rows = conn.execute(stmt).all()
+        if folders is None:
+            return {key: (size, mtime) for key, size, mtime in rows}
+        # LIKE ignores ASCII case on SQLite: keep the folders' own keys only
+        return {key: (size, mtime) for key, size, mtime in rows if top_folder(key) in folders}
 
     def source_docs_summary(self) -> tuple[int, dict[str, DocState]]:
         """(how many documents are stored clean — one post, nothing skipped or warned —, the
         states of all the others by key): a sync that parses nothing reports exactly this."""
-        c = source_docs.c
+        unclean = source_docs.c.skips != sa.literal_column(f"'{_CLEAN}'")  # as in the index
         with self.engine.connect() as conn:
-            clean = conn.execute(sa.select(sa.func.count()).where(c.skips == _CLEAN)).scalar_one()
-            rows = conn.execute(sa.select(source_docs).where(c.skips != _CLEAN)).all()
-        return clean, {r.key: _doc_state(r.size, r.mtime_ns, r.sha256, r.skips) for r in rows}
+            total = conn.execute(sa.select(sa.func.count()).select_from(source_docs)).scalar_one()
+            rows = conn.execute(sa.select(source_docs).where(unclean)).all()
+        others = {r.key: _doc_state(r.size, r.mtime_ns, r.sha256, r.skips) for r in rows}
+        return total - len(others), others
 
     def source_links_of(
         self, doc_keys: Sequence[str] = (), post_ids: Sequence[int] = ()
@@ -75,6 +87,17 @@ class SourcesMixin:
         )
         with self.engine.begin() as conn:
             conn.execute(stmt, [{"k": k, "s": s, "m": m} for k, s, m in docs])
+
+
+def _in_folder(key: sa.Column[str], folder: str, ranges: bool) -> sa.ColumnElement[bool]:
+    """The keys in a top folder (and maybe others: the caller filters). `ranges`: a range of
+    the primary key index, for SQLite's binary collation only (code point order, "0" after
+    "/"); elsewhere LIKE, whatever the collation."""
+    if not folder:
+        return ~key.contains("/", autoescape=True)
+    if ranges:
+        return sa.and_(key > f"{folder}/", key < f"{folder}0")
+    return key.startswith(f"{folder}/", autoescape=True)
 
 
 # The `skips` column holds a document's report: "[]" for one clean post (nearly every

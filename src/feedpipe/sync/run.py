@@ -20,11 +20,13 @@ from feedpipe.model import (
     SyncReport,
 )
 from feedpipe.parallel import Tick, checkpoint, process_pool, release_memory, worker_count
-from feedpipe.source import Source
+from feedpipe.source import Source, Stat, documents
 from feedpipe.store import Store
+from feedpipe.sync import scan
 from feedpipe.sync.decide import candidate_slugs, decide, split_by_stat
+from feedpipe.sync.scan import by_folder, folder_digests
 
-SCAN_META = "sync.scan"  # the scan digest of the last sync that applied every batch
+SCAN_META = "sync.scan"  # the folder digests of the last sync that applied every batch
 
 # Below this many documents to parse, a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 200
@@ -132,13 +134,6 @@ def _not_parsed_report(states: Sequence[DocState]) -> SyncReport:
     )
 
 
-def scan_digest(scanned: Sequence[Document]) -> str:
-    """sha256 of every document's key and stat, in scan order: equal to the one stored by the
-    last whole sync means no document was added, removed, or touched since."""
-    lines = "".join(f"{d.key}\0{d.size}\0{d.mtime_ns}\n" for d in scanned)
-    return hashlib.sha256(lines.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def _unchanged_report(
     store: Store, excluded: set[str], known: Mapping[str, DocState]
 ) -> SyncReport:
@@ -148,6 +143,15 @@ def _unchanged_report(
     clean -= sum(1 for key in excluded if key in known and known[key].clean)
     report = _not_parsed_report([others[key] for key in sorted(others) if key not in excluded])
     return replace(report, unchanged=report.unchanged + clean)
+
+
+def _moved(
+    store: Store, folders: Mapping[str, list[Stat]], moved: list[str] | None
+) -> tuple[list[Document], dict[str, tuple[int, int]]]:
+    """The scanned documents and the stored stats of the `moved` folders (None: of all)."""
+    names = sorted(folders) if moved is None else moved
+    scanned = documents([stat for name in names for stat in folders.get(name, [])])
+    return scanned, store.source_stats(moved)
 
 
 def _tick(tick: Tick | None, done: int, total: int) -> None:
@@ -170,13 +174,15 @@ def run_sync(
     Ctrl-C is taken there: see `parallel.held_interrupts`).
     """
     started = time.perf_counter()
-    scanned = source.scan()
-    digest = scan_digest(scanned)
-    if store.get_meta(SCAN_META) == digest:  # nothing changed since the last whole sync
+    folders = by_folder(source.stats())
+    digests = folder_digests(folders)
+    stored = scan.load(store.get_meta(SCAN_META))
+    if stored == digests:  # nothing changed since the last whole sync
         report = _unchanged_report(store, set(), {})
         return replace(report, seconds=time.perf_counter() - started)
     store.set_meta(SCAN_META, "")  # until this sync has applied every batch
-    stats = store.source_stats()
+    moved = None if stored is None else scan.moved(digests, stored)  # None: compare all
+    scanned, stats = _moved(store, folders, moved)
     _, suspects = split_by_stat(scanned, stats)
     gone = sorted(stats.keys() - {d.key for d in scanned})
     known = store.source_docs([d.key for d in suspects if d.key in stats] + gone)
@@ -200,7 +206,7 @@ def run_sync(
             parts.append(report)
             done += len(parsed)
             _tick(tick, done, len(items))
-    store.set_meta(SCAN_META, digest)
+    store.set_meta(SCAN_META, scan.dump(digests))
     if len(items) >= PARALLEL_THRESHOLD:
         release_memory()  # the parsed batches are gone; a build forks its workers next
     return SyncReport.total(parts, time.perf_counter() - started)
