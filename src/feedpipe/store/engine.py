@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from feedpipe.errors import StoreError
 
 # Bump together with a new file in feedpipe/migrations/versions/.
-HEAD_REVISION = "0016"
+HEAD_REVISION = "0018"
 # How long a write waits for another process's lock, all retries included ([store]
 # busy_timeout_seconds; settings.py has the same default).
 DEFAULT_BUSY_TIMEOUT = 30.0

@@ -46,9 +46,9 @@ from feedpipe.store.outbox_record import (
     reset_bounces,
 )
 from feedpipe.store.outbox_tables import (
-    FILL_LOCK,
     STOPPED,
     editions,
+    fill_lock,
     outbox,
     subscriber_bounces,
 )
@@ -101,7 +101,7 @@ class OutboxMixin:
         messages inserted.
         """
         with write_transaction(self.engine) as conn:
-            _fill_lock(conn)
+            fill_lock(conn)
             fill = make()
             added_editions = insert_editions(conn, fill)
             added = insert_messages(conn, fill.messages, fill.now)
@@ -132,7 +132,7 @@ class OutboxMixin:
         already stored (editions are never deleted).
         """
         with write_transaction(self.engine, foreign_keys=False) as conn:
-            _fill_lock(conn)
+            fill_lock(conn)
             active = SubscriberStatus.ACTIVE
             subs, last = subscriber_page(conn, after, limit, active, until, due)
             if last is None:
@@ -430,12 +430,6 @@ def _move(conn: Connection, fill: OutboxFill) -> None:
     """A fill's subscriber moves: cursors, watermarks and next_due_at."""
     advance_subscribers(conn, fill.advances, fill.next_due)
     set_next_due(conn, fill.next_due, fill.advances.keys())
-
-
-def _fill_lock(conn: Connection) -> None:
-    """PostgreSQL: fills one at a time (SQLite's BEGIN IMMEDIATE already holds the write lock)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(FILL_LOCK)))
 
 
 def _failing() -> sa.ColumnElement[bool]:
