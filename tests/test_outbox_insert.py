@@ -51,7 +51,7 @@ def test_a_fill_inserts_new_pairs_queues_cancelled_ones_again_and_keeps_the_rest
         store.cancel_outbox(subs[s], T0)
     stopped = {p for p in present if p[0] in cancelled}
     assert fill(batch) == len(set(batch) - (present - stopped))
-    expected = {p: OutboxState.QUEUED for p in present | set(batch)}
+    expected = dict.fromkeys(present | set(batch), OutboxState.QUEUED)
     expected |= dict.fromkeys(stopped - set(batch), OutboxState.CANCELLED)
     keys = {e.key: n for n, e in enumerate(editions)}
     found = {

@@ -60,20 +60,10 @@ T = TypeVar("T")
 
 
 @contextmanager
-def write_transaction(engine: Engine, foreign_keys: bool = True) -> Iterator[Connection]:
-    """A transaction that takes SQLite's write lock at once (BEGIN IMMEDIATE); plain on others.
-    SQLite with `foreign_keys` False: not checked in this transaction (the connection checks
-    them again afterwards), for writes whose references hold by construction."""
-    with engine.connect() as conn:
-        unchecked = conn.dialect.name == "sqlite" and not foreign_keys
-        if unchecked:  # only outside a transaction: SQLite ignores it inside one
-            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        try:
-            with _transaction(conn):
-                yield conn
-        finally:
-            if unchecked:
-                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that takes SQLite's write lock at once (BEGIN IMMEDIATE); plain on others."""
+    with engine.connect() as conn, _transaction(conn):
+        yield conn
 
 
 @contextmanager
@@ -127,11 +117,10 @@ class OutboxMixin:
         The page is read inside the transaction that moves its watermarks, so a concurrent
         fill (pages interleave) never plans a subscriber twice; a crash keeps the pages
         committed before it, each with its rows and watermarks, and nothing of this one.
-        SQLite does not check the rows' foreign keys (a third of an insert's cost): they name
-        subscribers read under this write lock, and editions written in this transaction or
-        already stored (editions are never deleted).
+        The rows name subscribers read under the lock (which `remove_subscriber` takes too)
+        and editions written before them (the outbox has no foreign keys: migration 0018).
         """
-        with write_transaction(self.engine, foreign_keys=False) as conn:
+        with write_transaction(self.engine) as conn:
             fill_lock(conn)
             active = SubscriberStatus.ACTIVE
             subs, last = subscriber_page(conn, after, limit, active, until, due)
