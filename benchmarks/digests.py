@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,6 +77,7 @@ def run_child(phase: str, root: Path, url: str, args: argparse.Namespace, src: P
 @contextmanager
 def store_url(kind: str, root: Path) -> Iterator[str]:
     if kind == "sqlite":
+        root.mkdir(parents=True, exist_ok=True)
         yield f"sqlite:///{root / 'fp.db'}"
     else:
         with pg_schema() as url:
@@ -96,19 +96,10 @@ def settle(url: str) -> None:
     engine.dispose()
 
 
-def load(root: Path, url: str, args: argparse.Namespace) -> Figures:
-    figures = run_child("load", root, url, args, REPO / "src")
+def load(root: Path, url: str, args: argparse.Namespace, src: Path = REPO / "src") -> Figures:
+    figures = run_child("load", root, url, args, src)
     settle(url)
     return figures
-
-
-def copy_sqlite(url: str, to: Path) -> str:
-    """A copy of a SQLite store (the baseline fills the same rows), its URL."""
-    source = Path(sa.make_url(url).database or "")
-    for suffix in ("", "-wal", "-shm"):
-        if Path(f"{source}{suffix}").exists():
-            shutil.copy(f"{source}{suffix}", f"{to}{suffix}")
-    return f"sqlite:///{to}"
 
 
 def measure(kind: str, args: argparse.Namespace, tmp: Path) -> Figures:
@@ -117,20 +108,13 @@ def measure(kind: str, args: argparse.Namespace, tmp: Path) -> Figures:
     src = REPO / "src"
     with store_url(kind, root) as url:
         out: Figures = {"load": load(root, url, args)}
-        baseline_url = None
-        if args.baseline_src and kind == "sqlite":
-            baseline_url = copy_sqlite(url, root / "baseline.db")
         out["stream"] = run_child("stream", root, url, args, src)
         out["fill"] = run_child("fill", root, url, args, src)
-        if args.baseline_src:
-            if baseline_url is None:  # PostgreSQL: load the same site again
-                with pg_schema() as again:
-                    load(root, again, args)
-                    out["baseline"] = run_child("fill", root, again, args, Path(args.baseline_src))
-            else:
-                out["baseline"] = run_child(
-                    "fill", root, baseline_url, args, Path(args.baseline_src)
-                )
+    if args.baseline_src:  # its own store, loaded by its own code (its own migrations)
+        baseline = Path(args.baseline_src)
+        with store_url(kind, root / "baseline") as url:
+            load(root, url, args, baseline)
+            out["baseline"] = run_child("fill", root, url, args, baseline)
     return out
 
 
@@ -194,6 +178,7 @@ def report(args: argparse.Namespace, results: dict[str, Figures]) -> bool:
     row("  rows queued", [f"{f['queued']:,}" for f in fills])
     row("  rows/s, whole fill", [f"{r:,.0f}" for r in rates])
     row("  rows/s, write step", [f"{r:,.0f}" for r in writes])
+    row("  write step wall / CPU", [_step(f, "write") for f in fills])
     row("  fill process wall / CPU", [_wall_cpu(f) for f in fills])
     row("  fill process peak RSS", [f"{f['process']['rss']:.0f} MB" for f in fills])
     row(
@@ -207,6 +192,8 @@ def report(args: argparse.Namespace, results: dict[str, Figures]) -> bool:
         base = [r.get("baseline") for r in results.values()]
         row("baseline fill (--baseline-src)", [f"{b['fill']:.2f} s" if b else "-" for b in base])
         row("  rows/s", [f"{b['queued'] / b['fill']:,.0f}" if b else "-" for b in base])
+        row("  rows/s, write step", [_write_rate(b) if b else "-" for b in base])
+        row("  CPU: feedpipe / PostgreSQL", [_cpus(b) if b else "-" for b in base])
         row("  process wall / CPU", [_wall_cpu(b) if b else "-" for b in base])
         row("  process peak RSS", [f"{b['process']['rss']:.0f} MB" if b else "-" for b in base])
     naive = first["naive_ms"] / 1000
@@ -225,6 +212,11 @@ def report(args: argparse.Namespace, results: dict[str, Figures]) -> bool:
         f"fill ≥ {FILL_TARGET:,.0f} rows/s): {'met' if ok else 'NOT met'}"
     )
     return ok
+
+
+def _write_rate(figures: Figures) -> str:
+    write = figures["steps"].get("write")
+    return "-" if not write else f"{figures['queued'] / write[0]:,.0f}"
 
 
 def _cpus(figures: Figures) -> str:

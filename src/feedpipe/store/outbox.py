@@ -46,9 +46,9 @@ from feedpipe.store.outbox_record import (
     reset_bounces,
 )
 from feedpipe.store.outbox_tables import (
-    FILL_LOCK,
     STOPPED,
     editions,
+    fill_lock,
     outbox,
     subscriber_bounces,
 )
@@ -60,20 +60,10 @@ T = TypeVar("T")
 
 
 @contextmanager
-def write_transaction(engine: Engine, foreign_keys: bool = True) -> Iterator[Connection]:
-    """A transaction that takes SQLite's write lock at once (BEGIN IMMEDIATE); plain on others.
-    SQLite with `foreign_keys` False: not checked in this transaction (the connection checks
-    them again afterwards), for writes whose references hold by construction."""
-    with engine.connect() as conn:
-        unchecked = conn.dialect.name == "sqlite" and not foreign_keys
-        if unchecked:  # only outside a transaction: SQLite ignores it inside one
-            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        try:
-            with _transaction(conn):
-                yield conn
-        finally:
-            if unchecked:
-                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that takes SQLite's write lock at once (BEGIN IMMEDIATE); plain on others."""
+    with engine.connect() as conn, _transaction(conn):
+        yield conn
 
 
 @contextmanager
@@ -101,7 +91,7 @@ class OutboxMixin:
         messages inserted.
         """
         with write_transaction(self.engine) as conn:
-            _fill_lock(conn)
+            fill_lock(conn)
             fill = make()
             added_editions = insert_editions(conn, fill)
             added = insert_messages(conn, fill.messages, fill.now)
@@ -127,12 +117,11 @@ class OutboxMixin:
         The page is read inside the transaction that moves its watermarks, so a concurrent
         fill (pages interleave) never plans a subscriber twice; a crash keeps the pages
         committed before it, each with its rows and watermarks, and nothing of this one.
-        SQLite does not check the rows' foreign keys (a third of an insert's cost): they name
-        subscribers read under this write lock, and editions written in this transaction or
-        already stored (editions are never deleted).
+        The rows name subscribers read under the lock (which `remove_subscriber` takes too)
+        and editions written before them (the outbox has no foreign keys: migration 0018).
         """
-        with write_transaction(self.engine, foreign_keys=False) as conn:
-            _fill_lock(conn)
+        with write_transaction(self.engine) as conn:
+            fill_lock(conn)
             active = SubscriberStatus.ACTIVE
             subs, last = subscriber_page(conn, after, limit, active, until, due)
             if last is None:
@@ -430,12 +419,6 @@ def _move(conn: Connection, fill: OutboxFill) -> None:
     """A fill's subscriber moves: cursors, watermarks and next_due_at."""
     advance_subscribers(conn, fill.advances, fill.next_due)
     set_next_due(conn, fill.next_due, fill.advances.keys())
-
-
-def _fill_lock(conn: Connection) -> None:
-    """PostgreSQL: fills one at a time (SQLite's BEGIN IMMEDIATE already holds the write lock)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(FILL_LOCK)))
 
 
 def _failing() -> sa.ColumnElement[bool]:

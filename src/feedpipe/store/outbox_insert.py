@@ -1,9 +1,10 @@
 """Outbox rows in bulk: a fill's editions, then its messages by the driver's fastest path.
 
 SQLite: one prepared upsert run by the driver's executemany over plain tuples (no per-row
-SQLAlchemy parameter processing). PostgreSQL: a binary COPY into a temporary table, then one
-INSERT … SELECT … ON CONFLICT. Both skip (subscriber, edition) pairs already present and queue
-a cancelled one again, and count what they inserted or queued again.
+SQLAlchemy parameter processing). PostgreSQL: a binary COPY into the outbox; when a row is
+present already, a COPY into a temporary table and one INSERT … SELECT … ON CONFLICT instead.
+Both skip (subscriber, edition) pairs already present and queue a cancelled one again, and
+count what they inserted or queued again.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ STAGE = "outbox_fill_stage"  # PostgreSQL: the temporary table a COPY fills
 # PostgreSQL binary COPY types of COLUMNS (varchar and text share their binary format).
 _PG_TYPES = ["int4", "text", "text", "text", "text", "text", "text", "int4"] + ["timestamptz"] * 5
 _QUEUED = OutboxState.QUEUED.value
+_UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
 _upserts: dict[tuple[Dialect, bool], str] = {}
 
 Row = tuple[Any, ...]
@@ -155,24 +157,47 @@ def _executemany(conn: Connection, rows: list[Row]) -> int:
 
 
 def _copy_rows(conn: Connection, rows: list[Row]) -> int:
-    """PostgreSQL: binary COPY into the transaction's staging table, then one upsert from it
-    (which may meet each (subscriber, edition) pair once: a repeat is dropped here, as the
-    upsert would skip it)."""
-    names = ", ".join(COLUMNS)
-    seen: set[tuple[int, str]] = set()
-    conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} ON COMMIT DROP AS "
-        f"SELECT {names} FROM {outbox.name} WITH NO DATA"
-    )
-    copy_sql = f"COPY {STAGE} ({names}) FROM STDIN (FORMAT BINARY)"
+    """PostgreSQL: binary COPY straight into the outbox (its cheapest path: no executor, rows
+    written in bulk), inside a savepoint; when a (subscriber, edition) pair is present already
+    (a unique violation: rare, e.g. a cancelled digest planned again), the savepoint is rolled
+    back and the rows go through the staging table and the upsert instead."""
     raw = conn.connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute("SAVEPOINT outbox_copy")
+        try:
+            _copy(cursor, outbox.name, rows)
+            added = len(rows)
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
+                raise
+            cursor.execute("ROLLBACK TO SAVEPOINT outbox_copy")
+            added = _staged(conn, cursor, rows)
+        cursor.execute("RELEASE SAVEPOINT outbox_copy")
+    return added
+
+
+def _staged(conn: Connection, cursor: Any, rows: list[Row]) -> int:
+    """PostgreSQL: COPY into the transaction's staging table, then one upsert from it (which
+    may meet each (subscriber, edition) pair once: a repeat is dropped, as the upsert would
+    skip it)."""
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} ON COMMIT DROP AS "
+        f"SELECT {', '.join(COLUMNS)} FROM {outbox.name} WITH NO DATA"
+    )
+    seen: set[tuple[int, str]] = set()
+    unique = []
+    for row in rows:
+        if (row[0], row[1]) not in seen:
+            seen.add((row[0], row[1]))
+            unique.append(row)
+    _copy(cursor, STAGE, unique)
+    added = int(conn.exec_driver_sql(_upsert_sql(conn, staged=True)).rowcount)
+    cursor.execute(f"TRUNCATE {STAGE}")
+    return added
+
+
+def _copy(cursor: Any, table: str, rows: list[Row]) -> None:
+    with cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(_PG_TYPES)
         for row in rows:
-            pair = (row[0], row[1])
-            if pair not in seen:
-                seen.add(pair)
-                copy.write_row(row)
-    added = int(conn.exec_driver_sql(_upsert_sql(conn, staged=True)).rowcount)
-    conn.exec_driver_sql(f"TRUNCATE {STAGE}")
-    return added
+            copy.write_row(row)

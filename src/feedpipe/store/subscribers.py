@@ -29,6 +29,7 @@ from feedpipe.model import (
     moves,
     transition,
 )
+from feedpipe.store.outbox_tables import fill_lock, outbox
 from feedpipe.store.schema import metadata, post_terms, posts, terms
 from feedpipe.store.sqlutil import CHUNK, chunked
 from feedpipe.store.types import UTCDateTime
@@ -197,7 +198,12 @@ class SubscribersMixin:
         return {r.id: Contact(r.email, r.name, r.given_name) for r in rows if r.id in wanted}
 
     def remove_subscriber(self, subscriber_id: int) -> bool:
+        """Delete a subscriber and their outbox rows (the outbox has no foreign key), under the
+        fill lock: a fill page in progress commits first, and its rows are deleted too; a page
+        after this does not read the subscriber."""
         with self.engine.begin() as conn:
+            fill_lock(conn)
+            conn.execute(sa.delete(outbox).where(outbox.c.subscriber_id == subscriber_id))
             result = conn.execute(sa.delete(subscribers).where(subscribers.c.id == subscriber_id))
         return bool(result.rowcount)
 
