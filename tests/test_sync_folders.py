@@ -74,8 +74,10 @@ def _apply(posts: Path, op: Op, serial: int) -> None:
 
 
 def _rows(db: Path) -> list[str]:
+    """Every statement of the store's dump, sorted: the order of CREATE INDEX lines is the
+    order a migration happened to make them in (Alembic's batch copy of the outbox, 0018)."""
     with sqlite3.connect(db) as conn:
-        return list(conn.iterdump())
+        return sorted(conn.iterdump())
 
 
 def _state(db: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
