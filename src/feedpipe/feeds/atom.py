@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from lxml import etree
@@ -13,8 +14,8 @@ from feedpipe.feeds.render import (
     FeedContext,
     FeedFormatSpec,
     Fragments,
+    Head,
     Paging,
-    element_bytes,
     html_url,
     image_type,
     line,
@@ -27,7 +28,8 @@ from feedpipe.feeds.render import (
     term_url,
     xml_bytes,
 )
-from feedpipe.model import FeedSpec, Post
+from feedpipe.feeds.xmltext import element, joined, leaf, long_element
+from feedpipe.model import FeedSpec, Post, Term
 
 ATOM = "http://www.w3.org/2005/Atom"
 _NS = f"{{{ATOM}}}"
@@ -35,13 +37,18 @@ _NS = f"{{{ATOM}}}"
 
 def render_atom(
     spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, fragments: Fragments, paging: Paging
-) -> bytes:
-    """One Atom document; feed <updated> is the newest post's modification time."""
-    feed = _root()
-    feed.set("{http://www.w3.org/XML/1998/namespace}lang", ctx.language)
-    _feed_head(feed, spec, posts, ctx, paging)
+) -> list[bytes]:
+    """One Atom document (in parts); feed <updated> is the newest post's modification time."""
+    head = fragments.head("atom", Head(spec, ctx, paging, newest(posts)), _head_bytes, rfc3339)
     entries = [fragments.get("atom", post, lambda p: _entry_bytes(p, ctx)) for post in posts]
-    return splice(xml_bytes(feed, ctx), b"</feed>\n", entries)
+    return splice(head, b"</feed>\n", entries)
+
+
+def _head_bytes(head: Head) -> bytes:
+    feed = _root()
+    feed.set("{http://www.w3.org/XML/1998/namespace}lang", head.ctx.language)
+    _feed_head(feed, head)
+    return xml_bytes(feed, head.ctx)
 
 
 def _root() -> etree._Element:
@@ -49,14 +56,39 @@ def _root() -> etree._Element:
 
 
 def _entry_bytes(post: Post, ctx: FeedContext) -> bytes:
-    wrapper = _root()
-    _entry(sub(wrapper, _NS + "entry"), post, ctx)
-    return element_bytes(wrapper)
+    """One <entry>, as lxml would serialise it inside this document (feeds/xmltext.py)."""
+    image = post.image
+    parts: list[str | bytes] = [
+        leaf("id", post.guid),
+        leaf("title", line(post.title), type="text"),
+        leaf("link", href=post.url, rel="alternate", type="text/html"),
+        leaf("link", href=image, rel="enclosure", type=image_type(image)) if image else "",
+        leaf("published", rfc3339(post.published)),
+        leaf("updated", rfc3339(post.modified)),
+        element("author", leaf("name", line(post.author))) if post.author else "",
+        _summary(post),
+        long_element("content", post.content_html, {"type": "html"}),
+        *(_category(term, ctx) for term in post_terms(post)),
+    ]
+    return joined("entry", parts)
 
 
-def _feed_head(
-    feed: etree._Element, spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, paging: Paging
-) -> None:
+def _summary(post: Post) -> str:
+    if post.summary_html:
+        return leaf("summary", post.summary_html, type="html")
+    if post.summary.strip():
+        return leaf("summary", line(post.summary), type="text")
+    return ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _category(term: Term, ctx: FeedContext) -> str:
+    name = term_line(term.name)
+    return leaf("category", term=name, scheme=term_url(term, ctx), label=name)
+
+
+def _feed_head(feed: etree._Element, head: Head) -> None:
+    spec, ctx, paging = head.spec, head.ctx, head.paging
     own = ATOM_FORMAT.url(spec, ctx)
     sub(feed, _NS + "id", own)  # archive documents share the subscription document's id
     sub(feed, _NS + "title", line(spec.title), type="text")
@@ -68,7 +100,7 @@ def _feed_head(
     sub(feed, _NS + "link", href=html_url(spec, ctx), rel="alternate", type="text/html")
     for hub in ctx.websub_hubs:
         sub(feed, _NS + "link", href=hub, rel="hub")
-    sub(feed, _NS + "updated", rfc3339(newest(posts) or EMPTY_FEED_UPDATED))
+    sub(feed, _NS + "updated", rfc3339(head.built or EMPTY_FEED_UPDATED))
     _author(feed, ctx.author or ctx.site_title, ctx.author_email, f"{ctx.site_url}/")
     sub(feed, _NS + "generator", line(ctx.generator))
     if ctx.icon:
@@ -102,28 +134,6 @@ def _author(parent: etree._Element, name: str, email: str | None, uri: str | Non
         sub(author, _NS + "email", line(email))
     if uri:
         sub(author, _NS + "uri", uri)
-
-
-def _entry(entry: etree._Element, post: Post, ctx: FeedContext) -> None:
-    sub(entry, _NS + "id", post.guid)
-    sub(entry, _NS + "title", line(post.title), type="text")
-    sub(entry, _NS + "link", href=post.url, rel="alternate", type="text/html")
-    if post.image:
-        image = post.image
-        sub(entry, _NS + "link", href=image, rel="enclosure", type=image_type(image))
-    sub(entry, _NS + "published", rfc3339(post.published))
-    sub(entry, _NS + "updated", rfc3339(post.modified))
-    if post.author:
-        _author(entry, post.author, None, None)
-    if post.summary_html:
-        sub(entry, _NS + "summary", post.summary_html, type="html")
-    elif post.summary.strip():
-        sub(entry, _NS + "summary", line(post.summary), type="text")
-    sub(entry, _NS + "content", post.content_html, type="html")
-    for term in post_terms(post):
-        url = term_url(term, ctx)
-        name = term_line(term.name)
-        sub(entry, _NS + "category", term=name, scheme=url, label=name)
 
 
 ATOM_FORMAT = FeedFormatSpec("atom", "atom.xml", "application/atom+xml", render_atom)

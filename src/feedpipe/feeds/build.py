@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from feedpipe.feeds.archive import Layout, layout, pages_to_skip
-from feedpipe.feeds.formats import FORMATS, OPML_NAME, XSLT_NAME, render_feed
+from feedpipe.feeds.formats import FORMATS, OPML_NAME, XSLT_NAME, render_parts
 from feedpipe.feeds.history import (
     PageJob,
     file_exists,
@@ -26,7 +26,7 @@ from feedpipe.feeds.icons import SiteImage, copy_images
 from feedpipe.feeds.opml import render_opml
 from feedpipe.feeds.page import PAGE_NAME, page_path, render_page, written_by_us
 from feedpipe.feeds.render import ARCHIVE_DIR, FeedContext, Fragments, xslt_stylesheet
-from feedpipe.feeds.writer import read_file, remove_file, write_if_changed
+from feedpipe.feeds.writer import Output, read_file, remove_file, write_if_changed
 from feedpipe.model import BuildReport, FeedSpec, Post, Term, TermKind
 from feedpipe.parallel import Tick, checkpoint, process_pool, worker_count
 from feedpipe.settings import FeedFormat, FeedsSettings
@@ -240,8 +240,8 @@ def _load_posts(
     return layouts, store.posts_by_ids(wanted)
 
 
-def _write(opts: BuildOptions, path: str, data: bytes, done: Rendered) -> None:
-    if write_if_changed(opts.output_dir, path, data):
+def _write(out: Output, path: str, data: bytes | list[bytes], done: Rendered) -> None:
+    if out.write_if_changed(path, data):
         done.written.append(path)
     else:
         done.unchanged += 1
@@ -262,6 +262,7 @@ def _render_targets(
     """Render the subscription documents (and pages) of `targets`; their archive pages are
     left to the caller, which gets every feed's layout and stored page digests for them."""
     done = Rendered([], 0, {})
+    out = Output(opts.output_dir)
     fragments = Fragments()
     stored = {} if full else store.meta_with_prefix(ARCHIVE_META)
     known = {key[len(ARCHIVE_META) :]: Stored.parse(value) for key, value in stored.items()}
@@ -275,10 +276,10 @@ def _render_targets(
             items = [posts[i] for i in lay.current]
             for fmt in opts.formats:
                 paging = lay.paging(0, tombstones.get(spec.key, ()))
-                data = render_feed(fmt, spec, items, opts.ctx, fragments, paging)
-                _write(opts, FORMATS[fmt].path(spec), data, done)
+                data = render_parts(fmt, spec, items, opts.ctx, fragments, paging)
+                _write(out, FORMATS[fmt].path(spec), data, done)
             if opts.pages:
-                _write_page(opts, spec, items, done)
+                _write_page(opts, out, spec, items, done)
             archived.append((spec, lay, known.get(spec.key, Stored([])).pages))
         if tick is not None:
             tick(start + len(batch), len(targets))
@@ -315,7 +316,8 @@ def _plan_archives(
 def _render_pages(store: Store, jobs: Sequence[PageJob], opts: BuildOptions) -> Rendered:
     """Render and write archive pages (in `_plan_archives` order)."""
     done = Rendered([], 0, {})
-    render_archives(store, jobs, opts.formats, opts.ctx, lambda p, d: _write(opts, p, d, done))
+    out = Output(opts.output_dir)
+    render_archives(store, jobs, opts.formats, opts.ctx, lambda p, d: _write(out, p, d, done))
     return done
 
 
@@ -332,13 +334,15 @@ def _tombstones(
     return {key: tuple(found) for key, found in out.items()}
 
 
-def _write_page(opts: BuildOptions, spec: FeedSpec, items: Sequence[Post], done: Rendered) -> None:
+def _write_page(
+    opts: BuildOptions, out: Output, spec: FeedSpec, items: Sequence[Post], done: Rendered
+) -> None:
     """The human page, unless a page feedpipe did not write is in the way."""
     path = page_path(spec)
     target = opts.output_dir / path
     if target.is_file() and not written_by_us(read_file(target)):
         return
-    _write(opts, path, render_page(spec, items, opts.ctx, opts.formats), done)
+    _write(out, path, render_page(spec, items, opts.ctx, opts.formats), done)
 
 
 def _render_share(

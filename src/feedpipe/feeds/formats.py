@@ -44,6 +44,19 @@ def render_feed(
     Pass one `Fragments` to every call of a build so shared posts are serialised once;
     `paging` places the document in the feed's RFC 5005 archive (feeds.archive).
     """
+    return b"".join(render_parts(fmt, spec, posts, ctx, fragments, paging))
+
+
+def render_parts(
+    fmt: FeedFormat,
+    spec: FeedSpec,
+    posts: Sequence[Post],
+    ctx: FeedContext,
+    fragments: Fragments | None = None,
+    paging: Paging = NO_PAGING,
+) -> list[bytes]:
+    """`render_feed`'s bytes in parts, to be written as they are (not joined: a build's
+    documents hold gigabytes of items, each part shared by several of them)."""
     return FORMATS[fmt].render(spec, posts, ctx, fragments or Fragments(), paging)
 
 
@@ -56,4 +69,5 @@ __all__ = [
     "FeedFormatSpec",
     "Paging",
     "render_feed",
+    "render_parts",
 ]

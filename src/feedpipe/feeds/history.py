@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from feedpipe.feeds.archive import Layout, page_digest
-from feedpipe.feeds.formats import FORMATS, render_feed
+from feedpipe.feeds.formats import FORMATS, render_parts
 from feedpipe.feeds.render import FeedContext, Fragments, Paging
 from feedpipe.model import FeedSpec, Post
 from feedpipe.settings import FeedFormat
@@ -146,14 +146,14 @@ def render_archives(
     jobs: Sequence[PageJob],
     formats: Sequence[FeedFormat],
     ctx: FeedContext,
-    write: Callable[[str, bytes], None],
+    write: Callable[[str, list[bytes]], None],
 ) -> None:
     """Render and `write` every planned page (jobs in the order oldest_first gives)."""
     window = _Window(store, jobs)
     for index, job in enumerate(jobs):
         items = window.posts_of(index)
         for fmt in formats:
-            data = render_feed(fmt, job.spec, items, ctx, window.fragments, job.paging)
+            data = render_parts(fmt, job.spec, items, ctx, window.fragments, job.paging)
             write(FORMATS[fmt].path(job.spec, job.number), data)
         window.done(index)
 

@@ -25,8 +25,8 @@ VERSION = "https://jsonfeed.org/version/1.1"
 
 def render_json(
     spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, fragments: Fragments, paging: Paging
-) -> bytes:
-    """One JSON Feed document, UTF-8, one item per line, ending in a newline.
+) -> list[bytes]:
+    """One JSON Feed document (in parts), UTF-8, one item per line, ending in a newline.
 
     Items are serialised once per build by the C encoder (indent= would force the slow
     pure-Python one) and joined; the head's keys come first, "items" last.
@@ -34,10 +34,14 @@ def render_json(
     head_fields = _feed(spec, ctx)
     if paging.prev:  # JSON Feed pagination: next_url names the next (older) items
         head_fields["next_url"] = JSON_FORMAT.url(spec, ctx, paging.prev)
-    head = _dumps(head_fields).encode("utf-8")
-    items = [fragments.get("json", post, _item_bytes) for post in posts]
-    body = b"[\n" + b",\n".join(items) + b"\n]" if items else b"[]"
-    return head[:-1] + b',"items":' + body + b"}\n"
+    head = _dumps(head_fields).encode("utf-8")[:-1] + b',"items":['
+    if not posts:
+        return [head + b"]}\n"]
+    parts = [head + b"\n"]
+    for post in posts:
+        parts += (fragments.get("json", post, _item_bytes), b",\n")
+    parts[-1] = b"\n]}\n"
+    return parts
 
 
 def _dumps(value: Any) -> str:
@@ -45,7 +49,39 @@ def _dumps(value: Any) -> str:
 
 
 def _item_bytes(post: Post) -> bytes:
-    return _dumps(_item(post)).encode("utf-8")
+    """The item's JSON; a long content_html is escaped as bytes (three times quicker than
+    the encoder over non-ASCII text) and put in place of an empty one. The first
+    `"content_html":""` is the key: the values before it are strings, whose quotes are
+    escaped."""
+    item = _item(post)
+    content = item.get("content_html", "")
+    if len(content) < LONG:
+        return _dumps(item).encode("utf-8")
+    item["content_html"] = ""
+    data = _dumps(item).encode("utf-8")
+    at = data.index(_EMPTY_CONTENT) + len(_EMPTY_CONTENT) - 1
+    return b"".join((data[:at], json_text(content), data[at:]))
+
+
+LONG = 256  # characters from which content_html is escaped on its own
+_EMPTY_CONTENT = b'"content_html":""'
+_JSON_ESCAPES = (
+    (b"\\", b"\\\\"),
+    (b'"', b'\\"'),
+    (b"\n", b"\\n"),
+    (b"\r", b"\\r"),
+    (b"\t", b"\\t"),
+)
+
+
+def json_text(value: str) -> bytes:
+    """A cleaned string (`render.clean`: no control characters but TAB, LF and CR) as
+    `json.dumps(value, ensure_ascii=False)` writes it, without its quotes, in UTF-8."""
+    data = value.encode("utf-8")
+    for raw, escaped in _JSON_ESCAPES:
+        if raw in data:
+            data = data.replace(raw, escaped)
+    return data
 
 
 def _feed(spec: FeedSpec, ctx: FeedContext) -> dict[str, Any]:

@@ -14,13 +14,15 @@ from lxml import etree
 
 from feedpipe.clock import ensure_utc
 from feedpipe.feeds.icons import image_url, site_images
+from feedpipe.feeds.xmltext import surely_clean
 from feedpipe.model import FeedSpec, Post, Term
 from feedpipe.model.text import clean_block, clean_line
 
 if TYPE_CHECKING:
     from feedpipe.settings import FeedFormat, Settings
 
-Renderer = Callable[[FeedSpec, Sequence[Post], "FeedContext", "Fragments", "Paging"], bytes]
+# A document in parts (joined, its bytes): items are shared, so they are written, not copied.
+Renderer = Callable[[FeedSpec, Sequence[Post], "FeedContext", "Fragments", "Paging"], list[bytes]]
 
 XSLT_NAME = "feed.xsl"  # the browser stylesheet, next to the site feeds
 ARCHIVE_DIR = "history"  # RFC 5005 archive documents live in this folder of each feed
@@ -124,7 +126,7 @@ def feed_dir(spec: FeedSpec) -> str:
 
 def clean(text: str) -> str:
     """Drop characters XML cannot carry (defensive: sources should not have them)."""
-    return clean_block(text)
+    return text if surely_clean(text) else clean_block(text)
 
 
 def line(text: str) -> str:
@@ -210,12 +212,55 @@ def xml_bytes(root: etree._Element, ctx: FeedContext | None = None) -> bytes:
 FRAGMENT_FORMATS = ("rss", "atom", "json")  # the format keys renderers cache items under
 
 
+@dataclass(frozen=True, slots=True)
+class Head:
+    """What a document's head (everything before its items) is made of."""
+
+    spec: FeedSpec
+    ctx: FeedContext
+    paging: Paging
+    built: datetime | None  # the newest post's modification time (None: no posts)
+
+
+# An archive page's head differs from its feed's other pages only by its numbers and time: a
+# template is made with these marks and they are replaced (a head is tens of lxml elements).
+_MARKS = Paging(987_654_301, 987_654_302, 987_654_303)
+_MARK_TIME = datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)
+_UNUSABLE = b""  # the template of a feed whose marks also stand for something else (a title)
+
+
 class Fragments:
     """Rendered items by (format, post, content): a post sits in several feeds of one build,
     and its item is serialised once per format."""
 
     def __init__(self) -> None:
         self._items: dict[tuple[str, int, str], bytes] = {}
+        self._heads: dict[tuple[str, Head], bytes] = {}
+
+    def head(
+        self,
+        fmt: str,
+        head: Head,
+        make: Callable[[Head], bytes],
+        stamp: Callable[[datetime], str],
+    ) -> bytes:
+        """`make(head)`; for an archive page, its feed's template filled in instead. The
+        template's first use is checked against `make`; if they differ, it is not used."""
+        paging = head.paging
+        if not paging.page or paging.deleted:
+            return make(head)
+        marks = Paging(_MARKS.page, paging.prev and _MARKS.prev, paging.next and _MARKS.next)
+        mark = Head(head.spec, head.ctx, marks, head.built and _MARK_TIME)
+        template = self._heads.get((fmt, mark))
+        if template is None:
+            template = make(mark)
+            real = make(head)
+            fits = _fill(template, mark, head, stamp) == real
+            self._heads[(fmt, mark)] = template if fits else _UNUSABLE
+            return real
+        if template == _UNUSABLE:
+            return make(head)
+        return _fill(template, mark, head, stamp)
 
     def get(self, fmt: str, post: Post, make: Callable[[Post], bytes]) -> bytes:
         key = (fmt, post.id, post.content_hash)
@@ -230,17 +275,27 @@ class Fragments:
             self._items.pop((fmt, post.id, post.content_hash), None)
 
 
-def element_bytes(wrapper: etree._Element) -> bytes:
-    """The serialised children of `wrapper` (whose namespaces match the real document root)."""
-    data = etree.tostring(wrapper, encoding="UTF-8", xml_declaration=False)
-    return data[data.index(b">") + 1 : data.rindex(b"</")]
+def _fill(template: bytes, mark: Head, head: Head, stamp: Callable[[datetime], str]) -> bytes:
+    """The head of `head` from a template made for `mark`: its marks replaced."""
+    pairs = zip(
+        (mark.paging.page, mark.paging.prev, mark.paging.next),
+        (head.paging.page, head.paging.prev, head.paging.next),
+        strict=True,
+    )
+    for marked, real in pairs:
+        if marked:
+            template = template.replace(b"%d" % marked, b"%d" % real)
+    if mark.built is not None and head.built is not None:
+        template = template.replace(stamp(mark.built).encode(), stamp(head.built).encode())
+    return template
 
 
-def splice(head: bytes, tail: bytes, items: Sequence[bytes]) -> bytes:
-    """Insert serialised items before `tail`, the closing tags `head` ends with."""
+def splice(head: bytes, tail: bytes, items: Sequence[bytes]) -> list[bytes]:
+    """The document in parts: serialised items inserted before `tail`, the closing tags
+    `head` ends with."""
     if not head.endswith(tail):
         raise AssertionError(f"serialised feed head does not end with {tail!r}")
-    return head[: -len(tail)] + b"".join(items) + tail
+    return [head[: -len(tail)], *items, tail]
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from lxml import etree
@@ -11,8 +12,8 @@ from feedpipe.feeds.render import (
     FeedContext,
     FeedFormatSpec,
     Fragments,
+    Head,
     Paging,
-    element_bytes,
     html_url,
     image_type,
     line,
@@ -25,7 +26,8 @@ from feedpipe.feeds.render import (
     term_url,
     xml_bytes,
 )
-from feedpipe.model import FeedSpec, Post
+from feedpipe.feeds.xmltext import element, joined, leaf, long_element
+from feedpipe.model import FeedSpec, Post, Term
 
 ATOM = "http://www.w3.org/2005/Atom"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
@@ -36,24 +38,38 @@ NSMAP = {"atom": ATOM, "content": CONTENT, "dc": DC, "media": MEDIA}
 
 def render_rss(
     spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, fragments: Fragments, paging: Paging
-) -> bytes:
-    """One RSS 2.0 document; lastBuildDate is the newest post's modification time."""
-    root = etree.Element("rss", {"version": "2.0"}, nsmap=NSMAP)
-    channel = sub(root, "channel")
-    _channel_head(channel, spec, posts, ctx, paging)
+) -> list[bytes]:
+    """One RSS 2.0 document (in parts); lastBuildDate is the newest post's modification time."""
+    head = fragments.head("rss", Head(spec, ctx, paging, newest(posts)), _head_bytes, rfc822)
     items = [fragments.get("rss", post, lambda p: _item_bytes(p, ctx)) for post in posts]
-    return splice(xml_bytes(root, ctx), b"</channel></rss>\n", items)
+    return splice(head, b"</channel></rss>\n", items)
+
+
+def _head_bytes(head: Head) -> bytes:
+    root = etree.Element("rss", {"version": "2.0"}, nsmap=NSMAP)
+    _channel_head(sub(root, "channel"), head)
+    return xml_bytes(root, head.ctx)
 
 
 def _item_bytes(post: Post, ctx: FeedContext) -> bytes:
-    wrapper = etree.Element("rss", nsmap=NSMAP)
-    _item(sub(wrapper, "item"), post, ctx)
-    return element_bytes(wrapper)
+    """One <item>, as lxml would serialise it inside this document (feeds/xmltext.py)."""
+    author = post.author or ctx.author
+    parts: list[str | bytes] = [
+        leaf("title", line(post.title)),
+        leaf("link", post.url),
+        leaf("guid", post.guid, isPermaLink="false"),
+        leaf("pubDate", rfc822(post.published)),
+        leaf("dc:creator", line(author)) if author else "",
+        leaf("description", post.summary_for_html),  # HTML: the text escaped (content.md)
+        long_element("content:encoded", post.content_html),
+        *(_category(term, ctx) for term in post_terms(post)),
+        _image(post.image, post.image_alt) if post.image else "",
+    ]
+    return joined("item", parts)
 
 
-def _channel_head(
-    channel: etree._Element, spec: FeedSpec, posts: Sequence[Post], ctx: FeedContext, paging: Paging
-) -> None:
+def _channel_head(channel: etree._Element, head: Head) -> None:
+    spec, ctx, paging = head.spec, head.ctx, head.paging
     sub(channel, "title", line(spec.title))
     sub(channel, "link", html_url(spec, ctx))
     sub(channel, "description", line(ctx.description) or line(spec.title))
@@ -72,9 +88,8 @@ def _channel_head(
     if ctx.author_email:
         sub(channel, "managingEditor", _mailbox(ctx.author_email, ctx.author))
     sub(channel, "generator", ctx.generator)
-    built = newest(posts)
-    if built is not None:
-        sub(channel, "lastBuildDate", rfc822(built))
+    if head.built is not None:
+        sub(channel, "lastBuildDate", rfc822(head.built))
 
 
 def _archive_links(
@@ -107,29 +122,19 @@ def _mailbox(email: str, name: str | None) -> str:
     return line(f"{email} ({name})" if name else email)
 
 
-def _item(item: etree._Element, post: Post, ctx: FeedContext) -> None:
-    sub(item, "title", line(post.title))
-    sub(item, "link", post.url)
-    sub(item, "guid", post.guid, isPermaLink="false")
-    sub(item, "pubDate", rfc822(post.published))
-    author = post.author or ctx.author
-    if author:
-        sub(item, f"{{{DC}}}creator", line(author))
-    sub(item, "description", post.summary_for_html)  # HTML: the text escaped (content.md)
-    sub(item, f"{{{CONTENT}}}encoded", post.content_html)
-    for term in post_terms(post):
-        sub(item, "category", term_line(term.name), domain=term_url(term, ctx))
-    if post.image:
-        _image(item, post.image, post.image_alt)
+@functools.lru_cache(maxsize=4096)
+def _category(term: Term, ctx: FeedContext) -> str:
+    return leaf("category", term_line(term.name), domain=term_url(term, ctx))
 
 
-def _image(item: etree._Element, url: str, alt: str | None) -> None:
+def _image(url: str, alt: str | None) -> str:
     kind = image_type(url)
-    sub(item, "enclosure", url=url, type=kind, length="0")
-    media = sub(item, f"{{{MEDIA}}}content", url=url, type=kind, medium="image")
-    if alt:
-        sub(media, f"{{{MEDIA}}}description", line(alt), type="plain")
-    sub(item, f"{{{MEDIA}}}thumbnail", url=url)
+    described = leaf("media:description", line(alt), type="plain") if alt else None
+    return (
+        leaf("enclosure", url=url, type=kind, length="0")
+        + element("media:content", described, {"url": url, "type": kind, "medium": "image"})
+        + leaf("media:thumbnail", url=url)
+    )
 
 
 RSS_FORMAT = FeedFormatSpec("rss", "feed.xml", "application/rss+xml", render_rss)

@@ -270,15 +270,22 @@ def _term_slugs_of(conn: Connection, post_ids: list[int]) -> set[tuple[str, str]
 
 
 def _terms_of(conn: Connection, post_ids: Sequence[int]) -> dict[int, list[Term]]:
-    stmt = (
-        sa.select(post_terms.c.post_id, terms.c.kind, terms.c.name, terms.c.key, terms.c.slug)
-        .join(terms, terms.c.id == post_terms.c.term_id)
+    """Each post's terms in order: the (post, term) pairs, and each term they name read once
+    (a chunk of posts names a few hundred terms in thousands of pairs)."""
+    named = sa.select(post_terms.c.term_id).where(post_terms.c.post_id.in_(post_ids))
+    cols = (terms.c.id, terms.c.kind, terms.c.name, terms.c.key, terms.c.slug)
+    found = {
+        r.id: Term(TermKind(r.kind), r.name, r.key, r.slug)
+        for r in conn.execute(sa.select(*cols).where(terms.c.id.in_(named)))
+    }
+    pairs = (
+        sa.select(post_terms.c.post_id, post_terms.c.term_id)
         .where(post_terms.c.post_id.in_(post_ids))
         .order_by(post_terms.c.post_id, post_terms.c.position)
     )
     out: dict[int, list[Term]] = defaultdict(list)
-    for r in conn.execute(stmt):
-        out[r.post_id].append(Term(TermKind(r.kind), r.name, r.key, r.slug))
+    for post_id, term_id in conn.execute(pairs):
+        out[post_id].append(found[term_id])
     return out
 
 
