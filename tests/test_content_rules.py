@@ -147,3 +147,5 @@ def test_clean_block_removes_exactly_the_xml_illegal_characters(text: str) -> No
     """Whatever the mix of legal and illegal characters (runs, at the ends, alone),
     `clean_block` drops exactly the illegal code points and keeps everything else in order."""
     assert clean_block(text) == "".join(c for c in text if ord(c) not in ILLEGAL_POINTS)
+    long = f"{text}{'prose, with a quote ’ — ' * 60}{text}"  # long text: its bytes looked at first
+    assert clean_block(long) == "".join(c for c in long if ord(c) not in ILLEGAL_POINTS)

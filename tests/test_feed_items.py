@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 from feedpipe.feeds import atom, jsonfeed, rss
 from feedpipe.feeds.formats import render_feed
 from feedpipe.feeds.render import Fragments, Paging, clean
-from feedpipe.feeds.xmltext import surely_clean
 from feedpipe.model import FeedSpec, Post, Term, TermKind
-from feedpipe.model.text import clean_block
+from feedpipe.model.text import clean_block, surely_clean
 from feedpipe.settings import FeedFormat
 from tests.feeds_reference import atom_entry, json_item_bytes, rss_item
 from tests.test_feeds_render import make_ctx, make_post

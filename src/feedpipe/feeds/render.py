@@ -14,7 +14,6 @@ from lxml import etree
 
 from feedpipe.clock import ensure_utc
 from feedpipe.feeds.icons import image_url, site_images
-from feedpipe.feeds.xmltext import surely_clean
 from feedpipe.model import FeedSpec, Post, Term
 from feedpipe.model.text import clean_block, clean_line
 
@@ -126,7 +125,7 @@ def feed_dir(spec: FeedSpec) -> str:
 
 def clean(text: str) -> str:
     """Drop characters XML cannot carry (defensive: sources should not have them)."""
-    return text if surely_clean(text) else clean_block(text)
+    return clean_block(text)
 
 
 def line(text: str) -> str:

@@ -15,36 +15,14 @@ import functools
 import re
 from collections.abc import Iterable, Mapping
 
-from feedpipe.model.text import clean_block
+from feedpipe.model.text import clean_block, clean_utf8
 
 _REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-# Bytes that begin the UTF-8 of a character `clean_block` removes: C0 controls but TAB, LF
-# and CR; DEL; C1 controls (U+0080–U+009F are C2 80–C2 9F); U+FFFE and U+FFFF (EF BF BE/BF).
-_C0_DEL = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
-
-
-def surely_clean(value: str) -> bool:
-    """True when `value` holds none of the characters `clean_block` removes (so none lxml
-    refuses either): a look at its UTF-8 bytes, ten times quicker than a regex over
-    non-ASCII text. False may be wrong (U+0080–U+00FF other than C1 controls)."""
-    try:
-        return _clean_utf8(value.encode())
-    except UnicodeEncodeError:  # a lone surrogate
-        return False
-
-
-def _clean_utf8(data: bytes) -> bool:
-    return (
-        len(data.translate(None, _C0_DEL)) == len(data)
-        and b"\xc2" not in data
-        and b"\xef\xbf\xbe" not in data
-        and b"\xef\xbf\xbf" not in data
-    )
 
 
 def _kept(value: str) -> str:
     """What an element keeps of `value`: itself, or cleaned when lxml would refuse it."""
-    if surely_clean(value) or not _REFUSED.search(value):
+    if not _REFUSED.search(value):
         return value
     return clean_block(value)
 
@@ -72,7 +50,7 @@ def long_text(value: str) -> bytes:
         data = value.encode()
     except UnicodeEncodeError:  # a lone surrogate
         return text(value).encode()
-    if not _clean_utf8(data):
+    if not clean_utf8(data):
         return text(value).encode()
     for raw, escaped in _TEXT_ESCAPES:
         if raw in data:

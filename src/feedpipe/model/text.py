@@ -22,8 +22,37 @@ ELLIPSIS = "…"
 _TRAILING = " ,;:-—–\u200d"
 
 
+# Bytes that begin the UTF-8 of an illegal character: C0 controls but TAB, LF and CR; DEL;
+# C1 controls (U+0080–U+009F are C2 80–C2 9F); U+FFFE and U+FFFF (EF BF BE / EF BF BF).
+_C0_DEL = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+# From this length a look at the UTF-8 bytes is quicker than the regex (prose is rarely ASCII,
+# and `re` is slow over wider strings); below it, encoding costs more than it saves.
+_BYTES_FIRST = 1024
+
+
+def clean_utf8(data: bytes) -> bool:
+    """True when UTF-8 `data` surely holds no illegal character (False may be wrong: it
+    stands for any of U+0080–U+00BF)."""
+    return (
+        len(data.translate(None, _C0_DEL)) == len(data)
+        and b"\xc2" not in data
+        and b"\xef\xbf\xbe" not in data
+        and b"\xef\xbf\xbf" not in data
+    )
+
+
+def surely_clean(text: str) -> bool:
+    """True when `text` surely holds no illegal character, by its UTF-8 bytes."""
+    try:
+        return clean_utf8(text.encode())
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+
+
 def clean_block(text: str) -> str:
     """Multi-line text: XML-illegal characters removed; tabs and newlines kept."""
+    if len(text) >= _BYTES_FIRST and surely_clean(text):
+        return text
     return _ILLEGAL.sub("", text)
 
 
